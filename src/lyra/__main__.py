@@ -1,0 +1,5 @@
+import sys
+
+from lyra.cli import main
+
+sys.exit(main())
