@@ -48,13 +48,15 @@ def _umask() -> int:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it.
 
+    The temporary name keeps ``path``'s extension, so writers that pick a format by extension work.
+
     Usage::
 
         with atomic_path("scene.ply") as tmp:
             write_everything(tmp)
     """
     final = check_output_dir(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent or ".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent or ".")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -64,4 +66,31 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success rename it to ``path``, else delete it.
+
+    ``path`` must not exist, or be an empty folder (it is then replaced).
+    """
+    import shutil
+
+    final = Path(path)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise OutputPathError(f"{final}: already exists and is not an empty folder (choose another path)")
+    parent = final.parent if str(final.parent) else Path(".")
+    if not parent.exists():
+        raise OutputPathError(f"{final}: folder {parent} does not exist (create it first)")
+    if not os.access(parent, os.W_OK):
+        raise OutputPathError(f"{final}: folder {parent} is not writable")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))
+    try:
+        yield tmp
+        if final.exists():
+            final.rmdir()
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -57,12 +57,12 @@ def look_at(eye: Tensor, target: Tensor, up: Tensor | Sequence[float] = (0.0, -1
     target = torch.as_tensor(target, dtype=torch.float32).to(eye)
     up = torch.as_tensor(up, dtype=eye.dtype, device=eye.device).expand_as(eye)
     z = torch.nn.functional.normalize(target - eye, dim=-1)
-    x = torch.linalg.cross(z, -up, dim=-1)
+    x = torch.linalg.cross(-up, z, dim=-1)
     # Looking straight along `up`: pick any perpendicular x.
     degenerate = x.norm(dim=-1, keepdim=True) < 1e-8
     if degenerate.any():
         alt = torch.tensor([1.0, 0.0, 0.0], dtype=eye.dtype, device=eye.device).expand_as(eye)
-        x = torch.where(degenerate, torch.linalg.cross(z, torch.linalg.cross(alt, z, dim=-1), dim=-1), x)
+        x = torch.where(degenerate, alt - (alt * z).sum(-1, keepdim=True) * z, x)
     x = torch.nn.functional.normalize(x, dim=-1)
     y = torch.linalg.cross(z, x, dim=-1)
     c2w = torch.zeros((*eye.shape[:-1], 4, 4), dtype=eye.dtype, device=eye.device)
