@@ -1,0 +1,1 @@
+"""Evaluation: image metrics (``lyra.eval.metrics``) and benchmarks on held-out worlds."""

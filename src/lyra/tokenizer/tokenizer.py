@@ -1,0 +1,418 @@
+"""The video tokenizer: diffusers' ``AutoencoderKLCosmos`` (Cosmos CV8x8x8) behind lyra's shapes.
+
+Shapes and ranges (DESIGN.md):
+
+* videos at the API: ``[B, T, 3, H, W]`` float in [0, 1]; inside the model ``[B, C, T, H, W]`` in
+  [-1, 1] (``x_model = 2·x − 1``, as Cosmos).
+* ``T = 1 + 8k`` frames (causal: frame 0 alone makes latent frame 0, every further 8 frames one more);
+  ``H`` and ``W`` multiples of 8 (other sizes are padded at the bottom/right by edge replication, with a
+  warning, and decode to the padded size: crop, or use :meth:`Tokenizer.roundtrip`).
+* raw latents ``[B, 16, 1 + k, H/8, W/8]`` float32. The diffusion models work on *normalised* latents
+  ``(z − mean) / std · 0.5`` with per-channel and per-latent-frame statistics (:meth:`normalize`).
+* :meth:`encode_raw` takes ``[B, C, T, H, W]`` already in the model's range and does no rescaling:
+  Plücker-ray videos (``o × d`` and ``d``) and time videos (``2t − 1``) enter the tokenizer this way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lyra.errors import ConfigError, OutputPathError, WeightsError
+from lyra.tokenizer.presets import (
+    LATENT_CHANNELS,
+    SPATIAL_COMPRESSION,
+    STAT_FRAMES,
+    TEMPORAL_COMPRESSION,
+    preset_config,
+)
+
+#: Scale of the normalised latents (Cosmos' EDM ``sigma_data``).
+SIGMA_DATA = 0.5
+#: File names of a diffusers-format model folder.
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+#: Environment variable that points at a local official (diffusers-format) tokenizer folder.
+OFFICIAL_ENV = "LYRA_COSMOS_TOKENIZER"
+
+OFFICIAL_HELP = (
+    "get the official Cosmos CV8x8x8 tokenizer in diffusers format (the 'vae' folder of "
+    "huggingface.co/nvidia/Cosmos-1.0-Tokenizer-CV8x8x8, e.g. `hf download nvidia/Cosmos-1.0-Tokenizer-CV8x8x8 "
+    "--include 'vae/*' --local-dir DIR`), or convert Cosmos-Tokenize1-CV8x8x8-720p (autoencoder.jit + "
+    "mean_std.pt) with `python -m lyra.tokenizer.convert SRC DIR`; then pass the folder or set "
+    f"{OFFICIAL_ENV}=DIR"
+)
+
+
+def _diffusers_cls() -> type:
+    try:
+        from diffusers import AutoencoderKLCosmos
+    except ImportError as e:  # pragma: no cover - diffusers is a declared dependency
+        raise WeightsError("the tokenizer needs the 'diffusers' package (pip install 'diffusers>=0.35')") from e
+    return AutoencoderKLCosmos
+
+
+def latent_frames(num_frames: int) -> int:
+    """Latent frames for ``num_frames`` video frames (``1 + (T − 1)/8``); ConfigError unless T = 1 + 8k."""
+    if num_frames < 1 or (num_frames - 1) % TEMPORAL_COMPRESSION:
+        lower = 1 + (max(num_frames, 1) - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION
+        raise ConfigError(
+            f"{num_frames} frames: the tokenizer needs 1 + 8k frames (1, 9, 17, 25, ..., 121); "
+            f"trim the video to {lower} frames (e.g. with --trim)"
+        )
+    return 1 + (num_frames - 1) // TEMPORAL_COMPRESSION
+
+
+def weights_dir() -> Path:
+    """The folder of shipped weights (``src/lyra/weights``)."""
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+class Tokenizer(nn.Module):
+    """Causal video tokenizer (Cosmos CV8x8x8 via diffusers): 8× time, 8×8 space, 16 channels.
+
+    Args:
+        vae: a diffusers ``AutoencoderKLCosmos`` with 16 latent channels and 8×8×8 compression.
+        max_batch: videos per forward pass (encode/decode run the batch in chunks of this size to
+            bound memory); ``None`` runs the whole batch at once.
+    """
+
+    def __init__(self, vae: nn.Module, max_batch: int | None = None) -> None:
+        super().__init__()
+        cfg = vae.config
+        if (cfg.latent_channels, cfg.temporal_compression_ratio, cfg.spatial_compression_ratio) != (
+            LATENT_CHANNELS, TEMPORAL_COMPRESSION, SPATIAL_COMPRESSION
+        ):
+            raise WeightsError(
+                f"tokenizer config has {cfg.latent_channels} latent channels and {cfg.temporal_compression_ratio}×"
+                f"{cfg.spatial_compression_ratio}×{cfg.spatial_compression_ratio} compression; lyra needs a "
+                "CV8x8x8 tokenizer (16 channels, 8×8×8)"
+            )
+        self.vae = vae
+        self.max_batch = max_batch
+
+    # ------------------------------------------------------------------ construction / files
+    @classmethod
+    def from_config(cls, config: str | dict[str, Any] = "tiny", max_batch: int | None = None,
+                    **overrides: Any) -> Tokenizer:
+        """A randomly initialised tokenizer from a preset name or ``AutoencoderKLCosmos`` kwargs.
+
+        Without ``latents_mean``/``latents_std`` in the config the statistics are mean 0, std 1.
+        Build it under ``torch.device("meta")`` to count parameters without memory.
+        """
+        kwargs = preset_config(config) if isinstance(config, str) else {
+            k: v for k, v in dict(config).items() if not k.startswith("_")  # diffusers' bookkeeping keys
+        }
+        kwargs.setdefault("latents_mean", None)
+        kwargs.setdefault("latents_std", None)
+        kwargs.update(overrides)
+        try:
+            vae = _diffusers_cls()(**kwargs)
+        except TypeError as e:
+            raise ConfigError(f"invalid tokenizer config: {e}") from e
+        return cls(vae, max_batch=max_batch)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device: torch.device | str | None = None,
+                        dtype: torch.dtype | None = torch.float32, max_batch: int | None = None) -> Tokenizer:
+        """Load a diffusers-format folder (``config.json`` + ``diffusion_pytorch_model.safetensors``).
+
+        A pipeline folder with the tokenizer in ``vae/`` is accepted too. The model is returned in
+        eval mode with gradients off (a frozen tokenizer), in ``dtype`` (fp16 files are upcast).
+        """
+        folder = Path(path)
+        if (folder / "vae" / CONFIG_NAME).is_file() and not (folder / CONFIG_NAME).is_file():
+            folder = folder / "vae"
+        if not folder.is_dir():
+            raise WeightsError(f"{folder}: no such tokenizer folder")
+        if not (folder / CONFIG_NAME).is_file():
+            raise WeightsError(f"{folder}: no {CONFIG_NAME}; expected a diffusers-format AutoencoderKLCosmos folder")
+        try:
+            config = json.loads((folder / CONFIG_NAME).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise WeightsError(f"{folder / CONFIG_NAME}: unreadable config ({e})") from e
+        if config.get("_class_name", "AutoencoderKLCosmos") != "AutoencoderKLCosmos":
+            raise WeightsError(f"{folder}: holds a {config['_class_name']}, not an AutoencoderKLCosmos")
+        vae = _load_strict(folder, dtype)
+        tok = cls(vae, max_batch=max_batch)
+        tok.eval().requires_grad_(False)
+        if device is not None:
+            tok.to(device)
+        return tok
+
+    @classmethod
+    def from_preset(cls, name: str = "tiny", path: str | os.PathLike | None = None,
+                    device: torch.device | str | None = None, dtype: torch.dtype | None = torch.float32,
+                    max_batch: int | None = None) -> Tokenizer:
+        """The trained weights of a preset: ``tiny`` ships with lyra; ``official`` is a local folder.
+
+        ``path`` overrides where the weights are looked for (``official``: else ``$LYRA_COSMOS_TOKENIZER``).
+        """
+        preset_config(name)  # validates the name
+        if path is None:
+            if name == "official":
+                env = os.environ.get(OFFICIAL_ENV)
+                if not env:
+                    raise WeightsError(f"the official tokenizer is not bundled: {OFFICIAL_HELP}")
+                path = env
+            else:
+                path = weights_dir() / f"tokenizer_{name}"
+                if not (Path(path) / WEIGHTS_NAME).is_file():
+                    raise WeightsError(
+                        f"the '{name}' tokenizer weights are missing from {path}; train them with "
+                        f"`python -m lyra.tokenizer.train --out DIR ...` and copy DIR/export/* there "
+                        "(see benchmarks/gpu/README or the tokenizer docs)"
+                    )
+        return cls.from_pretrained(path, device=device, dtype=dtype, max_batch=max_batch)
+
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype = torch.float16,
+                        extra_json: dict[str, Any] | None = None) -> Path:
+        """Write a diffusers-format folder atomically: config + weights in ``dtype`` (+ extra JSON files).
+
+        ``extra_json`` maps file names (e.g. ``"training_record.json"``) to JSON-serialisable dicts.
+        An existing folder at ``path`` is replaced as a whole.
+        """
+        from safetensors.torch import save_file
+
+        final = Path(path)
+        parent = final.parent if str(final.parent) else Path(".")
+        if not parent.is_dir():
+            raise OutputPathError(f"{final}: folder {parent} does not exist (create it first)")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))
+        try:
+            state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.vae.state_dict().items()}
+            save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+            self.vae.save_config(tmp)
+            for name, obj in (extra_json or {}).items():
+                (tmp / name).write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+            os.chmod(tmp, 0o755)
+            if final.exists():
+                old = final.with_name(f".{final.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(final, old)
+                os.replace(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def config(self) -> Any:
+        """The diffusers config (``FrozenDict``) of the wrapped ``AutoencoderKLCosmos``."""
+        return self.vae.config
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.vae.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.vae.parameters()).dtype
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.vae.parameters())
+
+    @staticmethod
+    def latent_shape(num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """``(16, t, h, w)`` for a video of ``num_frames × height × width`` (sizes padded up to 8)."""
+        return (LATENT_CHANNELS, latent_frames(num_frames), math.ceil(height / SPATIAL_COMPRESSION),
+                math.ceil(width / SPATIAL_COMPRESSION))
+
+    # ------------------------------------------------------------------ encode / decode
+    def encode(self, video: Tensor) -> Tensor:
+        """Video ``[B, T, 3, H, W]`` in [0, 1] → raw latents ``[B, 16, 1 + (T−1)/8, ⌈H/8⌉, ⌈W/8⌉]`` float32."""
+        if video.dim() != 5 or video.shape[2] != self.config.in_channels:
+            raise ConfigError(
+                f"expected a video [B, T, {self.config.in_channels}, H, W], got shape {tuple(video.shape)}"
+            )
+        return self.encode_raw(video.permute(0, 2, 1, 3, 4) * 2.0 - 1.0)
+
+    def encode_raw(self, x: Tensor) -> Tensor:
+        """``[B, C, T, H, W]`` already in the model's range (no rescaling) → raw latents (float32).
+
+        Used for Plücker-ray and time videos, which enter the tokenizer as they are.
+        """
+        if x.dim() != 5 or x.shape[1] != self.config.in_channels:
+            raise ConfigError(
+                f"expected [B, {self.config.in_channels}, T, H, W] in the model's range, got shape {tuple(x.shape)}"
+            )
+        latent_frames(x.shape[2])
+        x = _pad_to_multiple(x, SPATIAL_COMPRESSION)
+        x = x.to(device=self.device, dtype=self.dtype)
+        out = [self.vae.encode(chunk).latent_dist.mode().float() for chunk in self._chunks(x)]
+        return torch.cat(out, dim=0)
+
+    def decode(self, latents: Tensor) -> Tensor:
+        """Raw latents ``[B, 16, t, h, w]`` → video ``[B, 1 + 8(t−1), 3, 8h, 8w]`` in [0, 1] (float32)."""
+        x = self.decode_raw(latents)
+        return ((x.clamp(-1.0, 1.0) + 1.0) * 0.5).permute(0, 2, 1, 3, 4)
+
+    def decode_raw(self, latents: Tensor) -> Tensor:
+        """Raw latents → ``[B, C, T, H, W]`` in the model's range (not clamped), float32."""
+        if latents.dim() != 5 or latents.shape[1] != LATENT_CHANNELS:
+            raise ConfigError(f"expected latents [B, {LATENT_CHANNELS}, t, h, w], got shape {tuple(latents.shape)}")
+        z = latents.to(device=self.device, dtype=self.dtype)
+        return torch.cat([self.vae.decode(chunk).sample.float() for chunk in self._chunks(z)], dim=0)
+
+    def forward(self, video: Tensor) -> Tensor:
+        """``decode(encode(video))`` without cropping (``[B, T, 3, H', W']``, padded sizes)."""
+        return self.decode(self.encode(video))
+
+    def roundtrip(self, video: Tensor) -> Tensor:
+        """Encode and decode ``[B, T, 3, H, W]`` in [0, 1]; the result is cropped back to ``H × W``."""
+        h, w = video.shape[-2:]
+        return self.decode(self.encode(video))[..., :h, :w]
+
+    def _chunks(self, x: Tensor) -> Iterator[Tensor]:
+        n = self.max_batch or x.shape[0]
+        yield from x.split(max(1, n), dim=0)
+
+    # ------------------------------------------------------------------ latent statistics
+    def latent_stats(self, num_latent_frames: int, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+        """Mean and std ``[1, 16, t, 1, 1]`` (float32) for ``t`` latent frames.
+
+        The config holds 16 channels × F frames (channel-major). Frames past F reuse the last
+        frame's statistics (all frames after the first one behave alike). Without statistics: 0 and 1.
+        """
+        mean, std = self.config.latents_mean, self.config.latents_std
+        t = num_latent_frames
+        if mean is None or std is None:
+            return (torch.zeros(1, LATENT_CHANNELS, t, 1, 1, device=device),
+                    torch.ones(1, LATENT_CHANNELS, t, 1, 1, device=device))
+        m = torch.tensor(mean, dtype=torch.float32, device=device).view(LATENT_CHANNELS, -1)
+        s = torch.tensor(std, dtype=torch.float32, device=device).view(LATENT_CHANNELS, -1)
+        if t > m.shape[1]:
+            m = torch.cat([m, m[:, -1:].expand(-1, t - m.shape[1])], dim=1)
+            s = torch.cat([s, s[:, -1:].expand(-1, t - s.shape[1])], dim=1)
+        return m[:, :t].reshape(1, LATENT_CHANNELS, t, 1, 1), s[:, :t].reshape(1, LATENT_CHANNELS, t, 1, 1)
+
+    def set_latent_stats(self, mean: Tensor, std: Tensor) -> None:
+        """Store statistics ``[16, F]`` (per channel and latent frame) in the config."""
+        if mean.shape != std.shape or mean.dim() != 2 or mean.shape[0] != LATENT_CHANNELS:
+            raise ConfigError(f"latent statistics must be [16, F], got {tuple(mean.shape)} and {tuple(std.shape)}")
+        if not bool((std > 0).all()):
+            raise ConfigError("latent std must be positive")
+        self.vae.register_to_config(latents_mean=mean.float().flatten().tolist(),
+                                    latents_std=std.float().flatten().tolist())
+
+    def normalize(self, latents: Tensor) -> Tensor:
+        """Raw → normalised latents: ``(z − mean) / std · 0.5`` (per channel and latent frame)."""
+        mean, std = self.latent_stats(latents.shape[2], latents.device)
+        return (latents - mean.to(latents.dtype)) / std.to(latents.dtype) * SIGMA_DATA
+
+    def denormalize(self, latents: Tensor) -> Tensor:
+        """Normalised → raw latents (inverse of :meth:`normalize`)."""
+        mean, std = self.latent_stats(latents.shape[2], latents.device)
+        return latents / SIGMA_DATA * std.to(latents.dtype) + mean.to(latents.dtype)
+
+
+def stats_to_frames(mean: Tensor, std: Tensor, frames: int = STAT_FRAMES) -> tuple[Tensor, Tensor]:
+    """Extend per-frame statistics ``[16, t]`` measured on ``t`` latent frames to ``[16, frames]``.
+
+    Frames past ``t`` take the average statistics of the measured frames after the first (the first
+    latent frame encodes one image alone and has its own statistics).
+    """
+    t = mean.shape[1]
+    if t >= frames:
+        return mean[:, :frames], std[:, :frames]
+    tail_m = mean[:, 1:].mean(dim=1, keepdim=True) if t > 1 else mean[:, :1]
+    tail_s = std[:, 1:].mean(dim=1, keepdim=True) if t > 1 else std[:, :1]
+    return (torch.cat([mean, tail_m.expand(-1, frames - t)], dim=1),
+            torch.cat([std, tail_s.expand(-1, frames - t)], dim=1))
+
+
+def _read_state_dict(folder: Path) -> dict[str, Tensor]:
+    """The weights of a diffusers folder: one safetensors file, a sharded index, or a .bin file."""
+    from safetensors.torch import load_file
+
+    single = folder / WEIGHTS_NAME
+    index = folder / f"{WEIGHTS_NAME}.index.json"
+    if single.is_file():
+        return load_file(str(single))
+    if index.is_file():
+        state: dict[str, Tensor] = {}
+        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
+            state.update(load_file(str(folder / shard)))
+        return state
+    binary = folder / "diffusion_pytorch_model.bin"
+    if binary.is_file():
+        return torch.load(binary, map_location="cpu", weights_only=True)
+    raise WeightsError(f"{folder}: no weights file ({WEIGHTS_NAME})")
+
+
+def _load_strict(folder: Path, dtype: torch.dtype | None) -> nn.Module:
+    """Build the model from ``config.json`` and load *every* parameter (diffusers would silently leave
+    missing ones randomly initialised)."""
+    from accelerate import init_empty_weights
+
+    cls = _diffusers_cls()
+    try:
+        with _quiet_diffusers():
+            config = cls.load_config(folder)
+            with init_empty_weights(include_buffers=False):  # parameters on "meta", buffers real
+                vae = cls.from_config(config)
+        state = _read_state_dict(folder)
+    except (OSError, ValueError, TypeError, KeyError, json.JSONDecodeError) as e:
+        raise WeightsError(f"{folder}: could not load the tokenizer ({str(e).splitlines()[0] if str(e) else e})") from e
+    expected = vae.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise WeightsError(
+            f"{folder}: could not load the tokenizer weights: they do not match its config.json "
+            f"({len(missing)} missing, e.g. {missing[:2]}; {len(unexpected)} unexpected, e.g. {unexpected[:2]}; "
+            f"{len(wrong)} of another shape, e.g. {wrong[:2]})"
+        )
+    if dtype is not None:
+        state = {k: v.to(dtype) for k, v in state.items()}
+    vae.load_state_dict(state, strict=True, assign=True)
+    return vae
+
+
+def _pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    warnings.warn(
+        f"video size {h}×{w} is not a multiple of {multiple}: padded to {h + ph}×{w + pw} "
+        "(edge replication at the bottom/right; decoded videos have the padded size)",
+        stacklevel=3,
+    )
+    b, c, t = x.shape[:3]
+    flat = x.reshape(b * c, t, h, w)
+    flat = F.pad(flat, (0, pw, 0, ph), mode="replicate")
+    return flat.reshape(b, c, t, h + ph, w + pw)
+
+
+@contextlib.contextmanager
+def _quiet_diffusers() -> Iterator[None]:
+    """Silence diffusers' informational logging while loading."""
+    try:
+        from diffusers.utils import logging as dlog
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    level = dlog.get_verbosity()
+    dlog.set_verbosity_error()
+    try:
+        yield
+    finally:
+        dlog.set_verbosity(level)

@@ -1,0 +1,440 @@
+"""Train the video tokenizer (``python -m lyra.tokenizer.train``), resumable in time-limited chunks.
+
+Data: procedural world videos (``--data world``, rendered on the training device) or synthetic moving
+shapes (``--data synthetic``), ``--frames`` × ``--size`` (default 17 × 176 × 320, the ``tiny`` preset),
+random trajectories of a refreshed pool of worlds, random flips / time reversal.
+Loss: L1 on [-1, 1] pixels + ``--grad-weight`` × L1 of the spatial image gradients.
+Optimiser: AdamW, warm-up then cosine decay; bf16 autocast on CUDA; EMA of the weights (exported).
+
+Every invocation trains until ``--steps`` (or ``--max-minutes`` of wall time, counted from the start of
+the process, with ``--export-reserve`` minutes kept for the export), checkpoints, and exports:
+
+* ``<export>/config.json`` + ``diffusion_pytorch_model.safetensors`` (fp16, diffusers format) with
+  latent statistics (per channel and latent frame) measured on training videos;
+* ``<export>/training_record.json``: command, data seeds, steps, time, and reconstruction PSNR / SSIM
+  per frame position on held-out test worlds (world source) or held-out synthetic videos.
+
+``--time-budget M`` fits the whole run into M minutes of training (the step count is set from the
+speed measured early in the first chunk and kept by the resumed chunks; the LR schedule spans it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lyra.errors import ConfigError, LyraError
+from lyra.eval.metrics import psnr, ssim
+from lyra.tokenizer.data import (
+    VideoBatches,
+    sample_world_cpu,
+    synthetic_videos,
+    test_world_seeds,
+)
+from lyra.tokenizer.presets import PRESETS, STAT_FRAMES
+from lyra.tokenizer.tokenizer import WEIGHTS_NAME, Tokenizer, stats_to_frames
+from lyra.train import IndexedBatches, TrainConfig, Trainer
+
+RECORD_NAME = "training_record.json"
+#: Seeds of the held-out synthetic evaluation videos (never drawn by training: those use mixed seeds).
+_EVAL_SYNTH_SEED = 987_654_321
+
+
+# ---------------------------------------------------------------------------------------- loss
+def reconstruction_loss(model: nn.Module, videos: Tensor, grad_weight: float = 0.5) -> tuple[Tensor, dict[str, Tensor]]:
+    """L1 + ``grad_weight`` · gradient-L1 of ``decode(encode(x))`` vs ``x`` (model range [-1, 1]).
+
+    ``videos``: ``[B, T, 3, H, W]`` in [0, 1]; ``model``: an ``AutoencoderKLCosmos`` (or its DDP wrapper),
+    whose ``forward`` encodes and decodes. Also reports the PSNR on [0, 1] of the batch.
+    """
+    x = videos.permute(0, 2, 1, 3, 4) * 2.0 - 1.0  # [B, 3, T, H, W]
+    y = model(x).sample.float()
+    diff = y - x
+    l1 = diff.abs().mean()
+    loss = l1
+    parts: dict[str, Tensor] = {"l1": l1.detach()}
+    if grad_weight > 0:
+        gx = (diff[..., :, 1:] - diff[..., :, :-1]).abs().mean()
+        gy = (diff[..., 1:, :] - diff[..., :-1, :]).abs().mean()
+        grad = 0.5 * (gx + gy)
+        loss = loss + grad_weight * grad
+        parts["grad_l1"] = grad.detach()
+    mse01 = (diff.detach() * 0.5).square().mean()
+    parts["psnr"] = -10.0 * torch.log10(mse01.clamp_min(1e-12))
+    return loss, parts
+
+
+# ---------------------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate_reconstruction(tokenizer: Tokenizer, videos: Iterable[Tensor]) -> dict[str, Any]:
+    """PSNR / SSIM of ``tokenizer.roundtrip`` per frame position over batches ``[B, T, 3, H, W]``.
+
+    Returns mean PSNR/SSIM over all frames, per frame position (averaged over videos), and counts.
+    """
+    psnr_sum: Tensor | None = None
+    ssim_sum: Tensor | None = None
+    n = 0
+    for batch in videos:
+        rec = tokenizer.roundtrip(batch.to(tokenizer.device, torch.float32)).float()
+        ref = batch.to(rec.device, torch.float32)
+        p = psnr(rec, ref).clamp(max=100.0).sum(0).cpu()  # [T]
+        s = ssim(rec, ref).sum(0).cpu()
+        psnr_sum = p if psnr_sum is None else psnr_sum + p
+        ssim_sum = s if ssim_sum is None else ssim_sum + s
+        n += batch.shape[0]
+    if psnr_sum is None or ssim_sum is None:
+        raise ConfigError("no evaluation videos")
+    per_p, per_s = (psnr_sum / n).tolist(), (ssim_sum / n).tolist()
+    return {
+        "videos": n,
+        "psnr": sum(per_p) / len(per_p),
+        "ssim": sum(per_s) / len(per_s),
+        "psnr_first_frame": per_p[0],
+        "psnr_other_frames": sum(per_p[1:]) / max(1, len(per_p) - 1),
+        "psnr_per_frame": [round(v, 3) for v in per_p],
+        "ssim_per_frame": [round(v, 4) for v in per_s],
+    }
+
+
+def eval_videos(source: str, count: int, frames: int, height: int, width: int, device: str,
+                preset: str = "tiny", batch: int = 6, workers: int = 0) -> tuple[list[Tensor], dict[str, Any]]:
+    """Held-out videos (test worlds, or synthetic videos of reserved seeds) and a description of them."""
+    if source == "world":
+        import lyra.world as world
+
+        seeds = test_world_seeds(count)
+        if workers > 0:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+                samples = list(ex.map(sample_world_cpu, seeds, [preset] * len(seeds), [False] * len(seeds)))
+        else:
+            samples = [world.sample_world(s, preset) for s in seeds]
+        vids = []  # six trajectories per world, rendered a few worlds at a time
+        for i in range(0, len(samples), 4):
+            vids += [ex.videos[:, :frames].float() for ex in world.render_samples(samples[i:i + 4], device)]
+        return vids, {"source": "world", "split": "test", "preset": preset, "world_seeds": seeds,
+                      "videos": 6 * len(seeds)}
+    vids = [synthetic_videos(_EVAL_SYNTH_SEED + i, min(batch, count - i), frames, height, width, device=device)
+            for i in range(0, count, batch)]
+    return vids, {"source": "synthetic", "seeds": [_EVAL_SYNTH_SEED + i for i in range(0, count, batch)],
+                  "videos": count}
+
+
+# ---------------------------------------------------------------------------------------- statistics
+@torch.no_grad()
+def latent_statistics(tokenizer: Tokenizer, batches: Iterable[Tensor]) -> tuple[Tensor, Tensor]:
+    """Mean and std ``[16, t]`` of raw latents per channel and latent frame over ``batches``."""
+    s1: Tensor | None = None
+    s2: Tensor | None = None
+    count = 0
+    for videos in batches:
+        z = tokenizer.encode(videos.to(tokenizer.device)).double()  # [B,16,t,h,w]
+        a, b = z.sum(dim=(0, 3, 4)), z.square().sum(dim=(0, 3, 4))
+        s1 = a if s1 is None else s1 + a
+        s2 = b if s2 is None else s2 + b
+        count += z.shape[0] * z.shape[3] * z.shape[4]
+    assert s1 is not None and s2 is not None
+    mean = s1 / count
+    std = (s2 / count - mean.square()).clamp_min(1e-12).sqrt()
+    return mean.float().cpu(), std.float().cpu()
+
+
+# ---------------------------------------------------------------------------------------- export
+def export(tokenizer: Tokenizer, out: Path, record: dict[str, Any]) -> Path:
+    """Write the fp16 diffusers folder + training record atomically; returns the folder."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(out, dtype=torch.float16, extra_json={RECORD_NAME: record})
+    weights = out / WEIGHTS_NAME
+    record["weights"] = {"file": WEIGHTS_NAME, "bytes": weights.stat().st_size,
+                         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+    tmp = out / f".{RECORD_NAME}.tmp"
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, out / RECORD_NAME)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- CLI
+DESCRIPTION = ("Train the lyra video tokenizer (Cosmos CV8x8x8 design) on procedural worlds, in resumable "
+               "chunks; export fp16 weights + latent statistics + a training record.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lyra.tokenizer.train", description=DESCRIPTION)
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the training options to ``p`` (shared by ``python -m lyra.tokenizer.train`` and the CLI)."""
+    p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.csv, export/)")
+    p.add_argument("--config", default="tiny",
+                   help=f"tokenizer preset ({', '.join(PRESETS)}) or a JSON file of AutoencoderKLCosmos kwargs")
+    p.add_argument("--data", choices=("world", "synthetic", "auto"), default="auto",
+                   help="training videos: procedural worlds, synthetic shapes, or auto (worlds when lyra.world "
+                   "is installed)")
+    p.add_argument("--world-preset", default="tiny", help="lyra.world preset of the training/test worlds")
+    p.add_argument("--steps", type=int, default=20000, help="optimiser steps in total (all chunks)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="MIN",
+                   help="fit the run into MIN minutes of training: sets --steps from the speed measured early")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="wall-time limit of this invocation (from process start); stop, checkpoint, export")
+    p.add_argument("--export-reserve", type=float, default=1.5, metavar="MIN",
+                   help="minutes of --max-minutes kept for the final export and evaluation (default 1.5)")
+    p.add_argument("--until", type=int, default=None, help="stop this invocation at this step (a chunk)")
+    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
+                   help="resume: the latest checkpoint of --out (no value; a fresh start if there is none) or CKPT")
+    p.add_argument("--init-from", default=None, metavar="DIR",
+                   help="start from exported weights (a diffusers folder) with a fresh optimiser")
+    p.add_argument("--batch-size", type=int, default=None, help="videos per step (default 16 on CUDA, 2 on CPU)")
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--frames", type=int, default=17)
+    p.add_argument("--size", default="176x320", help="HxW of the training videos (default 176x320)")
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
+    p.add_argument("--min-lr-ratio", type=float, default=0.05)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--grad-weight", type=float, default=0.5, help="weight of the image-gradient L1 term")
+    p.add_argument("--ema", type=float, default=0.999, help="EMA decay (0: off; exported weights are the EMA)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pool-worlds", type=int, default=32, help="worlds held in the training pool")
+    p.add_argument("--refresh-every", type=int, default=8, help="steps between pool refreshes")
+    p.add_argument("--refresh-count", type=int, default=1, help="worlds re-rendered per refresh")
+    p.add_argument("--dynamic-fraction", type=float, default=0.25, help="share of training worlds that move")
+    p.add_argument("--world-workers", type=int, default=None,
+                   help="processes preparing worlds ahead of the GPU (default: 6 on CUDA, 0 on CPU)")
+    p.add_argument("--ckpt-every", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--eval-every", type=int, default=0, help="steps between quick evaluations (0: none)")
+    p.add_argument("--test-worlds", type=int, default=16, help="held-out test worlds (6 videos each) for the record")
+    p.add_argument("--stats-batches", type=int, default=8, help="training batches for the latent statistics")
+    p.add_argument("--export-to", default=None, metavar="DIR", help="export folder (default OUT/export)")
+    p.add_argument("--no-export", action="store_true", help="skip the export at the end of this invocation")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even where CUDA is present")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--print-every", type=int, default=0, metavar="N",
+                   help="print a plain metrics line every N steps (for logs; 0: never)")
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--size must look like HxW (e.g. 176x320), got {text!r}") from None
+    if h % 8 or w % 8 or h < 8 or w < 8:
+        raise ConfigError(f"--size {text}: height and width must be positive multiples of 8")
+    return h, w
+
+
+def _model_config(spec: str) -> dict[str, Any]:
+    if spec in PRESETS:
+        from lyra.tokenizer.presets import preset_config
+
+        return preset_config(spec)
+    path = Path(spec)
+    if not path.is_file():
+        raise ConfigError(f"--config {spec}: neither a preset ({', '.join(PRESETS)}) nor a JSON file")
+    try:
+        cfg = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: invalid JSON ({e})") from e
+    return {k: v for k, v in cfg.items() if not k.startswith("_")}
+
+
+def _resolve_source(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    try:
+        import lyra.world  # noqa: F401
+    except ImportError:
+        return "synthetic"
+    return "world"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m lyra.tokenizer.train`` (``argv`` defaults to ``sys.argv[1:]``)."""
+    t_process = time.perf_counter()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args, t_process, "python -m lyra.tokenizer.train " + " ".join(argv))
+    except LyraError as e:
+        print(f"lyra tokenizer train: error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:
+    """Train (and export) with parsed options; ``t_process`` is when the process started (for --max-minutes)."""
+    t_process = time.perf_counter() if t_process is None else t_process
+    command = command or " ".join(sys.argv)
+    height, width = _parse_size(args.size)
+    if (args.frames - 1) % 8:
+        raise ConfigError(f"--frames {args.frames}: must be 1 + 8k (e.g. 17)")
+    cuda = torch.cuda.is_available() and not args.cpu
+    device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    batch_size = args.batch_size or (16 if cuda else 2)
+    source = _resolve_source(args.data)
+    out = Path(args.out)
+    export_dir = Path(args.export_to) if args.export_to else out / "export"
+
+    model_cfg = _model_config(args.config)
+    torch.manual_seed(args.seed)
+    if args.init_from:
+        tokenizer = Tokenizer.from_pretrained(args.init_from)
+        tokenizer.requires_grad_(True).train()
+    else:
+        tokenizer = Tokenizer.from_config(model_cfg)
+    vae = tokenizer.vae
+    model: nn.Module = torch.compile(vae) if (args.compile and cuda) else vae
+
+    workers = args.world_workers if args.world_workers is not None else (6 if cuda else 0)
+    data = VideoBatches(source=source, batch_size=batch_size, frames=args.frames, height=height, width=width,
+                        seed=args.seed, device=device, pool_worlds=args.pool_worlds,
+                        refresh_every=args.refresh_every, refresh_count=args.refresh_count,
+                        preset=args.world_preset, dynamic_fraction=args.dynamic_fraction, workers=workers)
+    fit_minutes = None
+    if args.max_minutes is not None:
+        used = (time.perf_counter() - t_process) / 60.0
+        reserve = 0.0 if args.no_export else args.export_reserve
+        fit_minutes = args.max_minutes - used - reserve
+        if fit_minutes <= 0.1:
+            raise ConfigError(f"--max-minutes {args.max_minutes} leaves no time to train after start-up and "
+                              f"the export reserve ({reserve} min)")
+    cfg = TrainConfig(
+        out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
+        schedule=args.schedule, min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip or None,
+        grad_accum=args.grad_accum, cpu=args.cpu, seed=args.seed, checkpoint_every=args.ckpt_every,
+        log_every=args.log_every, ema_decay=args.ema or None, max_minutes=fit_minutes,
+        time_budget_minutes=args.time_budget, resume=args.resume, progress=not args.no_progress,
+        print_every=args.print_every or None,
+        extra={"model_config": model_cfg, "data": dataclasses.asdict(data) | {"render": None},
+               "grad_weight": args.grad_weight, "batch_size": batch_size},
+    )
+    eval_fn = None
+    if args.eval_every:
+        quick, _ = eval_videos(source, 2 if source == "world" else 12, args.frames, height, width, device,
+                               args.world_preset, workers=min(workers, 2))
+
+        def eval_fn(m: nn.Module, step: int) -> dict[str, float]:
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                r = evaluate_reconstruction(Tokenizer(m), quick)
+            return {"psnr": r["psnr"], "ssim": r["ssim"], "psnr_first_frame": r["psnr_first_frame"]}
+
+    grad_weight = args.grad_weight
+
+    def loss_fn(m: nn.Module, batch: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return reconstruction_loss(m, batch, grad_weight)
+
+    batches = IndexedBatches(data)
+    trainer = Trainer(model, loss_fn, batches, cfg, eval_fn=eval_fn, eval_every=args.eval_every or None)
+    t_fit = time.perf_counter()
+    try:
+        result = trainer.fit(until=args.until)
+    finally:
+        data.close()
+    fit_s = time.perf_counter() - t_fit
+    acc = trainer.accelerator
+    if acc.is_main_process:
+        print(f"stopped at step {result.step} of {trainer.total_steps} ({result.reason}); "
+              f"{fit_s:.0f} s this invocation, {result.elapsed_s:.0f} s in all; checkpoint {result.checkpoint}",
+              flush=True)
+    if args.no_export or not acc.is_main_process:
+        return 0
+
+    # ---- export: EMA weights (if any), latent statistics from training videos, test metrics
+    final = Tokenizer(vae)
+    if trainer.ema is not None:
+        final = Tokenizer.from_config(dict(vae.config))
+        final.vae.load_state_dict(vae.state_dict())
+        trainer.ema.copy_to(final.vae)
+    final.to(device).eval().requires_grad_(False)
+    # Statistics from the next training batches (the worlds of the current pool, already rendered).
+    first = batches.counter
+    data.workers = 0  # a refresh or two at most: prepare those worlds inline
+    mean, std = latent_statistics(final, (data(first + k) for k in range(args.stats_batches)))
+    mean16, std16 = stats_to_frames(mean, std, STAT_FRAMES)
+    final.set_latent_stats(mean16, std16)
+    record: dict[str, Any] = {
+        "model": "lyra tokenizer (diffusers AutoencoderKLCosmos, Cosmos CV8x8x8 design)",
+        "config": args.config,
+        "parameters": final.num_parameters(),
+        "steps": result.step,
+        "total_steps": trainer.total_steps,
+        "complete": result.step >= trainer.total_steps,
+        "train_seconds": round(result.elapsed_s, 1),
+        "batch_size": batch_size,
+        "grad_accum": args.grad_accum,
+        "frames": args.frames,
+        "size": [height, width],
+        "optimizer": {"name": "AdamW", "lr": args.lr, "weight_decay": args.weight_decay, "warmup": args.warmup,
+                      "schedule": args.schedule, "min_lr_ratio": args.min_lr_ratio, "grad_clip": args.grad_clip},
+        "loss": {"l1": 1.0, "gradient_l1": args.grad_weight},
+        "ema": args.ema or None,
+        "data": {
+            "source": source,
+            "world_preset": args.world_preset if source == "world" else None,
+            "seed": args.seed,
+            "train_world_seeds": (
+                f"world_seed(slot, generation) = {data.world_seed(0, 0)} + generation*{args.pool_worlds} + slot; "
+                f"pool {args.pool_worlds}, {args.refresh_count} re-rendered every {args.refresh_every} steps"
+            ) if source == "world" else "synthetic_videos(mix_seed(seed, batch_index, 2), ...)",
+            "dynamic_fraction": args.dynamic_fraction if source == "world" else None,
+            "latent_stats_from": f"training batches {first}..{first + args.stats_batches - 1} "
+                                 f"({batch_size} videos each)",
+        },
+        "latent_stats_note": (
+            "latents_mean/std: 16 channels x 16 latent frames, channel-major; frames measured: "
+            f"{mean.shape[1]}, later frames = average of measured frames 1.."
+        ),
+        "final_train_metrics": result.metrics,
+        "command": command,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": torch.cuda.get_device_name(0) if cuda else platform.processor() or "cpu",
+        "versions": {"torch": torch.__version__, "diffusers": _version("diffusers"),
+                     "accelerate": _version("accelerate")},
+    }
+    export(final, export_dir, record)  # the weights first: the evaluation below reads them back as users do
+    reloaded = Tokenizer.from_pretrained(export_dir, device=device, max_batch=6)
+    vids, desc = eval_videos(source, args.test_worlds if source == "world" else 6 * args.test_worlds, args.frames,
+                             height, width, device, args.world_preset, workers=workers)
+    record["test"] = {**desc, **evaluate_reconstruction(reloaded, vids),
+                      "precision": "fp16 weights, fp32 compute"}
+    record["test"].pop("videos", None)
+    record["test"]["videos"] = desc["videos"]
+    export(final, export_dir, record)
+    t = record["test"]
+    print(f"exported {export_dir}: {record['parameters'] / 1e6:.2f} M parameters, "
+          f"{record['weights']['bytes'] / 1e6:.2f} MB; test PSNR {t['psnr']:.2f} dB "
+          f"(first frame {t['psnr_first_frame']:.2f}, others {t['psnr_other_frames']:.2f}), SSIM {t['ssim']:.4f}",
+          flush=True)
+    return 0
+
+
+def _version(name: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:
+        return None
