@@ -29,7 +29,6 @@ import argparse
 import datetime as _dt
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -44,20 +43,11 @@ from torch import Tensor, nn
 from lyra.errors import ConfigError, LyraError
 from lyra.teacher.depth_net import WEIGHTS_NAME, DepthNetConfig, TinyDepthNet
 from lyra.train import IndexedBatches, TrainConfig, Trainer
+from lyra.train.runtime import mix_seed, package_version, training_device
 
 #: Seeds of the depth network's training worlds start here (inside lyra.world's train split).
 DEPTH_SEED_BASE = 1_500_000
 DELTA = 1.25
-
-
-def mix_seed(*values: int) -> int:
-    """A 62-bit seed mixed from integers (splitmix64 steps; stable across processes and runs)."""
-    h = 0x9E3779B97F4A7C15
-    for v in values:
-        h = (h ^ (int(v) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
-        h = (h ^ (h >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
-        h ^= h >> 31
-    return h >> 2
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -282,15 +272,6 @@ def _net_config(spec: str | None, preset: str) -> DepthNetConfig:
     return cfg
 
 
-def _version(name: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:  # noqa: BLE001 - any metadata failure just omits the version
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point (``argv`` defaults to ``sys.argv[1:]``)."""
     t_process = time.perf_counter()
@@ -307,12 +288,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     """Train, checkpoint and export with parsed options."""
     t_process = time.perf_counter() if t_process is None else t_process
     command = command or " ".join(sys.argv)
-    cuda = torch.cuda.is_available() and not args.cpu
-    device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
-    if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
+    device = training_device(force_cpu=args.cpu)
+    cuda = device != "cpu"
     batch_size = args.batch_size or (32 if cuda else 4)
     out = Path(args.out)
     export_dir = Path(args.export_to) if args.export_to else out / "export"
@@ -386,7 +363,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         "command": command,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name(0) if cuda else platform.processor() or "cpu",
-        "versions": {"torch": torch.__version__, "accelerate": _version("accelerate")},
+        "versions": {"torch": torch.__version__, "accelerate": package_version("accelerate")},
     }
     final.save_pretrained(export_dir, torch.float16, record)
     reloaded = TinyDepthNet.from_pretrained(export_dir, device=device)  # evaluate what users will load

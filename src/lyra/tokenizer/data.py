@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from lyra.errors import ConfigError
+from lyra.train.runtime import mix_seed
 
 #: Seeds of training worlds start here; evaluation uses the world module's test split.
 TRAIN_SEED_BASE = 1_000_000
@@ -101,16 +102,6 @@ def augment(videos: Tensor, seed: int) -> Tensor:
         idx = rev.nonzero().flatten().to(videos.device)
         out[idx] = out[idx].flip(1)
     return out
-
-
-def mix_seed(*values: int) -> int:
-    """A 62-bit seed mixed from integers (splitmix64 steps; stable across processes and runs)."""
-    h = 0x9E3779B97F4A7C15
-    for v in values:
-        h = (h ^ (int(v) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
-        h = (h ^ (h >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
-        h ^= h >> 31
-    return h >> 2
 
 
 def _world_api() -> Any:

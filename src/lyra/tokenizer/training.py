@@ -47,6 +47,7 @@ from lyra.tokenizer.data import (
 from lyra.tokenizer.presets import PRESETS, STAT_FRAMES
 from lyra.tokenizer.tokenizer import WEIGHTS_NAME, Tokenizer, stats_to_frames
 from lyra.train import IndexedBatches, TrainConfig, Trainer
+from lyra.train.runtime import package_version, training_device
 
 RECORD_NAME = "training_record.json"
 #: Seeds of the held-out synthetic evaluation videos (never drawn by training: those use mixed seeds).
@@ -287,12 +288,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     height, width = _parse_size(args.size)
     if (args.frames - 1) % 8:
         raise ConfigError(f"--frames {args.frames}: must be 1 + 8k (e.g. 17)")
-    cuda = torch.cuda.is_available() and not args.cpu
-    device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
-    if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
+    device = training_device(force_cpu=args.cpu)
+    cuda = device != "cpu"
     batch_size = args.batch_size or (16 if cuda else 2)
     source = _resolve_source(args.data)
     out = Path(args.out)
@@ -411,8 +408,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         "command": command,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name(0) if cuda else platform.processor() or "cpu",
-        "versions": {"torch": torch.__version__, "diffusers": _version("diffusers"),
-                     "accelerate": _version("accelerate")},
+        "versions": {"torch": torch.__version__, "diffusers": package_version("diffusers"),
+                     "accelerate": package_version("accelerate")},
     }
     export(final, export_dir, record)  # the weights first: the evaluation below reads them back as users do
     reloaded = Tokenizer.from_pretrained(export_dir, device=device, max_batch=6)
@@ -429,12 +426,3 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
           f"(first frame {t['psnr_first_frame']:.2f}, others {t['psnr_other_frames']:.2f}), SSIM {t['ssim']:.4f}",
           flush=True)
     return 0
-
-
-def _version(name: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:
-        return None
