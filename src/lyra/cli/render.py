@@ -22,7 +22,7 @@ from lyra.geometry.trajectories import (
     load_camera_path,
     orbit,
 )
-from lyra.media import VIDEO_EXTENSIONS, write_frames, write_video
+from lyra.media import VIDEO_EXTENSIONS, to_uint8, write_frames, write_video
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -137,12 +137,12 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         frames = render_frames(g, cams, args.background, args.backend)
         if args.frames:
-            kept: list[torch.Tensor] = []
+            kept: list = []
 
             def tee():
                 for f in frames:
-                    kept.append(f)
-                    yield f
+                    kept.append(to_uint8(f))  # a quarter of the float frame's memory
+                    yield kept[-1]
 
             write_video(tee(), args.output, fps=args.fps)
             write_frames(kept, args.frames)
