@@ -1,0 +1,5 @@
+"""A live web viewer for splat scenes (``viser``): splats, trajectory cameras and playback."""
+
+from lyra.viewer.app import Viewer, camera_poses, limit_splats, serve
+
+__all__ = ["Viewer", "camera_poses", "limit_splats", "serve"]

@@ -1,0 +1,284 @@
+"""A ``viser`` web viewer: Gaussian splats, trajectory cameras as frustums, and playback.
+
+World convention: lyra's scenes live in OpenCV world coordinates (x right, **y down**, z forward
+for the input camera), so the viewer's up direction defaults to ``-y``. Cameras are
+:class:`~lyra.geometry.Cameras` with OpenCV camera-to-world matrices, which is also viser's
+frustum convention (+z forward, +x right, +y down); only the rotation → wxyz quaternion
+conversion is needed.
+
+``viser`` is an optional dependency (``pip install viser``); it is imported when
+:func:`serve` runs, and a missing install raises :class:`~lyra.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from lyra.errors import ConfigError
+from lyra.gaussians import Gaussians, rotmat_to_quat
+from lyra.geometry.cameras import Cameras
+
+#: Colour of the trajectory frustums and of the frustum of the frame being played.
+FRUSTUM_COLOR = (40, 90, 200)
+CURRENT_COLOR = (230, 60, 30)
+
+
+def limit_splats(gaussians: Gaussians, max_splats: int | None) -> tuple[Gaussians, str | None]:
+    """Keep the ``max_splats`` Gaussians of highest opacity (original order kept).
+
+    Returns the Gaussians and a note for the user when some were dropped (``None`` otherwise).
+    ``max_splats=None`` keeps everything.
+    """
+    n = len(gaussians)
+    if max_splats is None or n <= max_splats:
+        return gaussians, None
+    if max_splats < 1:
+        raise ConfigError(f"max_splats must be at least 1, got {max_splats}")
+    idx = torch.topk(gaussians.opacities, max_splats, sorted=False).indices.sort().values
+    note = (f"showing the {max_splats:,} most opaque of {n:,} Gaussians "
+            f"(raise --max-splats to show more; the browser may slow down)")
+    return gaussians[idx], note
+
+
+def camera_poses(cameras: Cameras) -> tuple[np.ndarray, np.ndarray]:
+    """Viser poses of a flat batch of cameras ``[T]``.
+
+    Returns ``(wxyz [T, 4], position [T, 3])`` float64: the rotation of each OpenCV
+    camera-to-world matrix as a unit quaternion (w ≥ 0) and the camera centre. Viser's frustums
+    and camera handles use the same OpenCV camera axes, so no axis flip is applied.
+    """
+    c2w = cameras.flatten().c2w.double()
+    wxyz = rotmat_to_quat(c2w[:, :3, :3])
+    return wxyz.cpu().numpy(), c2w[:, :3, 3].cpu().numpy()
+
+
+def camera_fov_aspect(cameras: Cameras) -> tuple[np.ndarray, np.ndarray]:
+    """Vertical field of view (radians) and frustum aspect (width / height of the image plane at
+    unit depth, i.e. ``(W / fx) / (H / fy)``) of a flat batch of cameras ``[T]``."""
+    K = cameras.flatten().K.double()
+    fx, fy = K[:, 0, 0], K[:, 1, 1]
+    fov = 2.0 * torch.atan(cameras.height / (2.0 * fy))
+    aspect = (cameras.width / fx) / (cameras.height / fy)
+    return fov.cpu().numpy(), aspect.cpu().numpy()
+
+
+def _trajectories(cameras: Cameras | Mapping[str, Cameras] | None) -> dict[str, Cameras]:
+    """Named flat camera paths: a mapping as given; ``Cameras [T]`` → one path; ``[V, T]`` → V paths."""
+    if cameras is None:
+        return {}
+    if isinstance(cameras, Mapping):
+        return {str(k): v.flatten() for k, v in cameras.items() if len(v.flatten())}
+    if len(cameras.shape) >= 2:
+        flat = cameras.reshape(cameras.shape[0], -1)
+        return {f"trajectory {i}": flat[i] for i in range(flat.shape[0])}
+    return {"camera path": cameras.flatten()} if len(cameras.shape) else {"camera path": cameras.reshape(1)}
+
+
+def _scene_extent(means: torch.Tensor) -> tuple[np.ndarray, float]:
+    """Median centre ``[3]`` and 80th-percentile distance from it (a robust scene size)."""
+    idx = torch.randperm(len(means), generator=torch.Generator().manual_seed(0))[:100_000]
+    m = means[idx].double()
+    center = m.median(dim=0).values
+    extent = torch.quantile((m - center).norm(dim=-1), 0.8).item() if len(m) > 1 else 1.0
+    return center.numpy(), max(extent, 1e-3)
+
+
+@dataclass
+class Viewer:
+    """A running viewer. ``server`` is the ``viser.ViserServer``; ``url`` the address to open."""
+
+    server: Any
+    url: str
+    num_splats: int
+    trajectories: dict[str, Cameras]
+    up: np.ndarray
+    #: The playback controls (viser GUI handles) by label: Trajectory, Frame, Play, Look through camera.
+    gui: dict[str, Any] = field(default_factory=dict)
+    _frustums: dict[str, list] = field(default_factory=dict)
+    _current: tuple[str, int] | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def camera_view(self, name: str, index: int) -> dict[str, np.ndarray | float]:
+        """The client-camera settings that look through frame ``index`` of path ``name``:
+        ``position``, ``look_at`` (1 unit ahead along the optical axis), ``up`` (the camera's -y
+        axis in the world) and vertical ``fov`` (radians)."""
+        cams = self.trajectories[name][index:index + 1]
+        c2w = cams.c2w[0].double().numpy()
+        fov, _ = camera_fov_aspect(cams)
+        return {"position": c2w[:3, 3], "look_at": c2w[:3, 3] + c2w[:3, 2], "up": -c2w[:3, 1],
+                "fov": float(fov[0])}
+
+    def show_frame(self, name: str, index: int) -> None:
+        """Move every connected browser's camera to frame ``index`` of path ``name`` and highlight
+        that frame's frustum."""
+        view = self.camera_view(name, index)
+        if self._current is not None:
+            old_name, old_i = self._current
+            self._frustums[old_name][old_i].color = FRUSTUM_COLOR
+        self._frustums[name][index].color = CURRENT_COLOR
+        self._current = (name, index)
+        for client in self.server.get_clients().values():
+            with client.atomic():
+                client.camera.position = view["position"]
+                client.camera.look_at = view["look_at"]
+                client.camera.up_direction = view["up"]
+                client.camera.fov = view["fov"]
+
+    def stop(self) -> None:
+        """Stop playback and shut the server down."""
+        self._stop.set()
+        with contextlib.redirect_stdout(io.StringIO()):  # viser prints "Server stopped"
+            self.server.stop()
+
+
+def _import_viser():
+    try:
+        import viser
+    except ImportError:
+        raise ConfigError("the viewer needs the 'viser' package: pip install viser") from None
+    return viser
+
+
+def serve(
+    gaussians: Gaussians,
+    cameras: Cameras | Mapping[str, Cameras] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    max_splats: int | None = 2_000_000,
+    up: tuple[float, float, float] = (0.0, -1.0, 0.0),
+    frustum_scale: float | None = None,
+    fps: float = 12.0,
+    verbose: bool = True,
+) -> Viewer:
+    """Start a viser server showing ``gaussians`` and return at once (the server runs in threads).
+
+    Args:
+        gaussians: the scene (any device; copied to the CPU). Colours are the base colour
+            (higher SH bands are not shown).
+        cameras: trajectory cameras (OpenCV c2w): ``Cameras [T]`` (one path), ``[V, T]`` (V paths)
+            or a mapping name → ``Cameras``. Each camera is drawn as a frustum; the GUI has a
+            path dropdown, a frame slider and a play button that moves the browser's camera.
+        host, port: where to listen (default loopback only; ``0.0.0.0`` exposes it on the network).
+        max_splats: keep only this many most-opaque Gaussians (a note is printed); ``None`` = all.
+        up: world direction shown up (default ``-y``, OpenCV worlds as lyra writes them).
+        frustum_scale: frustum size in world units (default 5 % of the scene's extent).
+        fps: playback rate in frames per second.
+        verbose: print notes (splat budget) to stdout.
+    """
+    viser = _import_viser()
+    g = gaussians.to("cpu")
+    if len(g) == 0:
+        raise ConfigError("the scene has no Gaussians to show")
+    g, note = limit_splats(g, max_splats)
+    if note and verbose:
+        print(f"note: {note}")
+    paths = _trajectories(cameras)
+    up_vec = np.asarray(up, dtype=np.float64)
+    up_vec = up_vec / max(np.linalg.norm(up_vec), 1e-12)
+
+    with contextlib.redirect_stdout(io.StringIO()):  # viser's own banner; the caller prints the URL
+        server = viser.ViserServer(host=host, port=port, label="lyra", verbose=False)
+    if verbose and port and server.get_port() != port:
+        print(f"note: port {port} is busy; using {server.get_port()}")
+    server.scene.set_up_direction(up_vec)
+    server.scene.add_gaussian_splats(
+        "/splats",
+        centers=g.means.detach().float().numpy(),
+        covariances=g.covariances().detach().float().numpy(),
+        rgbs=g.colors.clamp(0, 1).detach().float().numpy(),
+        opacities=g.opacities.reshape(-1, 1).detach().float().numpy(),
+    )
+    center, extent = _scene_extent(g.means)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    viewer = Viewer(server=server, url=f"http://{shown_host}:{server.get_port()}/", num_splats=len(g),
+                    trajectories=paths, up=up_vec)
+
+    # Initial view: the first trajectory camera, or from the input-camera side of the median centre.
+    if paths:
+        first = viewer.camera_view(next(iter(paths)), 0)
+        server.initial_camera.position = first["position"]
+        server.initial_camera.look_at = first["look_at"]
+        server.initial_camera.fov = first["fov"]
+    else:
+        back = np.cross([1.0, 0.0, 0.0], up_vec)  # -z for a -y up: the input camera's side
+        if np.linalg.norm(back) < 1e-6:  # up along ±x
+            back = np.cross([0.0, 1.0, 0.0], up_vec)
+        back = back / np.linalg.norm(back)
+        server.initial_camera.position = center + 2.5 * extent * back + 0.5 * extent * up_vec
+        server.initial_camera.look_at = center
+
+    scale = frustum_scale if frustum_scale is not None else 0.05 * extent
+    for name, cams in paths.items():
+        wxyz, pos = camera_poses(cams)
+        fov, aspect = camera_fov_aspect(cams)
+        viewer._frustums[name] = [
+            server.scene.add_camera_frustum(
+                f"/cameras/{name.replace('/', '_')}/{i:04d}", fov=float(fov[i]), aspect=float(aspect[i]),
+                scale=scale, thickness=2.0, thickness_units="screen", color=FRUSTUM_COLOR,
+                wxyz=wxyz[i], position=pos[i])
+            for i in range(len(cams))
+        ]
+    if paths:
+        _add_playback_gui(viewer, fps)
+    return viewer
+
+
+def _add_playback_gui(viewer: Viewer, fps: float) -> None:
+    """Path dropdown, frame slider and play/pause; a daemon thread advances the slider."""
+    gui = viewer.server.gui
+    names = list(viewer.trajectories)
+    dropdown = gui.add_dropdown("Trajectory", options=names, initial_value=names[0])
+    slider = gui.add_slider("Frame", min=0, max=max(len(viewer.trajectories[names[0]]) - 1, 1), step=1,
+                            initial_value=0)
+    playing = gui.add_checkbox("Play", initial_value=False)
+    view_button = gui.add_button("Look through camera")
+    viewer.gui.update({"Trajectory": dropdown, "Frame": slider, "Play": playing, "Look through camera": view_button})
+
+    def current() -> tuple[str, int]:
+        name = dropdown.value
+        return name, min(int(slider.value), len(viewer.trajectories[name]) - 1)
+
+    @dropdown.on_update
+    def _(_event) -> None:
+        slider.max = max(len(viewer.trajectories[dropdown.value]) - 1, 1)
+        slider.value = 0
+        viewer.show_frame(*current())
+
+    @slider.on_update
+    def _(_event) -> None:
+        viewer.show_frame(*current())
+
+    @view_button.on_click
+    def _(_event) -> None:
+        viewer.show_frame(*current())
+
+    def play_loop() -> None:
+        period = 1.0 / max(fps, 0.1)
+        while not viewer._stop.wait(period):
+            if playing.value:
+                name, i = current()
+                slider.value = (i + 1) % len(viewer.trajectories[name])
+
+    threading.Thread(target=play_loop, name="lyra-viewer-playback", daemon=True).start()
+
+
+def serve_forever(viewer: Viewer) -> None:
+    """Block until Ctrl-C (KeyboardInterrupt propagates after the server is stopped)."""
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        viewer.stop()
+
+
+__all__ = ["CURRENT_COLOR", "FRUSTUM_COLOR", "Viewer", "camera_fov_aspect", "camera_poses", "limit_splats", "serve",
+           "serve_forever"]
