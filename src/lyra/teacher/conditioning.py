@@ -1,0 +1,128 @@
+"""GEN3C-style conditions for the teacher: warp the input view along trajectories, encode the result.
+
+GEN3C renders its 3D cache into every target camera and feeds the diffusion transformer the
+tokenizer latents of those renders together with (encoded) validity masks. Here the warped RGB videos
+go through the same :class:`~lyra.tokenizer.Tokenizer` as the targets (and are normalised the same
+way), and the validity mask is brought to the latent grid by **average pooling** instead of being
+encoded: each latent cell gets the fraction of valid pixels in the block of video it summarises.
+The tokenizer is causal in time (latent frame 0 = video frame 0 alone, latent frame ``k ≥ 1`` = video
+frames ``8k−7 … 8k``) and compresses space 8 × 8, so the pooling uses exactly those blocks. This is
+cheap, exact in what it measures (coverage) and needs no extra tokenizer pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lyra.errors import ConfigError
+from lyra.geometry.cameras import Cameras
+from lyra.teacher.cache3d import PointCache, warp
+from lyra.tokenizer.tokenizer import SPATIAL_COMPRESSION, TEMPORAL_COMPRESSION, Tokenizer, latent_frames
+
+__all__ = ["Conditions", "mask_to_latent_grid", "warp_conditions"]
+
+
+@dataclass
+class Conditions:
+    """What the teacher's denoiser is conditioned on, for ``V`` trajectories.
+
+    Attributes:
+        latents: ``[V, 16, t, h, w]`` normalised tokenizer latents of the warped videos.
+        mask_latents: ``[V, 1, t, h, w]`` in ``[0, 1]``, fraction of valid warped pixels per latent cell.
+        rgb: ``[V, T, 3, H, W]`` the warped videos in ``[0, 1]`` (0 where invalid), for visualisation;
+            may be ``None`` when the conditions were built from latents directly.
+        mask: ``[V, T, H, W]`` bool validity of the warped pixels, or ``None``.
+    """
+
+    latents: Tensor
+    mask_latents: Tensor
+    rgb: Tensor | None = None
+    mask: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.latents.dim() != 5 or self.mask_latents.dim() != 5:
+            raise ConfigError(f"conditions need 5-D latents, got {tuple(self.latents.shape)} and "
+                              f"{tuple(self.mask_latents.shape)}")
+        V, _, t, h, w = self.latents.shape
+        if tuple(self.mask_latents.shape) != (V, 1, t, h, w):
+            raise ConfigError(f"mask_latents must be [{V}, 1, {t}, {h}, {w}], got {tuple(self.mask_latents.shape)}")
+
+    def __len__(self) -> int:
+        return self.latents.shape[0]
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Conditions:
+        def mv(x: Tensor | None, cast: bool) -> Tensor | None:
+            if x is None:
+                return None
+            return x.to(device=device, dtype=dtype) if cast and dtype is not None else x.to(device)
+
+        return Conditions(mv(self.latents, True), mv(self.mask_latents, True),
+                          mv(self.rgb, False), mv(self.mask, False))
+
+    def __getitem__(self, index: slice | Tensor | int) -> Conditions:
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        return Conditions(self.latents[index], self.mask_latents[index],
+                          None if self.rgb is None else self.rgb[index],
+                          None if self.mask is None else self.mask[index])
+
+
+def mask_to_latent_grid(mask: Tensor) -> Tensor:
+    """Validity masks ``[V, T, H, W]`` (bool or float) → ``[V, 1, t, ⌈H/8⌉, ⌈W/8⌉]`` coverage in [0, 1].
+
+    Causal in time like the tokenizer: latent frame 0 averages video frame 0 alone, latent frame
+    ``k ≥ 1`` averages video frames ``8k−7 … 8k``; space is averaged over 8 × 8 blocks. Pixels padded
+    to reach a multiple of 8 count as invalid (the tokenizer pads them too).
+    """
+    if mask.dim() != 4:
+        raise ConfigError(f"mask must be [V, T, H, W], got {tuple(mask.shape)}")
+    V, T, H, W = mask.shape
+    t = latent_frames(T)
+    m = mask.to(torch.float32)
+    s = SPATIAL_COMPRESSION
+    m = F.pad(m, (0, (-W) % s, 0, (-H) % s))
+    first = m[:, :1]
+    rest = m[:, 1:]
+    frames = [first]
+    if t > 1:
+        frames.append(rest.reshape(V, t - 1, TEMPORAL_COMPRESSION, *m.shape[-2:]).mean(dim=2))
+    m = torch.cat(frames, dim=1)  # [V, t, H', W']
+    return F.avg_pool2d(m, s)[:, None]  # [V, 1, t, h, w]
+
+
+@torch.no_grad()
+def warp_conditions(
+    image: Tensor,
+    depth: Tensor,
+    input_camera: Cameras,
+    trajectory_cameras: Cameras,
+    tokenizer: Tokenizer,
+    **warp_kwargs,
+) -> Conditions:
+    """Lift ``image`` to a point cache, warp it along every trajectory and encode the warped videos.
+
+    Args:
+        image: ``[3, H, W]`` in ``[0, 1]``.
+        depth: ``[H, W]`` z-depth of ``image`` (world units, OpenCV camera).
+        input_camera: the input view's camera, batch shape ``[]``, size ``W × H``.
+        trajectory_cameras: ``[V, T]`` cameras (``T = 1 + 8k`` frames, any image size).
+        tokenizer: encodes the warped videos (its latent statistics normalise them).
+        **warp_kwargs: passed to :func:`lyra.teacher.cache3d.warp`.
+
+    Returns:
+        :class:`Conditions` with latents ``[V, 16, t, h, w]``, mask latents ``[V, 1, t, h, w]`` and the
+        warped ``rgb [V, T, 3, H', W']`` / ``mask [V, T, H', W']``.
+    """
+    if len(trajectory_cameras.shape) != 2:
+        raise ConfigError(f"trajectory cameras must have batch shape [V, T], got {tuple(trajectory_cameras.shape)}")
+    latent_frames(trajectory_cameras.shape[1])
+    cache = PointCache.from_depth(image, depth, input_camera)
+    out = warp(cache, trajectory_cameras.to(cache.device), **warp_kwargs)
+    rgb = out.rgb.clamp(0.0, 1.0)
+    latents = tokenizer.normalize(tokenizer.encode(rgb))
+    mask_latents = mask_to_latent_grid(out.mask).to(latents.device)
+    return Conditions(latents, mask_latents, rgb, out.mask)

@@ -1,0 +1,249 @@
+"""The teacher's video diffusion transformer: diffusers' ``CosmosTransformer3DModel`` with GEN3C inputs.
+
+GEN3C extends the input channels of the Cosmos DiT with the latents of the 3D-cache renders and
+their masks. :class:`TeacherDenoiser` does the same with diffusers' class, unchanged:
+
+* input channels, in order: noisy latents (16) | warp latents (16) | warp mask latents (1) — the
+  ``hidden_states`` given to the transformer — then the Cosmos Video2World condition-mask channel
+  (1) that the transformer itself appends from its ``condition_mask`` argument. ``in_channels`` of the
+  diffusers config counts that channel, hence ``16 + 16 + 1 + 1 = 34``. The condition mask marks
+  latent frames that are given clean (Video2World); the teacher conditions through the warp latents
+  instead, so it passes zeros (the channel is kept so that a converted GEN3C/Cosmos checkpoint loads).
+* ``concat_padding_mask`` (Cosmos' extra padding channel, resized with torchvision): off in ``tiny``
+  (torchvision is not a dependency); on in ``official`` as in the checkpoint — running ``official``
+  therefore needs torchvision, where an all-zero padding mask (no padding) is passed.
+* the text cross-attention is kept (every Cosmos block has one); the teacher is not prompted, so it
+  attends to a learned "null context" of ``context_tokens × text_embed_dim`` stored with the model
+  (an explicit ``context`` argument, e.g. T5 embeddings for a converted checkpoint, overrides it).
+* time: the flow-matching time ``t ∈ [0, 1]`` (:mod:`lyra.teacher.sampler`) enters as
+  ``1000 · t`` through Cosmos' sinusoidal timestep embedding, one value per sample.
+
+Presets: ``tiny`` (trained here, sized for 2 CPU cores) and ``official`` (the architecture of
+GEN3C-Cosmos-7B, i.e. Cosmos-1.0-Diffusion-7B-Video2World — 28 layers, 32 heads × 128, text dim 1024,
+AdaLN-LoRA 256, patch (1, 2, 2), learnable extra positional embedding — with the extra channels).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lyra.errors import ConfigError, WeightsError
+from lyra.fileio import atomic_dir
+from lyra.teacher.conditioning import Conditions
+from lyra.tokenizer.presets import LATENT_CHANNELS
+
+__all__ = ["PRESETS", "TIME_SCALE", "TeacherDenoiser", "preset_config"]
+
+#: Flow time ``t ∈ [0, 1]`` is given to the transformer as ``TIME_SCALE · t``.
+TIME_SCALE = 1000.0
+#: Channels concatenated to the noisy latents: warp latents (16) + warp mask (1).
+COND_CHANNELS = LATENT_CHANNELS + 1
+_WRAPPER_FILE = "teacher.json"
+_WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+
+_OFFICIAL = {
+    # Cosmos-1.0-Diffusion-7B-Video2World (diffusers' scripts/convert_cosmos_to_diffusers.py),
+    # in_channels 16 + 1 widened by GEN3C-style conditioning channels.
+    "in_channels": LATENT_CHANNELS + COND_CHANNELS + 1,
+    "out_channels": LATENT_CHANNELS,
+    "num_attention_heads": 32,
+    "attention_head_dim": 128,
+    "num_layers": 28,
+    "mlp_ratio": 4.0,
+    "text_embed_dim": 1024,
+    "adaln_lora_dim": 256,
+    "max_size": (128, 240, 240),
+    "patch_size": (1, 2, 2),
+    "rope_scale": (2.0, 1.0, 1.0),
+    "concat_padding_mask": True,
+    "extra_pos_embed_type": "learnable",
+}
+
+# 8 layers, 4 heads × 32: 2.9 M parameters; one step for six trajectories of 3 × 22 × 40 latents
+# (batch 6) took 0.19–0.23 s (min/median of 5 no-grad forwards) on 2 busy CPU cores (provisional).
+_TINY = {
+    "in_channels": LATENT_CHANNELS + COND_CHANNELS + 1,
+    "out_channels": LATENT_CHANNELS,
+    "num_attention_heads": 4,
+    "attention_head_dim": 32,
+    "num_layers": 8,
+    "mlp_ratio": 4.0,
+    "text_embed_dim": 64,
+    "adaln_lora_dim": 64,
+    "max_size": (16, 128, 128),
+    "patch_size": (1, 2, 2),
+    "rope_scale": (1.0, 1.0, 1.0),
+    "concat_padding_mask": False,
+    "extra_pos_embed_type": "learnable",
+}
+
+#: Transformer configs and the null-context length of each preset.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"transformer": _TINY, "context_tokens": 1},
+    "official": {"transformer": _OFFICIAL, "context_tokens": 512},
+}
+
+
+def preset_config(name: str) -> dict[str, Any]:
+    """A copy of preset ``name``'s ``{"transformer": diffusers config, "context_tokens": int}``."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown teacher preset {name!r}; choose one of {sorted(PRESETS)}")
+    p = PRESETS[name]
+    return {"transformer": dict(p["transformer"]), "context_tokens": p["context_tokens"]}
+
+
+def _cosmos_cls() -> type:
+    try:
+        from diffusers import CosmosTransformer3DModel
+    except ImportError as e:  # pragma: no cover - diffusers is a declared dependency
+        raise WeightsError("the teacher needs the 'diffusers' package (pip install 'diffusers>=0.35')") from e
+    return CosmosTransformer3DModel
+
+
+class TeacherDenoiser(nn.Module):
+    """Velocity predictor ``v(x_t, t | conditions)`` on normalised latents ``[B, 16, t, h, w]``.
+
+    Args:
+        transformer: a ``CosmosTransformer3DModel`` whose ``in_channels`` is ``16 + 17 + 1`` and
+            ``out_channels`` 16.
+        context_tokens: length of the learned null context for the cross-attention.
+    """
+
+    def __init__(self, transformer: nn.Module, context_tokens: int = 1) -> None:
+        super().__init__()
+        cfg = transformer.config
+        if cfg.in_channels != LATENT_CHANNELS + COND_CHANNELS + 1 or cfg.out_channels != LATENT_CHANNELS:
+            raise ConfigError(
+                f"the teacher needs a transformer with in_channels {LATENT_CHANNELS + COND_CHANNELS + 1} "
+                f"(noisy 16 + warp 16 + mask 1 + condition mask 1) and out_channels {LATENT_CHANNELS}, "
+                f"got {cfg.in_channels} and {cfg.out_channels}"
+            )
+        self.transformer = transformer
+        device = next(transformer.parameters()).device
+        self.null_context = nn.Parameter(torch.zeros(1, context_tokens, cfg.text_embed_dim, device=device))
+        if device.type != "meta":
+            nn.init.normal_(self.null_context, std=0.02)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_config(cls, config: str | dict[str, Any] = "tiny", *, meta: bool = False,
+                    seed: int | None = 0) -> TeacherDenoiser:
+        """A freshly initialised denoiser of preset name or ``{"transformer": ..., "context_tokens": ...}``.
+
+        ``meta=True`` builds it on the meta device (no memory; for the 7B ``official`` architecture).
+        ``seed`` makes the initialisation reproducible (``None``: torch's global RNG).
+        """
+        cfg = preset_config(config) if isinstance(config, str) else config
+        cls_ = _cosmos_cls()
+        ctx = torch.device("meta") if meta else nullcontext()
+        rng = torch.random.fork_rng(devices=[]) if seed is not None else nullcontext()
+        with rng, ctx:
+            if seed is not None:
+                torch.manual_seed(seed)
+            return cls(cls_(**cfg["transformer"]), int(cfg["context_tokens"]))
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device: torch.device | str | None = None,
+                        dtype: torch.dtype | None = None) -> TeacherDenoiser:
+        """Load a folder written by :meth:`save_pretrained` (diffusers layout + ``teacher.json``).
+
+        A converted Cosmos/GEN3C transformer folder without ``teacher.json`` loads too, with a zero
+        null context of 512 tokens (an empty T5 prompt is a better choice: pass ``context``).
+        """
+        folder = Path(path)
+        if not (folder / "config.json").is_file():
+            raise WeightsError(f"{folder} is not a diffusers model folder (no config.json); "
+                               "write one with TeacherDenoiser.save_pretrained or convert a checkpoint")
+        try:
+            transformer = _cosmos_cls().from_pretrained(folder, torch_dtype=dtype)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise WeightsError(f"cannot load the teacher transformer from {folder}: {e}") from e
+        extra = folder / _WRAPPER_FILE
+        tokens = 512
+        state = None
+        if extra.is_file():
+            meta = json.loads(extra.read_text())
+            tokens = int(meta["context_tokens"])
+            from safetensors.torch import load_file
+
+            state = load_file(folder / meta["null_context_file"])
+        model = cls(transformer, tokens)
+        with torch.no_grad():
+            if state is not None:
+                model.null_context.copy_(state["null_context"])
+            else:
+                model.null_context.zero_()
+        if dtype is not None:
+            model = model.to(dtype)
+        return model.to(device) if device is not None else model
+
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write a diffusers-format folder (config + weights, in ``dtype`` if given) and the null context.
+
+        Written atomically; ``path`` must not exist or be an empty folder (OutputPathError otherwise).
+        """
+        from safetensors.torch import save_file
+
+        with atomic_dir(path) as tmp:
+            state = {k: v.detach().to("cpu", dtype or v.dtype).contiguous()
+                     for k, v in self.transformer.state_dict().items()}
+            save_file(state, str(tmp / _WEIGHTS_NAME), metadata={"format": "pt"})
+            self.transformer.save_config(tmp)
+            ctx = self.null_context.detach().to("cpu", dtype or self.null_context.dtype).contiguous()
+            save_file({"null_context": ctx}, str(tmp / "null_context.safetensors"))
+            (tmp / _WRAPPER_FILE).write_text(json.dumps(
+                {"context_tokens": ctx.shape[1], "null_context_file": "null_context.safetensors"}, indent=2) + "\n")
+        return Path(path)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def config(self) -> Any:
+        return self.transformer.config
+
+    @property
+    def device(self) -> torch.device:
+        return self.null_context.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.null_context.dtype
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, noisy: Tensor, t: Tensor, conditions: Conditions, context: Tensor | None = None) -> Tensor:
+        """Predicted velocity ``[B, 16, t, h, w]`` (float32).
+
+        Args:
+            noisy: ``x_t`` ``[B, 16, t, h, w]`` normalised latents (``h``, ``w`` even: patch 2 × 2).
+            t: flow time ``[B]`` (or a scalar) in ``[0, 1]``; 0 = clean, 1 = noise.
+            conditions: ``B`` trajectories' warp latents ``[B, 16, t, h, w]`` and masks ``[B, 1, t, h, w]``.
+            context: optional cross-attention context ``[B or 1, N, text_embed_dim]``.
+        """
+        if noisy.dim() != 5 or noisy.shape[1] != LATENT_CHANNELS:
+            raise ConfigError(f"noisy latents must be [B, {LATENT_CHANNELS}, t, h, w], got {tuple(noisy.shape)}")
+        if conditions.latents.shape != noisy.shape:
+            raise ConfigError(f"condition latents {tuple(conditions.latents.shape)} do not match the noisy "
+                              f"latents {tuple(noisy.shape)}")
+        B, _, T, H, W = noisy.shape
+        ph, pw = self.config.patch_size[1:]
+        if H % ph or W % pw:
+            raise ConfigError(f"latent size {H}x{W} must be a multiple of the patch size {ph}x{pw}")
+        dtype = self.dtype
+        t = torch.as_tensor(t, dtype=torch.float32, device=noisy.device).reshape(-1).expand(B)
+        x = torch.cat([noisy, conditions.latents, conditions.mask_latents], dim=1).to(dtype)
+        cond_mask = torch.zeros(B, 1, T, H, W, device=noisy.device, dtype=dtype)
+        ctx = self.null_context if context is None else context.to(self.device, dtype)
+        ctx = ctx.expand(B, -1, -1) if ctx.shape[0] == 1 else ctx
+        padding = torch.zeros(1, 1, H, W, device=noisy.device, dtype=dtype) if self.config.concat_padding_mask else None
+        out = self.transformer(hidden_states=x, timestep=(t * TIME_SCALE).to(dtype), encoder_hidden_states=ctx,
+                               condition_mask=cond_mask, padding_mask=padding, return_dict=False)[0]
+        return out.float()

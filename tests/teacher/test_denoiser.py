@@ -1,0 +1,147 @@
+"""The teacher's denoiser (CosmosTransformer3DModel + GEN3C inputs) and its warp conditions."""
+
+import pytest
+import torch
+
+from lyra.errors import ConfigError, OutputPathError, WeightsError
+from lyra.geometry.cameras import Cameras
+from lyra.teacher.conditioning import Conditions, mask_to_latent_grid, warp_conditions
+from lyra.teacher.denoiser import TeacherDenoiser, preset_config
+
+
+def small_config(layers: int = 2):
+    cfg = preset_config("tiny")
+    cfg["transformer"].update(num_layers=layers, max_size=(4, 16, 16))
+    return cfg
+
+
+def inputs(seed: int = 0, B: int = 2, shape=(2, 4, 6)):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, 16, *shape, generator=g)
+    c = Conditions(torch.randn(B, 16, *shape, generator=g), torch.rand(B, 1, *shape, generator=g))
+    return x, torch.rand(B, generator=g), c
+
+
+# --------------------------------------------------------------------------- denoiser
+def test_tiny_preset_channels_and_output():
+    model = TeacherDenoiser.from_config("tiny")
+    cfg = model.config
+    assert cfg.in_channels == 16 + 16 + 1 + 1 and cfg.out_channels == 16 and not cfg.concat_padding_mask
+    assert model.transformer.patch_embed.proj.in_features == 34 * 1 * 2 * 2  # no padding channel
+    x, t, c = inputs()
+    with torch.no_grad():
+        v = model(x, t, c)
+    assert v.shape == x.shape and v.dtype == torch.float32 and torch.isfinite(v).all()
+
+
+def test_initialisation_is_seeded_and_output_depends_on_every_input():
+    a, b = TeacherDenoiser.from_config(small_config(), seed=3), TeacherDenoiser.from_config(small_config(), seed=3)
+    other = TeacherDenoiser.from_config(small_config(), seed=4)
+    sa, sb, so = a.state_dict(), b.state_dict(), other.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], so[k]) for k in sa)
+    # diffusers zero-initialises nothing relevant here: each input moves the output
+    x, t, c = inputs()
+    with torch.no_grad():
+        v = a(x, t, c)
+        assert not torch.allclose(v, a(x + 0.1, t, c))
+        assert not torch.allclose(v, a(x, t * 0.5, c))
+        assert not torch.allclose(v, a(x, t, Conditions(c.latents + 0.1, c.mask_latents)))
+        assert not torch.allclose(v, a(x, t, Conditions(c.latents, 1.0 - c.mask_latents)))
+        # a scalar time is broadcast over the batch
+        assert torch.allclose(a(x, torch.tensor(0.3), c), a(x, torch.full((2,), 0.3), c))
+
+
+def test_batch_items_are_independent():
+    model = TeacherDenoiser.from_config(small_config())
+    x, t, c = inputs(B=3)
+    with torch.no_grad():
+        full = model(x, t, c)
+        one = model(x[1:2], t[1:2], c[1])
+    assert torch.allclose(full[1:2], one, atol=1e-5)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = TeacherDenoiser.from_config(small_config(), seed=1)
+    model.save_pretrained(tmp_path / "teacher")
+    loaded = TeacherDenoiser.from_pretrained(tmp_path / "teacher")
+    assert torch.equal(loaded.null_context, model.null_context)
+    x, t, c = inputs(5)
+    with torch.no_grad():
+        assert torch.equal(model(x, t, c), loaded(x, t, c))
+    half = TeacherDenoiser.from_pretrained(tmp_path / "teacher", dtype=torch.float16)
+    assert half.dtype == torch.float16
+    # saving in fp16 leaves the model in fp32 and stores fp16-rounded weights (loaded as fp32)
+    model.save_pretrained(tmp_path / "fp16", dtype=torch.float16)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    stored = TeacherDenoiser.from_pretrained(tmp_path / "fp16")
+    w, w16 = model.transformer.proj_out.weight, stored.transformer.proj_out.weight
+    assert torch.equal(w16, w.half().float()) and not torch.equal(w16, w)
+    # an existing, non-empty folder is not overwritten
+    with pytest.raises(OutputPathError):
+        model.save_pretrained(tmp_path / "teacher")
+
+
+def test_errors_a_user_can_cause(tmp_path):
+    with pytest.raises(WeightsError):
+        TeacherDenoiser.from_pretrained(tmp_path / "missing")
+    with pytest.raises(ConfigError):
+        preset_config("huge")
+    cfg = small_config()
+    cfg["transformer"]["in_channels"] = 17  # a plain Cosmos Video2World transformer
+    with pytest.raises(ConfigError, match="in_channels"):
+        TeacherDenoiser.from_config(cfg)
+    model = TeacherDenoiser.from_config(small_config())
+    x, t, c = inputs(shape=(2, 5, 6))  # odd latent height: not a multiple of the 2 × 2 patch
+    with pytest.raises(ConfigError, match="patch"):
+        model(x, t, c)
+
+
+def test_official_architecture_on_meta():
+    model = TeacherDenoiser.from_config("official", meta=True)
+    cfg = model.config
+    assert model.device.type == "meta"
+    assert (cfg.num_layers, cfg.num_attention_heads, cfg.attention_head_dim) == (28, 32, 128)
+    assert cfg.in_channels == 34 and cfg.concat_padding_mask
+    # patch embedding: (34 + padding channel) × 1 × 2 × 2 inputs → 4096
+    assert tuple(model.transformer.patch_embed.proj.weight.shape) == (4096, 35 * 4)
+    n = model.num_parameters()
+    assert 7.0e9 < n < 7.5e9, n
+    # Cosmos-1.0-7B-Video2World (in 17) + GEN3C channels (17 more) → 17 · 4 · 4096 more patch weights
+    plain = sum(p.numel() for p in model.transformer.parameters())
+    assert n - plain == 512 * 1024  # the null context
+
+
+# --------------------------------------------------------------------------- conditioning
+def test_mask_pooling_is_causal_and_blockwise():
+    m = torch.zeros(1, 17, 12, 16, dtype=torch.bool)
+    m[:, 0] = True  # frame 0 only → latent frame 0
+    m[:, 9:13, :8, :8] = True  # 4 of the frames 9..16 in block (0, 0) → latent frame 2, half
+    m[:, 9:17, 8:12, 8:16] = True  # the partial bottom block: 4 real rows of 8 (padding counts invalid)
+    lat = mask_to_latent_grid(m)
+    assert lat.shape == (1, 1, 3, 2, 2)
+    assert torch.equal(lat[0, 0, 0], torch.ones(2, 2) * torch.tensor([[1.0], [0.5]]))
+    assert torch.equal(lat[0, 0, 1], torch.zeros(2, 2))
+    assert torch.equal(lat[0, 0, 2], torch.tensor([[0.5, 0.0], [0.0, 0.5]]))
+    with pytest.raises(ConfigError):
+        mask_to_latent_grid(torch.ones(1, 4, 8, 8))  # 4 frames: not 1 + 8k
+
+
+def test_identity_trajectory_gives_the_input_latents():
+    from lyra.tokenizer import Tokenizer
+
+    tok = Tokenizer.from_preset("tiny")
+    H, W = 48, 64
+    cam = Cameras.from_fov(60.0, W, H)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, H), torch.linspace(0, 1, W), indexing="ij")
+    img = torch.stack([0.5 + 0.3 * torch.sin(6 * xx), 0.5 + 0.3 * torch.cos(5 * yy), 0.3 + 0.4 * xx * yy])
+    depth = torch.full((H, W), 3.0)
+    traj = Cameras(cam.K.expand(2, 9, 3, 3), cam.c2w.expand(2, 9, 4, 4), W, H)
+    c = warp_conditions(img, depth, cam, traj, tok)
+    assert c.latents.shape == (2, 16, 2, 6, 8) and c.mask_latents.shape == (2, 1, 2, 6, 8)
+    assert c.mask.all() and torch.equal(c.mask_latents, torch.ones_like(c.mask_latents))
+    assert torch.allclose(c.rgb, img.expand(2, 9, 3, H, W), atol=1e-5)
+    ref = tok.normalize(tok.encode(img.expand(1, 9, 3, H, W)))
+    assert torch.allclose(c.latents, ref.expand(2, -1, -1, -1, -1), atol=1e-4)
+    with pytest.raises(ConfigError):
+        warp_conditions(img, depth, cam, traj[:, :4], tok)  # 4 frames
