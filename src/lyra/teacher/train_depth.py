@@ -40,10 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lyra.errors import ConfigError, LyraError
+from lyra.errors import ConfigError
 from lyra.teacher.depth_net import WEIGHTS_NAME, DepthNetConfig, TinyDepthNet
 from lyra.train import IndexedBatches, TrainConfig, Trainer
-from lyra.train.runtime import mix_seed, package_version, training_device
+from lyra.train.runtime import mix_seed, package_version, training_device, training_main
 
 #: Seeds of the depth network's training worlds start here (inside lyra.world's train split).
 DEPTH_SEED_BASE = 1_500_000
@@ -274,14 +274,7 @@ def _net_config(spec: str | None, preset: str) -> DepthNetConfig:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point (``argv`` defaults to ``sys.argv[1:]``)."""
-    t_process = time.perf_counter()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args, t_process, "python -m lyra.teacher.train_depth " + " ".join(argv))
-    except LyraError as e:
-        print(f"lyra train_depth: error: {e}", file=sys.stderr)
-        return e.exit_code
+    return training_main(build_parser(), run, "python -m lyra.teacher.train_depth", "lyra train_depth", argv)
 
 
 def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lyra.errors import ConfigError, LyraError
+from lyra.errors import ConfigError
 from lyra.eval.metrics import psnr, ssim
 from lyra.tokenizer.data import (
     VideoBatches,
@@ -47,7 +47,7 @@ from lyra.tokenizer.data import (
 from lyra.tokenizer.presets import PRESETS, STAT_FRAMES
 from lyra.tokenizer.tokenizer import WEIGHTS_NAME, Tokenizer, stats_to_frames
 from lyra.train import IndexedBatches, TrainConfig, Trainer
-from lyra.train.runtime import package_version, training_device
+from lyra.train.runtime import package_version, training_device, training_main
 
 RECORD_NAME = "training_record.json"
 #: Seeds of the held-out synthetic evaluation videos (never drawn by training: those use mixed seeds).
@@ -271,14 +271,7 @@ def _resolve_source(choice: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m lyra.tokenizer.train`` (``argv`` defaults to ``sys.argv[1:]``)."""
-    t_process = time.perf_counter()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args, t_process, "python -m lyra.tokenizer.train " + " ".join(argv))
-    except LyraError as e:
-        print(f"lyra tokenizer train: error: {e}", file=sys.stderr)
-        return e.exit_code
+    return training_main(build_parser(), run, "python -m lyra.tokenizer.train", "lyra tokenizer train", argv)
 
 
 def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
+import time
+from collections.abc import Callable
 
 import torch
+
+from lyra.errors import LyraError
 
 
 def mix_seed(*values: int) -> int:
@@ -38,3 +44,21 @@ def package_version(name: str) -> str | None:
         return version(name)
     except Exception:  # noqa: BLE001 - any metadata failure just omits the version
         return None
+
+
+def training_main(parser: argparse.ArgumentParser, run: Callable[..., int], command: str, label: str,
+                  argv: list[str] | None = None) -> int:
+    """The shared body of a training entry point.
+
+    Parses ``argv`` (default ``sys.argv[1:]``), calls ``run(args, t_process, full_command)`` with the time the
+    entry started (for ``--max-minutes``) and the command line recorded in training records, and prints a
+    user error (``LyraError``) as one line ``label: error: ...``, returning its exit code.
+    """
+    t_process = time.perf_counter()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    try:
+        return run(args, t_process, f"{command} " + " ".join(argv))
+    except LyraError as e:
+        print(f"{label}: error: {e}", file=sys.stderr)
+        return e.exit_code
