@@ -1,0 +1,130 @@
+"""Teacher training entry point: end-to-end run/resume/export, warp-only inpainting, PSNR metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from lyra.teacher.train_teacher import augment_depth, fill_holes, main, psnr, teacher_metrics
+
+
+def test_fill_holes_takes_neighbour_values():
+    rgb = torch.zeros(3, 5, 5)
+    rgb[:, :, :2] = torch.tensor([0.2, 0.4, 0.6])[:, None, None]  # left: valid, one colour
+    rgb[:, :, 3:] = 9.0  # right: invalid garbage
+    mask = torch.zeros(5, 5, dtype=torch.bool)
+    mask[:, :2] = True
+    out = fill_holes(rgb, mask)
+    # holes reached from a single-colour region take exactly that colour; valid pixels are untouched
+    assert torch.allclose(out, torch.tensor([0.2, 0.4, 0.6])[:, None, None].expand(3, 5, 5))
+    # two colours: a one-pixel hole between them gets the mean of its valid 3x3 neighbours
+    img = torch.tensor([[[0.0, 0.0, 5.0, 1.0, 1.0]]])
+    m = torch.tensor([[True, True, False, True, True]])
+    assert torch.allclose(fill_holes(img, m), torch.tensor([[[0.0, 0.0, 0.5, 1.0, 1.0]]]))
+    # batch dims are kept, an all-invalid image stays as it is
+    batch = torch.rand(2, 4, 3, 6, 7)
+    none = torch.zeros(2, 4, 6, 7, dtype=torch.bool)
+    assert torch.equal(fill_holes(batch, none), batch)
+
+
+def test_psnr_and_teacher_metrics_on_hand_built_tensors():
+    gt = torch.zeros(1, 3, 3, 4, 4)
+    pred = gt + 0.1  # MSE 0.01 -> 20 dB
+    assert psnr(pred, gt) == pytest.approx(20.0)
+    mask = torch.zeros(1, 3, 4, 4, dtype=torch.bool)
+    assert math.isnan(psnr(pred, gt, mask))
+    assert psnr(gt, gt) == math.inf
+
+    # warp valid on the left half (exact), holes on the right; teacher off by 0.1 everywhere
+    warp_mask = torch.zeros(1, 3, 4, 4, dtype=torch.bool)
+    warp_mask[..., :2] = True
+    gt = torch.zeros(1, 3, 3, 4, 4)
+    gt[..., 2:] = 0.5
+    warped = torch.where(warp_mask[:, :, None], gt, torch.zeros(()))
+    m = teacher_metrics(gt + 0.1, warped, gt, warp_mask)
+    assert m["psnr_teacher"] == pytest.approx(20.0)
+    assert m["psnr_teacher_disoccluded"] == pytest.approx(20.0)
+    # holes filled with the left value 0 against GT 0.5: MSE 0.25 on half the pixels
+    assert m["psnr_warp_disoccluded"] == pytest.approx(-10 * math.log10(0.25))
+    assert m["psnr_warp"] == pytest.approx(-10 * math.log10(0.125))
+    assert m["disoccluded_fraction"] == pytest.approx(0.5)
+
+
+def test_augment_depth_scale_and_noise():
+    depth = torch.full((64, 64), 2.0)
+    depth[0, 0] = math.inf
+    out = augment_depth(depth, torch.Generator().manual_seed(0), noise=0.0)
+    s = float(out[1, 1] / 2.0)
+    assert 0.8 <= s <= 1.25 and torch.allclose(out[1:], depth[1:] * s) and math.isinf(out[0, 0])
+    # same generator: same scale; the smooth field has std ~ sigma and small neighbour differences
+    noisy = augment_depth(depth, torch.Generator().manual_seed(0), noise=0.05)
+    log_ratio = (noisy[1:] / (depth[1:] * s)).log()
+    assert 0.02 < float(log_ratio.std()) < 0.08
+    iid = augment_depth(depth, torch.Generator().manual_seed(0), noise=0.0, pixel_noise=0.05)
+    iid_log = (iid[1:] / (depth[1:] * s)).log()
+    assert abs(float(iid_log.std()) - 0.05) < 0.01
+    # smooth: neighbour steps are a small fraction of i.i.d. ones (which would read as depth edges)
+    assert float(log_ratio.diff(dim=1).abs().mean()) < 0.2 * float(iid_log.diff(dim=1).abs().mean())
+
+
+def test_train_resume_export_end_to_end(tmp_path):
+    out, export = tmp_path / "run", tmp_path / "export"
+    common = ["--out", str(out), "--steps", "2", "--cpu", "--no-progress", "--world-preset", "micro",
+              "--batch-size", "1", "--pool-worlds", "1", "--test-worlds", "1", "--eval-steps", "1",
+              "--warmup", "1", "--ckpt-every", "1", "--log-every", "1", "--export-to", str(export)]
+    assert main([*common, "--until", "1", "--no-export"]) == 0
+    assert not export.exists()
+    assert main([*common, "--resume"]) == 0
+    record = json.loads((export / "training_record.json").read_text())
+    assert record["steps"] == 2 and record["complete"]
+    assert "--resume" in record["command"]
+    t = record["test"]
+    for k in ("psnr_teacher", "psnr_warp", "psnr_teacher_disoccluded", "psnr_warp_disoccluded"):
+        assert math.isfinite(t[k]) and 0 < t[k] < 100
+    from safetensors.torch import load_file
+
+    from lyra.teacher.denoiser import TeacherDenoiser
+
+    weights = load_file(export / "diffusion_pytorch_model.safetensors")
+    assert weights and all(v.dtype == torch.float16 for v in weights.values())
+    model = TeacherDenoiser.from_pretrained(export)
+    assert model.num_parameters() == record["parameters"]
+    # a second export replaces the first one in place
+    assert main([*common, "--resume"]) == 0
+    assert json.loads((export / "training_record.json").read_text())["steps"] == 2
+
+
+def test_pool_batches_are_deterministic_and_conditioned():
+    from lyra.teacher.train_teacher import TeacherPool
+    from lyra.tokenizer import Tokenizer
+
+    tok = Tokenizer.from_preset("tiny")
+    a = TeacherPool(batch_size=2, tokenizer=tok, preset="micro", pool_worlds=1)
+    b = TeacherPool(batch_size=2, tokenizer=tok, preset="micro", pool_worlds=1)
+    x, y = a(3), b(3)
+    assert x["noise_seed"] == y["noise_seed"]
+    for k in ("latents", "cond", "mask"):
+        assert torch.equal(x[k], y[k])
+    # micro 48x88 frames are centre-cropped to 48x80: latents [B, 16, 2, 6, 10]
+    assert tuple(x["latents"].shape) == (2, 16, 2, 6, 10) and tuple(x["mask"].shape) == (2, 1, 2, 6, 10)
+    # the augmented depth keeps (almost) all of the warp coverage that the exact depth gives
+    from lyra.teacher.train_teacher import load_example, prepare_example
+
+    _, exact = prepare_example(load_example(a._pool[0][0], "micro", "cpu"), tok)
+    assert float(a._pool[0][3].float().mean()) > 0.95 * float(exact.mask_latents.mean())
+    assert 0.0 <= float(x["mask"].min()) and float(x["mask"].max()) <= 1.0
+
+
+def test_user_errors_fail_before_training(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--out", str(out), "--cpu", "--world-preset", "nope"]) == 2
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    assert main(["--out", str(out), "--cpu", "--export-to", str(taken)]) != 0
+    err = capsys.readouterr().err
+    assert "unknown world preset" in err and "not a teacher export" in err
+    assert not out.exists() and (taken / "notes.txt").read_text() == "mine"
