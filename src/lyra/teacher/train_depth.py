@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from lyra.errors import ConfigError
 from lyra.teacher.depth_net import WEIGHTS_NAME, DepthNetConfig, TinyDepthNet
 from lyra.train import IndexedBatches, TrainConfig, Trainer
-from lyra.train.runtime import mix_seed, package_version, training_device, training_main
+from lyra.train.runtime import mix_seed, package_version, training_device, training_main, training_minutes
 
 #: Seeds of the depth network's training worlds start here (inside lyra.world's train split).
 DEPTH_SEED_BASE = 1_500_000
@@ -292,14 +292,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     data = DepthFrames(batch_size=batch_size, seed=args.seed, device=device, preset=args.world_preset,
                        pool_worlds=args.pool_worlds, refresh_every=args.refresh_every,
                        refresh_count=args.refresh_count)
-    fit_minutes = None
-    if args.max_minutes is not None:
-        used = (time.perf_counter() - t_process) / 60.0
-        reserve = 0.0 if args.no_export else args.export_reserve
-        fit_minutes = args.max_minutes - used - reserve
-        if fit_minutes <= 0.1:
-            raise ConfigError(f"--max-minutes {args.max_minutes} leaves no time to train after start-up and "
-                              f"the export reserve ({reserve} min)")
+    fit_minutes = training_minutes(args, t_process)
     cfg = TrainConfig(
         out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
         schedule=args.schedule, min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip or None,

@@ -54,7 +54,7 @@ from lyra.teacher.conditioning import Conditions, warp_conditions
 from lyra.teacher.denoiser import TeacherDenoiser
 from lyra.teacher.sampler import flow_matching_loss, sample
 from lyra.train import IndexedBatches, TrainConfig, Trainer
-from lyra.train.runtime import mix_seed, package_version, training_device, training_main
+from lyra.train.runtime import mix_seed, package_version, training_device, training_main, training_minutes
 
 __all__ = ["TeacherPool", "augment_depth", "evaluate_teacher", "fill_holes", "psnr", "teacher_metrics"]
 
@@ -381,14 +381,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                        preset=args.world_preset, pool_worlds=pool_worlds, refresh_every=args.refresh_every,
                        refresh_count=args.refresh_count, depth_scale=tuple(args.depth_scale),
                        depth_noise=args.depth_noise, depth_pixel_noise=args.depth_pixel_noise)
-    fit_minutes = None
-    if args.max_minutes is not None:
-        used = (time.perf_counter() - t_process) / 60.0
-        reserve = 0.0 if args.no_export else args.export_reserve
-        fit_minutes = args.max_minutes - used - reserve
-        if fit_minutes <= 0.1:
-            raise ConfigError(f"--max-minutes {args.max_minutes} leaves no time to train after start-up and "
-                              f"the export reserve ({reserve} min)")
+    fit_minutes = training_minutes(args, t_process)
     cfg = TrainConfig(
         out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
         schedule=args.schedule, min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip or None,

@@ -47,7 +47,7 @@ from lyra.tokenizer.data import (
 from lyra.tokenizer.presets import PRESETS, STAT_FRAMES
 from lyra.tokenizer.tokenizer import WEIGHTS_NAME, Tokenizer, stats_to_frames
 from lyra.train import IndexedBatches, TrainConfig, Trainer
-from lyra.train.runtime import package_version, training_device, training_main
+from lyra.train.runtime import package_version, training_device, training_main, training_minutes
 
 RECORD_NAME = "training_record.json"
 #: Seeds of the held-out synthetic evaluation videos (never drawn by training: those use mixed seeds).
@@ -303,14 +303,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                         seed=args.seed, device=device, pool_worlds=args.pool_worlds,
                         refresh_every=args.refresh_every, refresh_count=args.refresh_count,
                         preset=args.world_preset, dynamic_fraction=args.dynamic_fraction, workers=workers)
-    fit_minutes = None
-    if args.max_minutes is not None:
-        used = (time.perf_counter() - t_process) / 60.0
-        reserve = 0.0 if args.no_export else args.export_reserve
-        fit_minutes = args.max_minutes - used - reserve
-        if fit_minutes <= 0.1:
-            raise ConfigError(f"--max-minutes {args.max_minutes} leaves no time to train after start-up and "
-                              f"the export reserve ({reserve} min)")
+    fit_minutes = training_minutes(args, t_process)
     cfg = TrainConfig(
         out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
         schedule=args.schedule, min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip or None,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-from lyra.errors import LyraError
+from lyra.errors import ConfigError, LyraError
 
 
 def mix_seed(*values: int) -> int:
@@ -62,3 +62,17 @@ def training_main(parser: argparse.ArgumentParser, run: Callable[..., int], comm
     except LyraError as e:
         print(f"{label}: error: {e}", file=sys.stderr)
         return e.exit_code
+
+
+def training_minutes(args: argparse.Namespace, t_process: float) -> float | None:
+    """Minutes this invocation may train: ``--max-minutes`` less the start-up time already spent and the
+    ``--export-reserve`` (unless ``--no-export``); ``None`` without ``--max-minutes``."""
+    if args.max_minutes is None:
+        return None
+    used = (time.perf_counter() - t_process) / 60.0
+    reserve = 0.0 if args.no_export else args.export_reserve
+    minutes = args.max_minutes - used - reserve
+    if minutes <= 0.1:
+        raise ConfigError(f"--max-minutes {args.max_minutes} leaves no time to train after start-up and "
+                          f"the export reserve ({reserve} min)")
+    return minutes
