@@ -43,7 +43,15 @@ from torch import Tensor, nn
 from lyra.errors import ConfigError
 from lyra.teacher.depth_net import WEIGHTS_NAME, DepthNetConfig, TinyDepthNet
 from lyra.train import IndexedBatches, TrainConfig, Trainer
-from lyra.train.runtime import mix_seed, package_version, training_device, training_main, training_minutes
+from lyra.train.runtime import (
+    add_optimizer_arguments,
+    add_run_arguments,
+    mix_seed,
+    package_version,
+    training_device,
+    training_main,
+    training_minutes,
+)
 
 #: Seeds of the depth network's training worlds start here (inside lyra.world's train split).
 DEPTH_SEED_BASE = 1_500_000
@@ -212,32 +220,15 @@ def test_set(count: int, preset: str, device: str) -> tuple[Tensor, Tensor, list
 # ---------------------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lyra.teacher.train_depth", description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.csv, export/)")
-    p.add_argument("--steps", type=int, default=20000, help="optimiser steps in total (all chunks)")
-    p.add_argument("--max-minutes", type=float, default=None,
-                   help="stop this invocation (checkpoint + export) after this many minutes of wall time")
-    p.add_argument("--export-reserve", type=float, default=1.0, metavar="MIN",
-                   help="minutes of --max-minutes kept for the export and test evaluation")
-    p.add_argument("--time-budget", type=float, default=None, metavar="MIN",
-                   help="fit the whole run (all chunks) into this many minutes of training")
-    p.add_argument("--until", type=int, default=None, help="stop this invocation at this step")
-    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
-                   help="continue from the latest checkpoint in --out (or CKPT)")
+    add_run_arguments(p, export_reserve=1.0)
     p.add_argument("--config", default=None, metavar="JSON",
                    help="architecture overrides (DepthNetConfig fields) as a JSON file")
     p.add_argument("--world-preset", default="tiny", help="lyra.world preset (sets the working resolution)")
     p.add_argument("--batch-size", type=int, default=None, help="images per step (default 32 on CUDA, 4 on CPU)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--warmup", type=int, default=300)
-    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
-    p.add_argument("--min-lr-ratio", type=float, default=0.02)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--grad-clip", type=float, default=1.0)
+    add_optimizer_arguments(p, lr=1e-3, warmup=300, min_lr_ratio=0.02, weight_decay=1e-4)
     p.add_argument("--lam", type=float, default=0.85, help="λ of the scale-invariant log loss")
     p.add_argument("--grad-weight", type=float, default=0.5, help="weight of the gradient-matching term")
     p.add_argument("--conf-weight", type=float, default=0.1, help="weight of the confidence BCE")
-    p.add_argument("--ema", type=float, default=0.999, help="EMA decay (0: off; exported weights are the EMA)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pool-worlds", type=int, default=48, help="worlds held in the training pool")
     p.add_argument("--refresh-every", type=int, default=4, help="steps between pool refreshes")
     p.add_argument("--refresh-count", type=int, default=1, help="worlds re-rendered per refresh")

@@ -54,7 +54,15 @@ from lyra.teacher.conditioning import Conditions, warp_conditions
 from lyra.teacher.denoiser import TeacherDenoiser
 from lyra.teacher.sampler import flow_matching_loss, sample
 from lyra.train import IndexedBatches, TrainConfig, Trainer
-from lyra.train.runtime import mix_seed, package_version, training_device, training_main, training_minutes
+from lyra.train.runtime import (
+    add_optimizer_arguments,
+    add_run_arguments,
+    mix_seed,
+    package_version,
+    training_device,
+    training_main,
+    training_minutes,
+)
 
 __all__ = ["TeacherPool", "augment_depth", "evaluate_teacher", "fill_holes", "psnr", "teacher_metrics"]
 
@@ -291,29 +299,12 @@ def evaluate_teacher(model: TeacherDenoiser, tokenizer: Any, seeds: list[int], p
 # ---------------------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lyra.teacher.train_teacher", description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.csv, export/)")
-    p.add_argument("--steps", type=int, default=20000, help="optimiser steps in total (all chunks)")
-    p.add_argument("--max-minutes", type=float, default=None,
-                   help="stop this invocation (checkpoint + export) after this many minutes of wall time")
-    p.add_argument("--export-reserve", type=float, default=1.5, metavar="MIN",
-                   help="minutes of --max-minutes kept for the export and test evaluation")
-    p.add_argument("--time-budget", type=float, default=None, metavar="MIN",
-                   help="fit the whole run (all chunks) into this many minutes of training")
-    p.add_argument("--until", type=int, default=None, help="stop this invocation at this step")
-    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
-                   help="continue from the latest checkpoint in --out (or CKPT)")
+    add_run_arguments(p, export_reserve=1.5)
     p.add_argument("--preset", default="tiny", help="denoiser preset (lyra.teacher.denoiser)")
     p.add_argument("--tokenizer", default="tiny", help="tokenizer preset (frozen)")
     p.add_argument("--world-preset", default="tiny", help="lyra.world preset (sets the working resolution)")
     p.add_argument("--batch-size", type=int, default=None, help="trajectories per step (default 24 on CUDA, 2 on CPU)")
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--warmup", type=int, default=500)
-    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
-    p.add_argument("--min-lr-ratio", type=float, default=0.05)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--grad-clip", type=float, default=1.0)
-    p.add_argument("--ema", type=float, default=0.999, help="EMA decay (0: off; exported weights are the EMA)")
-    p.add_argument("--seed", type=int, default=0)
+    add_optimizer_arguments(p, lr=3e-4, warmup=500)
     p.add_argument("--pool-worlds", type=int, default=None,
                    help="prepared examples in the pool (default 64 on CUDA, 2 on CPU)")
     p.add_argument("--refresh-every", type=int, default=2, help="steps between pool refreshes")

@@ -47,7 +47,14 @@ from lyra.tokenizer.data import (
 from lyra.tokenizer.presets import PRESETS, STAT_FRAMES
 from lyra.tokenizer.tokenizer import WEIGHTS_NAME, Tokenizer, stats_to_frames
 from lyra.train import IndexedBatches, TrainConfig, Trainer
-from lyra.train.runtime import package_version, training_device, training_main, training_minutes
+from lyra.train.runtime import (
+    add_optimizer_arguments,
+    add_run_arguments,
+    package_version,
+    training_device,
+    training_main,
+    training_minutes,
+)
 
 RECORD_NAME = "training_record.json"
 #: Seeds of the held-out synthetic evaluation videos (never drawn by training: those use mixed seeds).
@@ -182,38 +189,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the training options to ``p`` (shared by ``python -m lyra.tokenizer.train`` and the CLI)."""
-    p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.csv, export/)")
+    add_run_arguments(p, export_reserve=1.5)
     p.add_argument("--config", default="tiny",
                    help=f"tokenizer preset ({', '.join(PRESETS)}) or a JSON file of AutoencoderKLCosmos kwargs")
     p.add_argument("--data", choices=("world", "synthetic", "auto"), default="auto",
                    help="training videos: procedural worlds, synthetic shapes, or auto (worlds when lyra.world "
                    "is installed)")
     p.add_argument("--world-preset", default="tiny", help="lyra.world preset of the training/test worlds")
-    p.add_argument("--steps", type=int, default=20000, help="optimiser steps in total (all chunks)")
-    p.add_argument("--time-budget", type=float, default=None, metavar="MIN",
-                   help="fit the run into MIN minutes of training: sets --steps from the speed measured early")
-    p.add_argument("--max-minutes", type=float, default=None,
-                   help="wall-time limit of this invocation (from process start); stop, checkpoint, export")
-    p.add_argument("--export-reserve", type=float, default=1.5, metavar="MIN",
-                   help="minutes of --max-minutes kept for the final export and evaluation (default 1.5)")
-    p.add_argument("--until", type=int, default=None, help="stop this invocation at this step (a chunk)")
-    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
-                   help="resume: the latest checkpoint of --out (no value; a fresh start if there is none) or CKPT")
     p.add_argument("--init-from", default=None, metavar="DIR",
                    help="start from exported weights (a diffusers folder) with a fresh optimiser")
     p.add_argument("--batch-size", type=int, default=None, help="videos per step (default 16 on CUDA, 2 on CPU)")
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--frames", type=int, default=17)
     p.add_argument("--size", default="176x320", help="HxW of the training videos (default 176x320)")
-    p.add_argument("--lr", type=float, default=4e-4)
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
-    p.add_argument("--min-lr-ratio", type=float, default=0.05)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--grad-clip", type=float, default=1.0)
+    add_optimizer_arguments(p, lr=4e-4, warmup=200)
     p.add_argument("--grad-weight", type=float, default=0.5, help="weight of the image-gradient L1 term")
-    p.add_argument("--ema", type=float, default=0.999, help="EMA decay (0: off; exported weights are the EMA)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pool-worlds", type=int, default=32, help="worlds held in the training pool")
     p.add_argument("--refresh-every", type=int, default=8, help="steps between pool refreshes")
     p.add_argument("--refresh-count", type=int, default=1, help="worlds re-rendered per refresh")

@@ -76,3 +76,34 @@ def training_minutes(args: argparse.Namespace, t_process: float) -> float | None
         raise ConfigError(f"--max-minutes {args.max_minutes} leaves no time to train after start-up and "
                           f"the export reserve ({reserve} min)")
     return minutes
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, export_reserve: float = 1.5) -> None:
+    """The options of a resumable, chunked training run (``--out --steps --max-minutes --export-reserve
+    --time-budget --until --resume``) that every trainer shares; read back by :func:`training_minutes`."""
+    parser.add_argument("--out", required=True, help="run folder (checkpoints, metrics.csv, export/)")
+    parser.add_argument("--steps", type=int, default=20000, help="optimiser steps in total (all chunks)")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="wall-time limit of this invocation (from process start): stop, checkpoint, export")
+    parser.add_argument("--export-reserve", type=float, default=export_reserve, metavar="MIN",
+                        help=f"minutes of --max-minutes kept for the export and test evaluation "
+                        f"(default {export_reserve})")
+    parser.add_argument("--time-budget", type=float, default=None, metavar="MIN",
+                        help="fit the whole run (all chunks) into MIN minutes of training: sets --steps from the "
+                        "speed measured early")
+    parser.add_argument("--until", type=int, default=None, help="stop this invocation at this step (a chunk)")
+    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
+                        help="continue from the latest checkpoint in --out (a fresh start if there is none) or CKPT")
+
+
+def add_optimizer_arguments(parser: argparse.ArgumentParser, lr: float, warmup: int, min_lr_ratio: float = 0.05,
+                            weight_decay: float = 0.01) -> None:
+    """AdamW / schedule / EMA / seed options with the given trainer's defaults."""
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--warmup", type=int, default=warmup)
+    parser.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
+    parser.add_argument("--min-lr-ratio", type=float, default=min_lr_ratio)
+    parser.add_argument("--weight-decay", type=float, default=weight_decay)
+    parser.add_argument("--grad-clip", type=float, default=1.0)
+    parser.add_argument("--ema", type=float, default=0.999, help="EMA decay (0: off; exported weights are the EMA)")
+    parser.add_argument("--seed", type=int, default=0)
