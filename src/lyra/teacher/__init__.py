@@ -5,6 +5,8 @@
   (:mod:`~lyra.teacher.train_depth` trains it).
 * :mod:`~lyra.teacher.cache3d` — the point cache of the input view and its z-buffered forward warp
   into any cameras (warped RGB, validity mask, depth).
+* :mod:`~lyra.teacher.pipeline` — :class:`TeacherPipeline`: image → depth → trajectories → warp
+  conditions → sampler → :class:`TeacherOutput` (normalised latents of the trajectory videos).
 """
 
 from lyra.teacher.cache3d import PointCache, WarpResult, discontinuity_mask, warp
@@ -17,12 +19,15 @@ from lyra.teacher.depth import (
     load_depth_estimator,
 )
 from lyra.teacher.depth_net import TinyDepthNet
+from lyra.teacher.pipeline import TeacherOutput, TeacherPipeline
 
 __all__ = [
     "DepthEstimator",
     "DepthResult",
     "FileDepth",
     "PointCache",
+    "TeacherOutput",
+    "TeacherPipeline",
     "TinyDepthNet",
     "TransformersDepth",
     "WarpResult",

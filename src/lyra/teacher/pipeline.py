@@ -1,0 +1,489 @@
+"""The teacher pipeline: one image → normalised latents of videos along camera trajectories (GEN3C design).
+
+A thin composition in the style of diffusers pipelines; every stage lives in its own module:
+
+1. depth of the input image (:mod:`lyra.teacher.depth`; skipped when a depth map is given);
+2. trajectories: GEN3C's six (:func:`~lyra.geometry.trajectories.sample_gen3c_trajectories`) from the
+   input camera, scaled by the scene-centre depth — the median z-depth of the finite pixels of the
+   centre window (middle quarter in each direction), as the procedural worlds choose it
+   (:func:`lyra.world.sample.center_depth_of`), falling back to the median of the whole map — or
+   user-given cameras ``[V, T]``;
+3. the point cache warped along every trajectory and encoded by the tokenizer
+   (:func:`~lyra.teacher.conditioning.warp_conditions`);
+4. the rectified-flow sampler (:func:`~lyra.teacher.sampler.sample`): all trajectories in one batch,
+   starting noise drawn on the CPU from the seed (same seed → same result, on any device);
+5. optionally :meth:`TeacherPipeline.decode`: latents → RGB videos through the tokenizer.
+
+Sizes: any ``H × W`` that is a multiple of 16 (the tokenizer compresses 8 × 8, the denoiser patches
+2 × 2 latent cells) and ``T = 1 + 8k`` frames. The ``tiny`` denoiser's learnable positional embedding
+(diffusers' ``CosmosLearnablePositionalEmbed``, ``max_size`` (16, 128, 128) latent cells) and its RoPE
+are sliced to the input's grid, so other sizes run — up to 1024 × 1024 pixels and 121 frames — but only
+the rows/columns of the training grid (176 × 320, 17 frames: 11 × 20 patches, 3 latent frames) were
+trained; positions beyond it keep their initial (zero) embedding, so quality there is not measured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lyra.errors import ConfigError, FormatError, WeightsError
+from lyra.fileio import atomic_path, check_input_file
+from lyra.geometry.cameras import Cameras
+from lyra.geometry.trajectories import TRAJECTORY_NAMES, sample_gen3c_trajectories
+from lyra.teacher.conditioning import Conditions, warp_conditions
+from lyra.teacher.denoiser import TeacherDenoiser
+from lyra.teacher.depth import DepthEstimator, load_depth_estimator
+from lyra.teacher.sampler import sample
+from lyra.tokenizer.presets import LATENT_CHANNELS, SPATIAL_COMPRESSION
+from lyra.tokenizer.tokenizer import SIGMA_DATA, Tokenizer, latent_frames
+
+__all__ = ["PIPELINE_PRESETS", "TeacherOutput", "TeacherPipeline", "center_depth", "initial_noise",
+           "teacher_weights_dir", "weights_sha256"]
+
+#: Image sides must be multiples of this (8× tokenizer compression × 2×2 denoiser patches).
+SIZE_MULTIPLE = 16
+#: Latent-file format written by :meth:`TeacherOutput.save`.
+LATENTS_FORMAT = "lyra-teacher-latents"
+LATENTS_VERSION = 1
+# Independent random streams derived from the seed (lyra.train.runtime.mix_seed).
+_NOISE_STREAM, _TRAJECTORY_STREAM = 101, 102
+
+
+@dataclass(frozen=True)
+class PipelinePreset:
+    """Which denoiser, tokenizer and working size (a ``lyra.world`` preset) a pipeline preset uses."""
+
+    name: str
+    denoiser: str
+    tokenizer: str
+    world: str
+    weights: str | None  # folder name under lyra/weights/ (None: not shipped, pass weights=)
+
+
+PIPELINE_PRESETS: dict[str, PipelinePreset] = {
+    "tiny": PipelinePreset("tiny", "tiny", "tiny", "tiny", "teacher_tiny"),
+    "official": PipelinePreset("official", "official", "official", "official", None),
+}
+
+
+def teacher_weights_dir(preset: str = "tiny") -> Path:
+    """Folder of the shipped teacher weights of ``preset`` (``src/lyra/weights/teacher_<preset>``)."""
+    p = _preset(preset)
+    if p.weights is None:
+        raise WeightsError(f"the '{preset}' teacher weights are not shipped; pass the folder of a converted "
+                           "checkpoint (weights=DIR / --weights DIR)")
+    import lyra
+
+    return Path(lyra.__file__).resolve().parent / "weights" / p.weights
+
+
+def _preset(name: str) -> PipelinePreset:
+    if name not in PIPELINE_PRESETS:
+        raise ConfigError(f"unknown teacher preset {name!r}; choose one of {', '.join(PIPELINE_PRESETS)}")
+    return PIPELINE_PRESETS[name]
+
+
+def weights_sha256(folder: str | os.PathLike) -> dict[str, str]:
+    """SHA-256 of every ``.safetensors`` / ``.json`` file directly in ``folder`` (name → hex digest)."""
+    import hashlib
+
+    out = {}
+    for f in sorted(Path(folder).iterdir()):
+        if f.is_file() and f.suffix in (".safetensors", ".json"):
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            out[f.name] = h.hexdigest()
+    return out
+
+
+def center_depth(depth: Tensor) -> float:
+    """Scene-centre depth of a z-depth map ``[H, W]``: median of the finite positive pixels of the centre
+    window (as :func:`lyra.world.sample.center_depth_of`), else of the whole map.
+
+    Raises ConfigError when no pixel has a finite positive depth.
+    """
+    from lyra.world.sample import center_depth_of
+
+    d = torch.where(depth > 0, depth, torch.full_like(depth, math.inf)).float().cpu()
+    c = center_depth_of(d)
+    if c is None:
+        fin = d[torch.isfinite(d)]
+        if fin.numel() == 0:
+            raise ConfigError("the depth map has no finite positive value; give a valid depth map")
+        c = float(fin.median())
+    return c
+
+
+def initial_noise(shape: tuple[int, ...] | torch.Size, seed: int) -> Tensor:
+    """The sampler's starting noise for ``seed``: a standard normal ``shape`` tensor (float32, CPU) drawn from
+    a CPU generator seeded with ``mix_seed(seed, 101)`` — the same on every device and in every batch."""
+    from lyra.train.runtime import mix_seed
+
+    return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(mix_seed(seed, _NOISE_STREAM)))
+
+
+# ------------------------------------------------------------------------------------------ output
+@dataclass
+class TeacherOutput:
+    """What the teacher produces for one image (DESIGN.md "Contracts": teacher → SDG / pipeline).
+
+    Attributes:
+        latents: ``[V, 16, t, h, w]`` normalised latents ``(z − mean) / std · 0.5`` (float32, CPU).
+        latents_mean, latents_std: ``[16, t]`` the tokenizer's statistics per channel and latent frame
+            (:attr:`raw_latents` de-normalises with them).
+        cameras: ``Cameras [V, T]`` of the trajectories (frame 0 of each = ``input_camera``), image size
+            ``W × H``.
+        input_camera: ``Cameras []`` of the input view.
+        image: ``[3, H, W]`` the input image in [0, 1].
+        depth: ``[H, W]`` the z-depth used for the 3D cache (``inf`` allowed: sky).
+        conditions: the warp :class:`~lyra.teacher.conditioning.Conditions` (latents, mask latents and,
+            for visualisation, warped ``rgb [V, T, 3, H, W]`` and ``mask [V, T, H, W]`` when present).
+        names: trajectory names (``V``).
+        center_depth: scene-centre depth that scaled the trajectories (``nan`` for given cameras).
+        seed, steps, guidance: sampler settings.
+        timings: seconds per stage (``depth``, ``trajectories``, ``warp_encode``, ``denoise``; ``decode``
+            after :meth:`TeacherPipeline.decode`).
+    """
+
+    latents: Tensor
+    latents_mean: Tensor
+    latents_std: Tensor
+    cameras: Cameras
+    input_camera: Cameras
+    image: Tensor
+    depth: Tensor
+    conditions: Conditions
+    names: tuple[str, ...]
+    center_depth: float
+    seed: int
+    steps: int
+    guidance: float = 1.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def _stats(self) -> tuple[Tensor, Tensor]:
+        t = self.latents.shape[2]
+        if tuple(self.latents_mean.shape) != (LATENT_CHANNELS, t) or self.latents_std.shape != self.latents_mean.shape:
+            raise ConfigError(f"latent statistics must be [{LATENT_CHANNELS}, {t}], got "
+                              f"{tuple(self.latents_mean.shape)} and {tuple(self.latents_std.shape)}")
+        shape = (1, LATENT_CHANNELS, t, 1, 1)
+        return (self.latents_mean.reshape(shape).to(self.latents), self.latents_std.reshape(shape).to(self.latents))
+
+    @property
+    def raw_latents(self) -> Tensor:
+        """De-normalised tokenizer latents ``[V, 16, t, h, w]``: ``latents / 0.5 · std + mean``
+        (what the tokenizer decodes and the student reads)."""
+        mean, std = self._stats()
+        return self.latents / SIGMA_DATA * std + mean
+
+    def normalize(self, raw: Tensor) -> Tensor:
+        """Raw latents ``[V, 16, t, h, w]`` → normalised with this output's statistics (inverse of
+        :attr:`raw_latents`)."""
+        mean, std = self._stats()
+        return (raw.to(self.latents) - mean) / std * SIGMA_DATA
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.cameras.shape[1])
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write a ``.safetensors`` file atomically: normalised latents, statistics, cameras (``K`` /
+        ``c2w`` of the trajectories and the input view), input image and depth, condition latents and
+        masks; the settings (seed, steps, guidance, names, centre depth, timings) in its metadata."""
+        from safetensors.torch import save_file
+
+        c, ic = self.cameras, self.input_camera
+        tensors = {
+            "latents": self.latents, "latents_mean": self.latents_mean, "latents_std": self.latents_std,
+            "K": c.K, "c2w": c.c2w, "input_K": ic.K, "input_c2w": ic.c2w,
+            "image": self.image, "depth": self.depth,
+            "cond_latents": self.conditions.latents, "cond_mask_latents": self.conditions.mask_latents,
+        }
+        tensors = {k: v.detach().to("cpu", torch.float32).clone().contiguous() for k, v in tensors.items()}
+        meta = {
+            "format": LATENTS_FORMAT, "version": str(LATENTS_VERSION), "seed": str(self.seed),
+            "steps": str(self.steps), "guidance": repr(float(self.guidance)), "width": str(c.width),
+            "height": str(c.height), "names": json.dumps(list(self.names)), "center_depth": repr(self.center_depth),
+            "normalisation": f"(z - latents_mean) / latents_std * {SIGMA_DATA}",
+            "timings": json.dumps({k: round(v, 4) for k, v in self.timings.items()}),
+        }
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TeacherOutput:
+        """Read a file written by :meth:`save` (conditions without the warped RGB)."""
+        from safetensors import SafetensorError, safe_open
+
+        p = check_input_file(path)
+        try:
+            with safe_open(str(p), framework="pt") as f:
+                meta = f.metadata() or {}
+                t = {k: f.get_tensor(k) for k in f.keys()}
+        except (SafetensorError, OSError) as e:
+            raise FormatError(f"{p}: not a readable safetensors file ({e})") from None
+        if meta.get("format") != LATENTS_FORMAT:
+            raise FormatError(f"{p}: not a teacher latents file (format {meta.get('format')!r})")
+        try:
+            w, h = int(meta["width"]), int(meta["height"])
+            return cls(
+                latents=t["latents"], latents_mean=t["latents_mean"], latents_std=t["latents_std"],
+                cameras=Cameras(t["K"], t["c2w"], w, h), input_camera=Cameras(t["input_K"], t["input_c2w"], w, h),
+                image=t["image"], depth=t["depth"], conditions=Conditions(t["cond_latents"], t["cond_mask_latents"]),
+                names=tuple(json.loads(meta["names"])), center_depth=float(meta["center_depth"]),
+                seed=int(meta["seed"]), steps=int(meta["steps"]), guidance=float(meta["guidance"]),
+                timings={k: float(v) for k, v in json.loads(meta.get("timings", "{}")).items()},
+            )
+        except (KeyError, ValueError, json.JSONDecodeError) as e:
+            raise FormatError(f"{p}: incomplete teacher latents file (missing or invalid {e})") from None
+
+
+# ------------------------------------------------------------------------------------------ pipeline
+def _resolve_depth(depth: str | DepthEstimator | None, device: torch.device) -> DepthEstimator | None:
+    if depth is None or not isinstance(depth, str):
+        return depth
+    spec = depth[3:] if depth.startswith("hf:") else depth
+    if depth.startswith("hf:") and not Path(spec).is_dir():
+        raise ConfigError(f"--depth {depth}: {spec} is not a folder (a local transformers depth model)")
+    return load_depth_estimator(spec, device=device)
+
+
+class TeacherPipeline:
+    """Image → normalised latents of videos along trajectories (see the module doc).
+
+    Args:
+        denoiser: the :class:`~lyra.teacher.denoiser.TeacherDenoiser`.
+        tokenizer: the frozen :class:`~lyra.tokenizer.Tokenizer` the denoiser was trained with.
+        depth_estimator: used when :meth:`__call__` gets no depth map (``None``: a depth map is required).
+        num_frames: frames per trajectory (``1 + 8k``) for the GEN3C trajectories.
+        preset: name recorded in outputs.
+        weights: the denoiser's folder, if loaded from one (for hashes).
+        world: the ``lyra.world`` preset whose image size the weights were trained at (:attr:`working_size`).
+    """
+
+    def __init__(self, denoiser: TeacherDenoiser, tokenizer: Tokenizer, depth_estimator: DepthEstimator | None = None,
+                 num_frames: int = 17, preset: str = "tiny", weights: Path | None = None,
+                 world: str = "tiny") -> None:
+        latent_frames(num_frames)
+        self.denoiser = denoiser.eval().requires_grad_(False)
+        self.tokenizer = tokenizer.eval().requires_grad_(False)
+        self.depth_estimator = depth_estimator
+        self.num_frames = num_frames
+        self.preset = preset
+        self.weights = weights
+        self.world = world
+        self.load_seconds = 0.0
+
+    @classmethod
+    def from_preset(cls, preset: str = "tiny", weights: str | os.PathLike | None = None,
+                    depth: str | DepthEstimator | None = "tiny", device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32, tokenizer: str | os.PathLike | None = None,
+                    tokenizer_batch: int | None = None) -> TeacherPipeline:
+        """Load a preset's denoiser, tokenizer and depth estimator.
+
+        Args:
+            preset: ``tiny`` (shipped weights) or ``official`` (``weights`` must point at a converted
+                GEN3C checkpoint; the official tokenizer comes from ``$LYRA_COSMOS_TOKENIZER`` or
+                ``tokenizer``).
+            weights: the denoiser folder (default: the preset's shipped ``lyra/weights/teacher_<preset>``).
+            depth: a depth spec for :func:`~lyra.teacher.depth.load_depth_estimator` (``"tiny"``, a
+                ``.npy``/``.png`` file, a transformers model folder, optionally prefixed ``hf:``), an
+                estimator, or ``None`` (then every call needs a depth map).
+            device, dtype: where and in which precision the denoiser runs (the tokenizer runs in fp32).
+            tokenizer: a tokenizer folder overriding the preset's.
+            tokenizer_batch: videos per tokenizer pass (default 2 on the CPU — fastest and bounded
+                memory on 2 cores — all at once on CUDA).
+        """
+        t0 = time.perf_counter()
+        p = _preset(preset)
+        device = torch.device(device)
+        folder = Path(weights) if weights is not None else teacher_weights_dir(preset)
+        if not folder.is_dir() or not (folder / "config.json").is_file():
+            raise WeightsError(
+                f"no teacher weights in {folder}: " + (
+                    "train them with `python -m lyra.teacher.train_teacher --out runs/teacher "
+                    f"--export-to {folder}` (a CUDA GPU is recommended) or pass --weights DIR"
+                    if weights is None else "expected a folder written by TeacherDenoiser.save_pretrained "
+                    "(config.json, diffusion_pytorch_model.safetensors, teacher.json)"))
+        denoiser = TeacherDenoiser.from_pretrained(folder, device=device, dtype=dtype)
+        if tokenizer_batch is None and device.type == "cpu":
+            tokenizer_batch = 2
+        tok = Tokenizer.from_preset(p.tokenizer, path=tokenizer, device=device, max_batch=tokenizer_batch)
+        from lyra.world.presets import get_preset
+
+        pipe = cls(denoiser, tok, _resolve_depth(depth, device), num_frames=get_preset(p.world).frames,
+                   preset=preset, weights=folder, world=p.world)
+        pipe.load_seconds = time.perf_counter() - t0
+        return pipe
+
+    @property
+    def device(self) -> torch.device:
+        return self.denoiser.device
+
+    @property
+    def working_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the preset's world (the size the shipped weights were trained at)."""
+        from lyra.world.presets import get_preset
+
+        w = get_preset(self.world)
+        return w.height, w.width
+
+    def check_size(self, height: int, width: int, num_frames: int) -> None:
+        """ConfigError unless ``height × width × num_frames`` fits the tokenizer and the denoiser."""
+        if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or height <= 0 or width <= 0:
+            raise ConfigError(f"image size {width}x{height}: both sides must be positive multiples of "
+                              f"{SIZE_MULTIPLE} (crop or resize it, e.g. with lyra.inputs.fit_to_size)")
+        t = latent_frames(num_frames)
+        max_t, max_h, max_w = self.denoiser.config.max_size
+        h, w = height // SPATIAL_COMPRESSION, width // SPATIAL_COMPRESSION
+        if t > max_t or h > max_h or w > max_w:
+            raise ConfigError(
+                f"{num_frames} frames of {width}x{height}: the denoiser's positional grid ends at {max_t} latent "
+                f"frames × {max_h * SPATIAL_COMPRESSION}x{max_w * SPATIAL_COMPRESSION} pixels; use a smaller size")
+
+    # ------------------------------------------------------------------ run
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: Tensor,
+        depth: Tensor | None = None,
+        camera: Cameras | None = None,
+        trajectories: Cameras | None = None,
+        seed: int = 0,
+        steps: int = 35,
+        guidance: float = 1.0,
+        movement: float = 1.0,
+        distances: list[float] | None = None,
+        num_frames: int | None = None,
+        names: tuple[str, ...] | None = None,
+        progress: bool = True,
+    ) -> TeacherOutput:
+        """Run depth → trajectories → warp + encode → sampler.
+
+        Args:
+            image: ``[3, H, W]`` in [0, 1], ``H`` and ``W`` multiples of 16.
+            depth: ``[H, W]`` z-depth of ``image`` (OpenCV camera, world units; ``inf`` = sky); default:
+                the pipeline's depth estimator.
+            camera: the input camera (batch shape ``[]``, size ``W × H``); default
+                :func:`lyra.inputs.default_camera` (identity pose, 50° vertical FoV), or frame 0 of
+                ``trajectories`` when those are given.
+            trajectories: ``Cameras [V, T]`` (size ``W × H``, ``T = 1 + 8k``) to use instead of GEN3C's
+                six; their frame 0 should be the input camera.
+            seed: draws the trajectory distances and the starting noise (independent streams).
+            steps: Euler steps (GEN3C's 35 by default); guidance: CFG scale (1.0: conditional only).
+            movement: GEN3C's movement factor (multiplies the drawn distances); distances: the six
+                distance factors instead of drawing them.
+            num_frames: frames per GEN3C trajectory (default: the preset's, 17 for ``tiny``).
+            names: trajectory names for given ``trajectories`` (default ``traj0``, ``traj1``, ...).
+            progress: tqdm bar over the sampler steps.
+
+        Returns:
+            :class:`TeacherOutput` (tensors on the CPU).
+        """
+        timings: dict[str, float] = {}
+        dev = self.device
+        if not isinstance(image, Tensor) or image.dim() != 3 or image.shape[0] != 3 or not image.is_floating_point():
+            raise ConfigError(f"image must be a float tensor [3, H, W] in [0, 1], got "
+                              f"{tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__}")
+        H, W = image.shape[-2:]
+        T = int(trajectories.shape[-1]) if trajectories is not None else (num_frames or self.num_frames)
+        self.check_size(H, W, T)
+        if steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {steps}")
+        image = image.to(dev, torch.float32).clamp(0.0, 1.0)
+
+        t0 = time.perf_counter()
+        if depth is None:
+            if self.depth_estimator is None:
+                raise ConfigError("no depth map given and the pipeline has no depth estimator")
+            depth = self.depth_estimator(image[None]).depth[0]
+        if tuple(depth.shape) != (H, W):
+            raise ConfigError(f"depth map {tuple(depth.shape)} does not match the image {H}x{W}")
+        depth = depth.to(dev, torch.float32)
+        if torch.isnan(depth).any():
+            raise ConfigError("the depth map holds NaN values")
+        timings["depth"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        if trajectories is not None:
+            if len(trajectories.shape) != 2:
+                raise ConfigError(f"trajectories must be Cameras [V, T], got batch shape {tuple(trajectories.shape)}")
+            if (trajectories.width, trajectories.height) != (W, H):
+                raise ConfigError(f"trajectory cameras are {trajectories.width}x{trajectories.height} but the image is "
+                                  f"{W}x{H}; resize them (Cameras.resize) to the image size")
+            if camera is None:
+                camera = trajectories[0, 0]
+            traj_names = tuple(names) if names is not None else tuple(f"traj{i}" for i in range(trajectories.shape[0]))
+            if len(traj_names) != trajectories.shape[0]:
+                raise ConfigError(f"{len(traj_names)} names for {trajectories.shape[0]} trajectories")
+            cd = math.nan
+        else:
+            if camera is None:
+                from lyra.inputs import default_camera
+
+                camera = default_camera(H, W)
+            cd = center_depth(depth)
+            from lyra.train.runtime import mix_seed
+
+            g = torch.Generator().manual_seed(mix_seed(seed, _TRAJECTORY_STREAM))
+            trajectories = sample_gen3c_trajectories(camera.to("cpu"), cd, T, movement, g, distances=distances)
+            traj_names = TRAJECTORY_NAMES
+        if camera.shape != () or (camera.width, camera.height) != (W, H):
+            raise ConfigError(f"the input camera must be one camera of size {W}x{H}")
+        timings["trajectories"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        cond = warp_conditions(image, depth, camera.to(dev), trajectories.to(dev), self.tokenizer)
+        timings["warp_encode"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        noise = initial_noise(cond.latents.shape, seed)
+        model_cond = Conditions(cond.latents.to(dev), cond.mask_latents.to(dev))
+        lat = sample(self.denoiser, model_cond, steps=steps, guidance=guidance, noise=noise.to(dev), progress=progress)
+        timings["denoise"] = time.perf_counter() - t0
+
+        mean, std = self.tokenizer.latent_stats(lat.shape[2])
+        cpu = torch.device("cpu")
+        conditions = Conditions(cond.latents.to(cpu), cond.mask_latents.to(cpu),
+                                None if cond.rgb is None else cond.rgb.to(cpu),
+                                None if cond.mask is None else cond.mask.to(cpu))
+        return TeacherOutput(
+            latents=lat.to(cpu), latents_mean=mean.reshape(LATENT_CHANNELS, -1).cpu(),
+            latents_std=std.reshape(LATENT_CHANNELS, -1).cpu(), cameras=trajectories.to(cpu),
+            input_camera=camera.to(cpu), image=image.to(cpu), depth=depth.to(cpu), conditions=conditions,
+            names=traj_names, center_depth=cd, seed=int(seed), steps=int(steps), guidance=float(guidance),
+            timings=timings)
+
+    @torch.no_grad()
+    def decode(self, output: TeacherOutput) -> Tensor:
+        """Decode ``output``'s latents through the tokenizer → videos ``[V, T, 3, H, W]`` in [0, 1] (CPU).
+
+        Records the seconds in ``output.timings["decode"]``.
+        """
+        t0 = time.perf_counter()
+        video = self.tokenizer.decode(output.raw_latents.to(self.tokenizer.device))
+        video = video[..., :output.cameras.height, :output.cameras.width].cpu()
+        output.timings["decode"] = time.perf_counter() - t0
+        return video
+
+    def describe(self) -> dict[str, Any]:
+        """Preset, parameter counts and weight hashes (for records such as ``teacher.json``)."""
+        info: dict[str, Any] = {"preset": self.preset, "denoiser_parameters": self.denoiser.num_parameters(),
+                                "tokenizer_parameters": self.tokenizer.num_parameters(),
+                                "depth": type(self.depth_estimator).__name__ if self.depth_estimator else None}
+        if self.weights is not None:
+            info["weights"] = str(self.weights)
+            info["weights_sha256"] = weights_sha256(self.weights)
+        return info
