@@ -1,0 +1,620 @@
+"""Synthetic data generation (SDG): run the teacher over input images and write shards.
+
+For every input (a procedural world, or one of the user's images) the teacher generates the six
+trajectory videos in latent space; the tokenizer decodes them; a depth estimator (the
+:class:`~lyra.teacher.depth.DepthEstimator` protocol) estimates the depth of every decoded frame. The
+raw latents, the decoded frames (uint8), the cameras and the depth go into shards
+(:mod:`lyra.distill.shards`), the student's training data.
+
+Planning, sharding and resuming:
+
+* the requested range ``[start, start + count)`` of the source is cut into shards of ``shard_size``
+  samples: shard ``k`` holds items ``start + [k·S, (k+1)·S)``;
+* rank ``r`` of ``W`` processes (``accelerate.PartialState``; one process without a launcher) makes
+  the shards ``k ≡ r (mod W)``. Every random draw follows from the sample (noise seed
+  ``mix_seed(seed, world seed or image index)``) and the teacher runs over the scenes of one shard at
+  a time, so shard bytes do not depend on ``W``: the union over ranks equals a one-process run;
+* shards are written atomically; a rerun skips every shard that exists and whose header matches the
+  run (settings and sample ids), so a killed run continues without duplicates or holes. An existing
+  folder made with other settings is refused (:class:`~lyra.errors.ConfigError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from lyra.distill.shards import (
+    MANIFEST_NAME,
+    SdgSample,
+    check_settings,
+    ensure_output_dir,
+    read_manifest,
+    read_shard_header,
+    scan_manifest,
+    shard_files,
+    shard_name,
+    write_manifest,
+    write_shard,
+)
+from lyra.errors import ConfigError, FormatError, InputFileError
+from lyra.geometry.cameras import Cameras
+
+__all__ = [
+    "ImageSource",
+    "PipelineTeacher",
+    "SceneRequest",
+    "SceneResult",
+    "SdgReport",
+    "SdgTeacher",
+    "ShardPlan",
+    "SourceItem",
+    "WorldSource",
+    "estimate_frame_depth",
+    "generate_sdg",
+    "plan_shards",
+    "rank_shards",
+    "resolve_rank",
+    "weights_digest",
+]
+
+#: Frame sides the teacher accepts are multiples of this (8× tokenizer, 2 × 2 denoiser patches).
+SIDE_MULTIPLE = 16
+#: Rank 0 rewrites ``sdg.json`` after a shard at most this often (and always at the end).
+MANIFEST_EVERY_S = 30.0
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+# ------------------------------------------------------------------------------------ the teacher
+@dataclass
+class SceneRequest:
+    """One input for the teacher.
+
+    Attributes:
+        image: ``[3, H, W]`` float in [0, 1].
+        depth: ``[H, W]`` z-depth to lift the image with, or ``None`` (the teacher estimates it).
+        camera: the input camera (batch shape ``[]``, ``W × H``) or ``None`` (the teacher's default).
+        trajectories: ``Cameras [V, T]`` or ``None`` (the teacher draws the six GEN3C trajectories).
+        noise_seed: seed of the starting noise (and of any trajectory draw).
+    """
+
+    image: Tensor
+    depth: Tensor | None
+    camera: Cameras | None
+    trajectories: Cameras | None
+    noise_seed: int
+
+
+@dataclass
+class SceneResult:
+    """The teacher's output for one :class:`SceneRequest`.
+
+    Attributes:
+        latents: *raw* (de-normalised) tokenizer latents ``[V, 16, t, h, w]``.
+        videos: decoded frames ``[V, T, 3, H, W]`` float in [0, 1], cropped to the image size.
+        cameras: ``Cameras [V, T]`` of the frames (``W × H``).
+        input_depth: ``[H, W]`` the depth the image was lifted with.
+    """
+
+    latents: Tensor
+    videos: Tensor
+    cameras: Cameras
+    input_depth: Tensor
+
+
+@runtime_checkable
+class SdgTeacher(Protocol):
+    """What SDG needs from a teacher: ``generate(requests, steps) -> results`` and weight hashes."""
+
+    def generate(self, requests: Sequence[SceneRequest], steps: int) -> list[SceneResult]: ...
+
+    def weight_hashes(self) -> dict[str, str]: ...
+
+
+def weights_digest(path: str | os.PathLike) -> str:
+    """sha256 of a weights file, or of a folder's ``*.safetensors`` files.
+
+    One file in the folder: that file's sha256 (what ``sha256sum`` prints). Several: the sha256 of the
+    lines ``"relative/name sha256"`` in name order.
+    """
+    p = Path(path)
+    if p.is_file():
+        return _file_sha256(p)
+    files = sorted(p.rglob("*.safetensors")) if p.is_dir() else []
+    if not files:
+        raise InputFileError(f"{p}: no weights (*.safetensors) to hash")
+    if len(files) == 1:
+        return _file_sha256(files[0])
+    lines = "".join(f"{f.relative_to(p).as_posix()} {_file_sha256(f)}\n" for f in files)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class PipelineTeacher:
+    """:class:`SdgTeacher` over a :class:`~lyra.teacher.pipeline.TeacherPipeline`.
+
+    ``generate`` with one request (or requests without given trajectories) calls the pipeline itself
+    (:meth:`TeacherPipeline.__call__ <lyra.teacher.pipeline.TeacherPipeline.__call__>` and
+    :meth:`~lyra.teacher.pipeline.TeacherPipeline.decode`). Several requests with given trajectories run
+    as **one batch**: the depth estimator over all images at once, each scene's warp conditions, then
+    the sampler over all ``B × V`` trajectories with each scene's own starting noise (drawn exactly as
+    the pipeline draws it from the scene's seed) and one tokenizer decode — the same computation as ``B``
+    pipeline calls, up to floating-point summation order in batched kernels.
+
+    Args:
+        pipe: the pipeline.
+        tokenizer_weights, depth_weights: folders/files of the tokenizer and depth weights, hashed into
+            the shard headers (``None``: recorded as ``None``).
+    """
+
+    def __init__(self, pipe: Any, tokenizer_weights: str | os.PathLike | None = None,
+                 depth_weights: str | os.PathLike | None = None) -> None:
+        self.pipe = pipe
+        self._hashes = {
+            "teacher": weights_digest(pipe.weights) if getattr(pipe, "weights", None) is not None else None,
+            "tokenizer": weights_digest(tokenizer_weights) if tokenizer_weights is not None else None,
+            "depth": weights_digest(depth_weights) if depth_weights is not None else None,
+        }
+
+    def weight_hashes(self) -> dict[str, str | None]:
+        return dict(self._hashes)
+
+    def generate(self, requests: Sequence[SceneRequest], steps: int) -> list[SceneResult]:
+        if len(requests) > 1 and all(r.trajectories is not None for r in requests):
+            return self._generate_batch(requests, steps)
+        out = []
+        for r in requests:
+            res = self.pipe(r.image, depth=r.depth, camera=r.camera, trajectories=r.trajectories, seed=r.noise_seed,
+                            steps=steps, progress=False)
+            out.append(SceneResult(res.raw_latents, self.pipe.decode(res), res.cameras, res.depth))
+        return out
+
+    @torch.no_grad()
+    def _generate_batch(self, requests: Sequence[SceneRequest], steps: int) -> list[SceneResult]:
+        from lyra.teacher.conditioning import Conditions, warp_conditions
+        from lyra.teacher.pipeline import _NOISE_STREAM
+        from lyra.teacher.sampler import sample
+        from lyra.train.runtime import mix_seed
+
+        pipe, dev = self.pipe, self.pipe.device
+        tok = pipe.tokenizer
+        H, W = requests[0].image.shape[-2:]
+        for r in requests:
+            if tuple(r.image.shape[-2:]) != (H, W) or (r.trajectories.width, r.trajectories.height) != (W, H):
+                raise ConfigError("a teacher batch needs images and trajectory cameras of one size")
+            pipe.check_size(H, W, int(r.trajectories.shape[-1]))
+        images = torch.stack([r.image for r in requests]).to(dev, torch.float32).clamp(0.0, 1.0)
+        depths: list[Tensor | None] = [None if r.depth is None else r.depth.to(dev, torch.float32) for r in requests]
+        need = [i for i, d in enumerate(depths) if d is None]
+        if need:
+            if pipe.depth_estimator is None:
+                raise ConfigError("no depth map given and the pipeline has no depth estimator")
+            est = pipe.depth_estimator(images[need]).depth.to(dev, torch.float32)
+            for j, i in enumerate(need):
+                depths[i] = est[j]
+        conds, noises = [], []
+        for r, image, depth in zip(requests, images, depths, strict=True):
+            camera = r.camera if r.camera is not None else r.trajectories[0, 0]
+            c = warp_conditions(image, depth, camera.to(dev), r.trajectories.to(dev), tok)
+            conds.append(c)
+            g = torch.Generator().manual_seed(mix_seed(r.noise_seed, _NOISE_STREAM))
+            noises.append(torch.randn(c.latents.shape, generator=g))
+        cond = Conditions(torch.cat([c.latents for c in conds]).to(dev),
+                          torch.cat([c.mask_latents for c in conds]).to(dev))
+        lat = sample(pipe.denoiser, cond, steps=steps, noise=torch.cat(noises).to(dev), progress=False)
+        raw = tok.denormalize(lat)
+        videos = tok.decode(raw.to(tok.device))[..., :H, :W].cpu()
+        V = [len(c) for c in conds]
+        return [SceneResult(lt.cpu(), vd, r.trajectories.to("cpu"), d.cpu())
+                for lt, vd, r, d in zip(raw.split(V), videos.split(V), requests, depths, strict=True)]
+
+
+# ------------------------------------------------------------------------------------ sources
+@dataclass
+class SourceItem:
+    """One input of a source: the teacher's request fields, plus provenance and optional ground truth."""
+
+    key: str
+    world_seed: int | None
+    image: Tensor
+    depth: Tensor | None
+    camera: Cameras | None
+    trajectories: Cameras | None
+    gt_depth: Tensor | None = None
+
+
+def crop_to_multiple(image: Tensor, multiple: int = SIDE_MULTIPLE) -> tuple[int, int, int, int]:
+    """``(left, top, width, height)`` of the centred crop of ``image [..., H, W]`` to sides multiple of ``multiple``."""
+    H, W = image.shape[-2:]
+    h, w = H - H % multiple, W - W % multiple
+    if h == 0 or w == 0:
+        raise ConfigError(f"frames {W}x{H} are smaller than {multiple} pixels")
+    return (W - w) // 2, (H - h) // 2, w, h
+
+
+class WorldSource:
+    """Procedural worlds of a split (:func:`lyra.world.split_seeds`): item ``i`` is the ``i``-th seed.
+
+    The world's input image is the teacher's input, its ground-truth trajectory cameras the
+    trajectories (so that the teacher's frames can later be compared with ground truth); the input
+    depth is the teacher's estimate unless ``gt_depth``. ``store_gt`` keeps the exact world depth of
+    every frame. Frames are centre-cropped to sides that are multiples of 16.
+    """
+
+    trajectory_set = "world-gt"
+
+    def __init__(self, split: str = "train", preset: str = "tiny", gt_depth: bool = False, store_gt: bool = False,
+                 device: torch.device | str = "cpu") -> None:
+        from lyra.world import get_preset, split_seeds
+
+        self.seeds = split_seeds(split)
+        self.split = split
+        self.preset = get_preset(preset).name
+        self.gt_depth = gt_depth
+        self.store_gt = store_gt
+        self.device = torch.device(device)
+        self.name = f"world-{split}"
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def settings(self) -> dict[str, Any]:
+        return {"kind": "world", "split": self.split, "world_preset": self.preset,
+                "trajectories": self.trajectory_set}
+
+    def key(self, index: int) -> str:
+        return str(self.seeds[index])
+
+    def world_seed(self, index: int) -> int | None:
+        return self.seeds[index]
+
+    def noise_key(self, index: int) -> int:
+        return self.seeds[index]
+
+    def load(self, indices: Sequence[int]) -> list[SourceItem]:
+        """Render the items' worlds in one batch: only the input view (image and depth), unless
+        ``store_gt`` asks for the depth of every frame (then all ``1 + 6·(T − 1)`` views)."""
+        from lyra.world import SceneBatch, render, render_samples, sample_world
+
+        worlds = [sample_world(self.seeds[i], self.preset) for i in indices]
+        if self.store_gt:
+            examples = render_samples(worlds, self.device)
+            views = [(ex.image, ex.depth, ex.depths) for ex in examples]
+        else:
+            n = len(worlds)
+            cams = Cameras.cat([ws.input_camera.reshape(1) for ws in worlds]).to(self.device)
+            res = render(SceneBatch.pack([ws.scene for ws in worlds], self.device), cams,
+                         torch.zeros(n, device=self.device), torch.arange(n, device=self.device))
+            views = [(res.rgb[k], res.depth[k], None) for k in range(n)]
+        items = []
+        for ws, (image, depth, depths) in zip(worlds, views, strict=True):
+            left, top, w, h = crop_to_multiple(image)
+            ys, xs = slice(top, top + h), slice(left, left + w)
+            cams = ws.cameras.crop(left, top, w, h)
+            items.append(SourceItem(
+                key=str(ws.scene.seed), world_seed=ws.scene.seed, image=image[:, ys, xs].contiguous(),
+                depth=depth[ys, xs].contiguous() if self.gt_depth else None, camera=cams[0, 0], trajectories=cams,
+                gt_depth=None if depths is None else depths[..., ys, xs].contiguous()))
+        return items
+
+
+def load_input_image(path: Path, height: int, width: int) -> Tensor:
+    """``[3, height, width]`` in [0, 1]: :func:`lyra.inputs.load_image` then :func:`lyra.inputs.fit_to_size`
+    (centre crop to the aspect, antialiased bicubic resize)."""
+    from lyra.inputs import fit_to_size, load_image
+
+    return fit_to_size(load_image(path), height, width)[0].contiguous()
+
+
+class ImageSource:
+    """The images of a folder (``.png .jpg .jpeg .webp .bmp .tif .tiff``), sorted by name: item ``i`` is
+    the ``i``-th file. Each is centre-cropped to the aspect of ``height × width`` and resized; the teacher
+    estimates its depth and draws the six GEN3C trajectories from the sample's noise seed."""
+
+    trajectory_set = "gen3c6"
+
+    def __init__(self, folder: str | os.PathLike, height: int, width: int) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise InputFileError(f"--images {self.folder}: no such folder")
+        self.files = sorted(p for p in self.folder.iterdir()
+                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        if not self.files:
+            raise InputFileError(f"--images {self.folder}: holds no images ({' '.join(IMAGE_SUFFIXES)})")
+        if height % SIDE_MULTIPLE or width % SIDE_MULTIPLE:
+            raise ConfigError(f"image size {width}x{height}: sides must be multiples of {SIDE_MULTIPLE}")
+        self.height, self.width = height, width
+        self.name = "images"
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def settings(self) -> dict[str, Any]:
+        names = "".join(f"{p.name}\n" for p in self.files)
+        return {"kind": "images", "folder": self.folder.resolve().name, "files": len(self.files),
+                "files_sha256": hashlib.sha256(names.encode()).hexdigest(), "size": [self.height, self.width],
+                "trajectories": self.trajectory_set}
+
+    def key(self, index: int) -> str:
+        return self.files[index].name
+
+    def world_seed(self, index: int) -> int | None:
+        return None
+
+    def noise_key(self, index: int) -> int:
+        return index
+
+    def load(self, indices: Sequence[int]) -> list[SourceItem]:
+        return [SourceItem(key=self.files[i].name, world_seed=None,
+                           image=load_input_image(self.files[i], self.height, self.width), depth=None, camera=None,
+                           trajectories=None) for i in indices]
+
+
+# ------------------------------------------------------------------------------------ planning
+@dataclass(frozen=True)
+class ShardPlan:
+    """Shard ``index`` holds source items ``items`` (absolute indices into the source)."""
+
+    index: int
+    items: tuple[int, ...]
+
+
+def plan_shards(start: int, count: int, shard_size: int) -> list[ShardPlan]:
+    """Cut ``[start, start + count)`` into shards: shard ``k`` holds ``start + [k·S, min((k+1)·S, count))``."""
+    if start < 0 or count < 1 or shard_size < 1:
+        raise ConfigError(f"need start >= 0, count >= 1 and shard size >= 1; got {start}, {count}, {shard_size}")
+    return [ShardPlan(k, tuple(range(start + k * shard_size, start + min((k + 1) * shard_size, count))))
+            for k in range(math.ceil(count / shard_size))]
+
+
+def rank_shards(plans: Sequence[ShardPlan], rank: int, world_size: int) -> list[ShardPlan]:
+    """The shards rank ``rank`` of ``world_size`` makes: those with ``index ≡ rank (mod world_size)``."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ConfigError(f"rank must be in [0, world_size), got rank {rank} of {world_size}")
+    return [p for p in plans if p.index % world_size == rank]
+
+
+def resolve_rank(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
+    """``(rank, world_size)``: as given, or from ``accelerate.PartialState`` (1 process without a launcher)."""
+    if (rank is None) != (world_size is None):
+        raise ConfigError("give both rank and world_size, or neither")
+    if rank is not None:
+        return int(rank), int(world_size)  # type: ignore[arg-type]
+    from accelerate import PartialState
+
+    state = PartialState()
+    return state.process_index, state.num_processes
+
+
+# ------------------------------------------------------------------------------------ per-frame depth
+@torch.no_grad()
+def estimate_frame_depth(estimator: Any, rgb: Tensor, chunk: int = 32, device: torch.device | str | None = None
+                         ) -> Tensor:
+    """Depth ``[V, T, H, W]`` float32 (CPU) of frames ``rgb [V, T, H, W, 3]`` uint8, via ``estimator``
+    (a :class:`~lyra.teacher.depth.DepthEstimator`), ``chunk`` frames per call."""
+    V, T, H, W, _ = rgb.shape
+    frames = rgb.reshape(V * T, H, W, 3)
+    out = []
+    for part in frames.split(chunk):
+        x = part.to(device or "cpu").permute(0, 3, 1, 2).float() / 255.0
+        out.append(estimator(x).depth.float().cpu())
+    return torch.cat(out).reshape(V, T, H, W)
+
+
+# ------------------------------------------------------------------------------------ the run
+@dataclass
+class SdgReport:
+    """What one process did: shards written and skipped, samples generated, time, rank."""
+
+    written: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    samples: int = 0
+    seconds: float = 0.0
+    rank: int = 0
+    world_size: int = 1
+    manifest: Path | None = None
+
+    @property
+    def scenes_per_min(self) -> float:
+        return 60.0 * self.samples / self.seconds if self.seconds > 0 else 0.0
+
+
+def _progress_postfix(bar: tqdm, done: int, t0: float) -> None:
+    dt = time.perf_counter() - t0
+    if dt > 0 and done:
+        bar.set_postfix_str(f"{60.0 * done / dt:.2f} scenes/min")
+
+
+def _check_existing(root: Path, settings: dict[str, Any]) -> dict[int, bool]:
+    """Refuse a folder made with other settings; return ``{shard index: header readable}``."""
+    manifest = root / MANIFEST_NAME
+    if manifest.is_file():
+        try:
+            found = read_manifest(root)
+        except FormatError:
+            found = None  # rebuilt from the shards below
+        if found is not None and found.get("settings") is not None:
+            check_settings(found["settings"], settings, str(root))
+    status: dict[int, bool] = {}
+    for index, path in shard_files(root).items():
+        try:
+            h = read_shard_header(path)
+        except FormatError as e:
+            warnings.warn(f"{e} — it will be regenerated if it is in the requested range", stacklevel=3)
+            status[index] = False
+            continue
+        check_settings(h.settings, settings, str(root))
+        status[index] = True
+    return status
+
+
+def _remove_stale_temps(root: Path, mine: Sequence[ShardPlan]) -> None:
+    """Delete temporary files left by interrupted writes of this rank's shards (only this rank writes them)."""
+    stems = {Path(shard_name(p.index)).stem for p in mine}
+    for p in root.iterdir():
+        if p.name.startswith(".") and p.name.endswith(".tmp.safetensors"):
+            stem = p.name[1:].split(".", 1)[0]
+            if stem in stems:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+
+
+def _chunks(items: Sequence[int], n: int) -> Iterator[Sequence[int]]:
+    for i in range(0, len(items), max(1, n)):
+        yield items[i:i + n]
+
+
+def run_settings(source: Any, teacher: SdgTeacher, *, preset: str, start: int, shard_size: int, steps: int,
+                 seed: int, depth: str, depth_hash: str | None) -> dict[str, Any]:
+    """The settings that define an SDG data set (stored in every shard header; must match on resume)."""
+    input_depth = "gt" if getattr(source, "gt_depth", False) else "estimate"
+    weights = dict(teacher.weight_hashes())
+    weights["frame_depth"] = depth_hash
+    return {"preset": preset, "source": source.settings(), "start": start, "shard_size": shard_size, "steps": steps,
+            "seed": seed, "input_depth": input_depth, "frame_depth": depth,
+            "store_gt": bool(getattr(source, "store_gt", False)), "weights": weights}
+
+
+def generate_sdg(
+    out_dir: str | os.PathLike,
+    source: Any,
+    teacher: SdgTeacher,
+    frame_depth: Any,
+    *,
+    preset: str,
+    start: int = 0,
+    count: int = 8,
+    shard_size: int = 8,
+    steps: int = 35,
+    seed: int = 0,
+    batch_size: int = 1,
+    depth_name: str = "tiny",
+    depth_hash: str | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    barrier: Any = None,
+) -> SdgReport:
+    """Generate (or complete) the SDG set ``[start, start + count)`` of ``source`` in ``out_dir``.
+
+    Args:
+        out_dir: the SDG folder (created if missing; its parent must exist).
+        source: :class:`WorldSource` or :class:`ImageSource` (anything with their methods).
+        teacher: an :class:`SdgTeacher` (e.g. :class:`lyra.distill.sdg.PipelineTeacher`).
+        frame_depth: a :class:`~lyra.teacher.depth.DepthEstimator` run on every decoded frame.
+        preset: the teacher preset's name (recorded).
+        start, count, shard_size: the planned range and the shard size ``S``.
+        steps: the teacher's sampling steps; seed: base of every sample's noise seed.
+        batch_size: scenes per teacher call (within one shard).
+        depth_name, depth_hash: the frame-depth estimator's name and weights hash (recorded).
+        rank, world_size: this process's share (default: ``accelerate.PartialState``).
+        device: where the frame-depth estimator runs (the teacher has its own device).
+        progress: show a tqdm bar (scenes and scenes/min).
+        barrier: a callable all processes reach before the final manifest is written (default:
+            ``PartialState().wait_for_everyone`` when ``rank`` was not given).
+
+    Returns:
+        an :class:`SdgReport`. Raises :class:`~lyra.errors.ConfigError` when ``out_dir`` holds
+        shards or a manifest made with other settings.
+    """
+    explicit_rank = rank is not None
+    rank, world_size = resolve_rank(rank, world_size)
+    if not 0 <= start or start + count > len(source):
+        raise ConfigError(f"--start {start} --count {count} leaves the source's {len(source)} items "
+                          f"(items [{start}, {start + count}) were asked for)")
+    root = ensure_output_dir(out_dir)
+    settings = run_settings(source, teacher, preset=preset, start=start, shard_size=shard_size, steps=steps, seed=seed,
+                            depth=depth_name, depth_hash=depth_hash)
+    plans = plan_shards(start, count, shard_size)
+    mine = rank_shards(plans, rank, world_size)
+    readable = _check_existing(root, settings)
+    _remove_stale_temps(root, mine)
+    plan_record = {"start": start, "count": count, "shard_size": shard_size}
+
+    from lyra.train.runtime import mix_seed
+
+    def expected_ids(plan: ShardPlan) -> list[str]:
+        return [f"{source.name}:{source.key(i)}:{source.trajectory_set}" for i in plan.items]
+
+    todo = []
+    report = SdgReport(rank=rank, world_size=world_size)
+    for plan in mine:
+        path = root / shard_name(plan.index)
+        if readable.get(plan.index) and read_shard_header(path).sample_ids == expected_ids(plan):
+            report.skipped.append(plan.index)
+        else:
+            todo.append(plan)
+    total = sum(len(p.items) for p in todo)
+    t0 = last_manifest = time.perf_counter()
+    bar = tqdm(total=total, unit="scene", desc=f"sdg rank {rank}/{world_size}" if world_size > 1 else "sdg",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        for plan in todo:
+            samples: list[SdgSample] = []
+            ids = expected_ids(plan)
+            for part in _chunks(plan.items, batch_size):
+                items = source.load(part)
+                noise = [mix_seed(seed, source.noise_key(i)) for i in part]
+                requests = [SceneRequest(it.image, it.depth, it.camera, it.trajectories, n)
+                            for it, n in zip(items, noise, strict=True)]
+                results = teacher.generate(requests, steps)
+                for it, res, n in zip(items, results, noise, strict=True):
+                    samples.append(_to_sample(ids[len(samples)], it, res, n, frame_depth, device))
+                bar.update(len(part))
+                report.samples += len(part)
+                _progress_postfix(bar, report.samples, t0)
+            write_shard(root / shard_name(plan.index), plan.index, samples, settings)
+            report.written.append(plan.index)
+            if rank == 0 and time.perf_counter() - last_manifest > MANIFEST_EVERY_S:
+                write_manifest(root, scan_manifest(root, settings, plan_record))
+                last_manifest = time.perf_counter()
+    finally:
+        bar.close()
+    report.seconds = time.perf_counter() - t0
+    if barrier is None and not explicit_rank and world_size > 1:
+        from accelerate import PartialState
+
+        barrier = PartialState().wait_for_everyone
+    if barrier is not None:
+        barrier()
+    if rank == 0:
+        report.manifest = write_manifest(root, scan_manifest(root, settings, plan_record))
+    return report
+
+
+def _to_sample(sample_id: str, item: SourceItem, res: SceneResult, noise_seed: int, frame_depth: Any,
+               device: torch.device | str) -> SdgSample:
+    """Quantise the decoded frames, estimate their depth and pack one :class:`SdgSample` (CPU tensors)."""
+    from lyra.media import to_uint8
+
+    videos = res.videos.detach()
+    V, T, _, H, W = videos.shape
+    if tuple(res.cameras.shape) != (V, T) or (res.cameras.width, res.cameras.height) != (W, H):
+        raise ConfigError(f"teacher output: cameras {tuple(res.cameras.shape)} {res.cameras.width}x"
+                          f"{res.cameras.height} do not match videos {tuple(videos.shape)}")
+    rgb = torch.from_numpy(to_uint8(videos.permute(0, 1, 3, 4, 2)))
+    depth = estimate_frame_depth(frame_depth, rgb, device=device)
+    image = torch.from_numpy(to_uint8(item.image.detach().permute(1, 2, 0)))
+    gt = None if item.gt_depth is None else item.gt_depth.detach().cpu()
+    return SdgSample(sample_id, item.world_seed, noise_seed, res.latents.detach().cpu(), rgb, res.cameras.K.cpu(),
+                     res.cameras.c2w.cpu(), depth, image, res.input_depth.detach().float().cpu(), gt)
