@@ -1,0 +1,295 @@
+"""Fidelity of a trained student: ``python -m lyra.distill.evaluate --student DIR --data SDG_DIR [--gt]``.
+
+Two measurements, each per frame, averaged per scene, then over scenes (LYRA_FACTS, "Metrics as released";
+PSNR on [0, 1], SSIM Gaussian window 11):
+
+* :func:`evaluate_fidelity` — self-distillation fidelity on held-out SDG scenes: the student decodes the
+  teacher's latents of all six trajectories, its Gaussians are rendered at every trajectory camera and
+  compared with the teacher's decoded frames; once with all Gaussians and once pruned to 20 %
+  (``prune_cost_db`` = PSNR lost by pruning).
+* :func:`evaluate_gt` — ground truth, for SDG scenes made from procedural worlds: the world is regenerated
+  from the world seed stored with the sample (:func:`lyra.world.make_example` with the SDG's world preset,
+  centre-cropped like the SDG crops), and compared on frames ``1 … T − 1`` of the six trajectories (frame 0 is
+  the input view) with: the student's renders at the GT cameras, the teacher's decoded frames, and a
+  warp-only baseline — the input image lifted with the input depth the teacher used
+  (:func:`lyra.gaussians.gaussians_from_depth`) and rendered at the same cameras.
+
+A student trained with ``--single-view`` is evaluated the same way it was trained (each trajectory decoded
+alone, Gaussians merged): its export says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from lyra.errors import ConfigError, LyraError
+from lyra.eval.metrics import mean_finite, psnr, ssim
+from lyra.geometry import Cameras
+from lyra.student import LatentDecoder
+
+__all__ = ["decode_sample", "evaluate_fidelity", "evaluate_gt", "frame_metrics", "main", "render_sample"]
+
+PRUNE_RATIO = 0.8
+
+
+def frame_metrics(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-frame PSNR and SSIM of images ``[..., H, W, 3]`` in [0, 1] (flattened to ``[N]`` each)."""
+    p = pred.float().clamp(0, 1).reshape(-1, *pred.shape[-3:]).permute(0, 3, 1, 2)
+    t = target.float().reshape(-1, *target.shape[-3:]).permute(0, 3, 1, 2)
+    return psnr(p, t), ssim(p, t)
+
+
+@torch.no_grad()
+def decode_sample(model: LatentDecoder, sample: dict[str, Any], encoder: Any, single_view: bool = False,
+                  plucker: Tensor | None = None) -> Tensor:
+    """Raw Gaussians ``[N, 14]`` of one SDG sample (all its trajectories), decoded on the model's device.
+
+    ``sample``: a :class:`~lyra.distill.shards.ShardDataset` item (either dtype layout). ``encoder``: the frozen
+    tokenizer (for the Plücker latents) unless ``plucker`` ``[V, 32, t, h, w]`` is given.
+    """
+    from lyra.distill.train import RawVideoEncoder
+    from lyra.student import plucker_latents
+
+    dev = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    lat = sample["latents"].to(dev, dtype)[None]
+    V = lat.shape[1]
+    H, W = sample["depth"].shape[-2:]
+    cams = Cameras(sample["K"].float(), sample["c2w"].float(), W, H).to(dev)
+    if plucker is None:
+        enc = RawVideoEncoder(encoder) if hasattr(encoder, "encode_raw") else encoder
+        plucker = plucker_latents(cams.reshape(1, *cams.shape), enc)[0]
+    pl = plucker.to(dev, dtype)[None]
+    if single_view:
+        raw = model(lat.reshape(V, 1, *lat.shape[2:]), cams.reshape(V, 1, cams.shape[-1]),
+                    pl.reshape(V, 1, *pl.shape[2:]))
+        return raw.reshape(-1, raw.shape[-1]).float()
+    return model(lat, cams.reshape(1, *cams.shape), pl)[0].float()
+
+
+@torch.no_grad()
+def render_sample(raw: Tensor, cameras: Cameras, prune_ratio: float | None = None, backend: str = "auto",
+                  background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Tensor:
+    """Render raw Gaussians ``[N, 14]`` at ``cameras`` (any batch shape ``[...]``) → RGB ``[..., H, W, 3]``."""
+    from lyra.render import render
+
+    (g,) = LatentDecoder.to_gaussians(raw[None], prune_ratio)
+    cams = cameras.to(raw.device)
+    out = []
+    flat = cams.flatten()
+    for i in range(0, flat.shape[0], 16):  # bounded memory on the torch backend
+        out.append(render(g, flat[i:i + 16], background=background, backend=backend).rgb)
+    return torch.cat(out).reshape(*cameras.shape, cameras.height, cameras.width, 3)
+
+
+def _unit_rgb(rgb: Tensor) -> Tensor:
+    """Stored ``[V, T, H, W, 3]`` uint8 or float ``[V, T, 3, H, W]`` → float ``[V, T, H, W, 3]`` in [0, 1]."""
+    if rgb.dtype == torch.uint8:
+        return rgb.float() / 255.0
+    return rgb.float().movedim(-3, -1) if rgb.shape[-3] == 3 and rgb.shape[-1] != 3 else rgb.float()
+
+
+def _frames(T: int, stride: int, skip_first: bool = False) -> list[int]:
+    frames = list(range(1 if skip_first else 0, T, max(1, stride)))
+    if frames and frames[-1] != T - 1:
+        frames.append(T - 1)  # always the trajectory end
+    return frames
+
+
+def _scenes(dataset: Any, max_scenes: int | None) -> range:
+    n = len(dataset)
+    return range(n if max_scenes is None else min(n, max_scenes))
+
+
+@torch.no_grad()
+def evaluate_fidelity(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes: int | None = 8,
+                      frame_stride: int = 1, backend: str = "auto", single_view: bool = False,
+                      prune_ratio: float = PRUNE_RATIO, progress: bool = True) -> dict[str, Any]:
+    """Student renders vs the teacher's decoded frames on held-out SDG scenes (all six trajectories).
+
+    Args:
+        model: the student (eval mode; its device is used).
+        data: an SDG folder or a :class:`~lyra.distill.shards.ShardDataset`.
+        encoder: the frozen tokenizer of the SDG data.
+        max_scenes: the first this many scenes (``None``: all).
+        frame_stride: every ``frame_stride``-th frame of each trajectory (and always the last).
+
+    Returns:
+        ``psnr``, ``ssim`` (all Gaussians), ``psnr_pruned``, ``ssim_pruned`` (``prune_ratio`` of them dropped),
+        ``prune_cost_db`` (= psnr − psnr_pruned), ``scenes``, ``frames_per_scene``, ``per_scene`` lists.
+    """
+    from lyra.distill.shards import ShardDataset
+
+    ds = ShardDataset(data, as_float=False) if isinstance(data, (str, Path)) else data
+    model.eval()
+    per: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_pruned": [], "ssim_pruned": []}
+    ids = []
+    frames: list[int] = []
+    for i in tqdm(_scenes(ds, max_scenes), desc="fidelity", disable=not progress):
+        s = ds[i]
+        target = _unit_rgb(s["rgb"])
+        V, T, H, W = target.shape[:4]
+        frames = _frames(T, frame_stride)
+        cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)[:, frames]
+        raw = decode_sample(model, s, encoder, single_view)
+        tgt = target[:, frames].to(raw.device)
+        for suffix, ratio in (("", None), ("_pruned", prune_ratio)):
+            p, q = frame_metrics(render_sample(raw, cams, ratio, backend), tgt)
+            per["psnr" + suffix].append(mean_finite(p))
+            per["ssim" + suffix].append(float(q.mean()))
+        ids.append(s["sample_id"])
+    if not ids:
+        raise ConfigError("no scenes to evaluate")
+    out: dict[str, Any] = {k: sum(v) / len(v) for k, v in per.items()}
+    out["prune_cost_db"] = out["psnr"] - out["psnr_pruned"]
+    out.update(scenes=len(ids), frames_per_scene=len(frames) * V, prune_ratio=prune_ratio, sample_ids=ids,
+               per_scene={k: [round(x, 4) for x in v] for k, v in per.items()}, single_view=single_view)
+    return out
+
+
+def _world_preset(ds: Any) -> str:
+    src = (ds.manifest.get("settings") or {}).get("source") or {}
+    preset = src.get("world_preset")
+    if src.get("kind") != "world" or not preset:
+        raise ConfigError("the SDG data was not generated from procedural worlds (settings.source.kind != 'world'); "
+                          "ground truth exists only for world scenes")
+    return str(preset)
+
+
+def _gt_example(seed: int, preset: str, H: int, W: int, device: torch.device) -> tuple[Tensor, Cameras]:
+    """GT videos ``[V, T, H, W, 3]`` and cameras of world ``seed``, centre-cropped to ``H × W`` as the SDG does."""
+    from lyra.world import make_example
+
+    ex = make_example(seed, preset, device=device)
+    Hf, Wf = ex.image.shape[-2:]
+    if Hf < H or Wf < W:
+        raise ConfigError(f"world preset {preset} renders {Wf}x{Hf}, smaller than the SDG frames {W}x{H}")
+    top, left = (Hf - H) // 2, (Wf - W) // 2
+    videos = ex.videos[..., top:top + H, left:left + W].permute(0, 1, 3, 4, 2)
+    return videos, ex.cameras.crop(left, top, W, H)
+
+
+@torch.no_grad()
+def evaluate_gt(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes: int | None = 8,
+                frame_stride: int = 1, backend: str = "auto", single_view: bool = False,
+                prune_ratio: float | None = PRUNE_RATIO, progress: bool = True) -> dict[str, Any]:
+    """Student, teacher and warp-only baseline vs ground truth on SDG scenes made from procedural worlds.
+
+    The student renders at the GT trajectory cameras of the regenerated world (pruned with ``prune_ratio``, as
+    a scene would be delivered; ``None``: all Gaussians). Frames ``1 … T − 1`` (every ``frame_stride``-th and
+    the last). Returns ``psnr_student``, ``ssim_student``, ``psnr_teacher``, ``ssim_teacher``, ``psnr_warp``,
+    ``ssim_warp``, ``scenes``, ``world_seeds``, ``max_camera_offset`` (largest distance between the SDG's and
+    the regenerated GT camera centres: 0 when the data matches its world).
+    """
+    from lyra.distill.shards import ShardDataset
+    from lyra.gaussians.from_depth import gaussians_from_depth
+
+    ds = ShardDataset(data, as_float=False) if isinstance(data, (str, Path)) else data
+    preset = _world_preset(ds)
+    model.eval()
+    dev = next(model.parameters()).device
+    per: dict[str, list[float]] = {f"{m}_{w}": [] for w in ("student", "teacher", "warp") for m in ("psnr", "ssim")}
+    seeds: list[int] = []
+    offset = 0.0
+    for i in tqdm(_scenes(ds, max_scenes), desc="ground truth", disable=not progress):
+        s = ds[i]
+        seed = int(s["world_seed"])
+        if seed < 0:
+            continue
+        teacher = _unit_rgb(s["rgb"])
+        V, T, H, W = teacher.shape[:4]
+        gt, gt_cams = _gt_example(seed, preset, H, W, dev)
+        gt, gt_cams = gt[:V], gt_cams[:V]  # the SDG's trajectories are the world's, in order
+        frames = _frames(T, frame_stride, skip_first=True)
+        sdg_cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)
+        offset = max(offset, float((sdg_cams.centers.to(dev) - gt_cams.centers.to(dev)).norm(dim=-1).max()))
+        cams = gt_cams[:, frames]
+        target = gt[:, frames]
+        raw = decode_sample(model, s, encoder, single_view)
+        image = s["image"].to(dev).permute(2, 0, 1).float() / 255.0 if s["image"].dtype == torch.uint8 \
+            else s["image"].to(dev).float()
+        warp_g = gaussians_from_depth(image[None], s["input_depth"].to(dev).float()[None], gt_cams[0, 0].reshape(1))
+        from lyra.render import render
+
+        renders = {
+            "student": render_sample(raw, cams, prune_ratio, backend),
+            "teacher": teacher[:, frames].to(dev),
+            "warp": render(warp_g, cams.to(dev), backend=backend).rgb if len(warp_g) else
+            torch.ones_like(target),
+        }
+        for who, pred in renders.items():
+            p, q = frame_metrics(pred, target)
+            per[f"psnr_{who}"].append(mean_finite(p))
+            per[f"ssim_{who}"].append(float(q.mean()))
+        seeds.append(seed)
+    if not seeds:
+        raise ConfigError("no world scenes (with a world seed) among the evaluated samples")
+    out: dict[str, Any] = {k: sum(v) / len(v) for k, v in per.items()}
+    out.update(scenes=len(seeds), world_seeds=seeds, world_preset=preset, frames="1..T-1", frame_stride=frame_stride,
+               student_prune_ratio=prune_ratio, max_camera_offset=offset,
+               per_scene={k: [round(x, 4) for x in v] for k, v in per.items()})
+    return out
+
+
+# ---------------------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lyra.distill.evaluate", description=__doc__.split("\n")[0])
+    p.add_argument("--student", required=True, metavar="DIR", help="student export folder (lyra train student)")
+    p.add_argument("--data", required=True, metavar="SDG_DIR", help="held-out SDG folder")
+    p.add_argument("--tokenizer", default=None, help="tokenizer preset (default: the student's)")
+    p.add_argument("--scenes", type=int, default=8, help="scenes to evaluate (0: all)")
+    p.add_argument("--frame-stride", type=int, default=1, help="every N-th frame of each trajectory (and the last)")
+    p.add_argument("--gt", action="store_true", help="also compare with the regenerated worlds' ground truth")
+    p.add_argument("--backend", choices=("auto", "torch", "gsplat"), default="auto")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the results as JSON")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: prints the results (and writes ``--json``)."""
+    from lyra.cli._common import pick_device
+    from lyra.distill.train import load_student
+    from lyra.fileio import atomic_path
+    from lyra.tokenizer import Tokenizer
+
+    args = build_parser().parse_args(argv)
+    try:
+        device = pick_device(args.device)
+        model, meta = load_student(args.student, device)
+        tok = Tokenizer.from_preset(args.tokenizer or meta.get("tokenizer") or "tiny", device=device)
+        scenes = args.scenes or None
+        single = bool(meta.get("single_view", False))
+        res: dict[str, Any] = {"student": str(args.student), "data": str(args.data)}
+        res["fidelity"] = evaluate_fidelity(model, args.data, tok, scenes, args.frame_stride, args.backend, single,
+                                            progress=not args.no_progress)
+        f = res["fidelity"]
+        print(f"fidelity vs teacher ({f['scenes']} scenes): PSNR {f['psnr']:.2f} dB, SSIM {f['ssim']:.3f}; "
+              f"pruned to 20 %: {f['psnr_pruned']:.2f} dB / {f['ssim_pruned']:.3f} (cost {f['prune_cost_db']:.2f} dB)")
+        if args.gt:
+            res["gt"] = g = evaluate_gt(model, args.data, tok, scenes, args.frame_stride, args.backend, single,
+                                        progress=not args.no_progress)
+            print(f"vs ground truth ({g['scenes']} worlds, frames 1..T-1): student {g['psnr_student']:.2f} dB / "
+                  f"{g['ssim_student']:.3f}, teacher {g['psnr_teacher']:.2f} / {g['ssim_teacher']:.3f}, "
+                  f"warp-only {g['psnr_warp']:.2f} / {g['ssim_warp']:.3f}")
+        if args.json:
+            with atomic_path(args.json) as tmp:
+                Path(tmp).write_text(json.dumps(res, indent=1) + "\n")
+    except LyraError as e:
+        print(f"lyra evaluate: error: {e}", file=sys.stderr)
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

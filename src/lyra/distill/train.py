@@ -1,0 +1,638 @@
+"""Self-distillation of the student on SDG shards: ``python -m lyra.distill.train`` / ``lyra train student``.
+
+Data: an SDG folder (:class:`~lyra.distill.shards.ShardDataset`): per sample the teacher's raw latents
+``[6, 16, t, h, w]``, its tokenizer-decoded frames ``[6, T, H, W, 3]`` (the targets), the cameras and a depth
+estimate of the decoded frames. Each step (:class:`SampleStream`): a batch of samples in a seeded per-epoch
+order, the stage of the step (:mod:`lyra.distill.stages`), and the stage's random choices — which
+trajectories, which target frames — drawn from the *global* micro-batch index, so that every process makes
+the same choices and ``N`` GPUs × batch ``b`` see what 1 GPU × batch ``N·b`` sees.
+
+Step (:class:`StudentObjective`): Plücker latents of the cameras through the frozen tokenizer
+(:func:`lyra.student.plucker_latents`, cached per sample id in fp16 — the cache changes nothing in the values);
+the decoder over the selected trajectories (or, with ``--single-view``, over each trajectory alone, the
+Gaussians merged); the Gaussians (pruned in pruning stages); :func:`lyra.render.render` (gsplat on CUDA,
+the torch reference on CPU; always in fp32) at the target frames, at the stage's resolution, white background;
+the losses of :mod:`lyra.distill.losses` against the decoded frames and their depth.
+
+On ``accelerate``: bf16 autocast on CUDA, DDP / FSDP / DeepSpeed ZeRO-2 through
+``accelerate launch --config_file configs/accelerate/<ddp|fsdp|deepspeed_zero2>.yaml -m lyra.distill.train …``;
+exact resume (also on another number of processes with the same global batch); a time budget; EMA.
+Exports the decoder (fp16 safetensors) + ``student.json`` + ``training_record.json`` to ``--export-to``
+(default ``OUT/export``); :func:`load_student` reads it back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import Dataset, default_collate
+
+from lyra.distill.losses import LOSS_NAMES, LossWeights, PerceptualLoss, student_losses
+from lyra.distill.stages import Stage, StagePlan, load_stages, sample_frames, sample_views
+from lyra.errors import ConfigError, OutputPathError, WeightsError
+from lyra.geometry import Cameras
+from lyra.student import DecoderConfig, LatentDecoder, decoder_config, plucker_latents
+from lyra.train import TrainConfig, Trainer
+from lyra.train.runtime import (
+    add_optimizer_arguments,
+    add_run_arguments,
+    mix_seed,
+    package_version,
+    training_device,
+    training_main,
+    training_minutes,
+)
+
+__all__ = ["SampleStream", "StudentModel", "StudentObjective", "StudentTrainer", "ablate", "default_stages",
+           "export_student", "load_student", "main", "pack_cameras", "run", "unpack_cameras"]
+
+RECORD_NAME = "training_record.json"
+CONFIG_NAME = "student.json"
+WEIGHTS_NAME = "model.safetensors"
+EXPORT_FORMAT = "lyra-student"
+#: Stage list used when ``--stages`` is not given.
+DEFAULT_STAGES_FILE = "configs/student_tiny.json"
+
+
+# ---------------------------------------------------------------------------------------- stages
+def default_stages() -> StagePlan:
+    """``configs/student_tiny.json`` when run from a checkout, else the same list built in (fractions of the
+    run: 40 % all six trajectories, 35 % 1–6 trajectories with end-weighted frames, 25 % + opacity and
+    pruning to 20 %)."""
+    path = Path(__file__).resolve().parents[3] / DEFAULT_STAGES_FILE
+    if path.is_file():
+        return load_stages(path)
+    return StagePlan([
+        Stage("all_trajectories", 0.4, target_frames=4),
+        Stage("multi_trajectory", 0.75, views=(1, 6), target_frames=4, end_weight=2.0),
+        Stage("prune", 1.0, views=(1, 6), losses=("mse", "perceptual", "depth", "opacity"), prune_ratio=0.8,
+              target_frames=4, end_weight=2.0),
+    ])
+
+
+def ablate(plan: StagePlan, no_depth: bool = False, no_prune: bool = False) -> StagePlan:
+    """The plan without the depth term (``no_depth``) and/or without pruning and the opacity term (``no_prune``)."""
+    from dataclasses import replace
+
+    out = []
+    for s in plan.stages:
+        losses = tuple(t for t in s.losses if not (no_depth and t == "depth") and not (no_prune and t == "opacity"))
+        out.append(replace(s, losses=losses or ("mse",), prune_ratio=None if no_prune else s.prune_ratio))
+    return StagePlan(out)
+
+
+# ---------------------------------------------------------------------------------------- data
+class SampleStream:
+    """Endless batches of a map-style SDG dataset, sharded over processes, with a restorable position.
+
+    Global micro-batch ``g`` holds the samples at positions ``s_g … s_g + b·W − 1`` of the endless sequence
+    ``perm_0 ‖ perm_1 ‖ …`` (``perm_e``: a permutation seeded by ``seed + e``; ``b`` = per-process batch,
+    ``W`` = processes); process ``r`` takes ``s_g + r·b … s_g + (r + 1)·b − 1``. The state is ``g`` and the
+    samples consumed in all, so a run resumes exactly, also on another number of processes (with another
+    ``b·W`` the run continues at the first unconsumed sample).
+
+    Every batch is a dict: the collated dataset items plus ``stage`` (index into the plan), ``views``
+    ``[V']`` and ``frames`` ``[V', F]`` (target frame indices per selected trajectory), drawn from a generator
+    seeded by ``(seed, g)`` — the same on every process. The stage is that of optimiser step ``g // grad_accum``.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, plan: StagePlan, total_steps: Callable[[], int],
+                 seed: int = 0, grad_accum: int = 1, process_index: int = 0, num_processes: int = 1) -> None:
+        if batch_size < 1:
+            raise ConfigError("batch_size must be >= 1")
+        if len(dataset) == 0:  # type: ignore[arg-type]
+            raise ConfigError("the SDG data set holds no samples")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.plan = plan
+        self.total_steps = total_steps
+        self.seed = seed
+        self.grad_accum = grad_accum
+        self.process_index = process_index
+        self.num_processes = num_processes
+        self.micro_batch = 0
+        self.samples = 0
+        self._perm: tuple[int, list[int]] | None = None
+        first = dataset[0]
+        self.num_views, self.num_frames = int(first["rgb"].shape[0]), int(first["rgb"].shape[1])
+
+    def set_shard(self, process_index: int, num_processes: int) -> None:
+        self.process_index, self.num_processes = process_index, num_processes
+
+    def _item_index(self, position: int) -> int:
+        n = len(self.dataset)  # type: ignore[arg-type]
+        epoch, k = divmod(position, n)
+        if self._perm is None or self._perm[0] != epoch:
+            g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, 23))
+            self._perm = (epoch, torch.randperm(n, generator=g).tolist())
+        return self._perm[1][k]
+
+    def choices(self, micro_batch: int) -> tuple[int, Tensor, Tensor]:
+        """``(stage index, views [V'], frames [V', F])`` of global micro-batch ``micro_batch``."""
+        step = micro_batch // self.grad_accum
+        stage = self.plan.at(step, self.total_steps())
+        index = self.plan.stages.index(stage)
+        g = torch.Generator().manual_seed(mix_seed(self.seed, micro_batch, 29))
+        views = sample_views(stage, self.num_views, g)
+        frames_used = stage.frames or self.num_frames
+        if frames_used > self.num_frames:
+            raise ConfigError(f"stage {stage.name!r} asks for {frames_used} frames; the shards hold {self.num_frames}")
+        return index, views, sample_frames(stage, frames_used, len(views), g)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while True:
+            start = self.samples + self.process_index * self.batch_size
+            items = [self.dataset[self._item_index(start + i)] for i in range(self.batch_size)]
+            batch = default_collate(items)
+            stage, views, frames = self.choices(self.micro_batch)
+            batch.update(stage=stage, views=views, frames=frames)
+            self.micro_batch += 1
+            self.samples += self.batch_size * self.num_processes
+            yield batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"micro_batch": self.micro_batch, "samples": self.samples, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.micro_batch = int(state["micro_batch"])
+        self.samples = int(state["samples"])
+        self.seed = int(state.get("seed", self.seed))
+
+
+# ---------------------------------------------------------------------------------------- objective
+def _module_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        return p.dtype
+    return torch.float32
+
+
+class RawVideoEncoder:
+    """The tokenizer as :func:`lyra.student.plucker_latents` wants it: ``encode([B, 3, T, H, W])`` of a video
+    already in the model's range, without rescaling (:meth:`lyra.tokenizer.Tokenizer.encode_raw`)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return self.tokenizer.device
+
+    def encode(self, video: Tensor) -> Tensor:
+        return self.tokenizer.encode_raw(video)
+
+
+class PluckerCache:
+    """Plücker latents ``[V, 32, t, h, w]`` per sample id, computed with the frozen tokenizer and stored in fp16
+    on the CPU (the fp16 values are what the decoder always reads, cached or not). Least recently used entries
+    beyond ``max_entries`` are dropped (0: no caching).
+
+    ``encoder``: a :class:`lyra.tokenizer.Tokenizer` (its ``encode_raw`` is used) or any object whose
+    ``encode([B, 3, T, H, W])`` takes the ray videos as they are."""
+
+    def __init__(self, encoder: Any, max_entries: int = 4096) -> None:
+        self.encoder = RawVideoEncoder(encoder) if hasattr(encoder, "encode_raw") else encoder
+        self.max_entries = max_entries
+        self._store: collections.OrderedDict[str, Tensor] = collections.OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, sample_id: str, cameras: Cameras) -> Tensor:
+        """``cameras`` ``[V, T]`` of the sample (all its frames) → fp16 ``[V, 32, t, h, w]`` on the CPU."""
+        held = self._store.get(sample_id)
+        if held is not None:
+            self._store.move_to_end(sample_id)
+            self.hits += 1
+            return held
+        self.misses += 1
+        dev = getattr(self.encoder, "device", cameras.device)
+        out = plucker_latents(cameras.to(dev).reshape(1, *cameras.shape), self.encoder)[0].to("cpu", torch.float16)
+        if self.max_entries > 0:
+            self._store[sample_id] = out
+            while len(self._store) > self.max_entries:
+                self._store.popitem(last=False)
+        return out
+
+
+class StudentModel(nn.Module):
+    """The decoder as the trainer holds it (``.decoder``: the :class:`~lyra.student.LatentDecoder`).
+
+    ``forward(latents [B, V, 16, t, h, w], plucker [B, V, 32, t, h, w], camera_bits [B, V, T, 25] int32,
+    width, height) -> raw [B, N, 14]``. The cameras travel as the int32 bit patterns of their float32 ``K``
+    (9 values) and ``c2w`` (16 values) (:func:`pack_cameras`): FSDP's mixed precision casts every
+    floating-point input of the root module to bf16, which would move the rays (and so every Gaussian) by
+    up to 0.4 %; integer tensors pass untouched, and the unpacking is exact.
+    """
+
+    def __init__(self, decoder: LatentDecoder) -> None:
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, latents: Tensor, plucker: Tensor, camera_bits: Tensor, width: int, height: int) -> Tensor:
+        return self.decoder(latents, unpack_cameras(camera_bits, width, height), plucker)
+
+
+def pack_cameras(cameras: Cameras) -> Tensor:
+    """``Cameras`` ``[...]`` → int32 ``[..., 25]``: the float32 bits of ``K`` (row-major) then ``c2w``."""
+    flat = torch.cat([cameras.K.float().flatten(-2), cameras.c2w.float().flatten(-2)], -1).contiguous()
+    return flat.view(torch.int32)
+
+
+def unpack_cameras(bits: Tensor, width: int, height: int) -> Cameras:
+    """Inverse of :func:`pack_cameras` (bit-exact)."""
+    f = bits.contiguous().view(torch.float32)
+    return Cameras(f[..., :9].unflatten(-1, (3, 3)), f[..., 9:].unflatten(-1, (4, 4)), width, height)
+
+
+class StudentObjective:
+    """``objective(model, batch) -> (loss, metrics)`` for :class:`~lyra.train.Trainer` (module docstring).
+
+    Args:
+        plan: the stage list (the batch names the stage by index).
+        encoder: the frozen tokenizer (for the Plücker latents).
+        perceptual: the perceptual term (LPIPS or SSIM).
+        weights: loss weights.
+        single_view: decode each trajectory alone and merge the Gaussians (the "w/o multi-view fusion" ablation).
+        backend: render backend (``auto``: gsplat on CUDA, torch on CPU).
+        cache_entries: Plücker cache size in samples.
+    """
+
+    def __init__(self, plan: StagePlan, encoder: Any, perceptual: PerceptualLoss, weights: LossWeights | None = None,
+                 single_view: bool = False, backend: str = "auto", cache_entries: int = 4096,
+                 background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> None:
+        self.plan = plan
+        self.perceptual = perceptual
+        self.weights = weights or LossWeights()
+        self.single_view = single_view
+        self.backend = backend
+        self.background = background
+        self.plucker = PluckerCache(encoder, cache_entries)
+
+    def __call__(self, model: nn.Module, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
+        from lyra.render import render
+
+        stage = self.plan.stages[int(batch["stage"])]
+        views, frames = batch["views"], batch["frames"]
+        latents = batch["latents"]
+        dev = latents.device
+        B, _, _, t_all, h, w = latents.shape
+        T_all, H, W = batch["rgb"].shape[2:5]
+        T = stage.frames or T_all
+        t = 1 + (T - 1) // 8
+        K, c2w = batch["K"].float(), batch["c2w"].float()
+        pl = torch.stack([self.plucker.get(sid, Cameras(K[b].cpu(), c2w[b].cpu(), W, H))
+                          for b, sid in enumerate(batch["sample_id"])]).to(dev)
+        sel = views.to(dev)
+        lat = latents[:, sel, :, :t]
+        pl = pl[:, sel, :, :t]
+        cams = Cameras(K[:, sel, :T], c2w[:, sel, :T], W, H)
+        dtype = _module_dtype(model)  # DeepSpeed holds bf16 weights: feed it bf16
+        lat, pl = lat.to(dtype), pl.to(dtype)
+        V = lat.shape[1]
+        bits = pack_cameras(cams)  # [B, V, T, 25]
+        if self.single_view:
+            raw = model(lat.reshape(B * V, 1, *lat.shape[2:]), pl.reshape(B * V, 1, *pl.shape[2:]),
+                        bits.reshape(B * V, 1, T, -1), W, H)
+            raw = raw.reshape(B, -1, raw.shape[-1])
+        else:
+            raw = model(lat, pl, bits, W, H)
+        opacities = raw[..., 3]
+        gaussians = LatentDecoder.to_gaussians(raw.float(), stage.prune_ratio)
+
+        Hs, Ws = (stage.height, stage.width) if stage.height else (H, W)
+        rows = torch.arange(V, device=dev)[:, None]
+        fr = frames.to(dev)
+        preds, pdepths, targets, tdepths = [], [], [], []
+        autocast_off = torch.autocast(device_type=dev.type, enabled=False)
+        with autocast_off:
+            for b in range(B):
+                cb = Cameras(cams.K[b][rows, fr], cams.c2w[b][rows, fr], W, H)  # [V', F]
+                out = render(gaussians[b], cb, width=Ws, height=Hs, background=self.background, backend=self.backend)
+                preds.append(out.rgb.reshape(-1, Hs, Ws, 3))
+                pdepths.append(out.depth.reshape(-1, Hs, Ws))
+                rgb = batch["rgb"][b][sel][rows, fr]  # [V', F, H, W, 3]
+                dep = batch["depth"][b][sel][rows, fr]  # [V', F, H, W]
+                targets.append(_resize_rgb(_to_unit(rgb).reshape(-1, H, W, 3), Hs, Ws))
+                tdepths.append(_resize_depth(dep.float().reshape(-1, H, W), Hs, Ws))
+            total, parts = student_losses(torch.cat(preds), torch.cat(targets), torch.cat(pdepths),
+                                          torch.cat(tdepths), opacities, stage.losses, self.perceptual, self.weights)
+            # Every term is logged in every stage (the metrics CSV fixes its columns on the first row): the cheap
+            # ones are evaluated without gradient when off, the perceptual term reads NaN when off.
+            with torch.no_grad():
+                off = [n for n in ("mse", "depth", "opacity") if n not in parts]
+                if off:
+                    _, extra = student_losses(torch.cat(preds).detach(), torch.cat(targets),
+                                              torch.cat(pdepths).detach(), torch.cat(tdepths), opacities.detach(), off)
+                    parts.update(extra)
+        metrics: dict[str, Any] = {n: parts.get(n, torch.tensor(float("nan"), device=dev)) for n in LOSS_NAMES}
+        metrics["psnr"] = -10.0 * torch.log10(parts["mse"].clamp_min(1e-10))
+        metrics["stage"] = float(batch["stage"])
+        metrics["views"] = float(V)
+        return total, metrics
+
+
+def _to_unit(rgb: Tensor) -> Tensor:
+    """uint8 (stored) or float in [0, 1] → float32 in [0, 1]."""
+    return rgb.float() / 255.0 if rgb.dtype == torch.uint8 else rgb.float()
+
+
+def _resize_rgb(rgb: Tensor, H: int, W: int) -> Tensor:
+    """``[N, h, w, 3]`` → ``[N, H, W, 3]`` by area averaging (identity at the same size)."""
+    if rgb.shape[1:3] == (H, W):
+        return rgb
+    return F.interpolate(rgb.permute(0, 3, 1, 2), size=(H, W), mode="area").permute(0, 2, 3, 1)
+
+
+def _resize_depth(depth: Tensor, H: int, W: int) -> Tensor:
+    """``[N, h, w]`` → ``[N, H, W]`` by nearest neighbour (keeps ``inf``/invalid markers intact)."""
+    if depth.shape[1:] == (H, W):
+        return depth
+    return F.interpolate(depth[:, None], size=(H, W), mode="nearest")[:, 0]
+
+
+class StudentTrainer(Trainer):
+    """:class:`~lyra.train.Trainer` that tells DeepSpeed the per-GPU batch size (it reads it from dataloaders
+    passed to ``prepare``; the student's batches come from a :class:`SampleStream` instead)."""
+
+    def __init__(self, *args: Any, micro_batch_size: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.micro_batch_size = micro_batch_size
+
+    def _make_accelerator(self) -> Any:
+        acc = super()._make_accelerator()
+        plugin = getattr(acc.state, "deepspeed_plugin", None)
+        if plugin is not None and plugin.is_auto("train_micro_batch_size_per_gpu"):
+            plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = self.micro_batch_size
+        return acc
+
+
+# ---------------------------------------------------------------------------------------- export / load
+def export_student(state_dict: dict[str, Tensor], config: DecoderConfig, export_dir: str | os.PathLike,
+                   meta: dict[str, Any], record: dict[str, Any] | None = None) -> Path:
+    """Write ``model.safetensors`` (fp16) + ``student.json`` (+ ``training_record.json``) to ``export_dir``,
+    replacing an earlier student export there (a folder holding anything else is refused)."""
+    from safetensors.torch import save_file
+
+    final = Path(export_dir)
+    if final.exists() and (not final.is_dir() or (any(final.iterdir()) and not (final / CONFIG_NAME).is_file())):
+        raise OutputPathError(f"{final} exists and is not a student export; choose another --export-to")
+    parent = final.parent if str(final.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputPathError(f"{final}: folder {parent} does not exist (create it first)")
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        weights = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in state_dict.items()}
+        save_file(weights, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        cfg = {"format": EXPORT_FORMAT, "format_version": 1, "decoder": config.to_dict(), **meta}
+        (tmp / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
+        if record is not None:
+            (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n")
+        if final.exists():
+            old = final.with_name(f".{final.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load_student(path: str | os.PathLike, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> tuple[LatentDecoder, dict[str, Any]]:
+    """A student export folder → ``(decoder in eval mode, the contents of student.json)``."""
+    from lyra.student import load_state_dict_strict, read_state_dict
+
+    folder = Path(path)
+    cfg_file = folder / CONFIG_NAME
+    if not cfg_file.is_file():
+        raise WeightsError(f"{folder}: no {CONFIG_NAME}; not a student export (train one with `lyra train student`)")
+    meta = json.loads(cfg_file.read_text())
+    if meta.get("format") != EXPORT_FORMAT:
+        raise WeightsError(f"{cfg_file}: format {meta.get('format')!r} is not {EXPORT_FORMAT!r}")
+    model = LatentDecoder(DecoderConfig.from_dict(meta["decoder"]))
+    load_state_dict_strict(model, read_state_dict(folder / WEIGHTS_NAME), source=str(folder / WEIGHTS_NAME))
+    return model.to(device=device, dtype=dtype).eval(), meta
+
+
+# ---------------------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lyra.distill.train", description=__doc__.split("\n")[0])
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options (shared by ``python -m lyra.distill.train`` and ``lyra train student``)."""
+    p.add_argument("--data", required=True, metavar="SDG_DIR", help="SDG folder (written by `lyra sdg`)")
+    add_run_arguments(p, export_reserve=1.5)
+    p.add_argument("--model", default="tiny", help="decoder preset (tiny, official) or a JSON file of DecoderConfig")
+    p.add_argument("--init", default=None, metavar="FILE|DIR",
+                   help="start from weights: a student export folder or a state dict file (e.g. lyra_static.pt)")
+    p.add_argument("--tokenizer", default=None,
+                   help="tokenizer preset for the Plücker latents (default: the SDG data's preset, else tiny)")
+    p.add_argument("--stages", default=None, metavar="JSON", help=f"stage list (default {DEFAULT_STAGES_FILE})")
+    p.add_argument("--batch-size", type=int, default=None, help="samples per step per process (default 4 CUDA, 1 CPU)")
+    p.add_argument("--grad-accum", type=int, default=1)
+    add_optimizer_arguments(p, lr=1e-4, warmup=100)
+    p.set_defaults(schedule="constant", ema=0.999)
+    p.add_argument("--lpips-weights", default=None, metavar="FILE",
+                   help="local VGG16 (torchvision layout) or lpips state dict for LPIPS(VGG) "
+                   "(default $LYRA_LPIPS_WEIGHTS; without: 1 - SSIM replaces LPIPS)")
+    p.add_argument("--lpips-lin", default=None, metavar="FILE",
+                   help="LPIPS linear layers (lpips/weights/v0.1/vgg.pth) when not in --lpips-weights")
+    p.add_argument("--no-depth-loss", action="store_true", help="ablation: no depth term in any stage")
+    p.add_argument("--no-prune", action="store_true", help="ablation: no pruning (and no opacity term)")
+    p.add_argument("--single-view", action="store_true",
+                   help="ablation: decode each trajectory alone and merge the Gaussians (no multi-view fusion)")
+    p.add_argument("--gradient-checkpointing", action="store_true", help="recompute decoder blocks in backward")
+    p.add_argument("--render-backend", choices=("auto", "torch", "gsplat"), default="auto")
+    p.add_argument("--plucker-cache", type=int, default=4096, metavar="N",
+                   help="samples whose Plücker latents are cached")
+    p.add_argument("--val-data", default=None, metavar="SDG_DIR", help="held-out SDG folder evaluated at export")
+    p.add_argument("--val-scenes", type=int, default=8, help="held-out scenes evaluated at export")
+    p.add_argument("--ckpt-every", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--export-to", default=None, metavar="DIR", help="export folder (default OUT/export)")
+    p.add_argument("--no-export", action="store_true", help="skip the export at the end of this invocation")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even where CUDA is present")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (plain metric lines instead)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point (``argv`` defaults to ``sys.argv[1:]``)."""
+    return training_main(build_parser(), run, "python -m lyra.distill.train", "lyra train student", argv)
+
+
+def _decoder_config(spec: str, gradient_checkpointing: bool) -> DecoderConfig:
+    path = Path(spec)
+    if spec.endswith(".json"):
+        if not path.is_file():
+            raise ConfigError(f"--model {spec}: no such JSON file")
+        try:
+            cfg = DecoderConfig.from_dict(json.loads(path.read_text()))
+        except (json.JSONDecodeError, TypeError) as e:
+            raise ConfigError(f"--model {spec}: not a DecoderConfig JSON ({e})") from None
+    else:
+        cfg = decoder_config(spec)
+    return cfg.with_(gradient_checkpointing=gradient_checkpointing)
+
+
+def _initial_weights(model: LatentDecoder, spec: str) -> None:
+    from lyra.student import load_state_dict_strict, read_state_dict
+
+    p = Path(spec)
+    if p.is_dir():
+        loaded, _ = load_student(p)
+        model.load_state_dict(loaded.state_dict())
+    else:
+        load_state_dict_strict(model, read_state_dict(p), source=str(p))
+
+
+def _sharded_strategy() -> str | None:
+    """``"fsdp"`` / ``"deepspeed"`` when ``accelerate launch`` set one up, else ``None``."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        return "fsdp"
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        return "deepspeed"
+    return None
+
+
+def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:
+    """Train, checkpoint and export with parsed options."""
+    from lyra.distill.shards import ShardDataset
+    from lyra.tokenizer import Tokenizer
+
+    t_process = time.perf_counter() if t_process is None else t_process
+    command = command or " ".join(sys.argv)
+    device = training_device(force_cpu=args.cpu)
+    cuda = device != "cpu"
+    batch_size = args.batch_size or (4 if cuda else 1)
+    out = Path(args.out)
+    export_dir = Path(args.export_to) if args.export_to else out / "export"
+    if not args.no_export and export_dir.exists() and any(export_dir.iterdir()) \
+            and not (export_dir / CONFIG_NAME).is_file():
+        raise OutputPathError(f"{export_dir} exists and is not a student export; choose another --export-to")
+
+    dataset = ShardDataset(args.data, as_float=False)
+    settings = dataset.manifest.get("settings") or {}
+    tok_name = args.tokenizer or (settings.get("preset") if settings.get("preset") in ("tiny", "official") else "tiny")
+    plan = load_stages(args.stages) if args.stages else default_stages()
+    plan = ablate(plan, args.no_depth_loss, args.no_prune)
+    plan.ends(args.steps)  # a stage list whose ends decrease fails here, before any work
+    perceptual = PerceptualLoss.from_weights(args.lpips_weights, args.lpips_lin).to(device)
+    tokenizer = Tokenizer.from_preset(tok_name).to(device).eval().requires_grad_(False)
+    cfg_model = _decoder_config(args.model, args.gradient_checkpointing)
+    torch.manual_seed(args.seed)
+    decoder = LatentDecoder(cfg_model)
+    if args.init:
+        _initial_weights(decoder, args.init)
+    model = StudentModel(decoder)
+    strategy = _sharded_strategy()
+    ema = args.ema or None
+    if ema is not None and strategy == "fsdp":
+        print("note: EMA is off under FSDP (the shadow would hold shards); the export is the raw weights",
+              flush=True)
+        ema = None
+
+    objective = StudentObjective(plan, tokenizer, perceptual, single_view=args.single_view,
+                                 backend=args.render_backend, cache_entries=args.plucker_cache)
+    fit_minutes = training_minutes(args, t_process)
+    cfg = TrainConfig(
+        out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
+        schedule=args.schedule, min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip or None,
+        grad_accum=args.grad_accum, cpu=args.cpu, seed=args.seed, checkpoint_every=args.ckpt_every,
+        log_every=args.log_every, ema_decay=ema, max_minutes=fit_minutes, time_budget_minutes=args.time_budget,
+        resume=args.resume, progress=not args.no_progress, print_every=args.log_every if args.no_progress else None,
+        extra={"model": args.model, "tokenizer": tok_name, "batch_size": batch_size, "data": str(args.data),
+               "stages": plan.to_dict(), "perceptual": perceptual.kind, "single_view": args.single_view},
+    )
+    holder: dict[str, StudentTrainer] = {}
+    stream = SampleStream(dataset, batch_size, plan, lambda: holder["t"].total_steps, seed=args.seed,
+                          grad_accum=args.grad_accum)
+    trainer = holder["t"] = StudentTrainer(model, objective, stream, cfg, micro_batch_size=batch_size)
+    t_fit = time.perf_counter()
+    result = trainer.fit(until=args.until)
+    acc = trainer.accelerator
+    if acc.is_main_process:
+        print(f"stopped at step {result.step} of {trainer.total_steps} ({result.reason}); "
+              f"{time.perf_counter() - t_fit:.0f} s this invocation, {result.elapsed_s:.0f} s in all; "
+              f"checkpoint {result.checkpoint}; perceptual term: {perceptual.describe()}", flush=True)
+    if args.no_export:
+        return 0
+    state = acc.get_state_dict(trainer.model)  # collective under FSDP / DeepSpeed
+    if not acc.is_main_process:
+        return 0
+    wrapped = StudentModel(LatentDecoder(cfg_model.with_(gradient_checkpointing=False)))
+    wrapped.load_state_dict({k: v.float() for k, v in state.items()})
+    if trainer.ema is not None:
+        trainer.ema.copy_to(wrapped)
+    final = wrapped.decoder.to(device)
+    val: dict[str, Any] | None = None
+    if args.val_data:
+        from lyra.distill.evaluate import evaluate_fidelity
+
+        final.half().float()  # evaluate what is exported: weights rounded to fp16
+        val = evaluate_fidelity(final, args.val_data, tokenizer, max_scenes=args.val_scenes,
+                                backend=args.render_backend, single_view=args.single_view, progress=False)
+    record: dict[str, Any] = {
+        "model": f"lyra LatentDecoder ({args.model}; bidirectional Mamba-2 + Transformer)",
+        "parameters": final.num_parameters(),
+        "steps": result.step,
+        "total_steps": trainer.total_steps,
+        "complete": result.step >= trainer.total_steps,
+        "train_seconds": round(result.elapsed_s, 1),
+        "batch_size_per_process": batch_size,
+        "processes": acc.num_processes,
+        "grad_accum": args.grad_accum,
+        "distributed": str(acc.distributed_type),
+        "mixed_precision": str(acc.mixed_precision),
+        "optimizer": {"name": "AdamW", "lr": args.lr, "weight_decay": args.weight_decay, "warmup": args.warmup,
+                      "schedule": args.schedule, "min_lr_ratio": args.min_lr_ratio, "grad_clip": args.grad_clip},
+        "ema": ema,
+        "losses": {"weights": LossWeights().to_dict(), "perceptual": perceptual.kind,
+                   "perceptual_description": perceptual.describe(),
+                   "depth": "smooth-L1 of median/MAD-normalised depths, valid where target finite and > 0",
+                   "opacity": "mean opacity before pruning (pruning stages only)"},
+        "ablations": {"no_depth_loss": args.no_depth_loss, "no_prune": args.no_prune,
+                      "single_view": args.single_view},
+        "stages": plan.to_dict(),
+        "gradient_checkpointing": args.gradient_checkpointing,
+        "data": {"sdg": str(args.data), "samples": len(dataset), "settings": settings, "tokenizer": tok_name,
+                 "seed": args.seed},
+        "plucker_cache": {"hits": objective.plucker.hits, "misses": objective.plucker.misses},
+        "final_train_metrics": result.metrics,
+        "validation": val,
+        "command": command,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": torch.cuda.get_device_name(0) if cuda else platform.processor() or "cpu",
+        "versions": {"torch": torch.__version__, "accelerate": package_version("accelerate"),
+                     "gsplat": package_version("gsplat")},
+    }
+    meta = {"preset": args.model if args.model in ("tiny", "official") else None, "tokenizer": tok_name,
+            "single_view": args.single_view}
+    export_student(final.state_dict(), cfg_model.with_(gradient_checkpointing=False), export_dir, meta, record)
+    shown = f"; held-out PSNR {val['psnr']:.2f} dB" if val else ""
+    print(f"exported {export_dir} (perceptual term: {perceptual.kind}){shown}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
