@@ -194,6 +194,18 @@ def test_resume_after_a_kill(tmp_path):
     assert read_manifest(out)["complete"] is True
 
 
+def test_time_budget_stops_between_shards_and_a_rerun_completes(tmp_path):
+    out = tmp_path / "out"
+    rep = run(out, count=5, shard_size=2, max_seconds=0.0)  # spent before the second shard starts
+    assert rep.stopped_early and rep.written == [0] and rep.samples == 2
+    m = read_manifest(out)
+    assert m["complete"] is False and m["num_samples"] == 2
+    rep = run(out, count=5, shard_size=2)
+    assert not rep.stopped_early and rep.skipped == [0] and rep.written == [1, 2]
+    run(tmp_path / "one", count=5, shard_size=2)
+    assert files_bytes(out) == files_bytes(tmp_path / "one")
+
+
 def test_growing_the_range_completes_the_last_shard(tmp_path):
     out = tmp_path / "out"
     run(out, count=5, shard_size=2)

@@ -68,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="base seed: scene i's noise seed is mixed from it and the world seed / image index (default 0)")
     p.add_argument("--batch", type=int, default=None,
                    help="scenes per teacher batch, within a shard (default: 1 on the CPU, the shard size on CUDA)")
+    p.add_argument("--rank", type=int, default=None,
+                   help="this process's share without a launcher (with --world-size): it makes the shards k with "
+                   "k mod N = rank (e.g. several processes on one GPU, or a job array); default: from accelerate")
+    p.add_argument("--world-size", type=int, default=None, help="number of shares N (with --rank)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="wall-time budget: start no new shard after it (what is written is complete; rerun the same "
+                   "command to continue)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_device_argument(p)
     p.set_defaults(func=run)
@@ -108,6 +115,11 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.start < 0 or (args.count is not None and args.count < 1):
         raise ConfigError("--start must be >= 0 and --count >= 1")
+    if (args.rank is None) != (args.world_size is None) or (
+            args.rank is not None and not 0 <= args.rank < args.world_size):
+        raise ConfigError("give --rank R and --world-size N together, with 0 <= R < N")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise ConfigError(f"--max-minutes must be > 0, got {args.max_minutes}")
     if args.batch is not None and args.batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {args.batch}")
     if args.images and (args.gt_depth or args.store_gt):
@@ -131,11 +143,14 @@ def run(args: argparse.Namespace) -> int:
     report = generate_sdg(
         args.out_dir, source, teacher, pipe.depth_estimator, preset=args.preset, start=args.start, count=count,
         shard_size=args.shard_size, steps=args.steps, seed=args.seed, batch_size=batch, depth_name=args.depth,
-        depth_hash=teacher.weight_hashes()["depth"], device=device, progress=not args.no_progress)
+        depth_hash=teacher.weight_hashes()["depth"], device=device, progress=not args.no_progress,
+        rank=args.rank, world_size=args.world_size,
+        max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
     where = f" (rank {report.rank} of {report.world_size})" if report.world_size > 1 else ""
     rate = f", {report.scenes_per_min:.2f} scenes/min" if report.samples else ""
     print(f"sdg{where}: {report.samples} scenes in {len(report.written)} new shards, {len(report.skipped)} shards "
-          f"already complete; {report.seconds:.1f} s{rate} on {device}")
+          f"already complete; {report.seconds:.1f} s{rate} on {device}"
+          + ("; stopped at --max-minutes (rerun the same command to continue)" if report.stopped_early else ""))
     if report.manifest is not None:
         from lyra.distill.shards import read_manifest
 

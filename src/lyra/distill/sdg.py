@@ -432,6 +432,7 @@ class SdgReport:
     rank: int = 0
     world_size: int = 1
     manifest: Path | None = None
+    stopped_early: bool = False  # the max_seconds budget ran out before all of this rank's shards were made
 
     @property
     def scenes_per_min(self) -> float:
@@ -514,6 +515,7 @@ def generate_sdg(
     device: torch.device | str = "cpu",
     progress: bool = True,
     barrier: Any = None,
+    max_seconds: float | None = None,
 ) -> SdgReport:
     """Generate (or complete) the SDG set ``[start, start + count)`` of ``source`` in ``out_dir``.
 
@@ -532,6 +534,8 @@ def generate_sdg(
         progress: show a tqdm bar (scenes and scenes/min).
         barrier: a callable all processes reach before the final manifest is written (default:
             ``PartialState().wait_for_everyone`` when ``rank`` was not given).
+        max_seconds: a wall-time budget: no new shard is started once it is spent (at least one shard is
+            made; the shards written are complete; rerunning the same call continues). ``report.stopped_early`` says so.
 
     Returns:
         an :class:`SdgReport`. Raises :class:`~lyra.errors.ConfigError` when ``out_dir`` holds
@@ -569,7 +573,10 @@ def generate_sdg(
     bar = tqdm(total=total, unit="scene", desc=f"sdg rank {rank}/{world_size}" if world_size > 1 else "sdg",
                disable=not progress, dynamic_ncols=True)
     try:
-        for plan in todo:
+        for n_done, plan in enumerate(todo):
+            if n_done and max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                report.stopped_early = True
+                break
             samples: list[SdgSample] = []
             ids = expected_ids(plan)
             for part in _chunks(plan.items, batch_size):
