@@ -1,0 +1,195 @@
+"""``lyra generate IMAGE -o scene.ply``: one image (or a text prompt) → a 3D Gaussian Splatting scene."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from lyra.cli._common import add_device_argument
+from lyra.errors import ConfigError, OutputPathError
+
+DESCRIPTION = (
+    "Turn one image into an explicit 3D Gaussian Splatting scene: depth → 3D point cache → the teacher generates "
+    "videos along six camera trajectories in the tokenizer's latent space → the student decodes those latents into "
+    "pixel-aligned 3D Gaussians → pruned to the 20 % most opaque (Lyra's default). The image is centre-cropped to "
+    "the working aspect and resized (--size, default the preset's 176x320). The scene file's format follows its "
+    "extension (.ply INRIA 3DGS, .splat, .spz). Progress: one line per stage with its time, on stderr. Every "
+    "output is written atomically; a failed run leaves no partial file."
+)
+
+EPILOG = """\
+Examples:
+  lyra generate photo.jpg -o scene.ply
+  lyra generate photo.jpg -o scene.spz --video flythrough.mp4 --cameras cams.json --seed 3
+  lyra generate photo.jpg -o scene.ply --steps 20 --size 176x320 --depth depth.npy
+  lyra generate photo.jpg -o scene.ply --trajectory path.json     (your own camera path, 1 + 8k cameras)
+  lyra generate photo.jpg -o scene.ply --student runs/student/export
+  lyra generate photo.jpg -o scene.ply --preset official --weights ~/lyra-official
+  lyra generate --prompt "a cosy room" --t2i-model ~/models/sd-turbo -o scene.ply
+Then: lyra view scene.ply --cameras cams.json   |   lyra render scene.ply -o orbit.mp4
+
+Weights: the tiny preset uses the shipped models under src/lyra/weights/ (student: student_tiny/, from
+`lyra train student`; or --student DIR). --preset official needs --weights DIR laid out as
+DIR/teacher/ (converted GEN3C denoiser), DIR/tokenizer/ (Cosmos CV8x8x8, diffusers format) and
+DIR/lyra_static.pt (or decoder.safetensors / student/). See `python -c "import lyra.pipeline; help(lyra.pipeline)"`.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="one image → a 3D Gaussian Splatting scene (.ply/.splat/.spz)",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("image", nargs="?", default=None,
+                   help="input image (PNG, JPEG, WebP, TIFF, ...; EXIF orientation applied); omit with --prompt")
+    p.add_argument("-o", "--output", required=True, metavar="SCENE",
+                   help="scene file: .ply (INRIA 3DGS), .splat or .spz")
+    p.add_argument("--video", default=None, metavar="FILE",
+                   help="also render a fly-through (.mp4/.mov/.mkv/.gif): the six trajectories, then an orbit")
+    p.add_argument("--orbit-frames", type=int, default=48, help="orbit frames at the end of --video (default 48)")
+    p.add_argument("--fps", type=float, default=24.0, help="frame rate of the videos (default 24)")
+    p.add_argument("--cameras", default=None, metavar="FILE.json",
+                   help="also write the trajectory cameras (lyra camera-path JSON, for lyra view/render)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: trajectory distances and noise (default 0)")
+    p.add_argument("--steps", type=int, default=None, help="teacher sampler steps (default 35, as GEN3C)")
+    p.add_argument("--size", default=None, metavar="HxW",
+                   help="working size, both multiples of 16 (default: the preset's, 176x320 for tiny)")
+    p.add_argument("--trajectory", default=None, metavar="FILE",
+                   help="one camera path (lyra JSON or nerfstudio transforms.json, 1 + 8k cameras) instead of the "
+                   "six GEN3C trajectories; its first camera is the input view")
+    p.add_argument("--depth", default="tiny", metavar="SPEC",
+                   help="depth source: 'tiny' (shipped depth net), a .npy z-depth or 16-bit .png (mm) of the image, "
+                   "or hf:DIR (a local transformers depth model). Default tiny")
+    p.add_argument("--student", default=None, metavar="DIR",
+                   help="student export folder (lyra train student) or official decoder file (default: shipped)")
+    p.add_argument("--preset", default="tiny", choices=("tiny", "official"), help="model preset (default tiny)")
+    p.add_argument("--weights", default=None, metavar="DIR", help="weights folder (required for --preset official)")
+    p.add_argument("--teacher-videos", default=None, metavar="DIR",
+                   help="also decode the teacher's latents and write traj_<name>.mp4 into this new folder")
+    p.add_argument("--prompt", default=None, metavar="TEXT",
+                   help="make the input image from text first (needs --t2i-model)")
+    p.add_argument("--t2i-model", default=None, metavar="DIR",
+                   help="local diffusers text-to-image pipeline folder (AutoPipelineForText2Image)")
+    p.add_argument("--backend", choices=("auto", "torch", "gsplat"), default="auto",
+                   help="rasterizer for --video: gsplat on CUDA when present (auto), or the pure-torch reference")
+    p.add_argument("--no-progress", action="store_true", help="no per-stage lines and no progress bars")
+    add_device_argument(p)
+    p.set_defaults(func=run)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse unknown extensions and unwritable places before any work is done."""
+    from lyra.cli.teacher import check_new_dir
+    from lyra.fileio import check_output_dir
+    from lyra.gaussians.io import format_for
+    from lyra.media import VIDEO_EXTENSIONS
+
+    format_for(args.output, OutputPathError)
+    check_output_dir(args.output)
+    if Path(args.output).is_dir():
+        raise OutputPathError(f"{args.output}: is a folder; give a scene file name such as scene.ply")
+    if args.video:
+        if Path(args.video).suffix.lower() not in VIDEO_EXTENSIONS:
+            raise OutputPathError(f"{args.video}: unknown video extension; use one of {', '.join(VIDEO_EXTENSIONS)}")
+        check_output_dir(args.video)
+    if args.cameras:
+        if Path(args.cameras).suffix.lower() != ".json":
+            raise OutputPathError(f"{args.cameras}: the cameras file must end in .json")
+        check_output_dir(args.cameras)
+    if args.teacher_videos:
+        check_new_dir(args.teacher_videos)
+    paths = [Path(p).resolve() for p in (args.output, args.video, args.cameras) if p]
+    if len(set(paths)) != len(paths):
+        raise OutputPathError("two outputs have the same path; give each its own file")
+
+
+def flythrough_cameras(scene, orbit_frames: int):
+    """The --video path: the trajectory cameras one after the other (``V·T``), then an orbit of ``orbit_frames``
+    around the scene's centre at the trajectories' field of view."""
+    from lyra.cli.render import scene_center_and_radius
+    from lyra.geometry.cameras import Cameras
+    from lyra.geometry.trajectories import orbit
+
+    cams = scene.cameras.flatten()
+    if orbit_frames <= 0 or len(scene.gaussians) == 0:
+        return cams
+    center, extent = scene_center_and_radius(scene.gaussians)
+    fy = float(cams.K[0, 1, 1])
+    fov = math.degrees(2 * math.atan(0.5 * cams.height / fy))
+    orb = orbit(center, 2.0 * extent, orbit_frames, cams.width, cams.height, fov_y_deg=fov)
+    return Cameras(torch.cat([cams.K, orb.K]), torch.cat([cams.c2w, orb.c2w]), cams.width, cams.height)
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    from lyra.cli.render import render_frames
+    from lyra.cli.teacher import parse_size
+    from lyra.pipeline import generate, image_from_prompt
+
+    t_start = time.perf_counter()
+    # ---- options and outputs, all checked before any model is loaded
+    if (args.image is None) == (args.prompt is None):
+        raise ConfigError("give either an input IMAGE or --prompt TEXT (with --t2i-model DIR)")
+    if args.t2i_model and args.prompt is None:
+        raise ConfigError("--t2i-model is only used with --prompt TEXT")
+    if args.steps is not None and args.steps < 1:
+        raise ConfigError(f"--steps must be >= 1, got {args.steps}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be non-negative, got {args.seed}")
+    if args.fps <= 0 or args.orbit_frames < 0:
+        raise ConfigError("--fps must be positive and --orbit-frames non-negative")
+    if args.preset == "official" and not args.weights:
+        raise ConfigError("--preset official needs --weights DIR (DIR/teacher/, DIR/tokenizer/, DIR/lyra_static.pt)")
+    _check_outputs(args)
+    size = parse_size(args.size) if args.size else None
+    progress = not args.no_progress
+
+    image = args.image
+    if args.prompt is not None:
+        from lyra.pipeline import _pick_device
+
+        h, w = size or (176, 320)
+        t0 = time.perf_counter()
+        image = image_from_prompt(args.prompt, args.t2i_model, h, w, seed=args.seed, device=_pick_device(args.device))
+        if progress:
+            print(f"  {'text_to_image':<14} {time.perf_counter() - t0:8.2f} s", file=__import__("sys").stderr)
+
+    scene = generate(image, preset=args.preset, weights=args.weights, seed=args.seed, steps=args.steps, size=size,
+                     trajectory=args.trajectory, depth=args.depth, device=args.device, progress=progress,
+                     decode_videos=bool(args.teacher_videos), student=args.student)
+    m = scene.metadata
+    if m.get("fit"):
+        print(f"{args.image or 'prompt image'}: {m['fit']}")
+
+    # ---- files
+    written = [scene.save(args.output)]
+    if args.cameras:
+        written.append(scene.save_cameras(args.cameras))
+    if args.teacher_videos:
+        from lyra.fileio import atomic_dir
+        from lyra.media import write_video
+
+        with atomic_dir(args.teacher_videos) as tmp:
+            for v, name in enumerate(scene.names):
+                write_video(scene.videos[v].permute(0, 2, 3, 1), tmp / f"traj_{name}.mp4", args.fps)
+            (tmp / "generate.json").write_text(json.dumps(m, indent=2) + "\n")
+        written.append(Path(args.teacher_videos))
+    if args.video:
+        from lyra.media import write_video
+        from lyra.pipeline import _pick_device
+
+        dev = _pick_device(args.device)
+        cams = flythrough_cameras(scene, args.orbit_frames)
+        g = scene.gaussians.to(dev)
+        write_video(render_frames(g, cams.to(dev), (1.0, 1.0, 1.0), args.backend, progress=progress), args.video,
+                    fps=args.fps)
+        written.append(Path(args.video))
+        print(f"wrote {args.video} ({len(cams)} frames, {cams.width}x{cams.height})")
+    total = time.perf_counter() - t_start
+    print(f"wrote {args.output}: {m['gaussians']:,} Gaussians (of {m['gaussians_before_prune']:,}, pruned "
+          f"{m['prune_ratio']:.0%}), {len(scene.names)} trajectories × {m['frames']} frames at "
+          f"{m['size'][1]}x{m['size'][0]}, seed {m['seed']}, {m['steps']} steps, {total:.1f} s on {m['device']}")
+    return 0

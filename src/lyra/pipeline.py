@@ -1,0 +1,568 @@
+"""The product entry point: one image → a 3D Gaussian Splatting :class:`Scene` (``lyra generate``).
+
+Flow (each stage timed, one progress line per stage)::
+
+    image ──► lyra.inputs (load, centre-crop + resize to the working size)
+          ──► TeacherPipeline (depth → six trajectories → warp + encode → sampler): raw latents [V, 16, t, h, w]
+          ──► Plücker latents of the trajectory cameras (frozen tokenizer encoder) ──► student LatentDecoder
+          ──► raw Gaussians [V·T·h·w, 14] ──► LatentDecoder.to_gaussians(prune_ratio=0.8) ──► Scene
+
+The tokenizer's RGB decoder is not run unless ``decode_videos=True`` (then ``Scene.videos`` holds the
+teacher's decoded videos ``[V, T, 3, H, W]``).
+
+Use :func:`generate` for one image; :class:`ScenePipeline` keeps the models loaded between images::
+
+    from lyra.pipeline import generate
+    scene = generate("photo.jpg", seed=3)
+    scene.save("scene.ply")          # or .splat / .spz
+
+Weights
+-------
+``preset="tiny"`` (default): the shipped teacher, tokenizer and depth net under ``src/lyra/weights/`` and the
+student export ``src/lyra/weights/student_tiny/`` (``model.safetensors`` + ``student.json`` +
+``training_record.json``, written by :func:`lyra.distill.train.export_student`). Another student export:
+``student=DIR``.
+
+``preset="official"`` needs ``weights=DIR``, a folder laid out as (:data:`OFFICIAL_LAYOUT`)::
+
+    DIR/teacher/      the converted GEN3C denoiser (TeacherDenoiser.save_pretrained layout: config.json, ...)
+    DIR/tokenizer/    Cosmos-Tokenize1-CV8x8x8 in diffusers format (else $LYRA_COSMOS_TOKENIZER)
+    DIR/decoder.safetensors | DIR/decoder.pt | DIR/lyra_static.safetensors | DIR/lyra_static.pt
+                      the released 3DGS decoder (read by lyra.student.load_official_checkpoint), or
+    DIR/student/      a student export folder
+
+The same layout works for ``tiny`` (each missing part falls back to the shipped one); a ``weights`` folder
+that is itself a denoiser folder (``config.json``) replaces only the teacher, as ``lyra teacher --weights``.
+``student=`` (a student export folder or an official decoder file) overrides the layout's decoder.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lyra.errors import ConfigError, InputFileError, WeightsError
+from lyra.gaussians import Gaussians
+from lyra.geometry.cameras import Cameras
+
+__all__ = ["OFFICIAL_LAYOUT", "PRUNE_RATIO", "Scene", "ScenePipeline", "StudentWeightsMissing", "generate",
+           "image_from_prompt", "student_weights_dir"]
+
+#: Fraction of the Gaussians dropped (lowest opacity first): Lyra keeps 20 %.
+PRUNE_RATIO = 0.8
+#: Names tried, in order, for the decoder in an official ``weights`` folder.
+OFFICIAL_DECODER_NAMES = ("decoder.safetensors", "decoder.pt", "lyra_static.safetensors", "lyra_static.pt")
+OFFICIAL_LAYOUT = ("teacher/", "tokenizer/", "student/ or " + " | ".join(OFFICIAL_DECODER_NAMES))
+
+ProgressFn = Callable[[str, float], None]
+
+
+class StudentWeightsMissing(WeightsError):
+    """The student (3DGS decoder) weights of a preset are not there."""
+
+
+def student_weights_dir(preset: str = "tiny") -> Path:
+    """Folder of the shipped student export of ``preset`` (``src/lyra/weights/student_<preset>``)."""
+    import lyra
+
+    return Path(lyra.__file__).resolve().parent / "weights" / f"student_{preset}"
+
+
+def _pick_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device} was asked for, but no CUDA GPU is available (use cpu)")
+    return torch.device(device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _hashes(path: Path | None) -> dict[str, str] | str | None:
+    """SHA-256 of a weights file, or of the ``.safetensors``/``.json`` files of a weights folder."""
+    from lyra.teacher.pipeline import weights_sha256
+
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_file():
+        return _sha256_file(path)
+    if path.is_dir():
+        return weights_sha256(path)
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ Scene
+@dataclass
+class Scene:
+    """What :func:`generate` returns (DESIGN.md "Contracts": pipeline → user).
+
+    Attributes:
+        gaussians: the pruned Gaussians (CPU, float32; OpenCV world of the input camera at the origin).
+        cameras: ``Cameras [V, T]`` of the trajectories the teacher generated (frame 0 = the input view).
+        names: the trajectory names (``V``).
+        metadata: ``preset``, ``seed``, ``steps``, ``size`` ``[H, W]``, ``input_size`` ``[H, W]``, ``fit``
+            (the crop/resize note or ``None``), ``trajectories``, ``center_depth``, ``prune_ratio``,
+            ``gaussians_before_prune``, ``gaussians``, ``device``, ``weights`` (SHA-256 per component),
+            ``timings_s`` (seconds per stage, and ``total``).
+        videos: the teacher's decoded videos ``[V, T, 3, H, W]`` in [0, 1] (only with ``decode_videos``).
+        image: the fitted input image ``[3, H, W]`` in [0, 1].
+    """
+
+    gaussians: Gaussians
+    cameras: Cameras
+    names: tuple[str, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    videos: Tensor | None = None
+    image: Tensor | None = None
+
+    def save(self, path: str | os.PathLike, **options: Any) -> Path:
+        """Write the Gaussians to ``path`` atomically, the format chosen by its extension (``.ply``, ``.splat``,
+        ``.spz``; format options as :func:`lyra.gaussians.io.save_gaussians`). Unknown extensions raise
+        :class:`~lyra.errors.OutputPathError` before anything is written."""
+        from lyra.gaussians.io import save_gaussians
+
+        return save_gaussians(self.gaussians, path, **options)
+
+    def camera_path(self) -> dict[str, Any]:
+        """The trajectory cameras as lyra's camera-path JSON (``lyra render --trajectory`` / ``lyra view
+        --cameras``): the ``V`` trajectories one after the other (``V·T`` frames)."""
+        from lyra.geometry.trajectories import camera_path_dict
+
+        return camera_path_dict(self.cameras)
+
+    def save_cameras(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`camera_path` (plus the trajectory names and frame counts) to a JSON file, atomically."""
+        import json
+
+        from lyra.fileio import atomic_path
+
+        data = self.camera_path()
+        data["trajectories"] = [{"name": n, "frames": int(self.cameras.shape[1])} for n in self.names]
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(data) + "\n")
+        return Path(path)
+
+    def __len__(self) -> int:
+        return len(self.gaussians)
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+def _as_image(image: Any) -> tuple[Tensor, str]:
+    """A path, a PIL image or a ``[3, H, W]`` tensor → float ``[3, H, W]`` in [0, 1] and a label."""
+    from lyra.inputs import load_image
+
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image), str(image)
+    if isinstance(image, Tensor):
+        if image.dim() != 3 or image.shape[0] != 3 or image.shape[1] == 0 or image.shape[2] == 0:
+            raise ConfigError(f"image must be a tensor [3, H, W] in [0, 1], got {tuple(image.shape)}")
+        img = image.detach().float().cpu()
+        if image.dtype == torch.uint8:
+            img = img / 255.0
+        if not torch.isfinite(img).all():
+            raise ConfigError("the image tensor holds non-finite values")
+        return img.clamp(0, 1), "tensor"
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        import numpy as np
+
+        arr = np.asarray(image.convert("RGB")).astype("float32") / 255.0
+        return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), "PIL image"
+    raise ConfigError(f"image must be a file path, a PIL image or a [3, H, W] tensor, got {type(image).__name__}")
+
+
+def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+    from lyra.teacher.pipeline import SIZE_MULTIPLE
+
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ConfigError(f"size must be (height, width), got {size!r}") from None
+    if h <= 0 or w <= 0 or h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
+        raise ConfigError(f"size {h}x{w}: height and width must be positive multiples of {SIZE_MULTIPLE} "
+                          "(e.g. 176x320)")
+    return h, w
+
+
+def _load_trajectory(path: str | os.PathLike, height: int, width: int) -> tuple[Cameras, tuple[str, ...]]:
+    """A camera-path file (lyra JSON or nerfstudio) of ``1 + 8k`` cameras → ``Cameras [1, T]`` fitted to the
+    working size (as ``lyra teacher --trajectory``) and its name."""
+    from lyra.cli.teacher import fit_trajectory
+    from lyra.geometry.trajectories import load_camera_path
+
+    cams = load_camera_path(path)
+    n = len(cams)
+    if len(cams.shape) != 1 or (n - 1) % 8:
+        raise ConfigError(f"trajectory {path}: {n} cameras; the teacher needs 1 + 8k (9, 17, 25, ...)")
+    return fit_trajectory(cams, height, width).reshape(1, n), (Path(path).stem,)
+
+
+def image_from_prompt(prompt: str, model: str | os.PathLike | None, height: int, width: int, seed: int = 0,
+                      steps: int | None = None, device: str | torch.device = "auto") -> Tensor:
+    """Text → image ``[3, height, width]`` in [0, 1] through a local diffusers text-to-image pipeline
+    (``AutoPipelineForText2Image.from_pretrained(model)``; nothing is downloaded).
+
+    Raises ConfigError when ``model`` is not given or not a folder, WeightsError when it cannot be loaded.
+    """
+    if not prompt or not prompt.strip():
+        raise ConfigError("the prompt is empty; give a text prompt")
+    if model is None:
+        raise ConfigError("a text prompt needs a local text-to-image model: pass --t2i-model DIR (a diffusers "
+                          "pipeline folder, e.g. one saved with save_pretrained)")
+    folder = Path(model).expanduser()
+    if not folder.is_dir() or not (folder / "model_index.json").is_file():
+        raise ConfigError(f"--t2i-model {model}: not a diffusers pipeline folder (no model_index.json)")
+    import json
+
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"--t2i-model {model}: unreadable model_index.json ({e})") from None
+    if not isinstance(index, dict) or "_class_name" not in index:
+        raise ConfigError(f"--t2i-model {model}: model_index.json names no pipeline class (_class_name)")
+    dev = _pick_device(device)
+    try:
+        import diffusers
+        import transformers
+
+        diffusers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.set_verbosity_error()
+        from diffusers import AutoPipelineForText2Image
+
+        pipe = AutoPipelineForText2Image.from_pretrained(str(folder), local_files_only=True)
+    except Exception as e:  # noqa: BLE001 - any loading problem is the user's folder
+        raise WeightsError(f"--t2i-model {model}: cannot load the pipeline ({str(e).splitlines()[0][:200]})") from None
+    pipe = pipe.to(dev)
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    kwargs: dict[str, Any] = {"height": height, "width": width, "generator": g, "output_type": "pt"}
+    if steps is not None:
+        kwargs["num_inference_steps"] = steps
+    out = pipe(prompt, **kwargs).images
+    img = out[0] if isinstance(out, (list, tuple)) or (isinstance(out, Tensor) and out.dim() == 4) else out
+    return torch.as_tensor(img).float().cpu().clamp(0, 1)
+
+
+# ------------------------------------------------------------------------------------------------ pipeline
+def _resolve_weights(preset: str, weights: str | os.PathLike | None, student: str | os.PathLike | None
+                     ) -> tuple[Path | None, Path | None, Path]:
+    """(teacher folder or None = shipped, tokenizer folder or None = preset's, student path)."""
+    teacher = tokenizer = decoder = None
+    if weights is not None:
+        root = Path(weights).expanduser()
+        if not root.is_dir():
+            raise WeightsError(f"weights {root}: not a folder (expected the layout {', '.join(OFFICIAL_LAYOUT)})")
+        if (root / "config.json").is_file() and not (root / "teacher").is_dir():
+            teacher = root  # a denoiser folder itself, as `lyra teacher --weights`
+        else:
+            teacher = root / "teacher" if (root / "teacher").is_dir() else None
+            tokenizer = root / "tokenizer" if (root / "tokenizer").is_dir() else None
+            if (root / "student").is_dir():
+                decoder = root / "student"
+            else:
+                decoder = next((root / n for n in OFFICIAL_DECODER_NAMES if (root / n).is_file()), None)
+        if preset == "official" and teacher is None:
+            raise WeightsError(f"weights {root}: no teacher/ folder (the converted GEN3C denoiser); expected the "
+                               f"layout {', '.join(OFFICIAL_LAYOUT)}")
+    elif preset == "official":
+        raise WeightsError("the official preset needs its checkpoints: pass weights=DIR (--weights DIR) laid out as "
+                           f"{', '.join(OFFICIAL_LAYOUT)}")
+    if student is not None:
+        decoder = Path(student).expanduser()
+        if not decoder.exists():
+            raise StudentWeightsMissing(f"student {decoder}: no such file or folder (a student export folder from "
+                                        "`lyra train student`, or an official decoder checkpoint)")
+    if decoder is None:
+        if preset == "official":
+            raise StudentWeightsMissing(f"weights {weights}: no decoder ({' | '.join(OFFICIAL_DECODER_NAMES)} or "
+                                        "student/); copy the released lyra_static.pt there or pass --student FILE")
+        decoder = student_weights_dir(preset)
+        if not (decoder / "student.json").is_file():
+            raise StudentWeightsMissing(
+                f"the '{preset}' student weights are missing from {decoder}: train a student with `lyra train "
+                "student --data SDG_DIR --export-to DIR` and pass --student DIR (student=DIR), or copy its export "
+                "there")
+    return teacher, tokenizer, decoder
+
+
+def _load_decoder(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[Any, dict[str, Any]]:
+    """A student export folder or an official decoder file → (LatentDecoder in eval mode, its meta)."""
+    from lyra.distill.train import load_student
+    from lyra.student.checkpoint import load_official_checkpoint
+
+    if path.is_dir():
+        if not (path / "student.json").is_file():
+            raise StudentWeightsMissing(f"{path}: no student.json; not a student export (train one with `lyra "
+                                        "train student`, or pass the official decoder file)")
+        return load_student(path, device=device, dtype=dtype)
+    model = load_official_checkpoint(path, "official", device=device).to(dtype)
+    return model, {"preset": "official", "tokenizer": "official", "single_view": False}
+
+
+class ScenePipeline:
+    """Loaded models of one preset: call it with an image to get a :class:`Scene` (see the module doc).
+
+    Build with :meth:`from_preset`. Attributes: ``teacher`` (:class:`~lyra.teacher.pipeline.TeacherPipeline`),
+    ``student`` (:class:`~lyra.student.LatentDecoder`), ``encoder`` (the tokenizer used for the Plücker
+    latents), ``single_view`` (the student was trained on one trajectory at a time), ``weights`` (hashes),
+    ``load_seconds``.
+    """
+
+    def __init__(self, teacher: Any, student: Any, encoder: Any, preset: str = "tiny", single_view: bool = False,
+                 weights: dict[str, Any] | None = None) -> None:
+        self.teacher = teacher
+        self.student = student.eval().requires_grad_(False)
+        self.encoder = encoder
+        self.preset = preset
+        self.single_view = single_view
+        self.weights = weights or {}
+        self.load_seconds = 0.0
+
+    @classmethod
+    def from_preset(cls, preset: str = "tiny", weights: str | os.PathLike | None = None,
+                    student: str | os.PathLike | None = None, depth: Any = "tiny",
+                    device: str | torch.device = "auto", dtype: torch.dtype | None = None) -> ScenePipeline:
+        """Load the teacher (depth net, tokenizer, denoiser) and the student of ``preset``.
+
+        Args:
+            preset: ``tiny`` or ``official``.
+            weights: a weights folder (module doc, "Weights"); required for ``official``.
+            student: a student export folder (``lyra train student``) or an official decoder file; default the
+                preset's (``src/lyra/weights/student_tiny``; the ``weights`` folder's for ``official``).
+            depth: depth spec (``"tiny"``, a ``.npy``/``.png`` depth file, ``hf:DIR``) or an estimator.
+            device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N``.
+            dtype: denoiser and student precision (default float32; bfloat16 for ``official`` on CUDA).
+
+        Raises:
+            StudentWeightsMissing: no student weights (says how to get them); WeightsError, ConfigError.
+        """
+        from lyra.teacher.pipeline import PIPELINE_PRESETS, TeacherPipeline, teacher_weights_dir
+        from lyra.tokenizer import Tokenizer
+
+        if preset not in PIPELINE_PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PIPELINE_PRESETS)}")
+        t0 = time.perf_counter()
+        dev = _pick_device(device)
+        if dtype is None:
+            dtype = torch.bfloat16 if preset == "official" and dev.type == "cuda" else torch.float32
+        teacher_dir, tokenizer_dir, decoder_path = _resolve_weights(preset, weights, student)
+        model, meta = _load_decoder(decoder_path, dev, dtype)
+        teacher = TeacherPipeline.from_preset(preset, weights=teacher_dir, depth=depth, device=dev, dtype=dtype,
+                                              tokenizer=tokenizer_dir)
+        tok_name = meta.get("tokenizer") or PIPELINE_PRESETS[preset].tokenizer
+        if tok_name == PIPELINE_PRESETS[preset].tokenizer:
+            encoder = teacher.tokenizer
+        else:  # a student trained with another tokenizer's Plücker latents
+            encoder = Tokenizer.from_preset(tok_name, device=dev).eval().requires_grad_(False)
+        import lyra.tokenizer.tokenizer as _tok
+
+        tok_folder = tokenizer_dir if tokenizer_dir is not None else (
+            _tok.weights_dir() / f"tokenizer_{PIPELINE_PRESETS[preset].tokenizer}" if preset == "tiny"
+            else os.environ.get(_tok.OFFICIAL_ENV))
+        depth_dir = None
+        if depth == "tiny":
+            depth_dir = _tok.weights_dir() / "depth_tiny"
+        hashes = {
+            "teacher": _hashes(teacher_dir if teacher_dir is not None else teacher_weights_dir(preset)),
+            "tokenizer": _hashes(Path(tok_folder)) if tok_folder else None,
+            "student": _hashes(decoder_path),
+            "depth": _hashes(depth_dir) if depth_dir is not None else (depth if isinstance(depth, str) else None),
+        }
+        pipe = cls(teacher, model, encoder, preset=preset, single_view=bool(meta.get("single_view", False)),
+                   weights=hashes)
+        pipe.student_path = decoder_path
+        pipe.load_seconds = time.perf_counter() - t0
+        return pipe
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.student.parameters()).device
+
+    @property
+    def working_size(self) -> tuple[int, int]:
+        """``(H, W)`` the preset's weights were trained at (176 × 320 for ``tiny``)."""
+        return self.teacher.working_size
+
+    @torch.no_grad()
+    def __call__(self, image: Any, seed: int = 0, steps: int | None = None, size: tuple[int, int] | None = None,
+                 trajectory: str | os.PathLike | Cameras | None = None, depth_map: Tensor | None = None,
+                 progress: bool | ProgressFn = True, decode_videos: bool = False,
+                 prune_ratio: float | None = PRUNE_RATIO, num_frames: int | None = None) -> Scene:
+        """One image → :class:`Scene` (arguments as :func:`generate`)."""
+        t_start = time.perf_counter()
+        report = _reporter(progress)
+        timings: dict[str, float] = {}
+        dev = self.device
+
+        # ---- inputs (checked before any model runs)
+        t0 = time.perf_counter()
+        original, label = _as_image(image)
+        height, width = _check_size(size) if size is not None else self.working_size
+        steps = 35 if steps is None else int(steps)
+        if steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {steps}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+        frames = num_frames or self.teacher.num_frames
+        self.teacher.check_size(height, width, frames)
+        from lyra.inputs import fit_depth_to_size, fit_to_size
+
+        fitted, note = fit_to_size(original, height, width)
+        if depth_map is not None:
+            depth_map = fit_depth_to_size(torch.as_tensor(depth_map).float(), height, width)
+        trajectories, names = None, None
+        if isinstance(trajectory, Cameras):
+            trajectories = trajectory if len(trajectory.shape) == 2 else trajectory.reshape(1, -1)
+        elif trajectory is not None:
+            trajectories, names = _load_trajectory(trajectory, height, width)
+        timings["inputs"] = time.perf_counter() - t0
+        report("inputs", timings["inputs"])
+
+        # ---- teacher: depth → trajectories → warp + encode → denoise
+        out = self.teacher(fitted, depth=depth_map, trajectories=trajectories, names=names, seed=seed, steps=steps,
+                           num_frames=None if trajectories is not None else frames, progress=progress is True)
+        for key in ("depth", "trajectories", "warp_encode", "denoise"):
+            timings[key] = out.timings[key]
+            report(key, timings[key])
+
+        # ---- student: Plücker latents (tokenizer encoder) → decoder → raw Gaussians
+        from lyra.distill.evaluate import decode_sample
+        from lyra.distill.train import RawVideoEncoder
+        from lyra.student import LatentDecoder, plucker_latents
+
+        cams = out.cameras
+        t0 = time.perf_counter()
+        enc = RawVideoEncoder(self.encoder) if hasattr(self.encoder, "encode_raw") else self.encoder
+        plucker = plucker_latents(cams.to(dev).reshape(1, *cams.shape), enc)[0]
+        _sync(dev)
+        timings["plucker"] = time.perf_counter() - t0
+        report("plucker", timings["plucker"])
+
+        t0 = time.perf_counter()
+        sample = {"latents": out.raw_latents, "depth": out.depth, "K": cams.K, "c2w": cams.c2w}
+        raw = decode_sample(self.student, sample, None, self.single_view, plucker=plucker)
+        _sync(dev)
+        timings["student"] = time.perf_counter() - t0
+        report("student", timings["student"])
+
+        t0 = time.perf_counter()
+        (g,) = LatentDecoder.to_gaussians(raw[None], prune_ratio)
+        g = g.detach().to("cpu").float()
+        timings["gaussians"] = time.perf_counter() - t0
+        report("gaussians", timings["gaussians"])
+
+        videos = None
+        if decode_videos:
+            videos = self.teacher.decode(out)
+            timings["decode_videos"] = out.timings["decode"]
+            report("decode_videos", timings["decode_videos"])
+        timings["total"] = time.perf_counter() - t_start
+
+        meta = {
+            "preset": self.preset, "seed": int(seed), "steps": steps, "size": [height, width],
+            "input": label, "input_size": [int(original.shape[1]), int(original.shape[2])], "fit": note,
+            "frames": int(cams.shape[1]), "trajectories": list(out.names),
+            "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
+            "prune_ratio": prune_ratio, "gaussians_before_prune": int(raw.shape[0]), "gaussians": len(g),
+            "latents": list(out.latents.shape), "single_view": self.single_view, "device": str(dev),
+            "weights": self.weights, "load_s": round(self.load_seconds, 4),
+            "timings_s": {k: round(v, 4) for k, v in timings.items()},
+        }
+        return Scene(gaussians=g, cameras=cams, names=tuple(out.names), metadata=meta, videos=videos,
+                     image=out.image)
+
+
+def _reporter(progress: bool | ProgressFn) -> ProgressFn:
+    if callable(progress):
+        return progress
+    if progress:
+        def show(stage: str, seconds: float) -> None:
+            print(f"  {stage:<14} {seconds:8.2f} s", file=sys.stderr, flush=True)
+
+        return show
+    return lambda stage, seconds: None
+
+
+def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None = None, seed: int = 0,
+             steps: int | None = None, size: tuple[int, int] | None = None,
+             trajectory: str | os.PathLike | Cameras | None = None, depth: Any = "tiny",
+             device: str | torch.device = "auto", progress: bool | ProgressFn = True, decode_videos: bool = False,
+             student: str | os.PathLike | None = None, prune_ratio: float | None = PRUNE_RATIO,
+             num_frames: int | None = None) -> Scene:
+    """One image → a 3D Gaussian Splatting :class:`Scene`.
+
+    Args:
+        image: an image file (anything :func:`lyra.inputs.load_image` reads), a PIL image, or a tensor
+            ``[3, H, W]`` in [0, 1]. It is centre-cropped to the working aspect and resized (the note is in
+            ``scene.metadata["fit"]``).
+        preset: ``tiny`` (shipped weights, CPU-friendly) or ``official`` (needs ``weights``).
+        weights: weights folder (see the module doc); student: a student export folder or decoder file.
+        seed: draws the trajectory distances and the sampler noise (same seed → same scene).
+        steps: sampler steps (default 35, as GEN3C).
+        size: working ``(H, W)``, multiples of 16 (default: the preset's, 176 × 320 for ``tiny``).
+        trajectory: a camera-path file (lyra JSON / nerfstudio, ``1 + 8k`` cameras; its first camera is the
+            input view) or ``Cameras`` ``[V, T]``, instead of GEN3C's six trajectories.
+        depth: depth spec (``"tiny"``, a ``.npy``/``.png`` depth file of the image, ``hf:DIR``) or an estimator.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
+        progress: ``True``: one line per stage (and the sampler's bar) on stderr; ``False``: silent; or a
+            callable ``(stage, seconds)``.
+        decode_videos: also decode the teacher's latents to RGB videos (``scene.videos``).
+        prune_ratio: fraction of Gaussians dropped, least opaque first (Lyra: 0.8; ``None``: keep all).
+        num_frames: frames per GEN3C trajectory (``1 + 8k``; default the preset's, 17 for ``tiny``).
+
+    Returns:
+        :class:`Scene`: ``len(scene.gaussians) == int(V·T·(H/8)·(W/8) · (1 − prune_ratio))``.
+
+    Raises:
+        InputFileError: the image cannot be read; ConfigError: a bad option; StudentWeightsMissing / WeightsError.
+    """
+    from lyra.teacher.depth import read_depth_file
+
+    t0 = time.perf_counter()
+    img, label = _as_image(image)  # fail on a bad image before loading any model
+    if size is not None:
+        _check_size(size)
+    depth_map = None
+    if isinstance(depth, str) and not depth.startswith("hf:") and Path(depth).suffix.lower() in (".npy", ".png"):
+        depth_map = read_depth_file(depth)
+        if tuple(depth_map.shape) != tuple(img.shape[-2:]):
+            raise InputFileError(f"depth {depth}: the depth map is {depth_map.shape[1]}x{depth_map.shape[0]} but the "
+                                 f"image is {img.shape[2]}x{img.shape[1]}; give one of the image's size")
+        depth = None
+    pipe = ScenePipeline.from_preset(preset, weights=weights, student=student, depth=depth, device=device)
+    _reporter(progress)("load", pipe.load_seconds)
+    scene = pipe(img, seed=seed, steps=steps, size=size, trajectory=trajectory, depth_map=depth_map,
+                 progress=progress, decode_videos=decode_videos, prune_ratio=prune_ratio, num_frames=num_frames)
+    scene.metadata["input"] = label
+    scene.metadata["timings_s"] = {"load": round(pipe.load_seconds, 4), **scene.metadata["timings_s"],
+                                   "total": round(time.perf_counter() - t0, 4)}
+    return scene
