@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -26,7 +27,8 @@ from lyra.errors import ConfigError, InputFileError
 from lyra.fileio import check_input_file
 from lyra.geometry.cameras import Cameras
 
-__all__ = ["DEFAULT_FOV_Y_DEG", "default_camera", "fit_depth_to_size", "fit_to_size", "load_image"]
+__all__ = ["DEFAULT_FOV_Y_DEG", "default_camera", "fit_cameras_to_size", "fit_depth_to_size", "fit_to_size",
+           "load_image"]
 
 #: Vertical field of view (degrees) of :func:`default_camera`: that of every ``lyra.world`` preset.
 DEFAULT_FOV_Y_DEG = 50.0
@@ -165,6 +167,16 @@ def fit_depth_to_size(depth: Tensor, height: int, width: int) -> Tensor:
     if (ch, cw) == (height, width):
         return crop.contiguous()
     return F.interpolate(crop[None, None].float(), size=(height, width), mode="nearest-exact")[0, 0].to(depth.dtype)
+
+
+def fit_cameras_to_size(cams: Cameras, height: int, width: int) -> Cameras:
+    """Cameras (any batch shape) adapted to ``height × width`` as :func:`fit_to_size` adapts an image:
+    scaled to cover it, then centre-cropped (intrinsics in pixels follow)."""
+    if (cams.width, cams.height) == (width, height):
+        return cams
+    s = max(width / cams.width, height / cams.height)
+    return cams.resize(max(width, math.ceil(cams.width * s - 1e-6)),
+                       max(height, math.ceil(cams.height * s - 1e-6))).center_crop(width, height)
 
 
 def default_camera(height: int, width: int, fov_deg: float = DEFAULT_FOV_Y_DEG) -> Cameras:

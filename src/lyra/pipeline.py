@@ -131,6 +131,7 @@ class Scene:
             ``timings_s`` (seconds per stage, and ``total``).
         videos: the teacher's decoded videos ``[V, T, 3, H, W]`` in [0, 1] (only with ``decode_videos``).
         image: the fitted input image ``[3, H, W]`` in [0, 1].
+        depth: the input view's z-depth ``[H, W]`` the teacher warped with (given or estimated; ``inf``: sky).
     """
 
     gaussians: Gaussians
@@ -139,6 +140,7 @@ class Scene:
     metadata: dict[str, Any] = field(default_factory=dict)
     videos: Tensor | None = None
     image: Tensor | None = None
+    depth: Tensor | None = None
 
     def save(self, path: str | os.PathLike, **options: Any) -> Path:
         """Write the Gaussians to ``path`` atomically, the format chosen by its extension (``.ply``, ``.splat``,
@@ -215,14 +217,14 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
 def _load_trajectory(path: str | os.PathLike, height: int, width: int) -> tuple[Cameras, tuple[str, ...]]:
     """A camera-path file (lyra JSON or nerfstudio) of ``1 + 8k`` cameras → ``Cameras [1, T]`` fitted to the
     working size (as ``lyra teacher --trajectory``) and its name."""
-    from lyra.cli.teacher import fit_trajectory
     from lyra.geometry.trajectories import load_camera_path
+    from lyra.inputs import fit_cameras_to_size
 
     cams = load_camera_path(path)
     n = len(cams)
     if len(cams.shape) != 1 or (n - 1) % 8:
         raise ConfigError(f"trajectory {path}: {n} cameras; the teacher needs 1 + 8k (9, 17, 25, ...)")
-    return fit_trajectory(cams, height, width).reshape(1, n), (Path(path).stem,)
+    return fit_cameras_to_size(cams, height, width).reshape(1, n), (Path(path).stem,)
 
 
 def image_from_prompt(prompt: str, model: str | os.PathLike | None, height: int, width: int, seed: int = 0,
@@ -498,7 +500,7 @@ class ScenePipeline:
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
         }
         return Scene(gaussians=g, cameras=cams, names=tuple(out.names), metadata=meta, videos=videos,
-                     image=out.image)
+                     image=out.image, depth=out.depth)
 
 
 def _reporter(progress: bool | ProgressFn) -> ProgressFn:

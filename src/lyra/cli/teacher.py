@@ -100,15 +100,6 @@ def versions() -> dict[str, Any]:
             "diffusers": package_version("diffusers"), "platform": platform.platform()}
 
 
-def fit_trajectory(cams, height: int, width: int):
-    """A camera path ``[N]`` adapted to the working size like the image: scaled to cover it, centre-cropped."""
-    if (cams.width, cams.height) == (width, height):
-        return cams
-    s = max(width / cams.width, height / cams.height)
-    return cams.resize(max(width, math.ceil(cams.width * s - 1e-6)),
-                       max(height, math.ceil(cams.height * s - 1e-6))).center_crop(width, height)
-
-
 def side_by_side(warped: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """Frames ``[T, V·H, 2·W, 3]``: one row per trajectory, warped input (black = no data) | teacher."""
     rows = torch.cat([warped, teacher], dim=-1)  # [V, T, 3, H, 2W]
@@ -122,7 +113,7 @@ def stage(name: str, seconds: float) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lyra.fileio import atomic_dir
-    from lyra.inputs import default_camera, fit_depth_to_size, fit_to_size, load_image
+    from lyra.inputs import default_camera, fit_cameras_to_size, fit_depth_to_size, fit_to_size, load_image
     from lyra.teacher.depth import read_depth_file, write_depth_png
     from lyra.teacher.pipeline import TeacherPipeline
     from lyra.world.presets import get_preset
@@ -161,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         n = len(path)
         if len(path.shape) != 1 or (n - 1) % 8:
             raise ConfigError(f"--trajectory {args.trajectory}: {n} cameras; the teacher needs 1 + 8k (9, 17, 25, ...)")
-        trajectories = fit_trajectory(path, height, width).reshape(1, n)
+        trajectories = fit_cameras_to_size(path, height, width).reshape(1, n)
         names = (Path(args.trajectory).stem,)
     elif args.fov is not None:
         camera = default_camera(height, width, args.fov)
