@@ -13,6 +13,13 @@
 # VAL_COUNT (24 held-out scenes), EVAL_WORLDS (4); WORLD (tiny) and STAGES (a stage list JSON) let a CPU run
 # check the plumbing at the micro size: WORLD=micro STAGES=... SDG_STEPS=2 ... bash scripts/distill_tiny_gpu.sh.
 # Needs CUDA, gsplat (JIT-built here once, before the trainers start) and diffusers.
+#
+# Measured 2026-12-02 on one H200 (16 cores): with three SDG processes, the held-out SDG, the teacher
+# evaluation and the gsplat build all at once, each SDG process made 8 scenes in about 6 minutes (1.3-1.4
+# scenes/min each) — slower than one 2-core CPU (2.9 scenes/min). The likely cause is CPU oversubscription
+# (every process starts one OpenMP thread per core, and spinning threads starve each other); the threads per
+# process are now capped below. Before the next full run, measure SDG alone first:
+#   python3 benchmarks/gpu/sdg_throughput.py --count 16 --batch 1,8 --json $OUT/sdg.json
 set -uo pipefail
 W=${1:?work dir}; R=${2:?results dir}
 mkdir -p "$W" "$R"
@@ -21,11 +28,12 @@ SDG_PROCS=${SDG_PROCS:-3}; SDG_STEPS=${SDG_STEPS:-35}; BATCH=${BATCH:-4}; LR=${L
 VAL_COUNT=${VAL_COUNT:-24}; EVAL_WORLDS=${EVAL_WORLDS:-4}; WORLD=${WORLD:-tiny}
 STAGE_OPT=(); [ -n "${STAGES:-}" ] && STAGE_OPT=(--stages "$STAGES")
 PY=${PYTHON:-python3}
+CORES=$(nproc); export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( CORES / (SDG_PROCS + 2) > 0 ? CORES / (SDG_PROCS + 2) : 1 ))}
 t0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - t0 )) s] $*"; }
 
 # gsplat's CUDA code: build once now, so that the trainers do not all build it at the same time.
-( MAX_JOBS=16 $PY -c "from gsplat.cuda._backend import _C; assert _C is not None; print('gsplat built')" \
+( MAX_JOBS=$(( CORES / 2 > 0 ? CORES / 2 : 1 )) $PY -c "from gsplat.cuda._backend import _C; assert _C is not None; print('gsplat built')" \
   > "$W/gsplat_build.log" 2>&1 ) &
 build=$!
 
