@@ -4,6 +4,9 @@ Sub-commands (one ``_register_<what>`` each, listed in :data:`EVALUATIONS`):
 
 * ``teacher`` — the teacher's decoded videos against the ground-truth renders, next to the warp-only
   baseline and the tokenizer ceiling; Markdown table, JSON and a contact sheet.
+* ``scene`` — the product: image → 3D Gaussians through :class:`lyra.pipeline.ScenePipeline` along the
+  world's GT trajectories, rendered at the GT cameras, next to warp-only and the teacher's own frames
+  (:mod:`lyra.eval.scene_benchmark`); Markdown table, JSON and a contact sheet.
 """
 
 from __future__ import annotations
@@ -282,5 +285,101 @@ def run_teacher(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================================== scene
+SCENE_DESCRIPTION = (
+    "Evaluate the whole pipeline (image -> 3D Gaussians) on the first N held-out test worlds (lyra.world split "
+    "'test'): each world's input image goes through lyra.pipeline.ScenePipeline with the teacher following the "
+    "world's six ground-truth trajectories; the delivered (pruned) Gaussians are rendered at the GT cameras and "
+    "frames 1..T-1 (frame 0 is the input) are compared with the GT renders: PSNR and SSIM per frame, mean per "
+    "world (LPIPS too when local VGG16/LPIPS weights are given). Beside it: warp-only (the input image lifted "
+    "to Gaussians with the same input depth, rendered at the same cameras) and the teacher's own decoded frames. "
+    "Target: student PSNR >= warp-only + 3 dB. Writes scene_eval.md, scene_eval.json and scene_eval.png (rows: "
+    "worlds; columns: input | warp-only | student | teacher | GT) into --out (files of the exact-depth setting "
+    "are suffixed _depth-exact)."
+)
+
+
+def _register_scene(esub: argparse._SubParsersAction) -> None:
+    t = esub.add_parser("scene", help="image -> 3D scene vs ground truth, warp-only baseline and the teacher",
+                        description=SCENE_DESCRIPTION)
+    t.add_argument("--worlds", type=int, default=8, help="number of test worlds (the first N test seeds; default 8)")
+    t.add_argument("--steps", type=int, default=35, help="sampler steps (default 35)")
+    t.add_argument("--seed", type=int, default=0, help="sampling seed (mixed with each world seed; default 0)")
+    t.add_argument("--student", default=None, metavar="DIR",
+                   help="student export folder (default: the shipped src/lyra/weights/student_tiny)")
+    t.add_argument("--weights", default=None, metavar="DIR",
+                   help="weights folder (teacher/, tokenizer/, student/; or a teacher folder) as lyra generate")
+    t.add_argument("--depth", default="tiny", metavar="SPEC",
+                   help="'tiny' (the shipped depth net's estimate: what a user gets; default) or 'exact' (the "
+                   "world's depth)")
+    t.add_argument("--world-preset", default="tiny", help="lyra.world preset (default tiny: 17 x 176 x 320)")
+    t.add_argument("--sheet-trajectory", default="left", help="trajectory shown in the contact sheet (default left)")
+    t.add_argument("--lpips-weights", default=None, metavar="FILE",
+                   help="local VGG16/LPIPS weights for an LPIPS column (default $LYRA_LPIPS_WEIGHTS; none: no LPIPS)")
+    t.add_argument("--out", default="docs/scene_eval", metavar="DIR",
+                   help="output folder (created if missing; its parent must exist). Default docs/scene_eval")
+    t.add_argument("--no-progress", action="store_true", help="no stage lines or sampler progress bar")
+    add_device_argument(t)
+    t.set_defaults(func=run_scene)
+
+
+def run_scene(args: argparse.Namespace) -> int:
+    from lyra.distill.losses import find_lpips_weights, load_lpips
+    from lyra.eval.scene_benchmark import check_options, evaluate_scenes, markdown_report
+    from lyra.fileio import atomic_path
+    from lyra.pipeline import ScenePipeline
+    from lyra.world import get_preset
+
+    check_options(args.worlds, args.steps, args.seed, args.sheet_trajectory)
+    if args.depth not in ("tiny", "exact"):
+        raise ConfigError(f"--depth must be 'tiny' (the depth net's estimate) or 'exact', got {args.depth!r}")
+    exact = args.depth == "exact"
+    preset = get_preset(args.world_preset)
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputPathError(f"--out {out_dir}: exists and is not a folder")
+    if not out_dir.exists() and not (out_dir.parent if str(out_dir.parent) else Path(".")).is_dir():
+        raise OutputPathError(f"--out {out_dir}: folder {out_dir.parent} does not exist (create it first)")
+    stem = "scene_eval" + ("_depth-exact" if exact else "")
+    lpips_file = find_lpips_weights(args.lpips_weights)
+
+    device = pick_device(args.device)
+    pipe = ScenePipeline.from_preset("tiny", weights=args.weights, student=args.student,
+                                     depth=None if exact else "tiny", device=device)
+    lpips = load_lpips(lpips_file).to(pipe.device) if lpips_file is not None else None
+    print(f"student {pipe.student_path} on {device}: {args.worlds} test worlds, {args.steps} steps, {args.depth} "
+          f"depth; LPIPS {'on' if lpips is not None else 'off (no local VGG16 weights)'}", flush=True)
+    t_all = time.perf_counter()
+    result, cells = evaluate_scenes(pipe, args.worlds, preset.name, args.steps, args.seed, exact,
+                                    args.sheet_trajectory, lpips, progress=not args.no_progress,
+                                    log=lambda line: print(line, flush=True))
+    student_hash = pipe.weights.get("student")
+    command = (f"lyra eval scene --worlds {args.worlds} --steps {args.steps} --seed {args.seed} --depth {args.depth} "
+               f"--world-preset {preset.name}" + (f" --student {args.student}" if args.student else "")
+               + (f" --weights {args.weights}" if args.weights else ""))
+    sheet_name = f"{stem}.png"
+    result["setting"].update(
+        student=str(pipe.student_path),
+        student_sha256=(student_hash.get("model.safetensors", "") if isinstance(student_hash, dict)
+                        else student_hash or ""),
+        weights_sha256=pipe.weights, device=str(device),
+        date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), command=command, sheet=sheet_name,
+        lpips_weights=str(lpips_file) if lpips_file is not None else None, seconds=time.perf_counter() - t_all)
+    sheet = contact_sheet(cells, ("input", "warp-only", "student", "teacher", "ground truth"))
+    out_dir.mkdir(exist_ok=True)
+    with atomic_path(out_dir / f"{stem}.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    with atomic_path(out_dir / sheet_name) as tmp:
+        sheet.save(tmp, format="PNG")
+    with atomic_path(out_dir / f"{stem}.md") as tmp:
+        tmp.write_text(markdown_report(result))
+    mean, gain = result["mean"], result["gain_db"]
+    print(f"mean PSNR student {mean['psnr_student']:.2f} dB vs warp-only {mean['psnr_warp']:.2f} dB "
+          f"({gain['student_vs_warp']:+.2f}; target +{gain['target']:g}: {'met' if gain['met'] else 'missed'}); "
+          f"teacher {mean['psnr_teacher']:.2f} dB. Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
+    return 0
+
+
 #: ``lyra eval`` sub-commands: name → function adding its parser to the sub-parsers.
-EVALUATIONS: dict[str, Callable[[argparse._SubParsersAction], None]] = {"teacher": _register_teacher}
+EVALUATIONS: dict[str, Callable[[argparse._SubParsersAction], None]] = {"teacher": _register_teacher,
+                                                                        "scene": _register_scene}
