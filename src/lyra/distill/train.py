@@ -44,6 +44,7 @@ from torch.utils.data import Dataset, default_collate
 from lyra.distill.losses import LOSS_NAMES, LossWeights, PerceptualLoss, student_losses
 from lyra.distill.stages import Stage, StagePlan, load_stages, sample_frames, sample_views
 from lyra.errors import ConfigError, OutputPathError, WeightsError
+from lyra.fileio import replace_dir
 from lyra.geometry import Cameras
 from lyra.student import DecoderConfig, LatentDecoder, decoder_config, plucker_latents
 from lyra.train import TrainConfig, Trainer
@@ -401,14 +402,7 @@ def export_student(state_dict: dict[str, Tensor], config: DecoderConfig, export_
         (tmp / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
         if record is not None:
             (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n")
-        if final.exists():
-            old = final.with_name(f".{final.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+        replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -39,6 +39,7 @@ import math
 import platform
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lyra.errors import ConfigError, OutputPathError
-from lyra.fileio import atomic_path
+from lyra.fileio import atomic_path, replace_dir
 from lyra.teacher.conditioning import Conditions, warp_conditions
 from lyra.teacher.denoiser import TeacherDenoiser
 from lyra.teacher.sampler import flow_matching_loss, sample
@@ -340,14 +341,14 @@ def _check_export_dir(export_dir: Path) -> None:
 def _export(model: TeacherDenoiser, export_dir: Path) -> None:
     """Write ``model`` (fp16) to ``export_dir``, replacing an earlier export of this script there."""
     _check_export_dir(export_dir)
-    if export_dir.exists() and any(export_dir.iterdir()):
-        old = export_dir.with_name(export_dir.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        export_dir.rename(old)
-        model.save_pretrained(export_dir, torch.float16)
-        shutil.rmtree(old)
-    else:
-        model.save_pretrained(export_dir, torch.float16)
+    export_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{export_dir.name}.", suffix=".tmp", dir=export_dir.parent))
+    try:
+        model.save_pretrained(tmp, torch.float16)
+        replace_dir(tmp, export_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lyra.errors import ConfigError, OutputPathError, WeightsError
+from lyra.fileio import replace_dir
 from lyra.tokenizer.presets import (
     LATENT_CHANNELS,
     SPATIAL_COMPRESSION,
@@ -198,14 +199,7 @@ class Tokenizer(nn.Module):
             for name, obj in (extra_json or {}).items():
                 (tmp / name).write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
             os.chmod(tmp, 0o755)
-            if final.exists():
-                old = final.with_name(f".{final.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(final, old)
-                os.replace(tmp, final)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, final)
+            replace_dir(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lyra.fileio import replace_dir
+
 STATE_NAME = "trainer_state.json"
 _NAME = re.compile(r"^step-(\d+)$")
 
@@ -90,14 +92,7 @@ def save_checkpoint(accelerator: Any, root: str | os.PathLike, step: int, traine
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (tmp / STATE_NAME).write_text(json.dumps(trainer_state, indent=1, default=_json_default) + "\n")
-        if final.exists():
-            old = root / f".{final.name}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+        replace_dir(tmp, final)
         if keep is not None and keep > 0:
             for _, p in list_checkpoints(root)[:-keep]:
                 shutil.rmtree(p, ignore_errors=True)
