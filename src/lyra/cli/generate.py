@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 import torch
 
-from lyra.cli._common import add_device_argument
+from lyra.cli._common import add_device_argument, pick_device
 from lyra.errors import ConfigError, OutputPathError
 
 DESCRIPTION = (
@@ -149,13 +150,11 @@ def run(args: argparse.Namespace) -> int:
 
     image = args.image
     if args.prompt is not None:
-        from lyra.pipeline import _pick_device
-
         h, w = size or (176, 320)
         t0 = time.perf_counter()
-        image = image_from_prompt(args.prompt, args.t2i_model, h, w, seed=args.seed, device=_pick_device(args.device))
+        image = image_from_prompt(args.prompt, args.t2i_model, h, w, seed=args.seed, device=pick_device(args.device))
         if progress:
-            print(f"  {'text_to_image':<14} {time.perf_counter() - t0:8.2f} s", file=__import__("sys").stderr)
+            print(f"  {'text_to_image':<14} {time.perf_counter() - t0:8.2f} s", file=sys.stderr)
 
     scene = generate(image, preset=args.preset, weights=args.weights, seed=args.seed, steps=args.steps, size=size,
                      trajectory=args.trajectory, depth=args.depth, device=args.device, progress=progress,
@@ -179,9 +178,8 @@ def run(args: argparse.Namespace) -> int:
         written.append(Path(args.teacher_videos))
     if args.video:
         from lyra.media import write_video
-        from lyra.pipeline import _pick_device
 
-        dev = _pick_device(args.device)
+        dev = pick_device(args.device)
         cams = flythrough_cameras(scene, args.orbit_frames)
         g = scene.gaussians.to(dev)
         write_video(render_frames(g, cams.to(dev), (1.0, 1.0, 1.0), args.backend, progress=progress), args.video,
