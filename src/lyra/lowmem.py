@@ -64,9 +64,12 @@ def _module_device(module: nn.Module) -> torch.device | None:
 def resident(module: Any, device: torch.device | str | None) -> Iterator[Residency]:
     """Put ``module``'s parameters and buffers on ``device`` for the ``with`` block, then restore the originals.
 
-    A no-op (yields an empty :class:`Residency`) when ``module`` is not an ``nn.Module`` or ``device`` is
-    ``None``, and for tensors already on ``device``. On exit the device copies are dropped and, on CUDA, the
-    caching allocator's free blocks are returned (``torch.cuda.empty_cache``), so the next stage starts clean.
+    Inside the block every parameter (buffer) not yet on ``device`` is replaced in its module by a copy on
+    ``device`` (a tensor shared by several modules is copied once); on exit the original objects are put back
+    and the copies dropped — nothing is copied back, so changes made inside the block are lost (inference).
+    On CUDA the caching allocator's free blocks are then returned (``torch.cuda.empty_cache``), so the next
+    stage starts clean. A no-op (an empty :class:`Residency`) when ``module`` is not an ``nn.Module`` or
+    ``device`` is ``None``, and for tensors already on ``device``.
     """
     info = Residency()
     if not isinstance(module, nn.Module) or device is None:
@@ -75,29 +78,31 @@ def resident(module: Any, device: torch.device | str | None) -> Iterator[Residen
     device = torch.device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
-    saved: list[tuple[dict[str, Any], str, Any, bool]] = []
+    saved: list[tuple[dict[str, Any], str, Any]] = []
+    copies: dict[int, Tensor] = {}
     t0 = time.perf_counter()
     try:
         for m in module.modules():
-            for name, p in m._parameters.items():
-                if p is not None and p.device != device:
-                    saved.append((m._parameters, name, p.data, True))
-                    p.data = p.data.to(device, non_blocking=p.data.is_pinned())
-                    info.bytes += p.numel() * p.element_size()
-            for name, b in m._buffers.items():
-                if b is not None and b.device != device:
-                    saved.append((m._buffers, name, b, False))
-                    m._buffers[name] = b.to(device, non_blocking=b.is_pinned())
-                    info.bytes += b.numel() * b.element_size()
+            for store in (m._parameters, m._buffers):
+                for name, t in store.items():
+                    if t is None or t.device == device:
+                        continue
+                    copy = copies.get(id(t))
+                    if copy is None:
+                        data = t.detach().to(device, non_blocking=t.is_pinned())
+                        copy = nn.Parameter(data, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) \
+                            else data
+                        copies[id(t)] = copy
+                        info.bytes += t.numel() * t.element_size()
+                    saved.append((store, name, t))
+                    store[name] = copy
         _sync(device)
         info.seconds = time.perf_counter() - t0
         yield info
     finally:
-        for store, name, original, is_param in reversed(saved):
-            if is_param:
-                store[name].data = original
-            else:
-                store[name] = original
+        for store, name, original in reversed(saved):
+            store[name] = original
+        copies.clear()
         if saved:
             _empty_cache(device)
 

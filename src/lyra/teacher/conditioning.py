@@ -101,6 +101,9 @@ def warp_conditions(
     input_camera: Cameras,
     trajectory_cameras: Cameras,
     tokenizer: Tokenizer,
+    *,
+    trajectory_batch: int | None = None,
+    store_device: torch.device | str | None = None,
     **warp_kwargs,
 ) -> Conditions:
     """Lift ``image`` to a point cache, warp it along every trajectory and encode the warped videos.
@@ -111,6 +114,10 @@ def warp_conditions(
         input_camera: the input view's camera, batch shape ``[]``, size ``W × H``.
         trajectory_cameras: ``[V, T]`` cameras (``T = 1 + 8k`` frames, any image size).
         tokenizer: encodes the warped videos (its latent statistics normalise them).
+        trajectory_batch: warp and encode this many trajectories at a time (``None``: all at once). The
+            cache is built once; the results are the same (up to the float rounding of other batch sizes).
+        store_device: where the warped ``rgb`` / ``mask`` videos are kept (e.g. the CPU, to free the GPU
+            between trajectories; ``None``: where they were made). The latents stay on the tokenizer's device.
         **warp_kwargs: passed to :func:`lyra.teacher.cache3d.warp`.
 
     Returns:
@@ -120,9 +127,21 @@ def warp_conditions(
     if len(trajectory_cameras.shape) != 2:
         raise ConfigError(f"trajectory cameras must have batch shape [V, T], got {tuple(trajectory_cameras.shape)}")
     latent_frames(trajectory_cameras.shape[1])
+    if trajectory_batch is not None and trajectory_batch < 1:
+        raise ConfigError(f"trajectory_batch must be >= 1 or None, got {trajectory_batch}")
     cache = PointCache.from_depth(image, depth, input_camera)
-    out = warp(cache, trajectory_cameras.to(cache.device), **warp_kwargs)
-    rgb = out.rgb.clamp(0.0, 1.0)
-    latents = tokenizer.normalize(tokenizer.encode(rgb))
-    mask_latents = mask_to_latent_grid(out.mask).to(latents.device)
-    return Conditions(latents, mask_latents, rgb, out.mask)
+    V = trajectory_cameras.shape[0]
+    step = V if trajectory_batch is None else trajectory_batch
+    parts: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
+    for a in range(0, V, step):
+        out = warp(cache, trajectory_cameras[a:a + step].to(cache.device), **warp_kwargs)
+        rgb, mask = out.rgb.clamp(0.0, 1.0), out.mask
+        del out
+        latents = tokenizer.normalize(tokenizer.encode(rgb))
+        mask_latents = mask_to_latent_grid(mask).to(latents.device)
+        if store_device is not None:
+            rgb, mask = rgb.to(store_device), mask.to(store_device)
+        parts.append((latents, mask_latents, rgb, mask))
+    if len(parts) == 1:
+        return Conditions(*parts[0])
+    return Conditions(*(torch.cat(xs) for xs in zip(*parts, strict=True)))

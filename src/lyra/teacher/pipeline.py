@@ -14,6 +14,13 @@ A thin composition in the style of diffusers pipelines; every stage lives in its
    starting noise drawn on the CPU from the seed (same seed → same result, on any device);
 5. optionally :meth:`TeacherPipeline.decode`: latents → RGB videos through the tokenizer.
 
+Low-memory mode (:meth:`TeacherPipeline.enable_low_memory`; default for ``official`` on CUDA): the models are
+parked on the CPU and each is put on the GPU only for its stage (:func:`lyra.lowmem.resident`): depth net →
+tokenizer (warp + encode, ``trajectory_batch`` trajectories at a time, the warped videos moved to the CPU,
+chunked tokenizer layers) → denoiser (``trajectory_batch`` trajectories at a time) → the tokenizer again for
+:meth:`~TeacherPipeline.decode`. The results are those of the plain mode up to the float rounding of other
+batch sizes. Seconds and peak GPU memory of every stage are in :attr:`TeacherOutput.profile`.
+
 Sizes: any ``H × W`` that is a multiple of 16 (the tokenizer compresses 8 × 8, the denoiser patches
 2 × 2 latent cells) and ``T = 1 + 8k`` frames. The ``tiny`` denoiser's learnable positional embedding
 (diffusers' ``CosmosLearnablePositionalEmbed``, ``max_size`` (16, 128, 128) latent cells) and its RoPE
@@ -39,10 +46,12 @@ from lyra.errors import ConfigError, FormatError, WeightsError
 from lyra.fileio import atomic_path, check_input_file
 from lyra.geometry.cameras import Cameras
 from lyra.geometry.trajectories import TRAJECTORY_NAMES, sample_gen3c_trajectories
+from lyra.lowmem import StageMeter, park, resident
 from lyra.teacher.conditioning import Conditions, warp_conditions
 from lyra.teacher.denoiser import TeacherDenoiser
 from lyra.teacher.depth import DepthEstimator, load_depth_estimator
 from lyra.teacher.sampler import sample
+from lyra.tokenizer.chunked import DEFAULT_CHUNK_ELEMENTS
 from lyra.tokenizer.presets import LATENT_CHANNELS, SPATIAL_COMPRESSION
 from lyra.tokenizer.tokenizer import SIGMA_DATA, Tokenizer, latent_frames
 
@@ -154,6 +163,10 @@ class TeacherOutput:
         seed, steps, guidance: sampler settings.
         timings: seconds per stage (``depth``, ``trajectories``, ``warp_encode``, ``denoise``; ``decode``
             after :meth:`TeacherPipeline.decode`).
+        profile: ``peak_gib`` (peak GPU memory per stage and ``run``, GiB; ``None`` on the CPU),
+            ``transfer_s`` (seconds spent moving models to the GPU, per stage; low-memory mode),
+            ``denoise_groups_s`` (seconds per group of trajectories sampled together), ``low_memory``.
+            Not written by :meth:`save`.
     """
 
     latents: Tensor
@@ -170,6 +183,7 @@ class TeacherOutput:
     steps: int
     guidance: float = 1.0
     timings: dict[str, float] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)
 
     def _stats(self) -> tuple[Tensor, Tensor]:
         t = self.latents.shape[2]
@@ -271,6 +285,8 @@ class TeacherPipeline:
         preset: name recorded in outputs.
         weights: the denoiser's folder, if loaded from one (for hashes).
         world: the ``lyra.world`` preset whose image size the weights were trained at (:attr:`working_size`).
+
+    Attributes ``low_memory``, ``execution_device``, ``trajectory_batch``: see :meth:`enable_low_memory`.
     """
 
     def __init__(self, denoiser: TeacherDenoiser, tokenizer: Tokenizer, depth_estimator: DepthEstimator | None = None,
@@ -285,12 +301,35 @@ class TeacherPipeline:
         self.weights = weights
         self.world = world
         self.load_seconds = 0.0
+        self.low_memory = False
+        self.execution_device: torch.device | None = None
+        self.trajectory_batch: int | None = None
+
+    def enable_low_memory(self, device: torch.device | str | None = None, trajectory_batch: int = 1,
+                          chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS) -> TeacherPipeline:
+        """Park the denoiser, tokenizer and depth net (if an ``nn.Module``) on the CPU and run each on ``device``
+        (default: where the denoiser is now) only during its stage; warp, encode and sample
+        ``trajectory_batch`` trajectories at a time; run the tokenizer's layers in chunks of
+        ``chunk_elements`` (``None``: keep its setting). Returns ``self``.
+
+        At the official size one trajectory at a time keeps every stage under 24 GiB: the 7.2 B-parameter
+        denoiser's bf16 weights take 13.5 GiB and one trajectory's activations about 6 GiB.
+        """
+        if trajectory_batch < 1:
+            raise ConfigError(f"trajectory_batch must be >= 1, got {trajectory_batch}")
+        self.execution_device = torch.device(device) if device is not None else self.denoiser.device
+        self.trajectory_batch = int(trajectory_batch)
+        if chunk_elements is not None:
+            self.tokenizer.set_chunking(chunk_elements)
+        park(self.denoiser, self.tokenizer, self.depth_estimator)
+        self.low_memory = True
+        return self
 
     @classmethod
     def from_preset(cls, preset: str = "tiny", weights: str | os.PathLike | None = None,
                     depth: str | DepthEstimator | None = "tiny", device: torch.device | str = "cpu",
                     dtype: torch.dtype = torch.float32, tokenizer: str | os.PathLike | None = None,
-                    tokenizer_batch: int | None = None) -> TeacherPipeline:
+                    tokenizer_batch: int | None = None, low_memory: bool | None = None) -> TeacherPipeline:
         """Load a preset's denoiser, tokenizer and depth estimator.
 
         Args:
@@ -305,10 +344,15 @@ class TeacherPipeline:
             tokenizer: a tokenizer folder overriding the preset's.
             tokenizer_batch: videos per tokenizer pass (default 2 on the CPU — fastest and bounded
                 memory on 2 cores — all at once on CUDA).
+            low_memory: load the models to the CPU and run each on ``device`` only during its stage
+                (:meth:`enable_low_memory`); default: on for ``official`` on CUDA.
         """
         t0 = time.perf_counter()
         p = _preset(preset)
         device = torch.device(device)
+        if low_memory is None:
+            low_memory = preset == "official" and device.type == "cuda"
+        home = torch.device("cpu") if low_memory else device
         folder = Path(weights) if weights is not None else teacher_weights_dir(preset)
         if not folder.is_dir() or not (folder / "config.json").is_file():
             raise WeightsError(
@@ -317,20 +361,27 @@ class TeacherPipeline:
                     f"--export-to {folder}` (a CUDA GPU is recommended) or pass --weights DIR"
                     if weights is None else "expected a folder written by TeacherDenoiser.save_pretrained "
                     "(config.json, diffusion_pytorch_model.safetensors, teacher.json)"))
-        denoiser = TeacherDenoiser.from_pretrained(folder, device=device, dtype=dtype)
+        denoiser = TeacherDenoiser.from_pretrained(folder, device=home, dtype=dtype)
         if tokenizer_batch is None and device.type == "cpu":
             tokenizer_batch = 2
-        tok = Tokenizer.from_preset(p.tokenizer, path=tokenizer, device=device, max_batch=tokenizer_batch)
+        tok = Tokenizer.from_preset(p.tokenizer, path=tokenizer, device=home, max_batch=tokenizer_batch)
         from lyra.world.presets import get_preset
 
         pipe = cls(denoiser, tok, _resolve_depth(depth, device), num_frames=get_preset(p.world).frames,
                    preset=preset, weights=folder, world=p.world)
+        if low_memory:
+            pipe.enable_low_memory(device)
         pipe.load_seconds = time.perf_counter() - t0
         return pipe
 
     @property
     def device(self) -> torch.device:
-        return self.denoiser.device
+        """Where the models run (the execution device in low-memory mode, else the denoiser's device)."""
+        return self.execution_device if self.low_memory and self.execution_device is not None else self.denoiser.device
+
+    def _on(self) -> torch.device | None:
+        """The device :func:`~lyra.lowmem.resident` puts a model on for its stage (``None``: models stay put)."""
+        return self.device if self.low_memory else None
 
     @property
     def working_size(self) -> tuple[int, int]:
@@ -392,7 +443,6 @@ class TeacherPipeline:
         Returns:
             :class:`TeacherOutput` (tensors on the CPU).
         """
-        timings: dict[str, float] = {}
         dev = self.device
         if not isinstance(image, Tensor) or image.dim() != 3 or image.shape[0] != 3 or not image.is_floating_point():
             raise ConfigError(f"image must be a float tensor [3, H, W] in [0, 1], got "
@@ -403,20 +453,68 @@ class TeacherPipeline:
         if steps < 1:
             raise ConfigError(f"steps must be >= 1, got {steps}")
         image = image.to(dev, torch.float32).clamp(0.0, 1.0)
+        meter = StageMeter(dev)
+        transfer: dict[str, float] = {}
 
-        t0 = time.perf_counter()
-        if depth is None:
-            if self.depth_estimator is None:
-                raise ConfigError("no depth map given and the pipeline has no depth estimator")
-            depth = self.depth_estimator(image[None]).depth[0]
-        if tuple(depth.shape) != (H, W):
-            raise ConfigError(f"depth map {tuple(depth.shape)} does not match the image {H}x{W}")
-        depth = depth.to(dev, torch.float32)
-        if torch.isnan(depth).any():
-            raise ConfigError("the depth map holds NaN values")
-        timings["depth"] = time.perf_counter() - t0
+        with meter.stage("depth"):
+            if depth is None:
+                if self.depth_estimator is None:
+                    raise ConfigError("no depth map given and the pipeline has no depth estimator")
+                with resident(self.depth_estimator, self._on()) as moved:
+                    depth = self.depth_estimator(image[None]).depth[0]
+                transfer["depth"] = moved.seconds
+            if tuple(depth.shape) != (H, W):
+                raise ConfigError(f"depth map {tuple(depth.shape)} does not match the image {H}x{W}")
+            depth = depth.to(dev, torch.float32)
+            if torch.isnan(depth).any():
+                raise ConfigError("the depth map holds NaN values")
 
-        t0 = time.perf_counter()
+        with meter.stage("trajectories"):
+            trajectories, traj_names, camera, cd = self._trajectories(trajectories, names, camera, depth, H, W, T,
+                                                                       seed, movement, distances)
+
+        cpu = torch.device("cpu")
+        with meter.stage("warp_encode"), resident(self.tokenizer, self._on()) as moved:
+            cond = warp_conditions(image, depth, camera.to(dev), trajectories.to(dev), self.tokenizer,
+                                   trajectory_batch=self.trajectory_batch if self.low_memory else None,
+                                   store_device=cpu if self.low_memory else None)
+        transfer["warp_encode"] = moved.seconds
+
+        groups_s: list[float] = []
+        with meter.stage("denoise"), resident(self.denoiser, self._on()) as moved:
+            noise = initial_noise(cond.latents.shape, seed)
+            model_cond = Conditions(cond.latents.to(dev), cond.mask_latents.to(dev))
+            V = noise.shape[0]
+            step = self.trajectory_batch if self.low_memory and self.trajectory_batch else V
+            parts = []
+            for a in range(0, V, step):
+                t0 = time.perf_counter()
+                parts.append(sample(self.denoiser, model_cond[a:a + step] if step < V else model_cond, steps=steps,
+                                    guidance=guidance, noise=noise[a:a + step].to(dev), progress=progress))
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                groups_s.append(time.perf_counter() - t0)
+            lat = parts[0] if len(parts) == 1 else torch.cat(parts)
+            del parts
+        transfer["denoise"] = moved.seconds
+
+        mean, std = self.tokenizer.latent_stats(lat.shape[2])
+        conditions = Conditions(cond.latents.to(cpu), cond.mask_latents.to(cpu),
+                                None if cond.rgb is None else cond.rgb.to(cpu),
+                                None if cond.mask is None else cond.mask.to(cpu))
+        profile = {"peak_gib": meter.peak_gib(), "transfer_s": transfer, "denoise_groups_s": groups_s,
+                   "low_memory": self.low_memory, "trajectory_batch": step}
+        return TeacherOutput(
+            latents=lat.to(cpu), latents_mean=mean.reshape(LATENT_CHANNELS, -1).cpu(),
+            latents_std=std.reshape(LATENT_CHANNELS, -1).cpu(), cameras=trajectories.to(cpu),
+            input_camera=camera.to(cpu), image=image.to(cpu), depth=depth.to(cpu), conditions=conditions,
+            names=traj_names, center_depth=cd, seed=int(seed), steps=int(steps), guidance=float(guidance),
+            timings=dict(meter.seconds), profile=profile)
+
+    def _trajectories(self, trajectories: Cameras | None, names: tuple[str, ...] | None, camera: Cameras | None,
+                      depth: Tensor, H: int, W: int, T: int, seed: int, movement: float,
+                      distances: list[float] | None) -> tuple[Cameras, tuple[str, ...], Cameras, float]:
+        """Given or GEN3C trajectories ``[V, T]`` (CPU), their names, the input camera, the centre depth."""
         if trajectories is not None:
             if len(trajectories.shape) != 2:
                 raise ConfigError(f"trajectories must be Cameras [V, T], got batch shape {tuple(trajectories.shape)}")
@@ -442,29 +540,7 @@ class TeacherPipeline:
             traj_names = TRAJECTORY_NAMES
         if camera.shape != () or (camera.width, camera.height) != (W, H):
             raise ConfigError(f"the input camera must be one camera of size {W}x{H}")
-        timings["trajectories"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        cond = warp_conditions(image, depth, camera.to(dev), trajectories.to(dev), self.tokenizer)
-        timings["warp_encode"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        noise = initial_noise(cond.latents.shape, seed)
-        model_cond = Conditions(cond.latents.to(dev), cond.mask_latents.to(dev))
-        lat = sample(self.denoiser, model_cond, steps=steps, guidance=guidance, noise=noise.to(dev), progress=progress)
-        timings["denoise"] = time.perf_counter() - t0
-
-        mean, std = self.tokenizer.latent_stats(lat.shape[2])
-        cpu = torch.device("cpu")
-        conditions = Conditions(cond.latents.to(cpu), cond.mask_latents.to(cpu),
-                                None if cond.rgb is None else cond.rgb.to(cpu),
-                                None if cond.mask is None else cond.mask.to(cpu))
-        return TeacherOutput(
-            latents=lat.to(cpu), latents_mean=mean.reshape(LATENT_CHANNELS, -1).cpu(),
-            latents_std=std.reshape(LATENT_CHANNELS, -1).cpu(), cameras=trajectories.to(cpu),
-            input_camera=camera.to(cpu), image=image.to(cpu), depth=depth.to(cpu), conditions=conditions,
-            names=traj_names, center_depth=cd, seed=int(seed), steps=int(steps), guidance=float(guidance),
-            timings=timings)
+        return trajectories, traj_names, camera, cd
 
     @torch.no_grad()
     def decode(self, output: TeacherOutput) -> Tensor:
@@ -472,10 +548,21 @@ class TeacherPipeline:
 
         Records the seconds in ``output.timings["decode"]``.
         """
-        t0 = time.perf_counter()
-        video = self.tokenizer.decode(output.raw_latents.to(self.tokenizer.device))
-        video = video[..., :output.cameras.height, :output.cameras.width].cpu()
-        output.timings["decode"] = time.perf_counter() - t0
+        meter = StageMeter(self.device)
+        H, W = output.cameras.height, output.cameras.width
+        with meter.stage("decode"), resident(self.tokenizer, self._on()) as moved:
+            raw = output.raw_latents
+            if self.low_memory:  # one group of trajectories at a time, each moved to the CPU at once
+                step = self.trajectory_batch or raw.shape[0]
+                video = torch.cat([self.tokenizer.decode(raw[a:a + step].to(self.tokenizer.device))[..., :H, :W].cpu()
+                                   for a in range(0, raw.shape[0], step)])
+            else:
+                video = self.tokenizer.decode(raw.to(self.tokenizer.device))[..., :H, :W].cpu()
+        output.timings["decode"] = meter.seconds["decode"]
+        output.profile.setdefault("transfer_s", {})["decode"] = moved.seconds
+        peaks = meter.peak_gib()
+        if peaks is not None:
+            output.profile.setdefault("decode_peak_gib", peaks["decode"])
         return video
 
     def describe(self) -> dict[str, Any]:
