@@ -575,7 +575,7 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
              trajectory: str | os.PathLike | Cameras | None = None, depth: Any = "tiny",
              device: str | torch.device = "auto", progress: bool | ProgressFn = True, decode_videos: bool = False,
              student: str | os.PathLike | None = None, prune_ratio: float | None = PRUNE_RATIO,
-             num_frames: int | None = None) -> Scene:
+             num_frames: int | None = None, low_memory: bool | None = None) -> Scene:
     """One image → a 3D Gaussian Splatting :class:`Scene`.
 
     Args:
@@ -596,6 +596,7 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
         decode_videos: also decode the teacher's latents to RGB videos (``scene.videos``).
         prune_ratio: fraction of Gaussians dropped, least opaque first (Lyra: 0.8; ``None``: keep all).
         num_frames: frames per GEN3C trajectory (``1 + 8k``; default the preset's, 17 for ``tiny``).
+        low_memory: each model on the GPU only for its stage (module doc); default: on for ``official`` on CUDA.
 
     Returns:
         :class:`Scene`: ``len(scene.gaussians) == int(V·T·(H/8)·(W/8) · (1 − prune_ratio))``.
@@ -616,7 +617,8 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
             raise InputFileError(f"depth {depth}: the depth map is {depth_map.shape[1]}x{depth_map.shape[0]} but the "
                                  f"image is {img.shape[2]}x{img.shape[1]}; give one of the image's size")
         depth = None
-    pipe = ScenePipeline.from_preset(preset, weights=weights, student=student, depth=depth, device=device)
+    pipe = ScenePipeline.from_preset(preset, weights=weights, student=student, depth=depth, device=device,
+                                     low_memory=low_memory)
     _reporter(progress)("load", pipe.load_seconds)
     scene = pipe(img, seed=seed, steps=steps, size=size, trajectory=trajectory, depth_map=depth_map,
                  progress=progress, decode_videos=decode_videos, prune_ratio=prune_ratio, num_frames=num_frames)

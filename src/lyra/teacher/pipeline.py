@@ -562,7 +562,7 @@ class TeacherPipeline:
         output.profile.setdefault("transfer_s", {})["decode"] = moved.seconds
         peaks = meter.peak_gib()
         if peaks is not None:
-            output.profile.setdefault("decode_peak_gib", peaks["decode"])
+            output.profile["decode_peak_gib"] = peaks["decode"]
         return video
 
     def describe(self) -> dict[str, Any]:
