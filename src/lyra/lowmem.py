@@ -123,12 +123,15 @@ def park(*modules: Any, device: torch.device | str = "cpu") -> None:
 class StageMeter:
     """Seconds and peak GPU memory per named stage (see the module doc).
 
-    ``with meter.stage("denoise"): ...`` adds the stage's seconds to :attr:`seconds` and, on CUDA, its peak
-    allocated bytes to :attr:`peak_bytes`; :attr:`run_peak_bytes` also covers the gaps between stages (from the
-    meter's creation). On the CPU only seconds are recorded. Nested stages are not supported.
+    ``with meter.stage("denoise"): ...`` adds the stage's seconds to :attr:`seconds` and, on CUDA with ``memory``,
+    its peak allocated bytes to :attr:`peak_bytes`; :attr:`run_peak_bytes` also covers the gaps between stages (from
+    the meter's creation). Measuring memory resets CUDA's peak counter (``torch.cuda.reset_peak_memory_stats``) at
+    every stage boundary, which disturbs an outer measurement: hence ``memory`` (default on). On the CPU only seconds
+    are recorded. Nested stages are not supported.
     """
 
     device: torch.device
+    memory: bool = True
     seconds: dict[str, float] = field(default_factory=dict)
     peak_bytes: dict[str, int] = field(default_factory=dict)
     run_peak_bytes: int = 0
@@ -141,7 +144,8 @@ class StageMeter:
 
     @property
     def cuda(self) -> bool:
-        return self.device.type == "cuda"
+        """Whether GPU memory is measured (a CUDA device and ``memory``)."""
+        return self.memory and self.device.type == "cuda"
 
     def _fold(self) -> int:
         """Peak since the last reset, folded into the run's peak; resets the counter."""
@@ -159,7 +163,7 @@ class StageMeter:
         try:
             yield
         finally:
-            _sync(self.device)
+            _sync(self.device)  # a no-op on the CPU
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
             if self.cuda:
                 self.peak_bytes[name] = max(self.peak_bytes.get(name, 0), self._fold())
@@ -171,7 +175,7 @@ class StageMeter:
             self._fold()
 
     def peak_gib(self) -> dict[str, float] | None:
-        """``{stage: GiB, ..., "run": GiB}`` on CUDA, ``None`` on the CPU."""
+        """``{stage: GiB, ..., "run": GiB}`` when measuring GPU memory, else ``None``."""
         if not self.cuda:
             return None
         self.finish()

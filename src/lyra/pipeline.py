@@ -15,7 +15,7 @@ every model is parked on the CPU and put on the GPU only for its stage — depth
 one trajectory at a time) → denoiser (one trajectory at a time) → tokenizer (Plücker latents) → student — with
 the tokenizer's layers run in chunks (:mod:`lyra.tokenizer.chunked`) and the CUDA cache emptied between stages.
 Same results as the plain mode up to float rounding. ``scene.metadata["peak_gib"]`` holds the peak GPU memory of
-every stage (CUDA only).
+every stage (low-memory mode on CUDA; measuring it resets CUDA's peak counter at every stage boundary).
 
 Use :func:`generate` for one image; :class:`ScenePipeline` keeps the models loaded between images::
 
@@ -131,7 +131,8 @@ class Scene:
             (the crop/resize note or ``None``), ``trajectories``, ``center_depth``, ``prune_ratio``,
             ``gaussians_before_prune``, ``gaussians``, ``device``, ``weights`` (SHA-256 per component),
             ``timings_s`` (seconds per stage, and ``total``), ``low_memory``, ``peak_gib`` (peak GPU memory per
-            stage and ``run``, GiB; ``None`` on the CPU), ``transfer_s`` (seconds moving models to the GPU).
+            stage and ``run``, GiB; measured in low-memory mode on CUDA, else ``None``), ``transfer_s`` (seconds
+            moving models to the GPU).
         videos: the teacher's decoded videos ``[V, T, 3, H, W]`` in [0, 1] (only with ``decode_videos``).
         image: the fitted input image ``[3, H, W]`` in [0, 1].
         depth: the input view's z-depth ``[H, W]`` the teacher warped with (given or estimated; ``inf``: sky).
@@ -495,7 +496,7 @@ class ScenePipeline:
         from lyra.student import LatentDecoder, plucker_latents
 
         cams = out.cameras
-        meter = StageMeter(dev)
+        meter = StageMeter(dev, memory=self.low_memory)
         on = dev if self.low_memory else None
         transfer = dict(out.profile.get("transfer_s", {}))
         with meter.stage("plucker"), resident(self.encoder, on) as moved:

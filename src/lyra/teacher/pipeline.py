@@ -163,7 +163,7 @@ class TeacherOutput:
         seed, steps, guidance: sampler settings.
         timings: seconds per stage (``depth``, ``trajectories``, ``warp_encode``, ``denoise``; ``decode``
             after :meth:`TeacherPipeline.decode`).
-        profile: ``peak_gib`` (peak GPU memory per stage and ``run``, GiB; ``None`` on the CPU),
+        profile: ``peak_gib`` (peak GPU memory per stage and ``run``, GiB; low-memory mode on CUDA, else ``None``),
             ``transfer_s`` (seconds spent moving models to the GPU, per stage; low-memory mode),
             ``denoise_groups_s`` (seconds per group of trajectories sampled together), ``low_memory``.
             Not written by :meth:`save`.
@@ -453,7 +453,7 @@ class TeacherPipeline:
         if steps < 1:
             raise ConfigError(f"steps must be >= 1, got {steps}")
         image = image.to(dev, torch.float32).clamp(0.0, 1.0)
-        meter = StageMeter(dev)
+        meter = StageMeter(dev, memory=self.low_memory)  # per-stage GPU peaks in low-memory mode only
         transfer: dict[str, float] = {}
 
         with meter.stage("depth"):
@@ -548,7 +548,7 @@ class TeacherPipeline:
 
         Records the seconds in ``output.timings["decode"]``.
         """
-        meter = StageMeter(self.device)
+        meter = StageMeter(self.device, memory=self.low_memory)
         H, W = output.cameras.height, output.cameras.width
         with meter.stage("decode"), resident(self.tokenizer, self._on()) as moved:
             raw = output.raw_latents
