@@ -3,6 +3,8 @@ the pipeline's video entry and its output file."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -127,3 +129,50 @@ def test_pipeline_video_entry_and_file_round_trip(tmp_path):
         pipe(video=video[:5], video_depth=depth[:5], trajectories=cams)
     with pytest.raises(ConfigError, match="monotonic"):
         pipe(video=video, video_depth=depth, trajectories=cams, times=torch.rand(T))
+
+
+def test_dynamic_fine_tune_starts_from_the_static_weights_and_records_it(tmp_path):
+    import json
+
+    from safetensors.torch import load_file
+
+    from lyra.teacher.pipeline import teacher_weights_dir
+    from lyra.teacher.train_teacher import main
+
+    static = teacher_weights_dir("tiny")
+    export = tmp_path / "export"
+    common = ["--cpu", "--no-progress", "--world-preset", "micro", "--batch-size", "1",
+              "--pool-worlds", "1", "--test-worlds", "1", "--eval-steps", "1", "--warmup", "1", "--ckpt-every", "1",
+              "--log-every", "1", "--export-to", str(export), "--dynamic", "--init-from", str(static)]
+    # learning rate 0: the export is the initial weights, so they came from --init-from
+    assert main([*common, "--out", str(tmp_path / "a"), "--steps", "1", "--lr", "0"]) == 0
+    a = load_file(static / "diffusion_pytorch_model.safetensors")
+    b = load_file(export / "diffusion_pytorch_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rec = json.loads((export / "training_record.json").read_text())
+    assert rec["dynamic"] is True and rec["test"]["dynamic"] is True and rec["init_from"]["path"] == str(static)
+    assert rec["init_from"]["weights_sha256"]["diffusion_pytorch_model.safetensors"]
+    assert 0 < rec["test"]["psnr_teacher"] < 100
+    # a real step: the weights move
+    assert main([*common, "--out", str(tmp_path / "b"), "--steps", "1"]) == 0
+    c = load_file(export / "diffusion_pytorch_model.safetensors")
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+    assert main(["--out", str(tmp_path / "x"), "--cpu", "--init-from", str(tmp_path)]) != 0  # not a teacher
+
+
+def test_dynamic_pool_conditions_on_the_input_video(tokenizer):
+    from lyra.teacher.train_teacher import TeacherPool, load_example, prepare_example
+
+    pool = TeacherPool(batch_size=1, tokenizer=tokenizer, preset="micro", pool_worlds=1, dynamic=True,
+                       depth_scale=(1.0, 1.0), depth_noise=0.0)
+    batch = pool(0)
+    seed = pool._pool[0][0]
+    ex = load_example(seed, "micro", "cpu", dynamic=True)
+    assert ex.dynamic and tuple(ex.input_video.shape) == (T, 3, H, W)  # cropped to 48 x 80 like the frames
+    target, cond = prepare_example(ex, tokenizer)
+    # no augmentation: the pool holds exactly the dynamic conditions (in fp16) of the example
+    assert torch.allclose(pool._pool[0][2].float(), cond.latents, atol=2e-3)
+    _, static = prepare_example(dataclasses.replace(ex, input_video=None, input_depths=None), tokenizer)
+    assert not torch.allclose(static.latents, cond.latents, atol=1e-2)  # frame 0's cache differs from the video's
+    v = batch["latents"][0]
+    assert any(torch.allclose(v, target[k], atol=2e-3) for k in range(6))
