@@ -201,3 +201,25 @@ def test_world_source_and_pipeline_teacher_on_a_micro_dynamic_world(tmp_path):
     assert torch.allclose(s["latents"][:6], batch[0].latents.half().float(), atol=2e-3)
     assert torch.allclose(s["latents"][6:], batch[1].latents.half().float(), atol=2e-3)
     assert torch.allclose(s["gt_depth"], item.gt_depth.half().float(), rtol=1e-3)
+
+
+def test_cli_dynamic_sdg(tmp_path, capsys):
+    from lyra.cli import main
+
+    out = tmp_path / "dyn"
+    argv = ["sdg", str(out), "--dynamic", "--split", "test", "--count", "1", "--shard-size", "1", "--steps", "1",
+            "--world-preset", "micro", "--gt-depth", "--no-progress", "--device", "cpu", "--no-motion-reversal"]
+    with pytest.warns(UserWarning, match="no dynamic"):
+        assert main(argv) == 0
+    assert "1 scenes in 1 new shards" in capsys.readouterr().out
+    ds = ShardDataset(out)
+    assert ds.dynamic and ds.directions == ["forward"] and ds.sample_ids == ["world-test-dynamic:0:world-gt"]
+    s = ds[0]
+    assert tuple(s["times"].shape) == (6, 9) and tuple(s["input_video"].shape) == (9, 3, 48, 80)
+    assert ds.manifest["settings"]["source"] == {"kind": "world", "split": "test", "world_preset": "micro",
+                                                 "trajectories": "world-gt", "dynamic": True,
+                                                 "motion_reversal": False}
+    assert main(["sdg", str(tmp_path / "x"), "--motion-reversal"]) == 2  # belongs with --dynamic
+    assert main(["sdg", str(tmp_path / "x"), "--dynamic", "--images", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--motion-reversal belongs with --dynamic" in err and "drop --images" in err

@@ -697,6 +697,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     decoder = LatentDecoder(cfg_model)
     if args.init:
         _initial_weights(decoder, args.init)
+        print(f"initial weights: {args.init} (a resumed checkpoint overrides them)", flush=True)
     model = StudentModel(decoder)
     strategy = _sharded_strategy()
     ema = args.ema or None

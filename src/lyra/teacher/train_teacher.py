@@ -423,6 +423,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         except RuntimeError as e:
             raise ConfigError(f"--init-from {args.init_from}: not a '{args.preset}' teacher ({e})") from None
         del start
+        print(f"initial weights: {args.init_from} (a resumed checkpoint overrides them)", flush=True)
     data = TeacherPool(batch_size=batch_size, tokenizer=tokenizer, seed=args.seed, device=device,
                        preset=args.world_preset, pool_worlds=pool_worlds, refresh_every=args.refresh_every,
                        refresh_count=args.refresh_count, depth_scale=tuple(args.depth_scale),
