@@ -21,6 +21,16 @@ chunked tokenizer layers) → denoiser (``trajectory_batch`` trajectories at a t
 :meth:`~TeacherPipeline.decode`. The results are those of the plain mode up to the float rounding of other
 batch sizes. Seconds and peak GPU memory of every stage are in :attr:`TeacherOutput.profile`.
 
+Dynamic scenes (Lyra's dynamic mode): ``pipe(video=[T, 3, H, W], video_depth=[T, H, W],
+video_cameras=Cameras [T], times=[T])`` — frame ``f`` of every trajectory then shows the scene at time
+``t_f`` from the trajectory's camera ``f``: the conditions are the dynamic 3D cache
+(:func:`~lyra.teacher.conditioning.warp_conditions_dynamic`, input frame ``f`` warped into camera ``f``), the
+denoiser and the sampler are the static ones (a dynamic fine-tune of the same architecture:
+``lyra train teacher --dynamic``). Without per-frame depth the depth estimator runs on every frame; without
+cameras the input camera is assumed static (the default camera, or ``camera``, at every frame); times
+default to ``f / (T − 1)``. The trajectories start from the camera of frame 0 and are scaled by frame 0's
+centre depth. :func:`dynamic_weights_dir` / ``from_preset(..., dynamic=True)`` pick a dynamic fine-tune.
+
 Sizes: any ``H × W`` that is a multiple of 16 (the tokenizer compresses 8 × 8, the denoiser patches
 2 × 2 latent cells) and ``T = 1 + 8k`` frames. The ``tiny`` denoiser's learnable positional embedding
 (diffusers' ``CosmosLearnablePositionalEmbed``, ``max_size`` (16, 128, 128) latent cells) and its RoPE
@@ -47,7 +57,7 @@ from lyra.fileio import atomic_path, check_input_file
 from lyra.geometry.cameras import Cameras
 from lyra.geometry.trajectories import TRAJECTORY_NAMES, sample_gen3c_trajectories
 from lyra.lowmem import StageMeter, park, resident
-from lyra.teacher.conditioning import Conditions, warp_conditions
+from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditions_dynamic
 from lyra.teacher.denoiser import TeacherDenoiser
 from lyra.teacher.depth import DepthEstimator, load_depth_estimator
 from lyra.teacher.sampler import sample
@@ -55,14 +65,14 @@ from lyra.tokenizer.chunked import DEFAULT_CHUNK_ELEMENTS
 from lyra.tokenizer.presets import LATENT_CHANNELS, SPATIAL_COMPRESSION
 from lyra.tokenizer.tokenizer import SIGMA_DATA, Tokenizer, latent_frames
 
-__all__ = ["PIPELINE_PRESETS", "TeacherOutput", "TeacherPipeline", "center_depth", "initial_noise",
-           "teacher_weights_dir", "weights_sha256"]
+__all__ = ["PIPELINE_PRESETS", "TeacherOutput", "TeacherPipeline", "center_depth", "default_times",
+           "dynamic_weights_dir", "initial_noise", "teacher_weights_dir", "weights_sha256"]
 
 #: Image sides must be multiples of this (8× tokenizer compression × 2×2 denoiser patches).
 SIZE_MULTIPLE = 16
 #: Latent-file format written by :meth:`TeacherOutput.save`.
 LATENTS_FORMAT = "lyra-teacher-latents"
-LATENTS_VERSION = 1
+LATENTS_VERSION = 1  # dynamic outputs add optional tensors (times, video, ...): version-1 readers skip them
 # Independent random streams derived from the seed (lyra.train.runtime.mix_seed).
 _NOISE_STREAM, _TRAJECTORY_STREAM = 101, 102
 
@@ -76,10 +86,11 @@ class PipelinePreset:
     tokenizer: str
     world: str
     weights: str | None  # folder name under lyra/weights/ (None: not shipped, pass weights=)
+    dynamic_weights: str | None = None  # folder name of the dynamic fine-tune under lyra/weights/
 
 
 PIPELINE_PRESETS: dict[str, PipelinePreset] = {
-    "tiny": PipelinePreset("tiny", "tiny", "tiny", "tiny", "teacher_tiny"),
+    "tiny": PipelinePreset("tiny", "tiny", "tiny", "tiny", "teacher_tiny", "teacher_tiny_dynamic"),
     "official": PipelinePreset("official", "official", "official", "official", None),
 }
 
@@ -93,6 +104,24 @@ def teacher_weights_dir(preset: str = "tiny") -> Path:
     import lyra
 
     return Path(lyra.__file__).resolve().parent / "weights" / p.weights
+
+
+def dynamic_weights_dir(preset: str = "tiny") -> Path | None:
+    """Folder of the shipped *dynamic* teacher fine-tune of ``preset`` (``src/lyra/weights/teacher_<preset>_dynamic``),
+    or ``None`` when it is not there (then the static weights serve dynamic inputs too; see
+    :meth:`TeacherPipeline.from_preset`)."""
+    p = _preset(preset)
+    if p.dynamic_weights is None:
+        return None
+    import lyra
+
+    folder = Path(lyra.__file__).resolve().parent / "weights" / p.dynamic_weights
+    return folder if (folder / "config.json").is_file() else None
+
+
+def default_times(num_frames: int) -> Tensor:
+    """Frame times ``[T]``: ``f / (T − 1)`` (all 0 for one frame), as the dynamic procedural worlds use."""
+    return torch.arange(num_frames, dtype=torch.float32) / max(num_frames - 1, 1)
 
 
 def _preset(name: str) -> PipelinePreset:
@@ -163,6 +192,11 @@ class TeacherOutput:
         seed, steps, guidance: sampler settings.
         timings: seconds per stage (``depth``, ``trajectories``, ``warp_encode``, ``denoise``; ``decode``
             after :meth:`TeacherPipeline.decode`).
+        times: dynamic scenes: ``[T]`` the time in [0, 1] of frame ``f`` of every trajectory (= of input frame
+            ``f``); ``None`` for a static scene.
+        video: dynamic: ``[T, 3, H, W]`` the input video (``image`` is its frame 0), else ``None``.
+        video_depth: dynamic: ``[T, H, W]`` the per-frame z-depth the dynamic cache used (``depth`` is frame 0's).
+        video_cameras: dynamic: ``Cameras [T]`` of the input frames (``input_camera`` is frame 0's).
         profile: ``peak_gib`` (peak GPU memory per stage and ``run``, GiB; low-memory mode on CUDA, else ``None``),
             ``transfer_s`` (seconds spent moving models to the GPU, per stage; low-memory mode),
             ``denoise_groups_s`` (seconds per group of trajectories sampled together), ``low_memory``.
@@ -184,6 +218,22 @@ class TeacherOutput:
     guidance: float = 1.0
     timings: dict[str, float] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=dict)
+    times: Tensor | None = None
+    video: Tensor | None = None
+    video_depth: Tensor | None = None
+    video_cameras: Cameras | None = None
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether this is a dynamic scene (frames at different times)."""
+        return self.times is not None
+
+    @property
+    def frame_times(self) -> Tensor:
+        """``[V, T]`` time of every frame of every trajectory (zeros for a static scene)."""
+        V, T = self.cameras.shape
+        t = self.times if self.times is not None else torch.zeros(T)
+        return t.reshape(1, T).expand(V, T).clone()
 
     def _stats(self) -> tuple[Tensor, Tensor]:
         t = self.latents.shape[2]
@@ -214,7 +264,8 @@ class TeacherOutput:
     def save(self, path: str | os.PathLike) -> Path:
         """Write a ``.safetensors`` file atomically: normalised latents, statistics, cameras (``K`` /
         ``c2w`` of the trajectories and the input view), input image and depth, condition latents and
-        masks; the settings (seed, steps, guidance, names, centre depth, timings) in its metadata."""
+        masks (dynamic scenes: also ``times``, ``video``, ``video_depth``, ``video_K``/``video_c2w``); the
+        settings (seed, steps, guidance, names, centre depth, timings) in its metadata."""
         from safetensors.torch import save_file
 
         c, ic = self.cameras, self.input_camera
@@ -224,6 +275,13 @@ class TeacherOutput:
             "image": self.image, "depth": self.depth,
             "cond_latents": self.conditions.latents, "cond_mask_latents": self.conditions.mask_latents,
         }
+        if self.times is not None:
+            tensors["times"] = self.times
+        for k, v in (("video", self.video), ("video_depth", self.video_depth)):
+            if v is not None:
+                tensors[k] = v
+        if self.video_cameras is not None:
+            tensors["video_K"], tensors["video_c2w"] = self.video_cameras.K, self.video_cameras.c2w
         tensors = {k: v.detach().to("cpu", torch.float32).clone().contiguous() for k, v in tensors.items()}
         meta = {
             "format": LATENTS_FORMAT, "version": str(LATENTS_VERSION), "seed": str(self.seed),
@@ -238,7 +296,7 @@ class TeacherOutput:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TeacherOutput:
-        """Read a file written by :meth:`save` (conditions without the warped RGB)."""
+        """Read a file written by :meth:`save` (conditions without the warped RGB; dynamic fields when saved)."""
         from safetensors import SafetensorError, safe_open
 
         p = check_input_file(path)
@@ -259,6 +317,8 @@ class TeacherOutput:
                 names=tuple(json.loads(meta["names"])), center_depth=float(meta["center_depth"]),
                 seed=int(meta["seed"]), steps=int(meta["steps"]), guidance=float(meta["guidance"]),
                 timings={k: float(v) for k, v in json.loads(meta.get("timings", "{}")).items()},
+                times=t.get("times"), video=t.get("video"), video_depth=t.get("video_depth"),
+                video_cameras=Cameras(t["video_K"], t["video_c2w"], w, h) if "video_K" in t else None,
             )
         except (KeyError, ValueError, json.JSONDecodeError) as e:
             raise FormatError(f"{p}: incomplete teacher latents file (missing or invalid {e})") from None
@@ -329,7 +389,8 @@ class TeacherPipeline:
     def from_preset(cls, preset: str = "tiny", weights: str | os.PathLike | None = None,
                     depth: str | DepthEstimator | None = "tiny", device: torch.device | str = "cpu",
                     dtype: torch.dtype = torch.float32, tokenizer: str | os.PathLike | None = None,
-                    tokenizer_batch: int | None = None, low_memory: bool | None = None) -> TeacherPipeline:
+                    tokenizer_batch: int | None = None, low_memory: bool | None = None,
+                    dynamic: bool = False) -> TeacherPipeline:
         """Load a preset's denoiser, tokenizer and depth estimator.
 
         Args:
@@ -346,10 +407,21 @@ class TeacherPipeline:
                 memory on 2 cores — all at once on CUDA).
             low_memory: load the models to the CPU and run each on ``device`` only during its stage
                 (:meth:`enable_low_memory`); default: on for ``official`` on CUDA.
+            dynamic: without ``weights``, load the preset's dynamic fine-tune (:func:`dynamic_weights_dir`); when
+                it is not shipped the static weights are loaded with a warning (same architecture; they were not
+                trained on dynamic conditions).
         """
         t0 = time.perf_counter()
         p = _preset(preset)
         device = torch.device(device)
+        if weights is None and dynamic:
+            dyn = dynamic_weights_dir(preset)
+            if dyn is None:
+                import warnings
+
+                warnings.warn(f"no dynamic '{preset}' teacher weights shipped; using the static ones (fine-tune a "
+                              "dynamic teacher with `lyra train teacher --dynamic --init-from ...`)", stacklevel=2)
+            weights = dyn
         if low_memory is None:
             low_memory = preset == "official" and device.type == "cuda"
         home = torch.device("cpu") if low_memory else device
@@ -408,7 +480,7 @@ class TeacherPipeline:
     @torch.no_grad()
     def __call__(
         self,
-        image: Tensor,
+        image: Tensor | None = None,
         depth: Tensor | None = None,
         camera: Cameras | None = None,
         trajectories: Cameras | None = None,
@@ -420,64 +492,102 @@ class TeacherPipeline:
         num_frames: int | None = None,
         names: tuple[str, ...] | None = None,
         progress: bool = True,
+        *,
+        video: Tensor | None = None,
+        video_depth: Tensor | None = None,
+        video_cameras: Cameras | None = None,
+        times: Tensor | None = None,
     ) -> TeacherOutput:
-        """Run depth → trajectories → warp + encode → sampler.
+        """Run depth → trajectories → warp + encode → sampler, for one image or (dynamic) one video.
 
         Args:
-            image: ``[3, H, W]`` in [0, 1], ``H`` and ``W`` multiples of 16.
+            image: ``[3, H, W]`` in [0, 1], ``H`` and ``W`` multiples of 16 (static scenes; give ``video``
+                instead for a dynamic one).
             depth: ``[H, W]`` z-depth of ``image`` (OpenCV camera, world units; ``inf`` = sky); default:
                 the pipeline's depth estimator.
             camera: the input camera (batch shape ``[]``, size ``W × H``); default
                 :func:`lyra.inputs.default_camera` (identity pose, 50° vertical FoV), or frame 0 of
-                ``trajectories`` when those are given.
+                ``trajectories`` when those are given. For a video without ``video_cameras``: the static
+                camera of every frame.
             trajectories: ``Cameras [V, T]`` (size ``W × H``, ``T = 1 + 8k``) to use instead of GEN3C's
                 six; their frame 0 should be the input camera.
             seed: draws the trajectory distances and the starting noise (independent streams).
             steps: Euler steps (GEN3C's 35 by default); guidance: CFG scale (1.0: conditional only).
             movement: GEN3C's movement factor (multiplies the drawn distances); distances: the six
                 distance factors instead of drawing them.
-            num_frames: frames per GEN3C trajectory (default: the preset's, 17 for ``tiny``).
+            num_frames: frames per GEN3C trajectory (default: the preset's, 17 for ``tiny``; a video's own
+                frame count for a dynamic scene).
             names: trajectory names for given ``trajectories`` (default ``traj0``, ``traj1``, ...).
             progress: tqdm bar over the sampler steps.
+            video: dynamic scenes: ``[T, 3, H, W]`` in [0, 1], ``T = 1 + 8k`` frames (frame ``f`` at time
+                ``times[f]``); frame ``f`` of every trajectory then shows the scene at that time.
+            video_depth: ``[T, H, W]`` z-depth of every frame (default: the depth estimator per frame).
+            video_cameras: ``Cameras [T]`` of the frames (default: ``camera`` at every frame, a static camera).
+            times: ``[T]`` frame times in [0, 1], non-decreasing or non-increasing (a time-reversed video);
+                default :func:`default_times`.
 
         Returns:
-            :class:`TeacherOutput` (tensors on the CPU).
+            :class:`TeacherOutput` (tensors on the CPU); dynamic scenes fill its ``times``, ``video``,
+            ``video_depth`` and ``video_cameras``.
         """
         dev = self.device
-        if not isinstance(image, Tensor) or image.dim() != 3 or image.shape[0] != 3 or not image.is_floating_point():
-            raise ConfigError(f"image must be a float tensor [3, H, W] in [0, 1], got "
-                              f"{tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__}")
-        H, W = image.shape[-2:]
-        T = int(trajectories.shape[-1]) if trajectories is not None else (num_frames or self.num_frames)
+        if video is not None:
+            if image is not None or depth is not None:
+                raise ConfigError("give either an image (with depth) or a video (with video_depth), not both")
+            if not isinstance(video, Tensor) or video.dim() != 4 or video.shape[1] != 3 \
+                    or not video.is_floating_point():
+                raise ConfigError(f"video must be a float tensor [T, 3, H, W] in [0, 1], got "
+                                  f"{tuple(video.shape) if isinstance(video, Tensor) else type(video).__name__}")
+            frames = video.clamp(0.0, 1.0)
+            if num_frames is not None and num_frames != video.shape[0]:
+                raise ConfigError(f"num_frames {num_frames} differs from the video's {video.shape[0]} frames")
+            T_in = int(video.shape[0])
+        else:
+            if video_depth is not None or video_cameras is not None or times is not None:
+                raise ConfigError("video_depth, video_cameras and times belong with a video (video=...)")
+            if not isinstance(image, Tensor) or image.dim() != 3 or image.shape[0] != 3 \
+                    or not image.is_floating_point():
+                raise ConfigError(f"image must be a float tensor [3, H, W] in [0, 1], got "
+                                  f"{tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__}")
+            frames = image.clamp(0.0, 1.0)[None]
+            T_in = None
+        H, W = frames.shape[-2:]
+        T = int(trajectories.shape[-1]) if trajectories is not None else (T_in or num_frames or self.num_frames)
+        if T_in is not None and T != T_in:
+            raise ConfigError(f"the trajectories have {T} frames but the video {T_in}; give one camera per video frame")
         self.check_size(H, W, T)
         if steps < 1:
             raise ConfigError(f"steps must be >= 1, got {steps}")
-        image = image.to(dev, torch.float32).clamp(0.0, 1.0)
+        frames = frames.to(dev, torch.float32)
+        if T_in is not None:
+            times = self._check_times(times, T_in)
         meter = StageMeter(dev, memory=self.low_memory)  # per-stage GPU peaks in low-memory mode only
         transfer: dict[str, float] = {}
 
         with meter.stage("depth"):
-            if depth is None:
-                if self.depth_estimator is None:
-                    raise ConfigError("no depth map given and the pipeline has no depth estimator")
-                with resident(self.depth_estimator, self._on()) as moved:
-                    depth = self.depth_estimator(image[None]).depth[0]
-                transfer["depth"] = moved.seconds
-            if tuple(depth.shape) != (H, W):
-                raise ConfigError(f"depth map {tuple(depth.shape)} does not match the image {H}x{W}")
-            depth = depth.to(dev, torch.float32)
-            if torch.isnan(depth).any():
-                raise ConfigError("the depth map holds NaN values")
+            given = video_depth if video is not None else (None if depth is None else depth[None])
+            depths = self._depths(frames, given, transfer)
 
         with meter.stage("trajectories"):
-            trajectories, traj_names, camera, cd = self._trajectories(trajectories, names, camera, depth, H, W, T,
-                                                                       seed, movement, distances)
+            trajectories, traj_names, camera, cd = self._trajectories(trajectories, names, camera, depths[0], H, W,
+                                                                       T, seed, movement, distances, video_cameras)
+            if video is not None:
+                if video_cameras is None:  # a static camera: the input camera at every frame
+                    video_cameras = Cameras(camera.K.expand(T, 3, 3), camera.c2w.expand(T, 4, 4), W, H)
+                if tuple(video_cameras.shape) != (T,) or (video_cameras.width, video_cameras.height) != (W, H):
+                    raise ConfigError(f"video_cameras must be Cameras [{T}] of size {W}x{H}, got "
+                                      f"{tuple(video_cameras.shape)} {video_cameras.width}x{video_cameras.height}")
+                camera = video_cameras[0]
 
         cpu = torch.device("cpu")
         with meter.stage("warp_encode"), resident(self.tokenizer, self._on()) as moved:
-            cond = warp_conditions(image, depth, camera.to(dev), trajectories.to(dev), self.tokenizer,
-                                   trajectory_batch=self.trajectory_batch if self.low_memory else None,
-                                   store_device=cpu if self.low_memory else None)
+            if video is None:
+                cond = warp_conditions(frames[0], depths[0], camera.to(dev), trajectories.to(dev), self.tokenizer,
+                                       trajectory_batch=self.trajectory_batch if self.low_memory else None,
+                                       store_device=cpu if self.low_memory else None)
+            else:
+                cond = warp_conditions_dynamic(frames, depths, video_cameras.to(dev), trajectories.to(dev),
+                                               self.tokenizer)
         transfer["warp_encode"] = moved.seconds
 
         groups_s: list[float] = []
@@ -504,17 +614,22 @@ class TeacherPipeline:
                                 None if cond.mask is None else cond.mask.to(cpu))
         profile = {"peak_gib": meter.peak_gib(), "transfer_s": transfer, "denoise_groups_s": groups_s,
                    "low_memory": self.low_memory, "trajectory_batch": step}
+        dynamic = video is not None
         return TeacherOutput(
             latents=lat.to(cpu), latents_mean=mean.reshape(LATENT_CHANNELS, -1).cpu(),
             latents_std=std.reshape(LATENT_CHANNELS, -1).cpu(), cameras=trajectories.to(cpu),
-            input_camera=camera.to(cpu), image=image.to(cpu), depth=depth.to(cpu), conditions=conditions,
+            input_camera=camera.to(cpu), image=frames[0].to(cpu), depth=depths[0].to(cpu), conditions=conditions,
             names=traj_names, center_depth=cd, seed=int(seed), steps=int(steps), guidance=float(guidance),
-            timings=dict(meter.seconds), profile=profile)
+            timings=dict(meter.seconds), profile=profile, times=times.cpu() if dynamic else None,
+            video=frames.to(cpu) if dynamic else None, video_depth=depths.to(cpu) if dynamic else None,
+            video_cameras=video_cameras.to(cpu) if dynamic else None)
 
     def _trajectories(self, trajectories: Cameras | None, names: tuple[str, ...] | None, camera: Cameras | None,
                       depth: Tensor, H: int, W: int, T: int, seed: int, movement: float,
-                      distances: list[float] | None) -> tuple[Cameras, tuple[str, ...], Cameras, float]:
-        """Given or GEN3C trajectories ``[V, T]`` (CPU), their names, the input camera, the centre depth."""
+                      distances: list[float] | None, video_cameras: Cameras | None = None
+                      ) -> tuple[Cameras, tuple[str, ...], Cameras, float]:
+        """Given or GEN3C trajectories ``[V, T]`` (CPU), their names, the input camera, the centre depth of
+        ``depth`` (frame 0's). A video's cameras ``video_cameras [T]`` give the default input camera (frame 0)."""
         if trajectories is not None:
             if len(trajectories.shape) != 2:
                 raise ConfigError(f"trajectories must be Cameras [V, T], got batch shape {tuple(trajectories.shape)}")
@@ -522,25 +637,64 @@ class TeacherPipeline:
                 raise ConfigError(f"trajectory cameras are {trajectories.width}x{trajectories.height} but the image is "
                                   f"{W}x{H}; resize them (Cameras.resize) to the image size")
             if camera is None:
-                camera = trajectories[0, 0]
+                camera = video_cameras[0] if video_cameras is not None else trajectories[0, 0]
             traj_names = tuple(names) if names is not None else tuple(f"traj{i}" for i in range(trajectories.shape[0]))
             if len(traj_names) != trajectories.shape[0]:
                 raise ConfigError(f"{len(traj_names)} names for {trajectories.shape[0]} trajectories")
             cd = math.nan
         else:
             if camera is None:
-                from lyra.inputs import default_camera
+                if video_cameras is not None:
+                    camera = video_cameras[0]
+                else:
+                    from lyra.inputs import default_camera
 
-                camera = default_camera(H, W)
+                    camera = default_camera(H, W)
             cd = center_depth(depth)
             from lyra.train.runtime import mix_seed
 
             g = torch.Generator().manual_seed(mix_seed(seed, _TRAJECTORY_STREAM))
-            trajectories = sample_gen3c_trajectories(camera.to("cpu"), cd, T, movement, g, distances=distances)
+            start = video_cameras[0] if video_cameras is not None else camera
+            trajectories = sample_gen3c_trajectories(start.to("cpu"), cd, T, movement, g, distances=distances)
             traj_names = TRAJECTORY_NAMES
         if camera.shape != () or (camera.width, camera.height) != (W, H):
             raise ConfigError(f"the input camera must be one camera of size {W}x{H}")
         return trajectories, traj_names, camera, cd
+
+    @staticmethod
+    def _check_times(times: Tensor | None, T: int) -> Tensor:
+        """Frame times ``[T]`` (default :func:`default_times`), checked: finite, in [0, 1], monotonic."""
+        if times is None:
+            return default_times(T)
+        t = torch.as_tensor(times, dtype=torch.float32).detach().cpu()
+        if tuple(t.shape) != (T,):
+            raise ConfigError(f"times must be [{T}] (one per video frame), got {tuple(t.shape)}")
+        if not bool(torch.isfinite(t).all()) or float(t.min()) < 0.0 or float(t.max()) > 1.0:
+            raise ConfigError("times must be finite and lie in [0, 1]")
+        d = t.diff()
+        if not (bool((d >= 0).all()) or bool((d <= 0).all())):
+            raise ConfigError("times must be monotonic (a video forwards or backwards in time)")
+        return t
+
+    def _depths(self, frames: Tensor, given: Tensor | None, transfer: dict[str, float], chunk: int = 8) -> Tensor:
+        """z-depth ``[N, H, W]`` of ``frames [N, 3, H, W]``: ``given`` (checked) or the depth estimator in chunks
+        (on the GPU only for this stage in low-memory mode; the seconds moving it there go to ``transfer``)."""
+        N, _, H, W = frames.shape
+        if given is None:
+            if self.depth_estimator is None:
+                raise ConfigError("no depth map given and the pipeline has no depth estimator")
+            with resident(self.depth_estimator, self._on()) as moved:
+                given = torch.cat([self.depth_estimator(part).depth for part in frames.split(chunk)])
+            transfer["depth"] = moved.seconds
+        if tuple(given.shape) != (N, H, W):
+            what = "depth map" if N == 1 else "per-frame depth"
+            shown = tuple(given.shape[1:]) if N == 1 else tuple(given.shape)
+            want = f"the image {H}x{W}" if N == 1 else f"the video [{N}, {H}, {W}]"
+            raise ConfigError(f"{what} {shown} does not match {want}")
+        given = given.to(frames.device, torch.float32)
+        if torch.isnan(given).any():
+            raise ConfigError("the depth map holds NaN values")
+        return given
 
     @torch.no_grad()
     def decode(self, output: TeacherOutput) -> Tensor:
