@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
-
-import torch
 
 from lyra.cli._common import add_device_argument, pick_device
 from lyra.errors import ConfigError, OutputPathError
@@ -106,29 +103,12 @@ def _check_outputs(args: argparse.Namespace) -> None:
         raise OutputPathError("two outputs have the same path; give each its own file")
 
 
-def flythrough_cameras(scene, orbit_frames: int):
-    """The --video path: the trajectory cameras one after the other (``V·T``), then an orbit of ``orbit_frames``
-    around the scene's centre at the trajectories' field of view."""
-    from lyra.cli.render import scene_center_and_radius
-    from lyra.geometry.cameras import Cameras
-    from lyra.geometry.trajectories import orbit
-
-    cams = scene.cameras.flatten()
-    if orbit_frames <= 0 or len(scene.gaussians) == 0:
-        return cams
-    center, extent = scene_center_and_radius(scene.gaussians)
-    fy = float(cams.K[0, 1, 1])
-    fov = math.degrees(2 * math.atan(0.5 * cams.height / fy))
-    orb = orbit(center, 2.0 * extent, orbit_frames, cams.width, cams.height, fov_y_deg=fov)
-    return Cameras(torch.cat([cams.K, orb.K]), torch.cat([cams.c2w, orb.c2w]), cams.width, cams.height)
-
-
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from lyra.cli.render import render_frames
     from lyra.cli.teacher import parse_size
     from lyra.pipeline import generate, image_from_prompt
+    from lyra.render.flythrough import flythrough_cameras, render_frames
 
     t_start = time.perf_counter()
     # ---- options and outputs, all checked before any model is loaded
@@ -180,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         from lyra.media import write_video
 
         dev = pick_device(args.device)
-        cams = flythrough_cameras(scene, args.orbit_frames)
+        cams = flythrough_cameras(scene.cameras, scene.gaussians, args.orbit_frames)
         g = scene.gaussians.to(dev)
         write_video(render_frames(g, cams.to(dev), (1.0, 1.0, 1.0), args.backend, progress=progress), args.video,
                     fps=args.fps)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from lyra.cli._common import add_device_argument, parse_color, parse_size, parse_vector, pick_device
 from lyra.errors import ConfigError
@@ -23,6 +21,9 @@ from lyra.geometry.trajectories import (
     orbit,
 )
 from lyra.media import VIDEO_EXTENSIONS, to_uint8, write_frames, write_video
+from lyra.render.flythrough import render_frames, scene_center_and_radius
+
+__all__ = ["build_cameras", "register", "render_frames", "run", "scene_center_and_radius"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,15 +68,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def scene_center_and_radius(g: Gaussians) -> tuple[torch.Tensor, float]:
-    """A robust centre (median of the centres) and extent (80th percentile distance) of a scene."""
-    idx = torch.randperm(len(g), generator=torch.Generator().manual_seed(0))[:200_000]
-    means = g.means[idx].float()
-    center = means.median(dim=0).values
-    extent = torch.quantile((means - center).norm(dim=-1), 0.8).item()
-    return center, max(extent, 1e-3)
-
-
 def build_cameras(args: argparse.Namespace, g: Gaussians) -> Cameras:
     """The camera path that ``args`` asks for, as a flat ``Cameras`` batch ``[T]``."""
     height, width = args.size or (176, 320)
@@ -110,16 +102,6 @@ def build_cameras(args: argparse.Namespace, g: Gaussians) -> Cameras:
         start = Cameras.from_fov(args.fov, width, height)
         return gen3c_trajectory(traj, start, depth, args.num_frames or 49, 0.5 * (lo + hi) * args.movement)
     raise ConfigError(f"unknown trajectory {traj!r}: use orbit, {', '.join(TRAJECTORY_NAMES)} or a .json path")
-
-
-def render_frames(g: Gaussians, cams: Cameras, background, backend: str, progress: bool = True
-                  ) -> Iterator[torch.Tensor]:
-    """Render one frame at a time (``[H, W, 3]`` float), with a progress bar."""
-    from lyra.render import render
-
-    for k in tqdm(range(len(cams)), desc="rendering", unit="frame", disable=not progress):
-        with torch.no_grad():
-            yield render(g, cams[k], background=background, backend=backend).rgb.cpu()
 
 
 def run(args: argparse.Namespace) -> int:
