@@ -241,7 +241,9 @@ class DynamicScene:
                 "camera_times": None if self.camera_times is None else [round(float(v), 7) for v in self.camera_times],
                 "metadata": _jsonable(self.metadata), "lyra": __version__,
             }
-            (tmp / INDEX_NAME).write_text(json.dumps(index, indent=1) + "\n")
+            # one line per field, values compact (a 121-time index stays readable)
+            (tmp / INDEX_NAME).write_text("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}"
+                                                             for k, v in index.items()) + "\n}\n")
             os.chmod(tmp, 0o777 & ~_umask())
             replace_dir(tmp, final)
         except LyraError:
