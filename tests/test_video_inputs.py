@@ -181,7 +181,14 @@ def test_bad_videos_are_one_line_input_errors(tmp_path, cfr_video):
     subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", "sine=d=0.5",
                     str(tmp_path / "sound.m4a")], check=True)
     (tmp_path / "nothing").mkdir()
-    cases = {"empty.mp4": "empty", "notes.mp4": "not a video", "cut.mp4": "truncated", "sound.m4a": "no video stream",
+    # Header first (faststart), then cut just after the start of the media data: the header reads, no frame decodes.
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:d=2",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(tmp_path / "fs.mp4")],
+                   check=True)
+    data = (tmp_path / "fs.mp4").read_bytes()
+    (tmp_path / "nodata.mp4").write_bytes(data[:data.index(b"mdat") + 16])
+    cases = {"empty.mp4": "empty", "notes.mp4": "not a video", "cut.mp4": "truncated",
+             "nodata.mp4": "no frame of the h264 video could be decoded", "sound.m4a": "no video stream",
              "missing.mp4": "no such file", "nothing": "folder without image frames"}
     for name, words in cases.items():
         with pytest.raises(InputFileError) as e:

@@ -135,14 +135,21 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+_FFMPEG_NOISE = ("conversion failed", "task finished", "terminating thread", "nothing was written",
+                 "could not open encoder", "error while filtering", "at least one output file")
+
+
 def _ffmpeg_error(stderr: str) -> str:
-    """The most telling line of ffmpeg's stderr (the last error-looking one)."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    keys = ("error", "invalid", "not found", "no decoder", "unsupported", "could not", "failed")
-    for ln in reversed(lines):
-        if any(k in ln.lower() for k in keys):
-            ln = re.sub(r"^\[[^\]]*\]\s*", "", ln)
-            return re.sub(r"^Error opening input files?( [^:]*)?:\s*", "", ln)[:200]
+    """The most telling line of ffmpeg's stderr: one naming the cause (decoder, invalid data, ...), else the last
+    error-looking line that is not ffmpeg's generic aftermath."""
+    lines = [re.sub(r"^(\[[^\]]*\]\s*)+", "", ln.strip()) for ln in stderr.splitlines() if ln.strip()]
+    lines = [re.sub(r"^Error opening input files?( [^:]*)?:\s*", "", ln) for ln in lines]
+    lines = [ln for ln in lines if ln and not any(k in ln.lower() for k in _FFMPEG_NOISE)]
+    causes = ("decoder", "invalid data", "not found", "unsupported", "moov", "truncat", "corrupt")
+    for keys in (causes, ("error", "invalid", "could not", "failed")):
+        for ln in reversed(lines):
+            if any(k in ln.lower() for k in keys):
+                return ln[:200]
     return lines[-1][:200] if lines else "ffmpeg failed"
 
 
@@ -230,7 +237,8 @@ def video_timestamps(probe: VideoProbe) -> VideoTimestamps:
                              "-vf", "showinfo", "-fps_mode", "passthrough", "-f", "null", "-"])
     ns, pts, size = _parse_showinfo(err)
     if code != 0 and not ns:
-        raise InputFileError(f"{probe.path}: cannot decode the {probe.codec} video ({_ffmpeg_error(err)})")
+        raise InputFileError(f"{probe.path}: no frame of the {probe.codec} video could be decoded (truncated or "
+                             f"corrupt?; ffmpeg: {_ffmpeg_error(err)})")
     if not ns or size is None:
         raise InputFileError(f"{probe.path}: no frame could be decoded (empty or truncated video?)")
     return VideoTimestamps(np.asarray(pts, dtype=np.float64), size[0], size[1])
