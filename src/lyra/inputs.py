@@ -348,7 +348,8 @@ def load_video(path: str | os.PathLike, num_frames: int, size: tuple[int, int] |
         path: a video file (anything the packaged ffmpeg decodes: MP4, MOV, MKV, WebM, AVI, animated GIF, ...;
             rotation metadata applied) or a folder of numbered image frames.
         num_frames: ``T`` frames to return (at least 2; the video needs at least that many).
-        size: working ``(height, width)``; ``None`` keeps the decoded size.
+        size: working ``(height, width)``; ``None`` keeps the decoded size (then the ``T`` returned frames hold
+            ``T·H·W·12`` bytes: pass a size for large videos).
         start: seconds to skip from the first frame; duration: seconds to use after ``start`` (default: the rest).
 
     Returns:

@@ -231,14 +231,21 @@ def static_cameras(num_frames: int, height: int, width: int) -> Cameras:
                    width, height)
 
 
-def estimate_depths(frames: Tensor, estimator: Any, batch: int = 4) -> Tensor:
+def estimate_depths(frames: Tensor, estimator: Any, batch: int = 4, device: torch.device | None = None) -> Tensor:
     """Run a :class:`~lyra.teacher.depth.DepthEstimator` on every frame ``[T, 3, H, W]`` (``batch`` at a time) →
-    z-depth ``[T, H, W]`` float32 on the CPU (``inf`` where the estimator says sky)."""
+    z-depth ``[T, H, W]`` float32 on the CPU (``inf`` where the estimator says sky).
+
+    The frames go to the estimator's device (its ``device`` attribute, or its parameters' for a module), else to
+    ``device``, else they stay on the CPU.
+    """
+    dev = getattr(estimator, "device", None)
+    if not isinstance(dev, torch.device) and isinstance(estimator, torch.nn.Module):
+        dev = next(iter(estimator.parameters()), torch.empty(0)).device
+    dev = dev if isinstance(dev, torch.device) else device
     out = []
     for i in range(0, len(frames), batch):
         chunk = frames[i:i + batch]
-        dev = getattr(estimator, "device", None)
-        d = estimator(chunk.to(dev) if isinstance(dev, torch.device) else chunk).depth
+        d = estimator(chunk if dev is None else chunk.to(dev)).depth
         out.append(torch.as_tensor(d).float().cpu().reshape(len(chunk), *frames.shape[-2:]))
     return torch.cat(out)
 
@@ -404,7 +411,7 @@ def generate_dynamic(
             raise ConfigError("no depth: give depth (an estimator or spec such as 'tiny') or depth_maps")
         if isinstance(estimator, str):
             estimator = _depth_estimator(estimator, dev)
-        depth_maps = estimate_depths(frames, estimator)
+        depth_maps = estimate_depths(frames, estimator, device=dev)
         depth_source = depth if isinstance(depth, str) else type(depth).__name__
         if static:
             depth_maps, depth_scales = align_depth_scales(depth_maps)

@@ -68,9 +68,9 @@ def flythrough_times(camera_times: Tensor, num_trajectories: int, orbit_frames: 
     return torch.cat([ct.repeat(num_trajectories), orbit])
 
 
-def render_frames(gaussians: Gaussians | Sequence[Gaussians], cams: Cameras, background=(1.0, 1.0, 1.0),
-                  backend: str = "auto", progress: bool = True, which: Sequence[int] | Tensor | None = None
-                  ) -> Iterator[Tensor]:
+def render_frames(gaussians: Gaussians | Sequence[Gaussians], cams: Cameras,
+                  background: Sequence[float] = (1.0, 1.0, 1.0), backend: str = "auto", progress: bool = True,
+                  which: Sequence[int] | Tensor | None = None) -> Iterator[Tensor]:
     """Render camera ``k`` of ``cams`` (flat ``[N]``) for ``k = 0 … N−1``, one frame at a time, as
     ``[H, W, 3]`` float on the CPU, with a progress bar.
 
@@ -99,7 +99,7 @@ def render_frames(gaussians: Gaussians | Sequence[Gaussians], cams: Cameras, bac
             yield render(g, cams[k], background=background, backend=backend).rgb.cpu()
 
 
-def dynamic_frames(scene: DynamicScene, cams: Cameras, times: Tensor, background=(1.0, 1.0, 1.0),
+def dynamic_frames(scene: DynamicScene, cams: Cameras, times: Tensor, background: Sequence[float] = (1.0, 1.0, 1.0),
                    backend: str = "auto", progress: bool = True) -> Iterator[Tensor]:
     """Render a dynamic scene along ``cams`` (flat ``[N]``): frame ``k`` shows the Gaussians of the scene's stored
     time nearest to ``times[k]`` (``[N]`` in [0, 1]; ties → the earlier time; no interpolation)."""
