@@ -29,7 +29,11 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
         "A video file (MP4, MOV, MKV, WebM, AVI, animated GIF, ...) or a folder of numbered frames gives one "
         "Gaussian set per output time, written into the folder -o. The video is resampled to the preset's frame "
         "count (17 for tiny) evenly in time by the frames' timestamps (variable frame rates included), each frame "
-        "centre-cropped and resized like an image. Needs the dynamic teacher and student weights.")
+        "centre-cropped and resized like an image. Depth (--depth tiny or hf:DIR) is estimated on every frame. "
+        "Needs the dynamic weights: src/lyra/weights/teacher_dynamic_tiny/ and student_dynamic_tiny/ for tiny, or "
+        "--weights DIR with DIR/teacher/ (or teacher_dynamic/) and DIR/lyra_dynamic.pt (or student_dynamic/); "
+        "--student overrides the dynamic student. --video, --cameras, --seed, --steps, --size, --preset, --backend "
+        "and --device work as for images.")
     g.add_argument("--times", default=None, metavar="N|T0,T1,...",
                    help="output times: a count evenly spaced over the clip (default: min(17, frames)) or a "
                    "comma-separated list in [0, 1] (0 = first frame, 1 = last)")
