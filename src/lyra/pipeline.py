@@ -61,8 +61,8 @@ from lyra.errors import ConfigError, InputFileError, WeightsError
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
 
-__all__ = ["OFFICIAL_LAYOUT", "PRUNE_RATIO", "Scene", "ScenePipeline", "StudentWeightsMissing", "generate",
-           "image_from_prompt", "student_weights_dir"]
+__all__ = ["OFFICIAL_LAYOUT", "PRUNE_RATIO", "DynamicWeightsMissing", "Scene", "ScenePipeline", "StudentWeightsMissing",
+           "generate", "generate_dynamic", "image_from_prompt", "student_weights_dir"]
 
 #: Fraction of the Gaussians dropped (lowest opacity first): Lyra keeps 20 %.
 PRUNE_RATIO = 0.8
@@ -627,3 +627,8 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
     scene.metadata["timings_s"] = {"load": round(pipe.load_seconds, 4), **scene.metadata["timings_s"],
                                    "total": round(time.perf_counter() - t0, 4)}
     return scene
+
+
+# ------------------------------------------------------------------------------------------------ video input
+# A video gives 4D Gaussians (lyra.dynamic_scene.DynamicScene); the pipeline lives in its own module.
+from lyra.pipeline_dynamic import DynamicWeightsMissing, generate_dynamic  # noqa: E402
