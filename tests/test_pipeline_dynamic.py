@@ -158,19 +158,19 @@ def test_missing_dynamic_weights_say_so(monkeypatch, tmp_path):
     with pytest.raises(DynamicWeightsMissing, match="dynamic weights not found: no dynamic teacher and no dynamic "
                                                     "student") as e:
         generate_dynamic(frames, times, depth=DriftingDepth(), progress=False)
-    assert "teacher_dynamic_tiny" in str(e.value) and "\n" not in str(e.value)
+    assert "teacher_tiny_dynamic" in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(DynamicWeightsMissing, match="official preset needs --weights"):
         resolve_dynamic_weights("official")
-    # Weights present, but no loader in this build: a different, honest error.
-    (tmp_path / "weights" / "teacher_dynamic_tiny").mkdir(parents=True)
-    (tmp_path / "weights" / "teacher_dynamic_tiny" / "config.json").write_text("{}")
+    # Folders present but not valid weights: a different error (the loader reads them).
+    (tmp_path / "weights" / "teacher_tiny_dynamic").mkdir(parents=True)
+    (tmp_path / "weights" / "teacher_tiny_dynamic" / "config.json").write_text("{}")
     with pytest.raises(DynamicWeightsMissing, match="no dynamic student"):
         resolve_dynamic_weights("tiny")
-    (tmp_path / "weights" / "student_dynamic_tiny").mkdir()
-    (tmp_path / "weights" / "student_dynamic_tiny" / "student.json").write_text("{}")
+    (tmp_path / "weights" / "student_tiny_dynamic").mkdir()
+    (tmp_path / "weights" / "student_tiny_dynamic" / "student.json").write_text("{}")
     found = resolve_dynamic_weights("tiny")
-    assert found.teacher.name == "teacher_dynamic_tiny" and found.student.name == "student_dynamic_tiny"
-    with pytest.raises(WeightsError, match="cannot load dynamic models yet") as e:
+    assert found.teacher.name == "teacher_tiny_dynamic" and found.student.name == "student_tiny_dynamic"
+    with pytest.raises(WeightsError, match="not 'lyra-student'") as e:
         generate_dynamic(frames, times, depth=DriftingDepth(), progress=False)
     assert not isinstance(e.value, DynamicWeightsMissing)
 
@@ -190,3 +190,40 @@ def test_weights_folder_layouts(tmp_path):
         resolve_dynamic_weights("official", root, student=tmp_path / "nope.pt")
     with pytest.raises(DynamicWeightsMissing, match="not a folder"):
         resolve_dynamic_weights("tiny", tmp_path / "missing")
+
+
+def test_load_dynamic_models_runs_the_real_models(tmp_path):
+    """load_dynamic_models with a weights folder (the shipped static teacher as teacher/, a seeded tiny decoder
+    exported as a dynamic student) → generate_dynamic end to end: one Gaussian set per output time, pixel-aligned
+    counts, finite values; the student output moves with the target time (its time embedding is not zero)."""
+    import shutil
+
+    from lyra.distill.train import export_student
+    from lyra.student import LatentDecoder, decoder_config
+    from lyra.teacher.pipeline import teacher_weights_dir
+
+    root = tmp_path / "w"
+    root.mkdir()
+    shutil.copytree(teacher_weights_dir("tiny"), root / "teacher")
+    torch.manual_seed(0)
+    model = LatentDecoder(decoder_config("tiny"))
+    with torch.no_grad():  # the time embeddings are zero-initialised: give them a value so time matters
+        for p in model.patch_time_embed_tgt.parameters():
+            p.normal_(0, 0.05)
+    export_student(model.state_dict(), model.config, root / "student_dynamic",
+                   {"preset": "tiny", "tokenizer": "tiny", "single_view": False, "dynamic": True})
+    teacher, student = pd.load_dynamic_models("tiny", weights=root, device="cpu")
+    frames = torch.rand(9, 3, 48, 80)
+    scene = generate_dynamic(frames, torch.linspace(0, 1, 9), teacher=teacher, student=student,
+                             depth_maps=torch.full((9, 48, 80), 3.0), output_times=[0.0, 1.0], steps=1,
+                             prune_ratio=0.0, progress=False)
+    assert len(scene.gaussians) == 2 and scene.cameras.shape == (6, 9)
+    n = 6 * 9 * (48 // 8) * (80 // 8)  # one Gaussian per latent pixel of every frame of every view
+    assert [len(g) for g in scene.gaussians] == [n, n]
+    a, b = scene.gaussians
+    assert torch.isfinite(a.means).all() and torch.isfinite(b.means).all()
+    assert (a.means - b.means).abs().max() > 1e-4  # the target time changes the scene
+    # A static export is refused with a one-line reason.
+    export_student(model.state_dict(), model.config, root / "static", {"preset": "tiny", "tokenizer": "tiny"})
+    with pytest.raises(WeightsError, match="static student"):
+        pd.load_dynamic_models("tiny", weights=root, student=root / "static", device="cpu")

@@ -134,8 +134,8 @@ def resolve_dynamic_weights(preset: str = "tiny", weights: str | os.PathLike | N
 
     Layout looked for:
 
-    * ``weights=None`` (``tiny`` only): the shipped ``src/lyra/weights/teacher_dynamic_tiny/`` (``config.json``) and
-      ``src/lyra/weights/student_dynamic_tiny/`` (``student.json``).
+    * ``weights=None`` (``tiny`` only): the shipped ``src/lyra/weights/teacher_tiny_dynamic/`` (``config.json``) and
+      ``src/lyra/weights/student_tiny_dynamic/`` (``student.json``).
     * ``weights=DIR``: ``DIR/teacher_dynamic/`` or else ``DIR/teacher/`` (GEN3C's one denoiser serves images and
       videos), ``DIR/tokenizer/`` (optional), and ``DIR/student_dynamic/`` or ``DIR/lyra_dynamic.pt``
       (:data:`DYNAMIC_DECODER_NAMES`).
@@ -165,7 +165,7 @@ def resolve_dynamic_weights(preset: str = "tiny", weights: str | os.PathLike | N
                                     "teacher/ (GEN3C), tokenizer/ and lyra_dynamic.pt")
     else:
         root = _weights_root()
-        t_dir, s_dir = root / f"teacher_dynamic_{preset}", root / f"student_dynamic_{preset}"
+        t_dir, s_dir = root / f"teacher_{preset}_dynamic", root / f"student_{preset}_dynamic"
         teacher = t_dir if (t_dir / "config.json").is_file() else None
         decoder = s_dir if (s_dir / "student.json").is_file() else None
         where = f"(looked for {t_dir} and {s_dir}; train them, or pass --weights DIR / --student PATH)"
@@ -183,18 +183,77 @@ def resolve_dynamic_weights(preset: str = "tiny", weights: str | os.PathLike | N
 def load_dynamic_models(preset: str = "tiny", weights: str | os.PathLike | None = None,
                         student: str | os.PathLike | None = None, depth: Any = "tiny",
                         device: str | torch.device = "auto") -> tuple[DynamicTeacher, DynamicStudent]:
-    """Load the dynamic teacher and student of ``preset``.
+    """Load the dynamic teacher and student of ``preset`` (:func:`resolve_dynamic_weights` finds them).
+
+    The teacher is :class:`~lyra.teacher.pipeline.TeacherPipeline` on a video (the dynamic 3D cache); the student
+    is a time-conditioned :class:`~lyra.student.LatentDecoder` (``student.json`` with ``"dynamic": true``, or a
+    released ``lyra_dynamic.pt``), sharing the teacher's tokenizer for its Plücker and time latents.
 
     Raises:
-        DynamicWeightsMissing: the weights are absent (:func:`resolve_dynamic_weights`).
-        WeightsError: the weights are there but this build has no loader for them yet: the dynamic teacher
-            and the time-conditioned student are integrated separately (issue 10). Integration replaces this body:
-            build a :class:`DynamicTeacher` and a :class:`DynamicStudent` from ``resolve_dynamic_weights(...)``.
+        DynamicWeightsMissing: the weights are absent. WeightsError: a student that has no time embeddings.
     """
+    from lyra.pipeline import _load_decoder, _pick_device
+    from lyra.teacher.pipeline import TeacherPipeline
+
     found = resolve_dynamic_weights(preset, weights, student)
-    raise WeightsError(f"dynamic weights found (teacher {found.teacher}, student {found.student}), but this version "
-                       "of lyra cannot load dynamic models yet; pass teacher= and student= objects to "
-                       "lyra.pipeline_dynamic.generate_dynamic")
+    dev = _pick_device(device)
+    dtype = torch.bfloat16 if preset == "official" and dev.type == "cuda" else torch.float32
+    model, meta = _load_decoder(found.student, dev, dtype)
+    if not model.config.time_embeddings:
+        raise WeightsError(f"{found.student}: this decoder has no time embeddings; it cannot decode dynamic scenes")
+    if found.student.is_dir() and not meta.get("dynamic", False):
+        raise WeightsError(f"{found.student}: a static student export (no \"dynamic\": true in student.json); "
+                           "fine-tune it with `lyra train student --dynamic --init-from ...`")
+    pipe = TeacherPipeline.from_preset(preset, weights=found.teacher, depth=None, device=dev,
+                                       dtype=dtype, tokenizer=found.tokenizer)
+    return _VideoTeacher(pipe), _TimeStudent(model, pipe.tokenizer)
+
+
+class _VideoTeacher:
+    """:class:`DynamicTeacher` over a :class:`~lyra.teacher.pipeline.TeacherPipeline` (``pipe(video=...)``)."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+        from lyra.teacher.pipeline import weights_sha256
+
+        self.weights = weights_sha256(pipe.weights) if pipe.weights is not None else {}
+
+    def __call__(self, frames: Tensor, depth: Tensor, cameras: Cameras, times: Tensor, *, seed: int,
+                 steps: int) -> DynamicTeacherOutput:
+        out = self.pipe(video=frames, video_depth=depth, video_cameras=cameras, times=times, seed=seed,
+                        steps=steps, progress=False)
+        return DynamicTeacherOutput(raw_latents=out.raw_latents, cameras=out.cameras, names=tuple(out.names),
+                                    frame_times=out.times, center_depth=out.center_depth,
+                                    timings=dict(out.timings), weights={"teacher": self.weights})
+
+
+class _TimeStudent:
+    """:class:`DynamicStudent` over a time-conditioned decoder: Plücker latents once per teacher output, time
+    latents cached per distinct time row (:class:`~lyra.student.dynamic.TimeLatentCache`)."""
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        from lyra.student.dynamic import TimeLatentCache, raw_video_encoder
+
+        self.model, self.encoder = model, raw_video_encoder(tokenizer)
+        self.cache = TimeLatentCache(self.encoder)
+        self._plucker: tuple[int, Tensor] | None = None
+
+    @torch.no_grad()
+    def __call__(self, teacher_output: DynamicTeacherOutput, target_time: float) -> Gaussians:
+        from lyra.student import LatentDecoder, plucker_latents
+        from lyra.student.dynamic import decode_at_time
+
+        dev = next(self.model.parameters()).device
+        out = teacher_output
+        cams = out.cameras.to(dev)
+        V, T = cams.shape
+        if self._plucker is None or self._plucker[0] != id(out):
+            self._plucker = (id(out), plucker_latents(cams.reshape(1, V, T), self.encoder))
+        times = out.frame_times.float().reshape(1, 1, T).expand(1, V, T).to(dev)
+        raw = decode_at_time(self.model, out.raw_latents[None].to(dev), cams.reshape(1, V, T), self._plucker[1],
+                             times, float(target_time), self.encoder, cache=self.cache)
+        (g,) = LatentDecoder.to_gaussians(raw.float(), None)
+        return g
 
 
 # ------------------------------------------------------------------------------------------------ stages
