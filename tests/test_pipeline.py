@@ -176,3 +176,42 @@ def test_bad_image_fails_before_loading(tmp_path, kind, monkeypatch):
         path.mkdir()
     with pytest.raises(InputFileError):
         generate(str(path), progress=False)
+
+
+def test_low_memory_mode_same_scene_and_stage_order(student, image_file, pipe, monkeypatch):
+    """low_memory: each model is resident only for its stage, in the order depth net → tokenizer (warps) →
+    denoiser → tokenizer (Plücker) → student; the Gaussians equal the plain mode's up to float rounding."""
+    import lyra.lowmem
+    import lyra.teacher.pipeline as tp
+
+    low = ScenePipeline.from_preset("tiny", student=student, device="cpu", low_memory=True)
+    assert low.low_memory and low.teacher.low_memory and low.device == torch.device("cpu")
+    assert low.teacher.trajectory_batch == 1 and low.teacher.tokenizer.chunk_elements is not None
+    assert not pipe.low_memory and pipe.teacher.tokenizer.chunk_elements is None
+    stages: list[str] = []
+    real = lyra.lowmem.resident
+
+    def spy(module, device):
+        if device is not None:
+            names = {id(low.teacher.tokenizer): "tokenizer", id(low.teacher.denoiser): "denoiser",
+                     id(low.student): "student", id(low.teacher.depth_estimator): "depth"}
+            stages.append(names.get(id(module), "?"))
+        return real(module, device)
+
+    monkeypatch.setattr(tp, "resident", spy)
+    monkeypatch.setattr(lyra.lowmem, "resident", spy)
+    a = pipe(str(image_file), seed=2, steps=1, size=SIZE, progress=False, prune_ratio=None)
+    assert stages == []
+    b = low(str(image_file), seed=2, steps=1, size=SIZE, progress=False, prune_ratio=None)
+    assert stages == ["depth", "tokenizer", "denoiser", "tokenizer", "student"]
+    assert list(a.metadata["timings_s"]) == list(b.metadata["timings_s"])
+    assert (a.metadata["low_memory"], b.metadata["low_memory"]) == (False, True)
+    assert a.metadata["peak_gib"] is None and b.metadata["peak_gib"] is None  # CPU: no GPU memory to report
+    assert set(b.metadata["transfer_s"]) == {"depth", "warp_encode", "denoise", "plucker", "student"}
+    ga, gb = a.gaussians, b.gaussians
+    assert len(ga) == len(gb) == PER_PIXEL
+    for name in ("means", "quats", "scales", "opacities", "colors"):
+        x, y = getattr(ga, name), getattr(gb, name)  # measured: max |Δ| / max |x| ≤ 3e-5 (quaternions)
+        assert float((x - y).abs().max()) <= 1e-4 * float(x.abs().max()), name
+    pruned = low(str(image_file), seed=2, steps=1, size=SIZE, progress=False)
+    assert len(pruned.gaussians) == kept(PER_PIXEL)

@@ -8,7 +8,8 @@ are loaded once (timed as ``load``), then ``--warmup`` untimed runs, then ``--re
 batched), ``plucker`` (Plücker latents through the tokenizer encoder), ``student`` (3DGS decoder), ``gaussians``
 (activations + pruning to 20 %, copy to the CPU), ``decode_videos`` (only with ``--decode-videos``). The teacher's
 stage functions are wrapped so that each ends with ``torch.cuda.synchronize()``; the pipeline's own stages
-synchronise on CUDA already. Peak memory: ``torch.cuda.max_memory_allocated`` over one run (after a reset), and
+synchronise on CUDA already. Peak memory: ``torch.cuda.max_memory_allocated`` over one run (after a reset; in
+low-memory mode, where the pipeline resets the counter per stage, its ``scene.metadata["peak_gib"]["run"]``), and
 the process's peak RSS.
 
 Student: ``--student DIR`` (default the shipped ``src/lyra/weights/student_tiny``; when that is missing, a seeded
@@ -130,9 +131,11 @@ def main() -> int:
             torch.cuda.reset_peak_memory_stats(device)
         t0 = time.perf_counter()
         scene = run()
-        if cuda:
+        if cuda:  # in low-memory mode the pipeline resets the peak counter per stage; its "run" peak covers all
             torch.cuda.synchronize(device)
-            peak_gpu = max(0.0 if peak_gpu != peak_gpu else peak_gpu, torch.cuda.max_memory_allocated(device) / 2**30)
+            run_peak = (scene.metadata.get("peak_gib") or {}).get("run", 0.0)
+            peak_gpu = max(0.0 if peak_gpu != peak_gpu else peak_gpu, run_peak,
+                           torch.cuda.max_memory_allocated(device) / 2**30)
         total = time.perf_counter() - t0
         tm = scene.metadata["timings_s"]
         runs.append({**{k: tm[k] for k in STAGES if k in tm}, "total": round(total, 4)})

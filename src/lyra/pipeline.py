@@ -10,6 +10,13 @@ Flow (each stage timed, one progress line per stage)::
 The tokenizer's RGB decoder is not run unless ``decode_videos=True`` (then ``Scene.videos`` holds the
 teacher's decoded videos ``[V, T, 3, H, W]``).
 
+Low memory (``low_memory=True``, the default for ``official`` on CUDA; :meth:`ScenePipeline.enable_low_memory`):
+every model is parked on the CPU and put on the GPU only for its stage — depth net → tokenizer (warp + encode,
+one trajectory at a time) → denoiser (one trajectory at a time) → tokenizer (Plücker latents) → student — with
+the tokenizer's layers run in chunks (:mod:`lyra.tokenizer.chunked`) and the CUDA cache emptied between stages.
+Same results as the plain mode up to float rounding. ``scene.metadata["peak_gib"]`` holds the peak GPU memory of
+every stage (low-memory mode on CUDA; measuring it resets CUDA's peak counter at every stage boundary).
+
 Use :func:`generate` for one image; :class:`ScenePipeline` keeps the models loaded between images::
 
     from lyra.pipeline import generate
@@ -54,8 +61,8 @@ from lyra.errors import ConfigError, InputFileError, WeightsError
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
 
-__all__ = ["OFFICIAL_LAYOUT", "PRUNE_RATIO", "Scene", "ScenePipeline", "StudentWeightsMissing", "generate",
-           "image_from_prompt", "student_weights_dir"]
+__all__ = ["OFFICIAL_LAYOUT", "PRUNE_RATIO", "DynamicWeightsMissing", "Scene", "ScenePipeline", "StudentWeightsMissing",
+           "generate", "generate_dynamic", "image_from_prompt", "student_weights_dir"]
 
 #: Fraction of the Gaussians dropped (lowest opacity first): Lyra keeps 20 %.
 PRUNE_RATIO = 0.8
@@ -85,11 +92,6 @@ def _pick_device(device: str | torch.device) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {device} was asked for, but no CUDA GPU is available (use cpu)")
     return torch.device(device)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _sha256_file(path: Path) -> str:
@@ -128,7 +130,9 @@ class Scene:
         metadata: ``preset``, ``seed``, ``steps``, ``size`` ``[H, W]``, ``input_size`` ``[H, W]``, ``fit``
             (the crop/resize note or ``None``), ``trajectories``, ``center_depth``, ``prune_ratio``,
             ``gaussians_before_prune``, ``gaussians``, ``device``, ``weights`` (SHA-256 per component),
-            ``timings_s`` (seconds per stage, and ``total``).
+            ``timings_s`` (seconds per stage, and ``total``), ``low_memory``, ``peak_gib`` (peak GPU memory per
+            stage and ``run``, GiB; measured in low-memory mode on CUDA, else ``None``), ``transfer_s`` (seconds
+            moving models to the GPU).
         videos: the teacher's decoded videos ``[V, T, 3, H, W]`` in [0, 1] (only with ``decode_videos``).
         image: the fitted input image ``[3, H, W]`` in [0, 1].
         depth: the input view's z-depth ``[H, W]`` the teacher warped with (given or estimated; ``inf``: sky).
@@ -348,11 +352,30 @@ class ScenePipeline:
         self.single_view = single_view
         self.weights = weights or {}
         self.load_seconds = 0.0
+        self.low_memory = False
+        self.execution_device: torch.device | None = None
+
+    def enable_low_memory(self, device: str | torch.device | None = None, trajectory_batch: int = 1) -> ScenePipeline:
+        """Park every model on the CPU; run each on ``device`` (default: where the student is now) only during its
+        stage, ``trajectory_batch`` trajectories at a time (see the module doc). Returns ``self``."""
+        from lyra.lowmem import park
+
+        dev = torch.device(device) if device is not None else next(self.student.parameters()).device
+        self.teacher.enable_low_memory(dev, trajectory_batch)
+        if self.encoder is not self.teacher.tokenizer and hasattr(self.encoder, "set_chunking"):
+            from lyra.tokenizer.chunked import DEFAULT_CHUNK_ELEMENTS
+
+            self.encoder.set_chunking(DEFAULT_CHUNK_ELEMENTS)
+        park(self.student, self.encoder)
+        self.execution_device = dev
+        self.low_memory = True
+        return self
 
     @classmethod
     def from_preset(cls, preset: str = "tiny", weights: str | os.PathLike | None = None,
                     student: str | os.PathLike | None = None, depth: Any = "tiny",
-                    device: str | torch.device = "auto", dtype: torch.dtype | None = None) -> ScenePipeline:
+                    device: str | torch.device = "auto", dtype: torch.dtype | None = None,
+                    low_memory: bool | None = None) -> ScenePipeline:
         """Load the teacher (depth net, tokenizer, denoiser) and the student of ``preset``.
 
         Args:
@@ -363,6 +386,8 @@ class ScenePipeline:
             depth: depth spec (``"tiny"``, a ``.npy``/``.png`` depth file, ``hf:DIR``) or an estimator.
             device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N``.
             dtype: denoiser and student precision (default float32; bfloat16 for ``official`` on CUDA).
+            low_memory: models parked on the CPU, each on the GPU only for its stage (module doc); default: on
+                for ``official`` on CUDA.
 
         Raises:
             StudentWeightsMissing: no student weights (says how to get them); WeightsError, ConfigError.
@@ -376,15 +401,18 @@ class ScenePipeline:
         dev = _pick_device(device)
         if dtype is None:
             dtype = torch.bfloat16 if preset == "official" and dev.type == "cuda" else torch.float32
+        if low_memory is None:
+            low_memory = preset == "official" and dev.type == "cuda"
+        home = torch.device("cpu") if low_memory else dev
         teacher_dir, tokenizer_dir, decoder_path = _resolve_weights(preset, weights, student)
-        model, meta = _load_decoder(decoder_path, dev, dtype)
+        model, meta = _load_decoder(decoder_path, home, dtype)
         teacher = TeacherPipeline.from_preset(preset, weights=teacher_dir, depth=depth, device=dev, dtype=dtype,
-                                              tokenizer=tokenizer_dir)
+                                              tokenizer=tokenizer_dir, low_memory=low_memory)
         tok_name = meta.get("tokenizer") or PIPELINE_PRESETS[preset].tokenizer
         if tok_name == PIPELINE_PRESETS[preset].tokenizer:
             encoder = teacher.tokenizer
         else:  # a student trained with another tokenizer's Plücker latents
-            encoder = Tokenizer.from_preset(tok_name, device=dev).eval().requires_grad_(False)
+            encoder = Tokenizer.from_preset(tok_name, device=home).eval().requires_grad_(False)
         import lyra.tokenizer.tokenizer as _tok
 
         tok_folder = tokenizer_dir if tokenizer_dir is not None else (
@@ -402,11 +430,16 @@ class ScenePipeline:
         pipe = cls(teacher, model, encoder, preset=preset, single_view=bool(meta.get("single_view", False)),
                    weights=hashes)
         pipe.student_path = decoder_path
+        if low_memory:
+            pipe.enable_low_memory(dev)
         pipe.load_seconds = time.perf_counter() - t0
         return pipe
 
     @property
     def device(self) -> torch.device:
+        """Where the models run (the execution device in low-memory mode, else the student's device)."""
+        if self.low_memory and self.execution_device is not None:
+            return self.execution_device
         return next(self.student.parameters()).device
 
     @property
@@ -459,27 +492,34 @@ class ScenePipeline:
         # ---- student: Plücker latents (tokenizer encoder) → decoder → raw Gaussians
         from lyra.distill.evaluate import decode_sample
         from lyra.distill.train import RawVideoEncoder
+        from lyra.lowmem import StageMeter, resident
         from lyra.student import LatentDecoder, plucker_latents
 
         cams = out.cameras
-        t0 = time.perf_counter()
-        enc = RawVideoEncoder(self.encoder) if hasattr(self.encoder, "encode_raw") else self.encoder
-        plucker = plucker_latents(cams.to(dev).reshape(1, *cams.shape), enc)[0]
-        _sync(dev)
-        timings["plucker"] = time.perf_counter() - t0
+        meter = StageMeter(dev, memory=self.low_memory)
+        on = dev if self.low_memory else None
+        transfer = dict(out.profile.get("transfer_s", {}))
+        with meter.stage("plucker"), resident(self.encoder, on) as moved:
+            enc = RawVideoEncoder(self.encoder) if hasattr(self.encoder, "encode_raw") else self.encoder
+            plucker = plucker_latents(cams.to(dev).reshape(1, *cams.shape), enc)[0]
+        transfer["plucker"] = moved.seconds
+        timings["plucker"] = meter.seconds["plucker"]
         report("plucker", timings["plucker"])
 
-        t0 = time.perf_counter()
-        sample = {"latents": out.raw_latents, "depth": out.depth, "K": cams.K, "c2w": cams.c2w}
-        raw = decode_sample(self.student, sample, None, self.single_view, plucker=plucker)
-        _sync(dev)
-        timings["student"] = time.perf_counter() - t0
+        with meter.stage("student"), resident(self.student, on) as moved:
+            sample = {"latents": out.raw_latents, "depth": out.depth, "K": cams.K, "c2w": cams.c2w}
+            raw = decode_sample(self.student, sample, None, self.single_view, plucker=plucker)
+            del plucker
+        transfer["student"] = moved.seconds
+        timings["student"] = meter.seconds["student"]
         report("student", timings["student"])
 
-        t0 = time.perf_counter()
-        (g,) = LatentDecoder.to_gaussians(raw[None], prune_ratio)
-        g = g.detach().to("cpu").float()
-        timings["gaussians"] = time.perf_counter() - t0
+        with meter.stage("gaussians"):
+            (g,) = LatentDecoder.to_gaussians(raw[None], prune_ratio)
+            n_raw = int(raw.shape[0])
+            del raw
+            g = g.detach().to("cpu").float()
+        timings["gaussians"] = meter.seconds["gaussians"]
         report("gaussians", timings["gaussians"])
 
         videos = None
@@ -488,19 +528,36 @@ class ScenePipeline:
             timings["decode_videos"] = out.timings["decode"]
             report("decode_videos", timings["decode_videos"])
         timings["total"] = time.perf_counter() - t_start
+        peaks = _merge_peaks(out.profile.get("peak_gib"), meter.peak_gib(), out.profile.get("decode_peak_gib"))
 
         meta = {
             "preset": self.preset, "seed": int(seed), "steps": steps, "size": [height, width],
             "input": label, "input_size": [int(original.shape[1]), int(original.shape[2])], "fit": note,
             "frames": int(cams.shape[1]), "trajectories": list(out.names),
             "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
-            "prune_ratio": prune_ratio, "gaussians_before_prune": int(raw.shape[0]), "gaussians": len(g),
+            "prune_ratio": prune_ratio, "gaussians_before_prune": n_raw, "gaussians": len(g),
             "latents": list(out.latents.shape), "single_view": self.single_view, "device": str(dev),
             "weights": self.weights, "load_s": round(self.load_seconds, 4),
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
+            "low_memory": self.low_memory, "peak_gib": peaks,
+            "transfer_s": {k: round(v, 4) for k, v in transfer.items()},
         }
         return Scene(gaussians=g, cameras=cams, names=tuple(out.names), metadata=meta, videos=videos,
                      image=out.image, depth=out.depth)
+
+
+def _merge_peaks(teacher: dict[str, float] | None, student: dict[str, float] | None,
+                 decode: float | None) -> dict[str, float] | None:
+    """Per-stage peak GPU memory (GiB) of the teacher's and the student's stages; ``run`` is the largest of both
+    runs (and of the video decode, ``decode_videos``). ``None`` on the CPU."""
+    if teacher is None and student is None:
+        return None
+    out = {k: v for k, v in (teacher or {}).items() if k != "run"}
+    out.update({k: v for k, v in (student or {}).items() if k != "run"})
+    if decode is not None:
+        out["decode_videos"] = decode
+    out["run"] = max([(teacher or {}).get("run", 0.0), (student or {}).get("run", 0.0), decode or 0.0])
+    return out
 
 
 def _reporter(progress: bool | ProgressFn) -> ProgressFn:
@@ -519,7 +576,7 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
              trajectory: str | os.PathLike | Cameras | None = None, depth: Any = "tiny",
              device: str | torch.device = "auto", progress: bool | ProgressFn = True, decode_videos: bool = False,
              student: str | os.PathLike | None = None, prune_ratio: float | None = PRUNE_RATIO,
-             num_frames: int | None = None) -> Scene:
+             num_frames: int | None = None, low_memory: bool | None = None) -> Scene:
     """One image → a 3D Gaussian Splatting :class:`Scene`.
 
     Args:
@@ -540,6 +597,7 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
         decode_videos: also decode the teacher's latents to RGB videos (``scene.videos``).
         prune_ratio: fraction of Gaussians dropped, least opaque first (Lyra: 0.8; ``None``: keep all).
         num_frames: frames per GEN3C trajectory (``1 + 8k``; default the preset's, 17 for ``tiny``).
+        low_memory: each model on the GPU only for its stage (module doc); default: on for ``official`` on CUDA.
 
     Returns:
         :class:`Scene`: ``len(scene.gaussians) == int(V·T·(H/8)·(W/8) · (1 − prune_ratio))``.
@@ -560,7 +618,8 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
             raise InputFileError(f"depth {depth}: the depth map is {depth_map.shape[1]}x{depth_map.shape[0]} but the "
                                  f"image is {img.shape[2]}x{img.shape[1]}; give one of the image's size")
         depth = None
-    pipe = ScenePipeline.from_preset(preset, weights=weights, student=student, depth=depth, device=device)
+    pipe = ScenePipeline.from_preset(preset, weights=weights, student=student, depth=depth, device=device,
+                                     low_memory=low_memory)
     _reporter(progress)("load", pipe.load_seconds)
     scene = pipe(img, seed=seed, steps=steps, size=size, trajectory=trajectory, depth_map=depth_map,
                  progress=progress, decode_videos=decode_videos, prune_ratio=prune_ratio, num_frames=num_frames)
@@ -568,3 +627,8 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
     scene.metadata["timings_s"] = {"load": round(pipe.load_seconds, 4), **scene.metadata["timings_s"],
                                    "total": round(time.perf_counter() - t0, 4)}
     return scene
+
+
+# ------------------------------------------------------------------------------------------------ video input
+# A video gives 4D Gaussians (lyra.dynamic_scene.DynamicScene); the pipeline lives in its own module.
+from lyra.pipeline_dynamic import DynamicWeightsMissing, generate_dynamic  # noqa: E402

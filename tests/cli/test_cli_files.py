@@ -165,3 +165,32 @@ def test_help_lists_commands(capsys):
     out = capsys.readouterr().out
     for name in ("render", "convert", "info"):
         assert name in out
+
+
+def test_render_a_4d_folder_advances_time(tmp_path, capsys):
+    from PIL import Image
+
+    from lyra.dynamic_scene import DynamicScene
+    from lyra.gaussians import Gaussians
+
+    gen = torch.Generator().manual_seed(0)
+    means = torch.rand(400, 3, generator=gen) * torch.tensor([2.0, 1.2, 0.5]) - torch.tensor([1.0, 0.6, -2.5])
+    quats = torch.nn.functional.normalize(torch.randn(400, 4, generator=gen), dim=-1)
+    red, blue = (Gaussians(means, quats, torch.full((400, 3), 0.1), torch.full((400,), 0.99),
+                           torch.tensor(c).expand(400, 3)) for c in ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)))
+    DynamicScene(torch.tensor([0.0, 1.0]), [red, blue]).save(tmp_path / "s4d")
+
+    def colours(folder) -> list[str]:
+        out = []
+        for f in sorted(folder.iterdir()):
+            rgb = np.asarray(Image.open(f))[..., :3].reshape(-1, 3).astype(float).mean(0)
+            out.append("red" if rgb[0] > rgb[2] + 20 else "blue" if rgb[2] > rgb[0] + 20 else "?")
+        return out
+
+    argv = ["render", str(tmp_path / "s4d"), "--size", "24x32", "--backend", "torch", "--device", "cpu"]
+    assert main([*argv, "--frames", str(tmp_path / "f"), "--num-frames", "4"]) == 0
+    assert colours(tmp_path / "f") == ["red", "red", "blue", "blue"]  # times 0, 1/3 | 2/3, 1: nearest stored time
+    assert main([*argv, "--frames", str(tmp_path / "g"), "--num-frames", "2", "--time", "1"]) == 0
+    assert colours(tmp_path / "g") == ["blue", "blue"]
+    code, _, err = run_cli(capsys, *argv, "-o", str(tmp_path / "x.mp4"), "--time", "2")
+    assert code != 0 and "--time must lie in [0, 1]" in err and not (tmp_path / "x.mp4").exists()

@@ -161,7 +161,8 @@ def test_cli_dispatch_and_ablation_flags(tmp_path, sdg, stages_file):
     args[args.index("--steps") + 1] = "1"
     assert lyra_main(["train", "student", *args]) == 0
     rec = json.loads((out / "export" / "training_record.json").read_text())
-    assert rec["ablations"] == {"no_depth_loss": True, "no_prune": True, "single_view": True}
+    assert rec["ablations"] == {"no_depth_loss": True, "no_prune": True, "single_view": True,
+                                "no_motion_reversal": False}
     assert all("depth" not in s["losses"] and s["prune_ratio"] is None for s in rec["stages"]["stages"])
     _, meta = load_student(out / "export")
     assert meta["single_view"] is True

@@ -112,6 +112,47 @@ def test_official_architecture_on_meta():
     assert n - plain == 512 * 1024  # the null context
 
 
+def test_padding_mask_channel_runs_without_torchvision(monkeypatch):
+    """``concat_padding_mask`` (on in ``official``): diffusers resizes the mask with torchvision, which lyra does
+    not depend on; the nearest resize is supplied through torch instead, and the extra channel is all zeros."""
+    import diffusers.models.transformers.transformer_cosmos as tc
+
+    monkeypatch.delattr(tc, "transforms", raising=False)
+    cfg = small_config(1)
+    cfg["transformer"]["concat_padding_mask"] = True
+    model = TeacherDenoiser.from_config(cfg, seed=0).eval()
+    x, t, c = inputs(B=1, shape=(2, 4, 6))
+    with torch.no_grad():
+        v = model(x, t, c)
+    assert v.shape == x.shape and torch.isfinite(v).all()
+    mask = torch.zeros(1, 1, 6, 8)
+    mask[..., :3, :4] = 1
+    assert torch.equal(tc.transforms.functional.resize(mask, [3, 4], tc.transforms.InterpolationMode.NEAREST),
+                       torch.nn.functional.interpolate(mask, size=[3, 4], mode="nearest"))
+
+
+def test_official_one_trajectory_activations_on_meta():
+    """Paper scale, counted on the meta device with fused attention (what CUDA runs for 128-dim heads): one
+    trajectory (16 × 88 × 160 latents, 56,320 tokens) needs ~6 GiB of activations beside 13.5 GiB of bf16
+    weights, so the official teacher fits 24 GiB one trajectory at a time — two at once do not."""
+    from lyra.lowmem import LiveTensorBytes, fused_attention_on_meta
+
+    model = TeacherDenoiser.from_config("official", meta=True).to(torch.bfloat16).eval()
+    weights_gib = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**30
+    assert 13.0 < weights_gib < 14.0
+    peaks = []
+    for B in (1, 2):
+        x = torch.empty(B, 16, 16, 88, 160, device="meta")
+        c = Conditions(torch.empty_like(x), torch.empty(B, 1, 16, 88, 160, device="meta"))
+        t = torch.full((B,), 0.5, device="meta")
+        with torch.no_grad(), fused_attention_on_meta(), LiveTensorBytes([*model.parameters(), x, t,
+                                                                          c.latents, c.mask_latents]) as live:
+            v = model(x, t, c)
+        assert v.shape == x.shape
+        peaks.append(live.peak / 2**30)
+    assert weights_gib + peaks[0] < 21.0 < weights_gib + peaks[1], peaks
+
+
 # --------------------------------------------------------------------------- conditioning
 def test_mask_pooling_is_causal_and_blockwise():
     m = torch.zeros(1, 17, 12, 16, dtype=torch.bool)

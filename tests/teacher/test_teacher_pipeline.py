@@ -183,3 +183,60 @@ def test_from_preset_loads_saved_weights_and_reports_missing(tmp_path, monkeypat
         TeacherPipeline.from_preset("tiny", weights=tmp_path / "nowhere")
     with pytest.raises(ConfigError):
         TeacherPipeline.from_preset("huge", weights=folder)
+
+
+# --------------------------------------------------------------------------- low-memory mode
+def test_low_memory_mode_gives_the_same_output(pipe, monkeypatch):
+    """Trajectories warped, encoded (chunked tokenizer layers) and sampled one at a time, each model resident
+    only during its stage: the warps are bit-identical, latents and decoded videos equal up to float rounding
+    (other batch sizes and chunk shapes pick other CPU kernels; measured ≤ 2e-6)."""
+    import lyra.teacher.pipeline as tp
+    from lyra.lowmem import resident as real_resident
+
+    low = TeacherPipeline(pipe.denoiser, Tokenizer(pipe.tokenizer.vae, max_batch=6), None, num_frames=T)
+    assert low.enable_low_memory("cpu", trajectory_batch=1, chunk_elements=1 << 12) is low
+    assert low.low_memory and low.tokenizer.chunk_elements == 1 << 12 and low.device == torch.device("cpu")
+    assert pipe.tokenizer.chunk_elements is None and not pipe.low_memory  # the plain pipeline is untouched
+    stages: list[str] = []
+
+    def spy(module, device):
+        names = {id(low.denoiser): "denoiser", id(low.tokenizer): "tokenizer"}
+        if device is not None:
+            stages.append(names.get(id(module), type(module).__name__))
+        return real_resident(module, device)
+
+    monkeypatch.setattr(tp, "resident", spy)
+    img, depth = scene(2)
+    a = pipe(img, depth, seed=5, steps=2, progress=False)
+    assert stages == []  # plain mode: nothing is moved
+    b = low(img, depth, seed=5, steps=2, progress=False)
+    assert stages == ["tokenizer", "denoiser"]  # depth given: no depth net
+    assert torch.equal(a.conditions.rgb, b.conditions.rgb) and torch.equal(a.conditions.mask, b.conditions.mask)
+    assert torch.equal(a.conditions.mask_latents, b.conditions.mask_latents)
+    assert torch.allclose(a.conditions.latents, b.conditions.latents, atol=1e-5)
+    assert torch.allclose(a.latents, b.latents, atol=1e-5) and not torch.equal(a.latents, torch.zeros_like(a.latents))
+    assert a.timings.keys() == b.timings.keys() == {"depth", "trajectories", "warp_encode", "denoise"}
+    assert (a.profile["low_memory"], b.profile["low_memory"]) == (False, True)
+    assert len(a.profile["denoise_groups_s"]) == 1 and len(b.profile["denoise_groups_s"]) == 6
+    assert b.profile["peak_gib"] is None and set(b.profile["transfer_s"]) == {"warp_encode", "denoise"}
+    va, vb = pipe.decode(a), low.decode(b)
+    assert stages[-1] == "tokenizer" and va.shape == vb.shape == (6, T, 3, H, W)
+    assert torch.allclose(va, vb, atol=1e-5)
+    with pytest.raises(ConfigError, match="trajectory_batch"):
+        low.enable_low_memory("cpu", trajectory_batch=0)
+
+
+def test_warp_conditions_in_groups_of_trajectories(pipe):
+    from lyra.teacher.conditioning import warp_conditions
+
+    img, depth = scene(3)
+    cam = default_camera(H, W)
+    traj = sample_gen3c_trajectories(cam, 3.0, T, distances=[0.25, 0.25, 0.15, 0.35, 0.35, 0.5])
+    whole = warp_conditions(img, depth, cam, traj, pipe.tokenizer)
+    for batch in (1, 4):
+        parts = warp_conditions(img, depth, cam, traj, pipe.tokenizer, trajectory_batch=batch, store_device="cpu")
+        assert parts.latents.shape == whole.latents.shape == (6, 16, 2, H // 8, W // 8)
+        assert torch.equal(parts.rgb, whole.rgb) and torch.equal(parts.mask, whole.mask)
+        assert torch.allclose(parts.latents, whole.latents, atol=1e-5)
+    with pytest.raises(ConfigError, match="trajectory_batch"):
+        warp_conditions(img, depth, cam, traj, pipe.tokenizer, trajectory_batch=0)

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from lyra.cli import main
+from lyra.errors import ConfigError
 from lyra.gaussians import Gaussians, quat_to_rotmat
 from lyra.gaussians.io import save_gaussians
 from lyra.geometry.cameras import Cameras, look_at
@@ -233,3 +234,136 @@ def test_playback_moves_a_connected_browser():
         browser.wait(timeout=20)
         shutil.rmtree(profile, ignore_errors=True)
         viewer.stop()
+
+
+# ------------------------------------------------------------------------------------------ 4D scenes
+def make_4d(counts=(300, 200, 100)):
+    """Three times [0, 0.5, 1]: red, green, blue splats (different counts), with two 5-camera trajectories."""
+    from lyra.dynamic_scene import DynamicScene
+
+    sets = []
+    for k, n in enumerate(counts):
+        g = make_scene(n, seed=k)
+        g.colors = torch.eye(3)[k].expand(n, 3).clone()
+        sets.append(g)
+    path = make_path(5)
+    cams = Cameras(torch.stack([path.K, path.K]), torch.stack([path.c2w, path.c2w]), 320, 176)
+    return DynamicScene(torch.tensor([0.0, 0.5, 1.0]), sets, cams, ("a", "b"))
+
+
+def _wait_for(cond, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return cond()
+
+
+def test_time_slider_swaps_the_splats_without_a_browser():
+    if importlib.util.find_spec("viser") is None:
+        pytest.skip("viser is not installed (pip install viser)")
+    from lyra.viewer.app import serve_dynamic
+
+    scene = make_4d()
+    viewer = serve_dynamic(scene, port=_free_port(), fps=50.0, verbose=False)
+    try:
+        def shown(k: int) -> bool:
+            return viewer.time_index == k and viewer.splats.centers.shape == (len(scene.gaussians[k]), 3) and \
+                np.allclose(viewer.splats.centers, scene.gaussians[k].means.numpy()) and \
+                bool((viewer.splats.rgbs == (np.eye(3)[k] * 255).astype(np.uint8)).all())
+
+        assert shown(0) and viewer.num_splats == 300 and set(viewer.trajectories) == {"a", "b"}
+        assert {"Time", "Play time", "Time follows camera", "Shown time", "Frame"} <= set(viewer.gui)
+        viewer.gui["Time"].value = 0.6  # nearest stored time: 0.5
+        readout = viewer.gui["Shown time"].value
+        assert shown(1) and "t = 0.500" in readout and "2 of 3" in readout and "200 splats" in readout
+        assert viewer.show_time(1) is False  # already shown: nothing sent
+        viewer.gui["Time"].value = 0.76
+        assert shown(2)
+        # Frame f of a trajectory shows camera_times[f] = f / 4 while "Time follows camera" is on.
+        viewer.gui["Frame"].value = 1  # t = 0.25: halfway between 0 and 0.5, the earlier wins
+        assert shown(0)
+        viewer.gui["Frame"].value = 4  # t = 1
+        assert shown(2)
+        viewer.gui["Time follows camera"].value = False
+        viewer.gui["Frame"].value = 2
+        assert shown(2) and viewer._current == ("a", 2)  # the camera moved, the time did not
+        # Play time steps through the stored times (2 → 0 → 1 …).
+        viewer.gui["Play time"].value = True
+        assert _wait_for(lambda: viewer.time_index == 0) and _wait_for(lambda: viewer.time_index == 1)
+        viewer.gui["Play time"].value = False
+        with pytest.raises(ConfigError):
+            viewer.show_time(3)
+    finally:
+        viewer.stop()
+
+
+def test_time_swap_respects_the_splat_budget():
+    if importlib.util.find_spec("viser") is None:
+        pytest.skip("viser is not installed (pip install viser)")
+    from lyra.viewer.app import serve_dynamic
+
+    scene = make_4d((300, 120, 80))
+    viewer = serve_dynamic(scene, port=_free_port(), max_splats=150, verbose=False)
+    try:
+        assert viewer.num_splats == 150 and viewer.splats.centers.shape == (150, 3)
+        kept, _ = limit_splats(scene.gaussians[0], 150)
+        np.testing.assert_allclose(viewer.splats.centers, kept.means.numpy())  # the 150 most opaque
+        viewer.show_time(1)
+        assert viewer.num_splats == 120 and viewer.splats.centers.shape == (120, 3)  # under budget: all
+    finally:
+        viewer.stop()
+
+
+def test_view_command_serves_a_4d_folder(tmp_path):
+    if importlib.util.find_spec("viser") is None:
+        pytest.skip("viser is not installed (pip install viser)")
+    make_4d().save(tmp_path / "scene4d", format=".spz")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "lyra", "view", str(tmp_path / "scene4d"), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = proc.stdout.readline()
+        assert "4D scene of 3 times (300 Gaussians at t = 0) and 10 cameras" in line, line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=20) as r:
+            assert r.status == 200
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+
+
+def test_view_folder_that_is_not_a_4d_scene(tmp_path, capsys):
+    rc = main(["view", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc != 0 and "not a lyra dynamic scene folder" in err and err.count("\n") == 1
+
+
+def test_browser_draws_the_time_shown(tmp_path):
+    _needs_browser()
+    from PIL import Image
+
+    from lyra.viewer.app import serve_dynamic
+
+    scene = make_4d((3000, 3000, 3000))
+    viewer = serve_dynamic(scene, port=_free_port(), verbose=False)
+    try:
+        viewer.show_time(2)  # blue: the page that connects now must draw the blue set, not the red first one
+        shot = tmp_path / "view4d.png"
+        with tempfile.TemporaryDirectory() as profile:
+            subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",
+                            viewer.url], capture_output=True, timeout=50, check=False)
+        assert shot.exists(), "chromium wrote no screenshot"
+        if (out := Path("/tmp/lyra_viewer_4d_test.png")).parent.exists():
+            shutil.copy(shot, out)  # for a person to look at
+        img = np.asarray(Image.open(shot).convert("RGB")).astype(np.int16)
+    finally:
+        viewer.stop()
+    # The 3D view only (not the panel, the notification or the axes gizmo): blue splats, no red ones.
+    view = img[200:680, 80:940]
+    blue = int(((view[..., 2] - view[..., :2].max(-1)) > 60).sum())
+    red = int(((view[..., 0] - view[..., 1:].max(-1)) > 60).sum())
+    assert blue > 50 and red < blue / 20, (blue, red)

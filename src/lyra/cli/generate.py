@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
-import torch
-
 from lyra.cli._common import add_device_argument, pick_device
+from lyra.cli.generate_video import add_video_arguments, reject_video_options, run_video
 from lyra.errors import ConfigError, OutputPathError
 
 DESCRIPTION = (
@@ -19,7 +17,8 @@ DESCRIPTION = (
     "pixel-aligned 3D Gaussians → pruned to the 20 % most opaque (Lyra's default). The image is centre-cropped to "
     "the working aspect and resized (--size, default the preset's 176x320). The scene file's format follows its "
     "extension (.ply INRIA 3DGS, .splat, .spz). Progress: one line per stage with its time, on stderr. Every "
-    "output is written atomically; a failed run leaves no partial file."
+    "output is written atomically; a failed run leaves no partial file. A video (or a folder of numbered frames) "
+    "instead gives 4D Gaussians: one Gaussian set per output time, written into the folder -o (see 'video input')."
 )
 
 EPILOG = """\
@@ -33,6 +32,12 @@ Examples:
   lyra generate --prompt "a cosy room" --t2i-model ~/models/sd-turbo -o scene.ply
 Then: lyra view scene.ply --cameras cams.json   |   lyra render scene.ply -o orbit.mp4
 
+Video → 4D Gaussians (a folder: t000.ply, t001.ply, ... + index.json + cameras.json):
+  lyra generate clip.mp4 -o scene4d/ --video fly.mp4      (fly-through with time advancing)
+  lyra generate clip.mov -o scene4d/ --times 9 --start 2 --duration 5 --format spz
+  lyra generate frames/ -o scene4d/ --input-cameras poses.json   (numbered frames; known camera poses)
+Then: lyra view scene4d/   (a time slider and a play button swap the splats)
+
 Weights: the tiny preset uses the shipped models under src/lyra/weights/ (student: student_tiny/, from
 `lyra train student`; or --student DIR). --preset official needs --weights DIR laid out as
 DIR/teacher/ (converted GEN3C denoiser), DIR/tokenizer/ (Cosmos CV8x8x8, diffusers format) and
@@ -41,14 +46,18 @@ DIR/lyra_static.pt (or decoder.safetensors / student/). See `python -c "import l
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="one image → a 3D Gaussian Splatting scene (.ply/.splat/.spz)",
+    p = sub.add_parser("generate",
+                       help="one image → a 3D Gaussian Splatting scene (.ply/.splat/.spz); a video → 4D Gaussians",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image", nargs="?", default=None,
-                   help="input image (PNG, JPEG, WebP, TIFF, ...; EXIF orientation applied); omit with --prompt")
+                   help="input image (PNG, JPEG, WebP, TIFF, ...; EXIF orientation applied); or a video / a folder of "
+                   "numbered frames (see 'video input'); omit with --prompt")
     p.add_argument("-o", "--output", required=True, metavar="SCENE",
-                   help="scene file: .ply (INRIA 3DGS), .splat or .spz")
+                   help="scene file: .ply (INRIA 3DGS), .splat or .spz; for a video, a folder (new, empty, or a "
+                   "4D scene written before, which is replaced)")
     p.add_argument("--video", default=None, metavar="FILE",
-                   help="also render a fly-through (.mp4/.mov/.mkv/.gif): the six trajectories, then an orbit")
+                   help="also render a fly-through (.mp4/.mov/.mkv/.gif): the six trajectories, then an orbit (for a "
+                   "video input, time advances along each trajectory and around the orbit)")
     p.add_argument("--orbit-frames", type=int, default=48, help="orbit frames at the end of --video (default 48)")
     p.add_argument("--fps", type=float, default=24.0, help="frame rate of the videos (default 24)")
     p.add_argument("--cameras", default=None, metavar="FILE.json",
@@ -77,6 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rasterizer for --video: gsplat on CUDA when present (auto), or the pure-torch reference")
     p.add_argument("--no-progress", action="store_true", help="no per-stage lines and no progress bars")
     add_device_argument(p)
+    add_video_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -106,29 +116,12 @@ def _check_outputs(args: argparse.Namespace) -> None:
         raise OutputPathError("two outputs have the same path; give each its own file")
 
 
-def flythrough_cameras(scene, orbit_frames: int):
-    """The --video path: the trajectory cameras one after the other (``V·T``), then an orbit of ``orbit_frames``
-    around the scene's centre at the trajectories' field of view."""
-    from lyra.cli.render import scene_center_and_radius
-    from lyra.geometry.cameras import Cameras
-    from lyra.geometry.trajectories import orbit
-
-    cams = scene.cameras.flatten()
-    if orbit_frames <= 0 or len(scene.gaussians) == 0:
-        return cams
-    center, extent = scene_center_and_radius(scene.gaussians)
-    fy = float(cams.K[0, 1, 1])
-    fov = math.degrees(2 * math.atan(0.5 * cams.height / fy))
-    orb = orbit(center, 2.0 * extent, orbit_frames, cams.width, cams.height, fov_y_deg=fov)
-    return Cameras(torch.cat([cams.K, orb.K]), torch.cat([cams.c2w, orb.c2w]), cams.width, cams.height)
-
-
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from lyra.cli.render import render_frames
     from lyra.cli.teacher import parse_size
     from lyra.pipeline import generate, image_from_prompt
+    from lyra.render.flythrough import flythrough_cameras, render_frames
 
     t_start = time.perf_counter()
     # ---- options and outputs, all checked before any model is loaded
@@ -136,6 +129,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give either an input IMAGE or --prompt TEXT (with --t2i-model DIR)")
     if args.t2i_model and args.prompt is None:
         raise ConfigError("--t2i-model is only used with --prompt TEXT")
+    from lyra.inputs import is_video_input
+
+    if args.image is not None and is_video_input(args.image):
+        return run_video(args)  # 4D Gaussians: lyra.cli.generate_video
+    reject_video_options(args)
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {args.steps}")
     if args.seed < 0:
@@ -180,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         from lyra.media import write_video
 
         dev = pick_device(args.device)
-        cams = flythrough_cameras(scene, args.orbit_frames)
+        cams = flythrough_cameras(scene.cameras, scene.gaussians, args.orbit_frames)
         g = scene.gaussians.to(dev)
         write_video(render_frames(g, cams.to(dev), (1.0, 1.0, 1.0), args.backend, progress=progress), args.video,
                     fps=args.fps)

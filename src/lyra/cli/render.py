@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from lyra.cli._common import add_device_argument, parse_color, parse_size, parse_vector, pick_device
 from lyra.errors import ConfigError
@@ -23,6 +21,9 @@ from lyra.geometry.trajectories import (
     orbit,
 )
 from lyra.media import VIDEO_EXTENSIONS, to_uint8, write_frames, write_video
+from lyra.render.flythrough import render_frames, scene_center_and_radius
+
+__all__ = ["build_cameras", "register", "render_frames", "run", "scene_center_and_radius"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,10 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "transforms.json; see docs/camera_paths.md).",
         epilog="Examples:\n  lyra render scene.ply -o orbit.mp4\n"
         "  lyra render scene.ply -o left.mp4 --trajectory left --size 352x640\n"
-        "  lyra render scene.spz --trajectory path.json --frames frames/",
+        "  lyra render scene.spz --trajectory path.json --frames frames/\n"
+        "  lyra render scene4d/ -o orbit4d.mp4          (a 4D scene: time advances along the orbit)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", help="a .ply, .splat or .spz file")
+    p.add_argument("file", help="a .ply, .splat or .spz file, or a 4D scene folder (lyra generate VIDEO -o DIR/): "
+                   "time then advances from 0 to 1 along the path, each frame showing the nearest stored time")
     p.add_argument("-o", "--output", help=f"video file ({', '.join(VIDEO_EXTENSIONS)})")
     p.add_argument("--frames", metavar="DIR", help="also (or instead) write numbered PNG frames into this new folder")
     p.add_argument("--trajectory", default="orbit",
@@ -63,17 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--movement", type=float, default=1.0, help="GEN3C movement factor (default 1.0)")
     p.add_argument("--backend", choices=("auto", "torch", "gsplat"), default="auto",
                    help="rasterizer: gsplat on CUDA when present (auto), or the pure-torch reference")
+    p.add_argument("--time", type=float, default=None, metavar="T",
+                   help="4D scene: freeze time at T in [0, 1] instead of advancing it along the path")
     add_device_argument(p)
     p.set_defaults(func=run)
-
-
-def scene_center_and_radius(g: Gaussians) -> tuple[torch.Tensor, float]:
-    """A robust centre (median of the centres) and extent (80th percentile distance) of a scene."""
-    idx = torch.randperm(len(g), generator=torch.Generator().manual_seed(0))[:200_000]
-    means = g.means[idx].float()
-    center = means.median(dim=0).values
-    extent = torch.quantile((means - center).norm(dim=-1), 0.8).item()
-    return center, max(extent, 1e-3)
 
 
 def build_cameras(args: argparse.Namespace, g: Gaussians) -> Cameras:
@@ -112,16 +108,6 @@ def build_cameras(args: argparse.Namespace, g: Gaussians) -> Cameras:
     raise ConfigError(f"unknown trajectory {traj!r}: use orbit, {', '.join(TRAJECTORY_NAMES)} or a .json path")
 
 
-def render_frames(g: Gaussians, cams: Cameras, background, backend: str, progress: bool = True
-                  ) -> Iterator[torch.Tensor]:
-    """Render one frame at a time (``[H, W, 3]`` float), with a progress bar."""
-    from lyra.render import render
-
-    for k in tqdm(range(len(cams)), desc="rendering", unit="frame", disable=not progress):
-        with torch.no_grad():
-            yield render(g, cams[k], background=background, backend=backend).rgb.cpu()
-
-
 def run(args: argparse.Namespace) -> int:
     if not args.output and not args.frames:
         raise ConfigError("nothing to write: give -o VIDEO and/or --frames DIR")
@@ -131,11 +117,32 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--num-frames must be at least 1")
     if not 0 < args.fov < 180 or not math.isfinite(args.fov):
         raise ConfigError("--fov must lie in (0, 180) degrees")
+    if args.time is not None and not 0.0 <= args.time <= 1.0:
+        raise ConfigError("--time must lie in [0, 1]")
     device = pick_device(args.device)
-    g = load_gaussians(args.file).to(device)
+    scene4d = None
+    if Path(args.file).is_dir():
+        from lyra.dynamic_scene import DynamicScene
+
+        scene4d = DynamicScene.load(args.file, lazy=True)
+        g = scene4d.at(args.time or 0.0).to(device)  # frames the path (orbit centre, GEN3C depth)
+    else:
+        if args.time is not None:
+            raise ConfigError("--time applies to a 4D scene folder (lyra generate VIDEO -o DIR/)")
+        g = load_gaussians(args.file).to(device)
     cams = build_cameras(args, g).to(device)
+
+    def make_frames():
+        if scene4d is None:
+            return render_frames(g, cams, args.background, args.backend)
+        from lyra.render.flythrough import dynamic_frames
+
+        n = len(cams)
+        times = torch.full((n,), args.time) if args.time is not None else torch.linspace(0.0, 1.0, n)
+        return dynamic_frames(scene4d, cams, times, args.background, args.backend)
+
     if args.output:
-        frames = render_frames(g, cams, args.background, args.backend)
+        frames = make_frames()
         if args.frames:
             kept: list = []
 
@@ -150,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             write_video(frames, args.output, fps=args.fps)
         print(f"wrote {args.output} ({len(cams)} frames, {cams.width}x{cams.height})")
     else:
-        write_frames(render_frames(g, cams, args.background, args.backend), args.frames)
+        write_frames(make_frames(), args.frames)
     if args.frames:
         print(f"wrote {len(cams)} PNG frames into {args.frames}")
     return 0

@@ -17,6 +17,12 @@ manifest (sdg.json). Inputs: procedural worlds of a split (default; the teacher 
 ground-truth trajectory cameras, so its frames can be compared with ground truth later) or the images
 of a folder (--images; the six GEN3C trajectories are drawn per image).
 
+Dynamic scenes (--dynamic): the inputs are dynamic worlds seen as a monocular video by their static input
+camera; the teacher (its dynamic fine-tune when shipped, else --teacher-weights) generates every trajectory
+frame f at the video's time t_f from the dynamic 3D cache, and with motion reversal (default; turn it off
+with --no-motion-reversal) also from the video reversed in time: 12 trajectories per scene, with the time
+of every frame (key times), the input video and its depth.
+
 Resumable: rerunning the same command skips the shards that are complete, so an interrupted run
 continues without duplicates or holes; a larger --count extends the set. A folder made with other
 settings is refused. Spread over GPUs with accelerate — each process makes the shards k with
@@ -31,6 +37,7 @@ examples:
   lyra sdg data/sdg --count 128                     ... continue to 128 (same settings)
   lyra sdg data/val --split val --count 16 --store-gt
   lyra sdg data/mine --images photos/ --steps 35
+  lyra sdg data/dyn --dynamic --teacher-weights runs/teacher_dyn/export --count 64
 Read the shards with lyra.distill.ShardDataset(OUT_DIR).
 """
 
@@ -76,6 +83,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="wall-time budget: start no new shard after it (what is written is complete; rerun the same "
                    "command to continue)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dynamic", action="store_true",
+                   help="dynamic worlds from their input video (dynamic teacher; per-frame times in the shards)")
+    p.add_argument("--motion-reversal", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --dynamic: also generate the reversed video (12 trajectories per scene; default on)")
     add_device_argument(p)
     p.set_defaults(func=run)
 
@@ -122,6 +133,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-minutes must be > 0, got {args.max_minutes}")
     if args.batch is not None and args.batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {args.batch}")
+    if args.motion_reversal and not args.dynamic:
+        raise ConfigError("--motion-reversal belongs with --dynamic (a video can be reversed in time, an image not)")
+    if args.images and args.dynamic:
+        raise ConfigError("--dynamic needs procedural worlds (videos of a folder are not an SDG source yet); "
+                          "drop --images")
     if args.images and (args.gt_depth or args.store_gt):
         raise ConfigError("--gt-depth and --store-gt need procedural worlds (they have exact depth); drop them "
                           "with --images")
@@ -130,14 +146,16 @@ def run(args: argparse.Namespace) -> int:
 
     state = PartialState()
     device = state.device if state.num_processes > 1 and args.device == "auto" else pick_device(args.device)
-    pipe = TeacherPipeline.from_preset(args.preset, weights=args.teacher_weights, depth=args.depth, device=device)
+    pipe = TeacherPipeline.from_preset(args.preset, weights=args.teacher_weights, depth=args.depth, device=device,
+                                       dynamic=args.dynamic)
     teacher = PipelineTeacher(pipe, _tokenizer_weights(args.preset), depth_weights)
     if args.images:
         H, W = pipe.working_size
         source = ImageSource(args.images, H, W)
     else:
         source = WorldSource(args.split, args.world_preset or PIPELINE_PRESETS[args.preset].world, args.gt_depth,
-                             args.store_gt, device)
+                             args.store_gt, device, dynamic=args.dynamic,
+                             motion_reversal=args.motion_reversal is not False)
     count = args.count if args.count is not None else (len(source) - args.start if args.images else 8)
     batch = args.batch or (args.shard_size if device.type == "cuda" else 1)
     report = generate_sdg(

@@ -1,4 +1,5 @@
-"""``lyra view FILE``: a live web viewer (viser) of a splat file and its camera path."""
+"""``lyra view FILE``: a live web viewer (viser) of a splat file and its camera path; ``lyra view DIR/`` for a 4D
+scene folder (``lyra generate VIDEO -o DIR/``) adds a time slider."""
 
 from __future__ import annotations
 
@@ -12,22 +13,26 @@ from lyra.geometry.trajectories import load_camera_path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "view",
-        help="open a splat file in a live web viewer",
+        help="open a splat file (or a 4D scene folder) in a live web viewer",
         description="Serve a web viewer (viser) of a Gaussian splat file: open the printed address in a "
         "browser. With --cameras, the path's cameras are drawn as frustums and the panel plays the path "
-        "back (Trajectory, Frame, Play). Stop with Ctrl-C. Needs the 'viser' package (pip install viser).",
+        "back (Trajectory, Frame, Play). A 4D scene folder (written by 'lyra generate VIDEO -o DIR/') shows its "
+        "trajectories and adds Time (a slider over [0, 1]: the nearest stored time is shown), Play time and Time "
+        "follows camera (moving along a trajectory also moves time, as in the generated videos). Stop with "
+        "Ctrl-C. Needs the 'viser' package (pip install viser).",
         epilog="Examples:\n  lyra view scene.ply\n  lyra view scene.spz --cameras path.json --port 8081\n"
+        "  lyra view scene4d/                                     # a 4D scene: time slider and play\n"
         "  lyra view big.ply --max-splats 500000 --host 0.0.0.0   # reachable from other machines",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", help="a .ply, .splat or .spz file")
+    p.add_argument("file", help="a .ply, .splat or .spz file, or a 4D scene folder (with index.json)")
     p.add_argument("--cameras", metavar="PATH.json",
                    help="camera path to draw and play back (lyra's camera-path JSON or nerfstudio transforms.json)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: all)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument("--max-splats", type=int, default=2_000_000, metavar="N",
-                   help="show at most N Gaussians, the most opaque ones (default 2000000; 0 = all)")
+                   help="show at most N Gaussians, the most opaque ones (default 2000000; 0 = all; per time for 4D)")
     p.add_argument("--up", default="-y", choices=("-y", "+y", "-z", "+z"),
                    help="world direction shown up (default -y: OpenCV worlds, as lyra writes them)")
     p.set_defaults(func=run)
@@ -37,23 +42,37 @@ UP = {"-y": (0.0, -1.0, 0.0), "+y": (0.0, 1.0, 0.0), "-z": (0.0, 0.0, -1.0), "+z
 
 
 def run(args: argparse.Namespace) -> int:
-    from lyra.viewer.app import serve, serve_forever
+    from pathlib import Path
+
+    from lyra.viewer.app import serve, serve_dynamic, serve_forever
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must lie in 0..65535, got {args.port}")
     if args.max_splats < 0:
         raise ConfigError(f"--max-splats must be ≥ 0, got {args.max_splats}")
-    g = load_gaussians(args.file)
+    scene4d = None
+    if Path(args.file).is_dir():
+        from lyra.dynamic_scene import DynamicScene
+
+        scene4d = DynamicScene.load(args.file, lazy=True)  # each time read when shown (two kept in memory)
+    else:
+        g = load_gaussians(args.file)
     cameras = load_camera_path(args.cameras) if args.cameras else None
     try:
-        viewer = serve(g, cameras, host=args.host, port=args.port, max_splats=args.max_splats or None,
-                       up=UP[args.up])
+        if scene4d is not None:
+            viewer = serve_dynamic(scene4d, cameras, host=args.host, port=args.port,
+                                   max_splats=args.max_splats or None, up=UP[args.up])
+        else:
+            viewer = serve(g, cameras, host=args.host, port=args.port, max_splats=args.max_splats or None,
+                           up=UP[args.up])
     except OSError as e:
         raise ConfigError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); try another --port") \
             from None
     n_cams = sum(len(c) for c in viewer.trajectories.values())
     extra = f" and {n_cams} cameras" if n_cams else ""
-    print(f"lyra view: {viewer.num_splats:,} Gaussians{extra} at {viewer.url}  (Ctrl-C to stop)", flush=True)
+    what = f"{viewer.num_splats:,} Gaussians" if scene4d is None else (
+        f"4D scene of {len(scene4d)} times ({viewer.num_splats:,} Gaussians at t = 0)")
+    print(f"lyra view: {what}{extra} at {viewer.url}  (Ctrl-C to stop)", flush=True)
     try:
         serve_forever(viewer)
     except KeyboardInterrupt:

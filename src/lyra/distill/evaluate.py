@@ -16,6 +16,19 @@ PSNR on [0, 1], SSIM Gaussian window 11):
 
 A student trained with ``--single-view`` is evaluated the same way it was trained (each trajectory decoded
 alone, Gaussians merged): its export says so.
+
+Dynamic students on dynamic SDG data (:mod:`lyra.student.dynamic`; chosen automatically from the data):
+
+* :func:`evaluate_dynamic_fidelity` — the student reads the six *forward* trajectories (what it reads at
+  inference: one video's) with their source times; for every target time ``τ = t_g`` (every
+  ``frame_stride``-th frame and the last) its Gaussians at ``τ`` are rendered into the camera of every frame
+  that shows ``τ`` — frame ``g`` of the forward trajectories and, with motion reversal, frame ``T − 1 − g`` of
+  the reversed ones — and compared with the teacher's frames there (``psnr_forward``/``psnr_reversed`` split
+  them; the reversed frames are views the student did not read at ``τ``);
+* :func:`evaluate_dynamic_gt` — for dynamic world scenes: the world regenerated (``dynamic=True``), and for
+  ``τ = t_g``, ``g = 1 … T − 1``: the student at ``τ`` rendered at the GT cameras of frame ``g`` of the six
+  trajectories vs the GT frames, beside the teacher's frames and a warp-only baseline (input video frame
+  ``g`` lifted with the depth the teacher used for it).
 """
 
 from __future__ import annotations
@@ -36,7 +49,8 @@ from lyra.eval.metrics import mean_finite, psnr, ssim
 from lyra.geometry import Cameras
 from lyra.student import LatentDecoder
 
-__all__ = ["decode_sample", "evaluate_fidelity", "evaluate_gt", "frame_metrics", "main", "render_sample"]
+__all__ = ["decode_sample", "decode_sample_at_time", "evaluate_dynamic_fidelity", "evaluate_dynamic_gt",
+           "evaluate_fidelity", "evaluate_gt", "frame_metrics", "main", "render_sample"]
 
 PRUNE_RATIO = 0.8
 
@@ -77,6 +91,32 @@ def decode_sample(model: LatentDecoder, sample: dict[str, Any], encoder: Any, si
 
 
 @torch.no_grad()
+def decode_sample_at_time(model: LatentDecoder, sample: dict[str, Any], encoder: Any, target_time: float,
+                          views: Sequence[int] | None = None, plucker: Tensor | None = None,
+                          cache: Any = None) -> Tensor:
+    """Raw Gaussians ``[N, 14]`` of a dynamic SDG sample at ``target_time``, decoded from its trajectories
+    ``views`` (default: the forward ones — the first ``V / len(directions)``; here: all unless given) with their
+    source times (:func:`lyra.student.dynamic.decode_at_time`).
+
+    ``plucker``: ``[len(views), 32, t, h, w]`` if already computed; ``cache``: a
+    :class:`~lyra.student.dynamic.TimeLatentCache`.
+    """
+    from lyra.student import plucker_latents
+    from lyra.student.dynamic import decode_at_time, raw_video_encoder
+
+    dev = next(model.parameters()).device
+    sel = list(range(sample["latents"].shape[0])) if views is None else list(views)
+    lat = sample["latents"][sel].to(dev).float()[None]
+    H, W = sample["depth"].shape[-2:]
+    cams = Cameras(sample["K"][sel].float(), sample["c2w"][sel].float(), W, H).to(dev)
+    if plucker is None:
+        plucker = plucker_latents(cams.reshape(1, *cams.shape), raw_video_encoder(encoder))[0]
+    times = sample["times"][sel].float()[None]
+    return decode_at_time(model, lat, cams.reshape(1, *cams.shape), plucker[None].to(dev), times, target_time,
+                          encoder, cache)[0].float()
+
+
+@torch.no_grad()
 def render_sample(raw: Tensor, cameras: Cameras, prune_ratio: float | None = None, backend: str = "auto",
                   background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Tensor:
     """Render raw Gaussians ``[N, 14]`` at ``cameras`` (any batch shape ``[...]``) → RGB ``[..., H, W, 3]``."""
@@ -110,10 +150,24 @@ def _scenes(dataset: Any, max_scenes: int | None) -> range:
     return range(n if max_scenes is None else min(n, max_scenes))
 
 
+def _dataset(data: str | Any, dynamic: bool | None) -> Any:
+    """The SDG data set of ``data`` (a folder or a data set), checked against ``dynamic`` (``None``: any)."""
+    from lyra.distill.shards import ShardDataset
+
+    ds = ShardDataset(data, as_float=False) if isinstance(data, (str, Path)) else data
+    found = bool(getattr(ds, "dynamic", False))
+    if dynamic is not None and dynamic != found:
+        raise ConfigError(f"the SDG data holds {'dynamic' if found else 'static'} scenes but a "
+                          f"{'dynamic' if dynamic else 'static'} student was given; evaluate it on "
+                          f"{'static' if found else 'dynamic'} data")
+    return ds
+
+
 @torch.no_grad()
 def evaluate_fidelity(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes: int | None = 8,
                       frame_stride: int = 1, backend: str = "auto", single_view: bool = False,
-                      prune_ratio: float = PRUNE_RATIO, progress: bool = True) -> dict[str, Any]:
+                      prune_ratio: float = PRUNE_RATIO, progress: bool = True,
+                      dynamic: bool | None = None) -> dict[str, Any]:
     """Student renders vs the teacher's decoded frames on held-out SDG scenes (all six trajectories).
 
     Args:
@@ -122,14 +176,18 @@ def evaluate_fidelity(model: LatentDecoder, data: str | Any, encoder: Any, max_s
         encoder: the frozen tokenizer of the SDG data.
         max_scenes: the first this many scenes (``None``: all).
         frame_stride: every ``frame_stride``-th frame of each trajectory (and always the last).
+        dynamic: whether the student is dynamic (checked against the data; ``None``: as the data is).
+            Dynamic data is evaluated by :func:`evaluate_dynamic_fidelity`.
 
     Returns:
         ``psnr``, ``ssim`` (all Gaussians), ``psnr_pruned``, ``ssim_pruned`` (``prune_ratio`` of them dropped),
         ``prune_cost_db`` (= psnr − psnr_pruned), ``scenes``, ``frames_per_scene``, ``per_scene`` lists.
     """
-    from lyra.distill.shards import ShardDataset
-
-    ds = ShardDataset(data, as_float=False) if isinstance(data, (str, Path)) else data
+    ds = _dataset(data, dynamic)
+    if ds.dynamic:
+        if single_view:
+            raise ConfigError("a single-view student cannot be dynamic")
+        return evaluate_dynamic_fidelity(model, ds, encoder, max_scenes, frame_stride, backend, prune_ratio, progress)
     model.eval()
     per: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_pruned": [], "ssim_pruned": []}
     ids = []
@@ -165,11 +223,13 @@ def _world_preset(ds: Any) -> str:
     return str(preset)
 
 
-def _gt_example(seed: int, preset: str, H: int, W: int, device: torch.device) -> tuple[Tensor, Cameras]:
-    """GT videos ``[V, T, H, W, 3]`` and cameras of world ``seed``, centre-cropped to ``H × W`` as the SDG does."""
+def _gt_example(seed: int, preset: str, H: int, W: int, device: torch.device,
+                dynamic: bool = False) -> tuple[Tensor, Cameras]:
+    """GT videos ``[V, T, H, W, 3]`` and cameras of world ``seed`` (a dynamic world with ``dynamic``),
+    centre-cropped to ``H × W`` as the SDG does."""
     from lyra.world import make_example
 
-    ex = make_example(seed, preset, device=device)
+    ex = make_example(seed, preset, dynamic=dynamic, device=device)
     Hf, Wf = ex.image.shape[-2:]
     if Hf < H or Wf < W:
         raise ConfigError(f"world preset {preset} renders {Wf}x{Hf}, smaller than the SDG frames {W}x{H}")
@@ -181,19 +241,22 @@ def _gt_example(seed: int, preset: str, H: int, W: int, device: torch.device) ->
 @torch.no_grad()
 def evaluate_gt(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes: int | None = 8,
                 frame_stride: int = 1, backend: str = "auto", single_view: bool = False,
-                prune_ratio: float | None = PRUNE_RATIO, progress: bool = True) -> dict[str, Any]:
+                prune_ratio: float | None = PRUNE_RATIO, progress: bool = True,
+                dynamic: bool | None = None) -> dict[str, Any]:
     """Student, teacher and warp-only baseline vs ground truth on SDG scenes made from procedural worlds.
 
     The student renders at the GT trajectory cameras of the regenerated world (pruned with ``prune_ratio``, as
     a scene would be delivered; ``None``: all Gaussians). Frames ``1 … T − 1`` (every ``frame_stride``-th and
     the last). Returns ``psnr_student``, ``ssim_student``, ``psnr_teacher``, ``ssim_teacher``, ``psnr_warp``,
     ``ssim_warp``, ``scenes``, ``world_seeds``, ``max_camera_offset`` (largest distance between the SDG's and
-    the regenerated GT camera centres: 0 when the data matches its world).
+    the regenerated GT camera centres: 0 when the data matches its world). Dynamic data: see
+    :func:`evaluate_dynamic_gt` (``dynamic`` as in :func:`evaluate_fidelity`).
     """
-    from lyra.distill.shards import ShardDataset
     from lyra.gaussians.from_depth import gaussians_from_depth
 
-    ds = ShardDataset(data, as_float=False) if isinstance(data, (str, Path)) else data
+    ds = _dataset(data, dynamic)
+    if ds.dynamic:
+        return evaluate_dynamic_gt(model, ds, encoder, max_scenes, frame_stride, backend, prune_ratio, progress)
     preset = _world_preset(ds)
     model.eval()
     dev = next(model.parameters()).device
@@ -240,6 +303,153 @@ def evaluate_gt(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes:
     return out
 
 
+# ---------------------------------------------------------------------------------------- dynamic
+def _forward_views(ds: Any, num_views: int) -> list[int]:
+    """The trajectories generated from the video forward in time (what the student reads at inference)."""
+    return list(range(num_views // len(getattr(ds, "directions", ["forward"]))))
+
+
+@torch.no_grad()
+def evaluate_dynamic_fidelity(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes: int | None = 8,
+                              frame_stride: int = 1, backend: str = "auto", prune_ratio: float = PRUNE_RATIO,
+                              progress: bool = True) -> dict[str, Any]:
+    """Dynamic student at target times vs the teacher's frames at those times (module doc).
+
+    For each scene: the forward trajectories decoded once per target time ``τ = times[0, g]`` (``g`` every
+    ``frame_stride``-th frame and the last); the Gaussians rendered at every frame showing ``τ``
+    (:func:`lyra.student.dynamic.frames_at_time`, all stored trajectories) with all Gaussians and pruned.
+
+    Returns:
+        ``psnr``, ``ssim``, ``psnr_pruned``, ``ssim_pruned``, ``prune_cost_db`` (over all supervising frames),
+        ``psnr_forward`` / ``psnr_reversed`` (frames of the forward / reversed trajectories; NaN without
+        reversal), ``scenes``, ``target_times`` (per scene), ``frames_per_scene``, ``directions``,
+        ``per_scene`` lists, ``dynamic: True``.
+    """
+    from lyra.student import plucker_latents
+    from lyra.student.dynamic import TimeLatentCache, frames_at_time, raw_video_encoder
+
+    ds = _dataset(data, True)
+    model.eval()
+    dev = next(model.parameters()).device
+    keys = ("psnr", "ssim", "psnr_pruned", "ssim_pruned", "psnr_forward", "psnr_reversed")
+    per: dict[str, list[float]] = {k: [] for k in keys}
+    ids: list[str] = []
+    cache = TimeLatentCache(encoder)
+    n_frames = n_taus = 0
+    for i in tqdm(_scenes(ds, max_scenes), desc="dynamic fidelity", disable=not progress):
+        s = ds[i]
+        target = _unit_rgb(s["rgb"])
+        V, T, H, W = target.shape[:4]
+        fwd = _forward_views(ds, V)
+        cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)
+        pl = plucker_latents(cams[fwd].to(dev).reshape(1, len(fwd), T), raw_video_encoder(encoder))[0]
+        times = s["times"].float()
+        acc: dict[str, list[Tensor]] = {k: [] for k in keys}
+        taus = _frames(T, frame_stride)
+        for g in taus:
+            tau = float(times[0, g])
+            raw = decode_sample_at_time(model, s, encoder, tau, fwd, pl, cache)
+            u, f = frames_at_time(times, tau)
+            tgt = target[u, f].to(raw.device)
+            for suffix, ratio in (("", None), ("_pruned", prune_ratio)):
+                p, q = frame_metrics(render_sample(raw, cams[u, f], ratio, backend), tgt)
+                acc["psnr" + suffix].append(p)
+                acc["ssim" + suffix].append(q)
+                if not suffix:
+                    rev = (u >= len(fwd)).to(p.device)
+                    acc["psnr_forward"].append(p[~rev])
+                    acc["psnr_reversed"].append(p[rev])
+            n_frames = len(u)
+        for k in keys:
+            v = torch.cat(acc[k]) if acc[k] else torch.zeros(0)
+            per[k].append(mean_finite(v) if k.startswith("psnr") else float(v.mean()))
+        n_taus = len(taus)
+        ids.append(s["sample_id"])
+    if not ids:
+        raise ConfigError("no scenes to evaluate")
+    out: dict[str, Any] = {k: sum(v) / len(v) for k, v in per.items()}
+    out["prune_cost_db"] = out["psnr"] - out["psnr_pruned"]
+    out.update(scenes=len(ids), target_times=n_taus, frames_per_target_time=n_frames,
+               frames_per_scene=n_frames * n_taus, prune_ratio=prune_ratio, sample_ids=ids,
+               directions=list(getattr(ds, "directions", ["forward"])), dynamic=True,
+               per_scene={k: [round(x, 4) for x in v] for k, v in per.items()})
+    return out
+
+
+@torch.no_grad()
+def evaluate_dynamic_gt(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes: int | None = 8,
+                        frame_stride: int = 1, backend: str = "auto", prune_ratio: float | None = PRUNE_RATIO,
+                        progress: bool = True) -> dict[str, Any]:
+    """Dynamic student, teacher and warp-only baseline vs the ground truth of regenerated dynamic worlds.
+
+    For ``τ = t_g``, ``g = 1 … T − 1`` (every ``frame_stride``-th and the last): the student decodes the forward
+    trajectories at ``τ`` (pruned with ``prune_ratio``) and renders at the GT cameras of frame ``g`` of the six
+    trajectories; the GT frames show the world at ``t_g`` there. Teacher: its forward frames ``g``. Warp-only:
+    input video frame ``g`` lifted with the depth the teacher used for it (``input_video_depth``).
+
+    Returns ``psnr_student``, ``ssim_student``, ``psnr_teacher``, ``ssim_teacher``, ``psnr_warp``, ``ssim_warp``,
+    ``scenes``, ``world_seeds``, ``max_camera_offset``, ``per_scene``, ``dynamic: True``.
+    """
+    from lyra.gaussians.from_depth import gaussians_from_depth
+    from lyra.render import render
+    from lyra.student import plucker_latents
+    from lyra.student.dynamic import TimeLatentCache, raw_video_encoder
+
+    ds = _dataset(data, True)
+    preset = _world_preset(ds)
+    model.eval()
+    dev = next(model.parameters()).device
+    per: dict[str, list[float]] = {f"{m}_{w}": [] for w in ("student", "teacher", "warp") for m in ("psnr", "ssim")}
+    seeds: list[int] = []
+    offset = 0.0
+    cache = TimeLatentCache(encoder)
+    for i in tqdm(_scenes(ds, max_scenes), desc="dynamic ground truth", disable=not progress):
+        s = ds[i]
+        seed = int(s["world_seed"])
+        if seed < 0:
+            continue
+        teacher = _unit_rgb(s["rgb"])
+        V, T, H, W = teacher.shape[:4]
+        fwd = _forward_views(ds, V)
+        gt, gt_cams = _gt_example(seed, preset, H, W, dev, dynamic=True)
+        S = min(len(fwd), gt.shape[0])
+        fwd, gt, gt_cams = fwd[:S], gt[:S], gt_cams[:S]
+        sdg_cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)
+        offset = max(offset, float((sdg_cams[fwd].centers.to(dev) - gt_cams.centers.to(dev)).norm(dim=-1).max()))
+        pl = plucker_latents(sdg_cams[fwd].to(dev).reshape(1, S, T), raw_video_encoder(encoder))[0]
+        times = s["times"].float()
+        video = s["input_video"].to(dev).float() / 255.0 if s["input_video"].dtype == torch.uint8 \
+            else s["input_video"].to(dev).float().movedim(-3, -1)
+        vdepth = s["input_video_depth"].to(dev).float()
+        acc: dict[str, list[Tensor]] = {k: [] for k in per}
+        for g in _frames(T, frame_stride, skip_first=True):
+            tau = float(times[0, g])
+            raw = decode_sample_at_time(model, s, encoder, tau, fwd, pl, cache)
+            cams = gt_cams[:, g]
+            target = gt[:, g]
+            warp_g = gaussians_from_depth(video[g].permute(2, 0, 1)[None], vdepth[g][None], gt_cams[0, 0].reshape(1))
+            renders = {
+                "student": render_sample(raw, cams, prune_ratio, backend),
+                "teacher": teacher[fwd, g].to(dev),
+                "warp": render(warp_g, cams.to(dev), backend=backend).rgb if len(warp_g) else torch.ones_like(target),
+            }
+            for who, pred in renders.items():
+                p, q = frame_metrics(pred, target)
+                acc[f"psnr_{who}"].append(p)
+                acc[f"ssim_{who}"].append(q)
+        for k, v in acc.items():
+            x = torch.cat(v)
+            per[k].append(mean_finite(x) if k.startswith("psnr") else float(x.mean()))
+        seeds.append(seed)
+    if not seeds:
+        raise ConfigError("no world scenes (with a world seed) among the evaluated samples")
+    out: dict[str, Any] = {k: sum(v) / len(v) for k, v in per.items()}
+    out.update(scenes=len(seeds), world_seeds=seeds, world_preset=preset, frames="1..T-1 (target time t_g, frame g)",
+               frame_stride=frame_stride, student_prune_ratio=prune_ratio, max_camera_offset=offset, dynamic=True,
+               per_scene={k: [round(x, 4) for x in v] for k, v in per.items()})
+    return out
+
+
 # ---------------------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lyra.distill.evaluate", description=__doc__.split("\n")[0])
@@ -270,15 +480,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         tok = Tokenizer.from_preset(args.tokenizer or meta.get("tokenizer") or "tiny", device=device)
         scenes = args.scenes or None
         single = bool(meta.get("single_view", False))
-        res: dict[str, Any] = {"student": str(args.student), "data": str(args.data)}
+        dynamic = bool(meta.get("dynamic", False))
+        res: dict[str, Any] = {"student": str(args.student), "data": str(args.data), "dynamic": dynamic}
         res["fidelity"] = evaluate_fidelity(model, args.data, tok, scenes, args.frame_stride, args.backend, single,
-                                            progress=not args.no_progress)
+                                            progress=not args.no_progress, dynamic=dynamic)
         f = res["fidelity"]
         print(f"fidelity vs teacher ({f['scenes']} scenes): PSNR {f['psnr']:.2f} dB, SSIM {f['ssim']:.3f}; "
               f"pruned to 20 %: {f['psnr_pruned']:.2f} dB / {f['ssim_pruned']:.3f} (cost {f['prune_cost_db']:.2f} dB)")
+        if dynamic:
+            print(f"  dynamic: {f['target_times']} target times per scene, {f['frames_per_target_time']} frames at "
+                  f"each; PSNR on the forward trajectories' frames {f['psnr_forward']:.2f} dB, on the reversed "
+                  f"ones' {f['psnr_reversed']:.2f} dB")
         if args.gt:
             res["gt"] = g = evaluate_gt(model, args.data, tok, scenes, args.frame_stride, args.backend, single,
-                                        progress=not args.no_progress)
+                                        progress=not args.no_progress, dynamic=dynamic)
             print(f"vs ground truth ({g['scenes']} worlds, frames 1..T-1): student {g['psnr_student']:.2f} dB / "
                   f"{g['ssim_student']:.3f}, teacher {g['psnr_teacher']:.2f} / {g['ssim_teacher']:.3f}, "
                   f"warp-only {g['psnr_warp']:.2f} / {g['ssim_warp']:.3f}")

@@ -17,6 +17,16 @@ Planning, sharding and resuming:
 * shards are written atomically; a rerun skips every shard that exists and whose header matches the
   run (settings and sample ids), so a killed run continues without duplicates or holes. An existing
   folder made with other settings is refused (:class:`~lyra.errors.ConfigError`).
+
+Dynamic scenes (``WorldSource(dynamic=True)``, ``lyra sdg --dynamic``): the input is a monocular video (the
+dynamic world seen by its static input camera over the frame times ``t_f``) and the teacher runs in its
+dynamic mode (:class:`~lyra.teacher.pipeline.TeacherPipeline` with ``video=``): frame ``f`` of every
+trajectory shows time ``t_f``. With **motion reversal** (default for dynamic sources) the same video is also
+generated reversed in time (:func:`reversed_request`: frames, depths, cameras and times flipped, same
+trajectory cameras, noise seed ``mix_seed(noise_seed, 1)``), and the sample holds both: ``2 × 6``
+trajectories, the reversed six after the forward six, with each frame's time (``times [12, T]``) — so for
+every time ``τ`` twelve frames show the scene at ``τ`` (six at camera step ``f`` with ``t_f = τ``, six at
+step ``T − 1 − f``). Shards record the layout (``directions``, :mod:`lyra.distill.shards`).
 """
 
 from __future__ import annotations
@@ -55,6 +65,7 @@ from lyra.geometry.cameras import Cameras
 __all__ = [
     "ImageSource",
     "PipelineTeacher",
+    "REVERSED_STREAM",
     "SceneRequest",
     "SceneResult",
     "SdgReport",
@@ -66,7 +77,9 @@ __all__ = [
     "generate_sdg",
     "plan_shards",
     "rank_shards",
+    "merge_directions",
     "resolve_rank",
+    "reversed_request",
     "weights_digest",
 ]
 
@@ -75,6 +88,8 @@ SIDE_MULTIPLE = 16
 #: Rank 0 rewrites ``sdg.json`` after a shard at most this often (and always at the end).
 MANIFEST_EVERY_S = 30.0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+#: The reversed direction's noise seed is ``mix_seed(noise_seed, REVERSED_STREAM)``.
+REVERSED_STREAM = 1
 
 
 # ------------------------------------------------------------------------------------ the teacher
@@ -88,6 +103,10 @@ class SceneRequest:
         camera: the input camera (batch shape ``[]``, ``W × H``) or ``None`` (the teacher's default).
         trajectories: ``Cameras [V, T]`` or ``None`` (the teacher draws the six GEN3C trajectories).
         noise_seed: seed of the starting noise (and of any trajectory draw).
+        video: dynamic scenes: the input video ``[T, 3, H, W]`` in [0, 1] (``image`` is its frame 0), else ``None``.
+        video_depth: dynamic: ``[T, H, W]`` per-frame z-depth, or ``None`` (the teacher estimates it per frame).
+        video_cameras: dynamic: ``Cameras [T]`` of the frames, or ``None`` (``camera`` at every frame).
+        times: dynamic: ``[T]`` frame times in [0, 1] (monotonic), or ``None`` (``f / (T − 1)``).
     """
 
     image: Tensor
@@ -95,6 +114,14 @@ class SceneRequest:
     camera: Cameras | None
     trajectories: Cameras | None
     noise_seed: int
+    video: Tensor | None = None
+    video_depth: Tensor | None = None
+    video_cameras: Cameras | None = None
+    times: Tensor | None = None
+
+    @property
+    def dynamic(self) -> bool:
+        return self.video is not None
 
 
 @dataclass
@@ -106,12 +133,16 @@ class SceneResult:
         videos: decoded frames ``[V, T, 3, H, W]`` float in [0, 1], cropped to the image size.
         cameras: ``Cameras [V, T]`` of the frames (``W × H``).
         input_depth: ``[H, W]`` the depth the image was lifted with.
+        times: dynamic: ``[V, T]`` the time of every frame, else ``None``.
+        input_video_depth: dynamic: ``[T, H, W]`` the per-frame depth the video was lifted with, else ``None``.
     """
 
     latents: Tensor
     videos: Tensor
     cameras: Cameras
     input_depth: Tensor
+    times: Tensor | None = None
+    input_video_depth: Tensor | None = None
 
 
 @runtime_checkable
@@ -158,7 +189,8 @@ class PipelineTeacher:
     as **one batch**: the depth estimator over all images at once, each scene's warp conditions, then
     the sampler over all ``B × V`` trajectories with each scene's own starting noise (drawn exactly as
     the pipeline draws it from the scene's seed) and one tokenizer decode — the same computation as ``B``
-    pipeline calls, up to floating-point summation order in batched kernels.
+    pipeline calls, up to floating-point summation order in batched kernels. Dynamic requests (with a
+    ``video``) use the dynamic 3D cache, in both paths.
 
     Args:
         pipe: the pipeline.
@@ -183,15 +215,21 @@ class PipelineTeacher:
             return self._generate_batch(requests, steps)
         out = []
         for r in requests:
-            res = self.pipe(r.image, depth=r.depth, camera=r.camera, trajectories=r.trajectories, seed=r.noise_seed,
-                            steps=steps, progress=False)
-            out.append(SceneResult(res.raw_latents, self.pipe.decode(res), res.cameras, res.depth))
+            if r.dynamic:
+                res = self.pipe(video=r.video, video_depth=r.video_depth, video_cameras=r.video_cameras, times=r.times,
+                                camera=r.camera, trajectories=r.trajectories, seed=r.noise_seed, steps=steps,
+                                progress=False)
+            else:
+                res = self.pipe(r.image, depth=r.depth, camera=r.camera, trajectories=r.trajectories,
+                                seed=r.noise_seed, steps=steps, progress=False)
+            out.append(SceneResult(res.raw_latents, self.pipe.decode(res), res.cameras, res.depth,
+                                   res.frame_times if res.dynamic else None, res.video_depth))
         return out
 
     @torch.no_grad()
     def _generate_batch(self, requests: Sequence[SceneRequest], steps: int) -> list[SceneResult]:
-        from lyra.teacher.conditioning import Conditions, warp_conditions
-        from lyra.teacher.pipeline import _NOISE_STREAM
+        from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditions_dynamic
+        from lyra.teacher.pipeline import _NOISE_STREAM, TeacherPipeline
         from lyra.teacher.sampler import sample
         from lyra.train.runtime import mix_seed
 
@@ -202,19 +240,34 @@ class PipelineTeacher:
             if tuple(r.image.shape[-2:]) != (H, W) or (r.trajectories.width, r.trajectories.height) != (W, H):
                 raise ConfigError("a teacher batch needs images and trajectory cameras of one size")
             pipe.check_size(H, W, int(r.trajectories.shape[-1]))
-        images = torch.stack([r.image for r in requests]).to(dev, torch.float32).clamp(0.0, 1.0)
-        depths: list[Tensor | None] = [None if r.depth is None else r.depth.to(dev, torch.float32) for r in requests]
+        # every request's input frames [N, 3, H, W] (one image, or a video) and their depth where given
+        frames = [(r.video if r.dynamic else r.image[None]).to(dev, torch.float32).clamp(0.0, 1.0) for r in requests]
+        depths: list[Tensor | None] = [
+            None if (r.video_depth if r.dynamic else r.depth) is None
+            else (r.video_depth if r.dynamic else r.depth[None]).to(dev, torch.float32) for r in requests]
         need = [i for i, d in enumerate(depths) if d is None]
         if need:
             if pipe.depth_estimator is None:
                 raise ConfigError("no depth map given and the pipeline has no depth estimator")
-            est = pipe.depth_estimator(images[need]).depth.to(dev, torch.float32)
-            for j, i in enumerate(need):
-                depths[i] = est[j]
-        conds, noises = [], []
-        for r, image, depth in zip(requests, images, depths, strict=True):
+            todo = torch.cat([frames[i] for i in need])
+            est = torch.cat([pipe.depth_estimator(part).depth for part in todo.split(32)]).to(dev, torch.float32)
+            for i, part in zip(need, est.split([len(frames[i]) for i in need]), strict=True):
+                depths[i] = part
+        conds, noises, times = [], [], []
+        for r, fr, depth in zip(requests, frames, depths, strict=True):
             camera = r.camera if r.camera is not None else r.trajectories[0, 0]
-            c = warp_conditions(image, depth, camera.to(dev), r.trajectories.to(dev), tok)
+            if r.dynamic:
+                T = fr.shape[0]
+                if int(r.trajectories.shape[-1]) != T:
+                    raise ConfigError(f"the trajectories have {r.trajectories.shape[-1]} frames but the video {T}")
+                vc = r.video_cameras if r.video_cameras is not None else Cameras(
+                    camera.K.expand(T, 3, 3), camera.c2w.expand(T, 4, 4), W, H)
+                c = warp_conditions_dynamic(fr, depth, vc.to(dev), r.trajectories.to(dev), tok)
+                t = TeacherPipeline._check_times(r.times, T)
+                times.append(t.reshape(1, T).expand(len(c), T).clone())
+            else:
+                c = warp_conditions(fr[0], depth[0], camera.to(dev), r.trajectories.to(dev), tok)
+                times.append(None)
             conds.append(c)
             g = torch.Generator().manual_seed(mix_seed(r.noise_seed, _NOISE_STREAM))
             noises.append(torch.randn(c.latents.shape, generator=g))
@@ -224,14 +277,54 @@ class PipelineTeacher:
         raw = tok.denormalize(lat)
         videos = tok.decode(raw.to(tok.device))[..., :H, :W].cpu()
         V = [len(c) for c in conds]
-        return [SceneResult(lt.cpu(), vd, r.trajectories.to("cpu"), d.cpu())
-                for lt, vd, r, d in zip(raw.split(V), videos.split(V), requests, depths, strict=True)]
+        return [SceneResult(lt.cpu(), vd, r.trajectories.to("cpu"), d[0].cpu(), t, d.cpu() if r.dynamic else None)
+                for lt, vd, r, d, t in zip(raw.split(V), videos.split(V), requests, depths, times, strict=True)]
+
+
+def reversed_request(request: SceneRequest) -> SceneRequest:
+    """The motion-reversal twin of a dynamic request: the video, its depth, cameras and times flipped in time
+    (frame ``f`` ← frame ``T − 1 − f``; ``image`` = the last frame), the same trajectory cameras (frame ``f``
+    of each trajectory then shows time ``t_{T−1−f}``) and noise seed ``mix_seed(noise_seed, 1)``."""
+    from lyra.teacher.pipeline import default_times
+    from lyra.train.runtime import mix_seed
+
+    if not request.dynamic:
+        raise ConfigError("motion reversal needs a dynamic request (a video)")
+    T = request.video.shape[0]
+    times = request.times if request.times is not None else default_times(T)
+    vc = request.video_cameras
+    if vc is None and request.camera is not None:
+        vc = Cameras(request.camera.K.expand(T, 3, 3), request.camera.c2w.expand(T, 4, 4), request.camera.width,
+                     request.camera.height)
+    flipped_cams = None if vc is None else Cameras(vc.K.flip(0), vc.c2w.flip(0), vc.width, vc.height)
+    return SceneRequest(
+        image=request.video[-1], depth=None if request.video_depth is None else request.video_depth[-1],
+        camera=None if flipped_cams is None else flipped_cams[0], trajectories=request.trajectories,
+        noise_seed=mix_seed(request.noise_seed, REVERSED_STREAM), video=request.video.flip(0),
+        video_depth=None if request.video_depth is None else request.video_depth.flip(0),
+        video_cameras=flipped_cams, times=times.flip(0))
+
+
+def merge_directions(forward: SceneResult, reverse: SceneResult) -> SceneResult:
+    """One :class:`SceneResult` of ``2V`` trajectories: the forward ``V`` then the reversed ``V`` (their
+    latents, videos, cameras and per-frame times concatenated); the input depth is the forward one's."""
+    if forward.times is None or reverse.times is None:
+        raise ConfigError("merge_directions needs dynamic results (with times)")
+    cams = Cameras.cat([forward.cameras, reverse.cameras])
+    return SceneResult(torch.cat([forward.latents, reverse.latents]), torch.cat([forward.videos, reverse.videos]),
+                       cams, forward.input_depth, torch.cat([forward.times, reverse.times]),
+                       forward.input_video_depth)
 
 
 # ------------------------------------------------------------------------------------ sources
 @dataclass
 class SourceItem:
-    """One input of a source: the teacher's request fields, plus provenance and optional ground truth."""
+    """One input of a source: the teacher's request fields, plus provenance and optional ground truth.
+
+    ``gt_depth`` ``[V, T, H, W]``: exact depth of every trajectory frame (for motion reversal: of the forward
+    and then the reversed trajectories). Dynamic items also carry ``video`` ``[T, 3, H, W]``, ``video_depth``
+    ``[T, H, W]`` (or ``None``: estimated), ``video_cameras`` ``Cameras [T]`` and ``times`` ``[T]``.
+    """
 
     key: str
     world_seed: int | None
@@ -240,6 +333,15 @@ class SourceItem:
     camera: Cameras | None
     trajectories: Cameras | None
     gt_depth: Tensor | None = None
+    video: Tensor | None = None
+    video_depth: Tensor | None = None
+    video_cameras: Cameras | None = None
+    times: Tensor | None = None
+
+    def request(self, noise_seed: int) -> SceneRequest:
+        """The teacher request of this item (forward in time)."""
+        return SceneRequest(self.image, self.depth, self.camera, self.trajectories, noise_seed, self.video,
+                            self.video_depth, self.video_cameras, self.times)
 
 
 def crop_to_multiple(image: Tensor, multiple: int = SIDE_MULTIPLE) -> tuple[int, int, int, int]:
@@ -258,12 +360,15 @@ class WorldSource:
     trajectories (so that the teacher's frames can later be compared with ground truth); the input
     depth is the teacher's estimate unless ``gt_depth``. ``store_gt`` keeps the exact world depth of
     every frame. Frames are centre-cropped to sides that are multiples of 16.
+
+    ``dynamic``: dynamic worlds; the input is the input camera's video over the frame times (its exact
+    per-frame depth with ``gt_depth``, else estimated per frame), the teacher runs in its dynamic mode, and
+    with ``motion_reversal`` every sample also holds the six trajectories generated from the reversed video
+    (module doc).
     """
 
-    trajectory_set = "world-gt"
-
     def __init__(self, split: str = "train", preset: str = "tiny", gt_depth: bool = False, store_gt: bool = False,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", dynamic: bool = False, motion_reversal: bool = True) -> None:
         from lyra.world import get_preset, split_seeds
 
         self.seeds = split_seeds(split)
@@ -272,14 +377,24 @@ class WorldSource:
         self.gt_depth = gt_depth
         self.store_gt = store_gt
         self.device = torch.device(device)
-        self.name = f"world-{split}"
+        self.dynamic = dynamic
+        self.motion_reversal = bool(dynamic and motion_reversal)
+        self.name = f"world-{split}" + ("-dynamic" if dynamic else "")
+        self.trajectory_set = "world-gt" + ("+reversed" if self.motion_reversal else "")
+
+    @property
+    def directions(self) -> list[str]:
+        """``["forward"]``, or ``["forward", "reversed"]`` with motion reversal."""
+        return ["forward", "reversed"] if self.motion_reversal else ["forward"]
 
     def __len__(self) -> int:
         return len(self.seeds)
 
     def settings(self) -> dict[str, Any]:
-        return {"kind": "world", "split": self.split, "world_preset": self.preset,
-                "trajectories": self.trajectory_set}
+        out = {"kind": "world", "split": self.split, "world_preset": self.preset, "trajectories": self.trajectory_set}
+        if self.dynamic:
+            out |= {"dynamic": True, "motion_reversal": self.motion_reversal}
+        return out
 
     def key(self, index: int) -> str:
         return str(self.seeds[index])
@@ -295,6 +410,8 @@ class WorldSource:
         ``store_gt`` asks for the depth of every frame (then all ``1 + 6·(T − 1)`` views)."""
         from lyra.world import SceneBatch, render, render_samples, sample_world
 
+        if self.dynamic:
+            return self._load_dynamic(indices)
         worlds = [sample_world(self.seeds[i], self.preset) for i in indices]
         if self.store_gt:
             examples = render_samples(worlds, self.device)
@@ -314,6 +431,52 @@ class WorldSource:
                 key=str(ws.scene.seed), world_seed=ws.scene.seed, image=image[:, ys, xs].contiguous(),
                 depth=depth[ys, xs].contiguous() if self.gt_depth else None, camera=cams[0, 0], trajectories=cams,
                 gt_depth=None if depths is None else depths[..., ys, xs].contiguous()))
+        return items
+
+    def _load_dynamic(self, indices: Sequence[int]) -> list[SourceItem]:
+        """Dynamic worlds in one render call: the input camera at every frame time (the input video), and with
+        ``store_gt`` every trajectory camera at its frame's time (and, for motion reversal, at the reversed
+        time ``t_{T−1−f}``) for the exact depth."""
+        from lyra.world import SceneBatch, render, sample_world
+
+        worlds = [sample_world(self.seeds[i], self.preset, dynamic=True) for i in indices]
+        cams, times, scene = [], [], []
+        for k, ws in enumerate(worlds):
+            t = ws.frame_times
+            T = len(t)
+            ic = ws.input_camera
+            parts = [(Cameras(ic.K.expand(T, 3, 3), ic.c2w.expand(T, 4, 4), ic.width, ic.height), t)]
+            if self.store_gt:
+                V = ws.cameras.shape[0]
+                parts.append((ws.cameras.flatten(), t.repeat(V)))
+                if self.motion_reversal:
+                    parts.append((ws.cameras.flatten(), t.flip(0).repeat(V)))
+            for c, tt in parts:
+                cams.append(c)
+                times.append(tt)
+                scene.append(torch.full((len(c),), k, dtype=torch.long))
+        dev = self.device
+        res = render(SceneBatch.pack([ws.scene for ws in worlds], dev), Cameras.cat(cams).to(dev),
+                     torch.cat(times).to(dev), torch.cat(scene).to(dev))
+        items, n = [], 0
+        for ws in worlds:
+            T = len(ws.frame_times)
+            V = ws.cameras.shape[0]
+            count = T + (V * T * len(self.directions) if self.store_gt else 0)
+            rgb, depth = res.rgb[n:n + count], res.depth[n:n + count]
+            n += count
+            left, top, w, h = crop_to_multiple(rgb[0])
+            ys, xs = slice(top, top + h), slice(left, left + w)
+            video, vdepth = rgb[:T, :, ys, xs].contiguous(), depth[:T, ys, xs].contiguous()
+            traj = ws.cameras.crop(left, top, w, h)
+            ic = traj[0, 0]
+            gt = depth[T:, ys, xs].reshape(-1, T, h, w).contiguous() if self.store_gt else None
+            items.append(SourceItem(
+                key=str(ws.scene.seed), world_seed=ws.scene.seed, image=video[0], depth=vdepth[0] if self.gt_depth
+                else None, camera=ic, trajectories=traj, gt_depth=gt, video=video,
+                video_depth=vdepth if self.gt_depth else None,
+                video_cameras=Cameras(ic.K.expand(T, 3, 3), ic.c2w.expand(T, 4, 4), w, h),
+                times=ws.frame_times.clone()))
         return items
 
 
@@ -560,6 +723,7 @@ def generate_sdg(
     def expected_ids(plan: ShardPlan) -> list[str]:
         return [f"{source.name}:{source.key(i)}:{source.trajectory_set}" for i in plan.items]
 
+    directions = list(getattr(source, "directions", ["forward"]))
     todo = []
     report = SdgReport(rank=rank, world_size=world_size)
     for plan in mine:
@@ -582,15 +746,19 @@ def generate_sdg(
             for part in _chunks(plan.items, batch_size):
                 items = source.load(part)
                 noise = [mix_seed(seed, source.noise_key(i)) for i in part]
-                requests = [SceneRequest(it.image, it.depth, it.camera, it.trajectories, n)
-                            for it, n in zip(items, noise, strict=True)]
-                results = teacher.generate(requests, steps)
+                requests = [it.request(n) for it, n in zip(items, noise, strict=True)]
+                if "reversed" in directions:  # both directions of every scene in one teacher batch
+                    results = teacher.generate(requests + [reversed_request(r) for r in requests], steps)
+                    results = [merge_directions(f, r) for f, r in zip(results[:len(part)], results[len(part):],
+                                                                       strict=True)]
+                else:
+                    results = teacher.generate(requests, steps)
                 for it, res, n in zip(items, results, noise, strict=True):
                     samples.append(_to_sample(ids[len(samples)], it, res, n, frame_depth, device))
                 bar.update(len(part))
                 report.samples += len(part)
                 _progress_postfix(bar, report.samples, t0)
-            write_shard(root / shard_name(plan.index), plan.index, samples, settings)
+            write_shard(root / shard_name(plan.index), plan.index, samples, settings, directions)
             report.written.append(plan.index)
             if rank == 0 and time.perf_counter() - last_manifest > MANIFEST_EVERY_S:
                 write_manifest(root, scan_manifest(root, settings, plan_record))
@@ -623,5 +791,12 @@ def _to_sample(sample_id: str, item: SourceItem, res: SceneResult, noise_seed: i
     depth = estimate_frame_depth(frame_depth, rgb, device=device)
     image = torch.from_numpy(to_uint8(item.image.detach().permute(1, 2, 0)))
     gt = None if item.gt_depth is None else item.gt_depth.detach().cpu()
+    dyn: dict[str, Tensor] = {}
+    if item.video is not None:
+        if res.times is None or res.input_video_depth is None:
+            raise ConfigError("a dynamic input needs a dynamic teacher result (per-frame times and depth)")
+        dyn = {"times": res.times.detach().float().cpu(),
+               "input_video": torch.from_numpy(to_uint8(item.video.detach().permute(0, 2, 3, 1))),
+               "input_video_depth": res.input_video_depth.detach().float().cpu()}
     return SdgSample(sample_id, item.world_seed, noise_seed, res.latents.detach().cpu(), rgb, res.cameras.K.cpu(),
-                     res.cameras.c2w.cpu(), depth, image, res.input_depth.detach().float().cpu(), gt)
+                     res.cameras.c2w.cpu(), depth, image, res.input_depth.detach().float().cpu(), gt, **dyn)

@@ -24,10 +24,27 @@ key             shape                     dtype    content
 ``gt_depth``    ``[S, V, T, H, W]``       fp16     optional: exact world z-depth (``inf`` = sky)
 ==============  ========================  =======  ============================================
 
+Dynamic scenes (format version 2, header ``dynamic: true``) add:
+
+=======================  =====================  =======  ===================================================
+key                      shape                  dtype    content
+=======================  =====================  =======  ===================================================
+``times``                ``[S, V, T]``          fp32     time in [0, 1] of frame ``f`` of trajectory ``v``
+``input_video``          ``[S, T, H, W, 3]``    uint8    the teacher's input video (``image`` = its frame 0)
+``input_video_depth``    ``[S, T, H, W]``       fp32     the per-frame depth the dynamic cache used
+=======================  =====================  =======  ===================================================
+
+and the header's ``directions`` says how the ``V`` trajectories are laid out: ``["forward"]`` — the ``V``
+trajectories generated from the input video; ``["forward", "reversed"]`` (motion reversal) — views
+``0 … V/2 − 1`` from the video, views ``V/2 … V − 1`` from the same video reversed in time (view ``V/2 + v``
+has the cameras of view ``v``, and its frame ``f`` shows time ``t_{T−1−f}``). ``input_video`` is the forward
+video in both cases. Version-1 shards (static) still load: their header reads as ``dynamic: false``.
+
 The header (safetensors metadata) holds **one** key, ``lyra_sdg``, whose value is a canonical JSON
 string (sorted keys): the ``safetensors`` writer stores metadata in a hash map whose order changes from
 run to run, and a single key keeps shard files byte-identical for identical content. The JSON holds
-``format``, ``format_version``, ``shard_index``, ``settings`` (everything that defines the data set:
+``format``, ``format_version``, ``shard_index``, ``dynamic``, ``directions``, ``settings`` (everything that
+defines the data set:
 preset, source, sampling steps, seed, shard size, depth sources and the sha256 of the teacher,
 tokenizer and depth weight files), ``sample_ids``, ``world_seeds`` and ``noise_seeds``.
 A sample id is ``"{source}:{seed or index}:{trajectory set}"`` (e.g. ``world-train:1000003:world-gt``).
@@ -76,7 +93,10 @@ __all__ = [
 ]
 
 FORMAT = "lyra-sdg"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Format versions this lyra reads (1: static shards written before dynamic scenes existed).
+READ_VERSIONS = (1, 2)
+DIRECTIONS = ("forward", "reversed")
 MANIFEST_NAME = "sdg.json"
 HEADER_KEY = "lyra_sdg"
 SHARD_RE = re.compile(r"^shard-(\d{6,})\.safetensors$")
@@ -91,8 +111,13 @@ KEY_DTYPES: dict[str, torch.dtype] = {
     "image": torch.uint8,
     "input_depth": torch.float32,
     "gt_depth": torch.float16,
+    "times": torch.float32,
+    "input_video": torch.uint8,
+    "input_video_depth": torch.float32,
 }
 REQUIRED_KEYS = ("latents", "rgb", "K", "c2w", "depth", "image", "input_depth")
+#: Keys every dynamic shard holds on top of :data:`REQUIRED_KEYS`.
+DYNAMIC_KEYS = ("times", "input_video", "input_video_depth")
 
 
 def shard_name(index: int) -> str:
@@ -126,6 +151,9 @@ class SdgSample:
         image: the input image ``[H, W, 3]`` uint8.
         input_depth: the depth the teacher lifted the input with ``[H, W]``.
         gt_depth: exact world depth ``[V, T, H, W]`` or ``None``.
+        times: dynamic scenes: ``[V, T]`` time of every frame of every trajectory, else ``None``.
+        input_video: dynamic: the input video ``[T, H, W, 3]`` uint8 (forward in time), else ``None``.
+        input_video_depth: dynamic: its per-frame depth ``[T, H, W]`` (the one the teacher lifted), else ``None``.
     """
 
     sample_id: str
@@ -139,9 +167,21 @@ class SdgSample:
     image: Tensor
     input_depth: Tensor
     gt_depth: Tensor | None = None
+    times: Tensor | None = None
+    input_video: Tensor | None = None
+    input_video_depth: Tensor | None = None
+
+    @property
+    def dynamic(self) -> bool:
+        return self.times is not None
 
     def tensors(self) -> dict[str, Tensor]:
         keys = REQUIRED_KEYS + (("gt_depth",) if self.gt_depth is not None else ())
+        if self.dynamic:
+            missing = [k for k in DYNAMIC_KEYS if getattr(self, k) is None]
+            if missing:
+                raise ConfigError(f"sample {self.sample_id}: a dynamic sample needs {', '.join(missing)} too")
+            keys += DYNAMIC_KEYS
         return {k: getattr(self, k) for k in keys}
 
 
@@ -157,11 +197,13 @@ class ShardHeader:
     noise_seeds: list[int]
     format_version: int = FORMAT_VERSION
     shapes: dict[str, list[int]] = field(default_factory=dict)
+    dynamic: bool = False
+    directions: list[str] = field(default_factory=lambda: ["forward"])
 
     def to_json(self) -> str:
         d = {"format": FORMAT, "format_version": self.format_version, "shard_index": self.shard_index,
              "settings": self.settings, "sample_ids": self.sample_ids, "world_seeds": self.world_seeds,
-             "noise_seeds": self.noise_seeds}
+             "noise_seeds": self.noise_seeds, "dynamic": self.dynamic, "directions": self.directions}
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -174,16 +216,28 @@ def _canonical(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=True))
 
 
-def write_shard(path: str | os.PathLike, index: int, samples: Sequence[SdgSample], settings: dict[str, Any]) -> Path:
+def write_shard(path: str | os.PathLike, index: int, samples: Sequence[SdgSample], settings: dict[str, Any],
+                directions: Sequence[str] = ("forward",)) -> Path:
     """Write ``samples`` as shard ``index`` to ``path``, atomically (temporary file + rename).
 
     All samples must have the same shapes; tensors are cast to the stored dtypes (:data:`KEY_DTYPES`)
-    and moved to the CPU. Identical inputs give byte-identical files.
+    and moved to the CPU. Identical inputs give byte-identical files. Dynamic samples (with ``times``) make a
+    dynamic shard; ``directions`` (``["forward"]`` or ``["forward", "reversed"]``) lays out their trajectories
+    (module doc).
     """
     from safetensors.torch import save_file
 
     if not samples:
         raise ConfigError("a shard needs at least one sample")
+    dynamic = samples[0].dynamic
+    if any(s.dynamic != dynamic for s in samples):
+        raise ConfigError(f"shard {index}: mixes dynamic and static samples")
+    directions = list(directions)
+    if directions not in (["forward"], list(DIRECTIONS)) or (not dynamic and directions != ["forward"]):
+        raise ConfigError(f"shard {index}: directions must be ['forward'] or {list(DIRECTIONS)} (dynamic only), "
+                          f"got {directions}")
+    if len(directions) == 2 and samples[0].rgb.shape[0] % 2:
+        raise ConfigError(f"shard {index}: motion reversal needs an even number of trajectories")
     keys = list(samples[0].tensors())
     stacked: dict[str, Tensor] = {}
     for k in keys:
@@ -198,7 +252,8 @@ def write_shard(path: str | os.PathLike, index: int, samples: Sequence[SdgSample
             raise ConfigError(f"shard {index}: samples have different {k!r} shapes {sorted(shapes)}")
         stacked[k] = torch.stack(parts).contiguous()
     header = ShardHeader(index, _canonical(settings), [s.sample_id for s in samples],
-                         [s.world_seed for s in samples], [int(s.noise_seed) for s in samples])
+                         [s.world_seed for s in samples], [int(s.noise_seed) for s in samples], dynamic=dynamic,
+                         directions=directions)
     with atomic_path(path) as tmp:
         save_file(stacked, str(tmp), metadata={HEADER_KEY: header.to_json()})
     return Path(path)
@@ -230,20 +285,22 @@ def read_shard_header(path: str | os.PathLike) -> ShardHeader:
         raise FormatError(f"{p}: damaged '{HEADER_KEY}' header ({e})") from None
     if d.get("format") != FORMAT:
         raise FormatError(f"{p}: format {d.get('format')!r} is not {FORMAT!r}")
-    if d.get("format_version") != FORMAT_VERSION:
+    if d.get("format_version") not in READ_VERSIONS:
         raise FormatError(f"{p}: SDG format version {d.get('format_version')} is not supported (this lyra reads "
-                          f"version {FORMAT_VERSION}); regenerate the data with this lyra")
+                          f"versions {', '.join(map(str, READ_VERSIONS))}); regenerate the data with this lyra")
     try:
         header = ShardHeader(int(d["shard_index"]), dict(d["settings"]), list(d["sample_ids"]),
                              list(d["world_seeds"]), [int(v) for v in d["noise_seeds"]], int(d["format_version"]),
-                             shapes)
+                             shapes, bool(d.get("dynamic", False)), list(d.get("directions", ["forward"])))
     except (KeyError, TypeError, ValueError) as e:
         raise FormatError(f"{p}: incomplete header ({e!r})") from None
+    if header.directions not in (["forward"], list(DIRECTIONS)):
+        raise FormatError(f"{p}: unknown trajectory directions {header.directions}")
     n = header.num_samples
     if not n or len(header.world_seeds) != n or len(header.noise_seeds) != n:
         raise FormatError(f"{p}: header lists {n} sample ids, {len(header.world_seeds)} world seeds and "
                           f"{len(header.noise_seeds)} noise seeds")
-    missing = [k for k in REQUIRED_KEYS if k not in shapes]
+    missing = [k for k in REQUIRED_KEYS + (DYNAMIC_KEYS if header.dynamic else ()) if k not in shapes]
     if missing:
         raise FormatError(f"{p}: missing tensors {missing}")
     bad = [k for k, s in shapes.items() if not s or s[0] != n]
@@ -251,10 +308,13 @@ def read_shard_header(path: str | os.PathLike) -> ShardHeader:
         raise FormatError(f"{p}: tensors {bad} do not hold {n} samples along their first axis")
     V, T, H, W = shapes["rgb"][1:5]
     expect = {"rgb": [n, V, T, H, W, 3], "K": [n, V, T, 3, 3], "c2w": [n, V, T, 4, 4], "depth": [n, V, T, H, W],
-              "image": [n, H, W, 3], "input_depth": [n, H, W], "gt_depth": [n, V, T, H, W]}
+              "image": [n, H, W, 3], "input_depth": [n, H, W], "gt_depth": [n, V, T, H, W], "times": [n, V, T],
+              "input_video": [n, T, H, W, 3], "input_video_depth": [n, T, H, W]}
     wrong = [f"{k} {shapes[k]} (expected {v})" for k, v in expect.items() if k in shapes and shapes[k] != v]
     if len(shapes["latents"]) != 6 or shapes["latents"][1:3] != [V, 16]:
         wrong.append(f"latents {shapes['latents']} (expected [{n}, {V}, 16, t, h, w])")
+    if len(header.directions) == 2 and V % 2:
+        wrong.append(f"{V} trajectories cannot be split into forward and reversed halves")
     if wrong:
         raise FormatError(f"{p}: inconsistent tensor shapes: {'; '.join(wrong)}")
     return header
@@ -287,13 +347,15 @@ def scan_manifest(root: str | os.PathLike, settings: dict[str, Any] | None = Non
     ``settings`` (default: those of the first shard) must match every shard's
     (:class:`~lyra.errors.ConfigError` otherwise). ``plan`` (``start``, ``count``, ``shard_size``) describes
     the last requested range; ``complete`` says whether all its shards are present (``None`` without a plan).
-    Returns ``{format, format_version, settings, plan, complete, num_samples, shapes, shards: [{file,
-    index, num_samples, sample_ids, world_seeds, bytes}], damaged: [unreadable shard files], updated}``.
+    Returns ``{format, format_version, settings, plan, complete, num_samples, shapes, dynamic, directions,
+    shards: [{file, index, num_samples, sample_ids, world_seeds, bytes}], damaged: [unreadable shard files],
+    updated}``.
     """
     rootp = Path(root)
     entries = []
     shapes: dict[str, list[int]] = {}
     damaged = []
+    layout: tuple[bool, list[str]] | None = None
     for index, path in shard_files(rootp).items():
         try:
             h = read_shard_header(path)
@@ -305,6 +367,10 @@ def scan_manifest(root: str | os.PathLike, settings: dict[str, Any] | None = Non
         if settings is None:
             settings = h.settings
         check_settings(h.settings, settings, str(path))
+        if layout is None:
+            layout = (h.dynamic, h.directions)
+        elif layout != (h.dynamic, h.directions):
+            raise FormatError(f"{path}: dynamic={h.dynamic}, directions {h.directions} differ from the other shards'")
         if not shapes:
             shapes = {k: v[1:] for k, v in h.shapes.items()}
         entries.append({"file": path.name, "index": index, "num_samples": h.num_samples, "sample_ids": h.sample_ids,
@@ -317,6 +383,7 @@ def scan_manifest(root: str | os.PathLike, settings: dict[str, Any] | None = Non
     return {
         "format": FORMAT + "-manifest", "format_version": FORMAT_VERSION, "settings": settings, "plan": plan,
         "complete": complete, "num_samples": sum(e["num_samples"] for e in entries), "shapes": shapes,
+        "dynamic": layout[0] if layout else False, "directions": layout[1] if layout else ["forward"],
         "shards": entries, "damaged": damaged,
         "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -344,8 +411,8 @@ def read_manifest(root: str | os.PathLike, scan: bool = False) -> dict[str, Any]
             m = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise FormatError(f"{path}: unreadable manifest ({e}); delete it, it is rebuilt from the shards") from None
-        if m.get("format") != FORMAT + "-manifest" or m.get("format_version") != FORMAT_VERSION:
-            raise FormatError(f"{path}: not a version-{FORMAT_VERSION} lyra SDG manifest")
+        if m.get("format") != FORMAT + "-manifest" or m.get("format_version") not in READ_VERSIONS:
+            raise FormatError(f"{path}: not a lyra SDG manifest of version {', '.join(map(str, READ_VERSIONS))}")
         on_disk = sorted(p.name for p in shard_files(rootp).values())
         if on_disk == sorted(e["file"] for e in m.get("shards", [])):
             return m
@@ -418,7 +485,9 @@ class ShardDataset(Dataset):
     A sample (``as_float=True``): ``latents`` raw ``[V, 16, t, h, w]`` float32; ``rgb`` ``[V, T, 3, H, W]``
     float32 in [0, 1]; ``K`` ``[V, T, 3, 3]``; ``c2w`` ``[V, T, 4, 4]``; ``depth`` ``[V, T, H, W]`` float32;
     ``image`` ``[3, H, W]`` float32 in [0, 1]; ``input_depth`` ``[H, W]``; ``gt_depth`` when stored;
-    ``sample_id`` (str), ``world_seed`` (int, −1 for user images), ``noise_seed`` (int).
+    ``sample_id`` (str), ``world_seed`` (int, −1 for user images), ``noise_seed`` (int). Dynamic data
+    (:attr:`dynamic`) adds ``times`` ``[V, T]``, ``input_video`` ``[T, 3, H, W]`` float32 in [0, 1] and
+    ``input_video_depth`` ``[T, H, W]``; :attr:`directions` lays out the trajectories (module doc).
     :func:`sample_cameras` turns ``K``/``c2w`` into :class:`~lyra.geometry.cameras.Cameras`.
     """
 
@@ -438,6 +507,10 @@ class ShardDataset(Dataset):
         self.cache_shards = max(1, cache_shards)
         self._ends = list(np.cumsum([e["num_samples"] for e in shards]).tolist())
         self._open: collections.OrderedDict[int, Any] = collections.OrderedDict()
+        #: Whether the scenes are dynamic (frames at different times; ``times`` in every sample).
+        self.dynamic = bool(self.manifest.get("dynamic", False))
+        #: ``["forward"]`` or ``["forward", "reversed"]`` (motion reversal): the layout of the trajectories.
+        self.directions = list(self.manifest.get("directions", ["forward"]))
 
     def __len__(self) -> int:
         return self._ends[-1] if self._ends else 0
@@ -484,6 +557,8 @@ class ShardDataset(Dataset):
             out["depth"] = out["depth"].float()
             if "gt_depth" in out:
                 out["gt_depth"] = out["gt_depth"].float()
+            if "input_video" in out:
+                out["input_video"] = out["input_video"].permute(0, 3, 1, 2).float() / 255.0
         seed = header.world_seeds[j]
         out["sample_id"] = header.sample_ids[j]
         out["world_seed"] = -1 if seed is None else int(seed)

@@ -32,7 +32,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,8 @@ WEIGHTS_NAME = "model.safetensors"
 EXPORT_FORMAT = "lyra-student"
 #: Stage list used when ``--stages`` is not given.
 DEFAULT_STAGES_FILE = "configs/student_tiny.json"
+#: ... and with ``--dynamic``.
+DEFAULT_DYNAMIC_STAGES_FILE = "configs/student_tiny_dynamic.json"
 
 
 # ---------------------------------------------------------------------------------------- stages
@@ -82,6 +84,20 @@ def default_stages() -> StagePlan:
         Stage("multi_trajectory", 0.75, views=(1, 6), target_frames=4, end_weight=2.0),
         Stage("prune", 1.0, views=(1, 6), losses=("mse", "perceptual", "depth", "opacity"), prune_ratio=0.8,
               target_frames=4, end_weight=2.0),
+    ])
+
+
+def default_dynamic_stages() -> StagePlan:
+    """``configs/student_tiny_dynamic.json`` when run from a checkout, else the same list built in (Lyra's last two
+    stages: 80 % dynamic, 20 % dynamic + opacity and pruning to 20 %; six trajectories of one direction in,
+    two target times per step)."""
+    path = Path(__file__).resolve().parents[3] / DEFAULT_DYNAMIC_STAGES_FILE
+    if path.is_file():
+        return load_stages(path)
+    return StagePlan([
+        Stage("dynamic", 0.8, views=6, target_frames=2),
+        Stage("dynamic_prune", 1.0, views=6, losses=("mse", "perceptual", "depth", "opacity"), prune_ratio=0.8,
+              target_frames=2),
     ])
 
 
@@ -109,10 +125,18 @@ class SampleStream:
     Every batch is a dict: the collated dataset items plus ``stage`` (index into the plan), ``views``
     ``[V']`` and ``frames`` ``[V', F]`` (target frame indices per selected trajectory), drawn from a generator
     seeded by ``(seed, g)`` — the same on every process. The stage is that of optimiser step ``g // grad_accum``.
+
+    Dynamic data (``dynamic=True``): ``views`` are drawn among the ``S`` trajectories of one direction
+    (``S`` = the shard's trajectories / its number of directions), ``frames`` ``[V', k]`` repeats one row of
+    ``k`` target frame indices (the stage's ``target_frames``, end-weighted, among the stage's ``frames``), and
+    ``direction`` (0 forward, 1 reversed: uniform when ``motion_reversal``, else 0) is added; see
+    :meth:`StudentObjective.dynamic_step`.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, plan: StagePlan, total_steps: Callable[[], int],
-                 seed: int = 0, grad_accum: int = 1, process_index: int = 0, num_processes: int = 1) -> None:
+                 seed: int = 0, grad_accum: int = 1, process_index: int = 0, num_processes: int = 1,
+                 dynamic: bool = False, directions: Sequence[str] = ("forward",),
+                 motion_reversal: bool = True) -> None:
         if batch_size < 1:
             raise ConfigError("batch_size must be >= 1")
         if len(dataset) == 0:  # type: ignore[arg-type]
@@ -130,6 +154,10 @@ class SampleStream:
         self._perm: tuple[int, list[int]] | None = None
         first = dataset[0]
         self.num_views, self.num_frames = int(first["rgb"].shape[0]), int(first["rgb"].shape[1])
+        self.dynamic = dynamic
+        self.motion_reversal = bool(dynamic and motion_reversal and "reversed" in directions)
+        #: trajectories the stages choose among: all of them, or (dynamic) those of one direction
+        self.num_trajectories = self.num_views // len(directions) if dynamic else self.num_views
 
     def set_shard(self, process_index: int, num_processes: int) -> None:
         self.process_index, self.num_processes = process_index, num_processes
@@ -148,11 +176,20 @@ class SampleStream:
         stage = self.plan.at(step, self.total_steps())
         index = self.plan.stages.index(stage)
         g = torch.Generator().manual_seed(mix_seed(self.seed, micro_batch, 29))
-        views = sample_views(stage, self.num_views, g)
+        views = sample_views(stage, self.num_trajectories, g)
         frames_used = stage.frames or self.num_frames
         if frames_used > self.num_frames:
             raise ConfigError(f"stage {stage.name!r} asks for {frames_used} frames; the shards hold {self.num_frames}")
+        if self.dynamic:  # one row of target frames (target times), shared by the views
+            return index, views, sample_frames(stage, frames_used, 1, g).expand(len(views), -1).clone()
         return index, views, sample_frames(stage, frames_used, len(views), g)
+
+    def direction(self, micro_batch: int) -> int:
+        """The input direction of global micro-batch ``micro_batch`` (dynamic data; 0 without motion reversal)."""
+        if not self.motion_reversal:
+            return 0
+        g = torch.Generator().manual_seed(mix_seed(self.seed, micro_batch, 31))
+        return int(torch.randint(2, (1,), generator=g))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         while True:
@@ -161,6 +198,8 @@ class SampleStream:
             batch = default_collate(items)
             stage, views, frames = self.choices(self.micro_batch)
             batch.update(stage=stage, views=views, frames=frames)
+            if self.dynamic:
+                batch["direction"] = self.direction(self.micro_batch)
             self.micro_batch += 1
             self.samples += self.batch_size * self.num_processes
             yield batch
@@ -231,8 +270,10 @@ class StudentModel(nn.Module):
     """The decoder as the trainer holds it (``.decoder``: the :class:`~lyra.student.LatentDecoder`).
 
     ``forward(latents [B, V, 16, t, h, w], plucker [B, V, 32, t, h, w], camera_bits [B, V, T, 25] int32,
-    width, height) -> raw [B, N, 14]``. The cameras travel as the int32 bit patterns of their float32 ``K``
-    (9 values) and ``c2w`` (16 values) (:func:`pack_cameras`): FSDP's mixed precision casts every
+    width, height, time_latents=None, target_time_latents=None) -> raw [B, N, 14]`` (the time latents of dynamic
+    scenes: ``[B, V, 16, t, h, w]`` and ``[B, 1, 16, t, h, w]``, see :mod:`lyra.student.dynamic`). The cameras
+    travel as the int32 bit patterns of their float32 ``K`` (9 values) and ``c2w`` (16 values)
+    (:func:`pack_cameras`): FSDP's mixed precision casts every
     floating-point input of the root module to bf16, which would move the rays (and so every Gaussian) by
     up to 0.4 %; integer tensors pass untouched, and the unpacking is exact.
     """
@@ -241,8 +282,10 @@ class StudentModel(nn.Module):
         super().__init__()
         self.decoder = decoder
 
-    def forward(self, latents: Tensor, plucker: Tensor, camera_bits: Tensor, width: int, height: int) -> Tensor:
-        return self.decoder(latents, unpack_cameras(camera_bits, width, height), plucker)
+    def forward(self, latents: Tensor, plucker: Tensor, camera_bits: Tensor, width: int, height: int,
+                time_latents: Tensor | None = None, target_time_latents: Tensor | None = None) -> Tensor:
+        return self.decoder(latents, unpack_cameras(camera_bits, width, height), plucker, time_latents,
+                            target_time_latents)
 
 
 def pack_cameras(cameras: Cameras) -> Tensor:
@@ -268,11 +311,17 @@ class StudentObjective:
         single_view: decode each trajectory alone and merge the Gaussians (the "w/o multi-view fusion" ablation).
         backend: render backend (``auto``: gsplat on CUDA, torch on CPU).
         cache_entries: Plücker cache size in samples.
+        dynamic: dynamic SDG data: the step of :meth:`dynamic_step` (time latents, target times).
+        directions: the data's trajectory layout (``["forward"]`` or ``["forward", "reversed"]``).
+        motion_reversal: with reversed data, supervise with the frames of both directions (else forward only).
     """
 
     def __init__(self, plan: StagePlan, encoder: Any, perceptual: PerceptualLoss, weights: LossWeights | None = None,
                  single_view: bool = False, backend: str = "auto", cache_entries: int = 4096,
-                 background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> None:
+                 background: tuple[float, float, float] = (1.0, 1.0, 1.0), dynamic: bool = False,
+                 directions: Sequence[str] = ("forward",), motion_reversal: bool = True) -> None:
+        from lyra.student.dynamic import TimeLatentCache
+
         self.plan = plan
         self.perceptual = perceptual
         self.weights = weights or LossWeights()
@@ -280,10 +329,16 @@ class StudentObjective:
         self.backend = backend
         self.background = background
         self.plucker = PluckerCache(encoder, cache_entries)
+        self.dynamic = dynamic
+        self.directions = list(directions)
+        self.motion_reversal = bool(motion_reversal and "reversed" in self.directions)
+        if dynamic and single_view:
+            raise ConfigError("--single-view is not implemented for dynamic training")
+        self.times = TimeLatentCache(encoder) if dynamic else None
 
     def __call__(self, model: nn.Module, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
-        from lyra.render import render
-
+        if self.dynamic:
+            return self.dynamic_step(model, batch)
         stage = self.plan.stages[int(batch["stage"])]
         views, frames = batch["views"], batch["frames"]
         latents = batch["latents"]
@@ -293,8 +348,7 @@ class StudentObjective:
         T = stage.frames or T_all
         t = 1 + (T - 1) // 8
         K, c2w = batch["K"].float(), batch["c2w"].float()
-        pl = torch.stack([self.plucker.get(sid, Cameras(K[b].cpu(), c2w[b].cpu(), W, H))
-                          for b, sid in enumerate(batch["sample_id"])]).to(dev)
+        pl = self._plucker(batch, K, c2w, W, H).to(dev)
         sel = views.to(dev)
         lat = latents[:, sel, :, :t]
         pl = pl[:, sel, :, :t]
@@ -309,38 +363,124 @@ class StudentObjective:
             raw = raw.reshape(B, -1, raw.shape[-1])
         else:
             raw = model(lat, pl, bits, W, H)
-        opacities = raw[..., 3]
         gaussians = LatentDecoder.to_gaussians(raw.float(), stage.prune_ratio)
-
-        Hs, Ws = (stage.height, stage.width) if stage.height else (H, W)
         rows = torch.arange(V, device=dev)[:, None]
         fr = frames.to(dev)
-        preds, pdepths, targets, tdepths = [], [], [], []
-        autocast_off = torch.autocast(device_type=dev.type, enabled=False)
-        with autocast_off:
-            for b in range(B):
-                cb = Cameras(cams.K[b][rows, fr], cams.c2w[b][rows, fr], W, H)  # [V', F]
-                out = render(gaussians[b], cb, width=Ws, height=Hs, background=self.background, backend=self.backend)
+        targets = []
+        for b in range(B):
+            cb = Cameras(cams.K[b][rows, fr], cams.c2w[b][rows, fr], W, H)  # [V', F]
+            targets.append((cb, batch["rgb"][b][sel][rows, fr], batch["depth"][b][sel][rows, fr]))
+        return self._render_losses(gaussians, targets, raw[..., 3], stage, dev, V)
+
+    def _plucker(self, batch: dict[str, Any], K: Tensor, c2w: Tensor, W: int, H: int) -> Tensor:
+        """Plücker latents ``[B, V, 32, t, h, w]`` (fp16, CPU) of all the batch's trajectories (cached)."""
+        return torch.stack([self.plucker.get(sid, Cameras(K[b].cpu(), c2w[b].cpu(), W, H))
+                            for b, sid in enumerate(batch["sample_id"])])
+
+    def _render_losses(self, gaussians: list[Any], targets: list[tuple[Cameras, Tensor, Tensor]], opacities: Tensor,
+                       stage: Stage, dev: torch.device, views: int) -> tuple[Tensor, dict[str, Any]]:
+        """Render every item's Gaussians at its target cameras (fp32, the stage's size) and compute the losses.
+
+        ``targets[i]``: ``(cameras [...], rgb [..., H, W, 3] stored uint8 or float, depth [..., H, W])`` of
+        ``gaussians[i]``; ``opacities``: the raw opacities of all items (the opacity term).
+        """
+        from lyra.render import render
+
+        W, H = targets[0][0].width, targets[0][0].height
+        Hs, Ws = (stage.height, stage.width) if stage.height else (H, W)
+        preds, pdepths, tgts, tdepths = [], [], [], []
+        with torch.autocast(device_type=dev.type, enabled=False):
+            for g, (cb, rgb, dep) in zip(gaussians, targets, strict=True):
+                out = render(g, cb, width=Ws, height=Hs, background=self.background, backend=self.backend)
                 preds.append(out.rgb.reshape(-1, Hs, Ws, 3))
                 pdepths.append(out.depth.reshape(-1, Hs, Ws))
-                rgb = batch["rgb"][b][sel][rows, fr]  # [V', F, H, W, 3]
-                dep = batch["depth"][b][sel][rows, fr]  # [V', F, H, W]
-                targets.append(_resize_rgb(_to_unit(rgb).reshape(-1, H, W, 3), Hs, Ws))
+                tgts.append(_resize_rgb(_to_unit(rgb).reshape(-1, H, W, 3), Hs, Ws))
                 tdepths.append(_resize_depth(dep.float().reshape(-1, H, W), Hs, Ws))
-            total, parts = student_losses(torch.cat(preds), torch.cat(targets), torch.cat(pdepths),
+            total, parts = student_losses(torch.cat(preds), torch.cat(tgts), torch.cat(pdepths),
                                           torch.cat(tdepths), opacities, stage.losses, self.perceptual, self.weights)
             # Every term is logged in every stage (the metrics CSV fixes its columns on the first row): the cheap
             # ones are evaluated without gradient when off, the perceptual term reads NaN when off.
             with torch.no_grad():
                 off = [n for n in ("mse", "depth", "opacity") if n not in parts]
                 if off:
-                    _, extra = student_losses(torch.cat(preds).detach(), torch.cat(targets),
+                    _, extra = student_losses(torch.cat(preds).detach(), torch.cat(tgts),
                                               torch.cat(pdepths).detach(), torch.cat(tdepths), opacities.detach(), off)
                     parts.update(extra)
         metrics: dict[str, Any] = {n: parts.get(n, torch.tensor(float("nan"), device=dev)) for n in LOSS_NAMES}
         metrics["psnr"] = -10.0 * torch.log10(parts["mse"].clamp_min(1e-10))
-        metrics["stage"] = float(batch["stage"])
-        metrics["views"] = float(V)
+        metrics["stage"] = float(self.plan.stages.index(stage))
+        metrics["views"] = float(views)
+        return total, metrics
+
+    def dynamic_step(self, model: nn.Module, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
+        """One step on dynamic SDG data (Lyra's dynamic stage).
+
+        Which trajectories go in: the stage's selection ``views`` (``V'`` of the ``S`` trajectories of one
+        direction, ``S = 6``) of the direction ``batch["direction"]`` (0: generated from the input video
+        forward in time, 1: from the reversed video; always 0 without motion reversal) — at inference the
+        decoder reads the six trajectories of one video, so it reads one direction here too. Their first
+        ``T`` frames (the stage's ``frames``), ``t`` latent frames, the Plücker latents, and as **source time**
+        the time of each of their frames.
+
+        Which target times: ``batch["frames"][0]`` holds ``k`` frame indices ``g`` (the stage's
+        ``target_frames``, drawn with its end weighting among the ``T`` input frames); target time
+        ``τ = times[input view, g]``. The decoder runs once per ``(sample, τ)`` (the batch is repeated ``k``
+        times, each copy with its own **target-time** latents).
+
+        Which frames supervise ``τ`` (the Gaussians output for ``τ`` show the scene at ``τ``, so they are
+        rendered into the cameras of the frames that show ``τ``, and compared with those frames): for every
+        selected trajectory ``v``, the frame of its input-direction copy whose time is ``τ`` (frame ``g``),
+        and — with motion reversal — the frame of its other-direction copy whose time is ``τ`` (frame
+        ``T_all − 1 − g`` for uniform times): ``2·V'`` frames, twelve when all six trajectories are in.
+        Frames are matched by their stored times (:func:`lyra.student.dynamic.frames_at_time`), so any
+        monotonic time grid works.
+        """
+        stage = self.plan.stages[int(batch["stage"])]
+        views, frames = batch["views"], batch["frames"]
+        direction = int(batch.get("direction", 0))
+        latents = batch["latents"]
+        dev = latents.device
+        B, V_all, _, t_all, h, w = latents.shape
+        T_all, H, W = batch["rgb"].shape[2:5]
+        T = stage.frames or T_all
+        t = 1 + (T - 1) // 8
+        S = V_all // len(self.directions)  # trajectories per direction
+        sel = views.to(dev)
+        in_idx = sel + direction * S
+        sup_idx = torch.cat([in_idx, sel + (1 - direction) * S]) if self.motion_reversal else in_idx
+        K, c2w = batch["K"].float(), batch["c2w"].float()
+        times = batch["times"].float()  # [B, V_all, T_all]
+        pl = self._plucker(batch, K, c2w, W, H).to(dev)[:, in_idx, :, :t]
+        lat = latents[:, in_idx, :, :t]
+        cams = Cameras(K[:, in_idx, :T], c2w[:, in_idx, :T], W, H)
+        src = self.times.source(times[:, in_idx, :T].cpu(), H, W).to(dev)  # [B, V', 16, t, h, w]
+        gs = frames[0].to(dev)  # [k] target frame indices (in the input direction)
+        k = gs.numel()
+        tau = times[:, in_idx[0]][:, gs]  # [B, k]
+        tgt = self.times.target(tau.reshape(-1).cpu(), T, H, W).to(dev)  # [B·k, 1, 16, t, h, w]
+        dtype = _module_dtype(model)
+        V = lat.shape[1]
+
+        def rep(x: Tensor) -> Tensor:  # [B, ...] → [B·k, ...], order (b, j)
+            return x.repeat_interleave(k, 0)
+
+        raw = model(rep(lat).to(dtype), rep(pl).to(dtype), rep(pack_cameras(cams)), W, H, rep(src).to(dtype),
+                    tgt.to(dtype))
+        gaussians = LatentDecoder.to_gaussians(raw.float(), stage.prune_ratio)
+        from lyra.student.dynamic import TIME_ATOL
+
+        targets = []
+        for i in range(B * k):
+            b, j = divmod(i, k)
+            err = (times[b, sup_idx] - tau[b, j]).abs()  # [V_sup, T_all]
+            best, f = err.min(dim=1)
+            if float(best.max()) > TIME_ATOL:
+                raise ConfigError(f"sample {batch['sample_id'][b]}: a supervising trajectory has no frame at time "
+                                  f"{float(tau[b, j]):.4f} (times of the directions do not match)")
+            targets.append((Cameras(K[b, sup_idx, f], c2w[b, sup_idx, f], W, H), batch["rgb"][b][sup_idx, f],
+                            batch["depth"][b][sup_idx, f]))
+        total, metrics = self._render_losses(gaussians, targets, raw[..., 3], stage, dev, V)
+        metrics["target_frames"] = float(len(sup_idx))
         return total, metrics
 
 
@@ -438,11 +578,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="SDG_DIR", help="SDG folder (written by `lyra sdg`)")
     add_run_arguments(p, export_reserve=1.5)
     p.add_argument("--model", default="tiny", help="decoder preset (tiny, official) or a JSON file of DecoderConfig")
-    p.add_argument("--init", default=None, metavar="FILE|DIR",
+    p.add_argument("--init", "--init-from", dest="init", default=None, metavar="FILE|DIR",
                    help="start from weights: a student export folder or a state dict file (e.g. lyra_static.pt)")
     p.add_argument("--tokenizer", default=None,
                    help="tokenizer preset for the Plücker latents (default: the SDG data's preset, else tiny)")
-    p.add_argument("--stages", default=None, metavar="JSON", help=f"stage list (default {DEFAULT_STAGES_FILE})")
+    p.add_argument("--stages", default=None, metavar="JSON",
+                   help=f"stage list (default {DEFAULT_STAGES_FILE}; {DEFAULT_DYNAMIC_STAGES_FILE} with --dynamic)")
     p.add_argument("--batch-size", type=int, default=None, help="samples per step per process (default 4 CUDA, 1 CPU)")
     p.add_argument("--grad-accum", type=int, default=1)
     add_optimizer_arguments(p, lr=1e-4, warmup=100)
@@ -456,6 +597,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-prune", action="store_true", help="ablation: no pruning (and no opacity term)")
     p.add_argument("--single-view", action="store_true",
                    help="ablation: decode each trajectory alone and merge the Gaussians (no multi-view fusion)")
+    p.add_argument("--dynamic", action="store_true",
+                   help="dynamic SDG data (lyra sdg --dynamic): source/target time latents, supervision by the frames "
+                   "at the target time (Lyra's dynamic stage; start from a static student with --init-from)")
+    p.add_argument("--no-motion-reversal", action="store_true",
+                   help="ablation (--dynamic): ignore the reversed trajectories of the data (input and supervision "
+                   "from the forward six only)")
     p.add_argument("--gradient-checkpointing", action="store_true", help="recompute decoder blocks in backward")
     p.add_argument("--render-backend", choices=("auto", "torch", "gsplat"), default="auto")
     p.add_argument("--plucker-cache", type=int, default=4096, metavar="N",
@@ -526,9 +673,21 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         raise OutputPathError(f"{export_dir} exists and is not a student export; choose another --export-to")
 
     dataset = ShardDataset(args.data, as_float=False)
+    if dataset.dynamic != args.dynamic:
+        raise ConfigError(f"{args.data} holds {'dynamic' if dataset.dynamic else 'static'} scenes: "
+                          + ("add --dynamic" if dataset.dynamic else "drop --dynamic (make dynamic data with "
+                             "`lyra sdg --dynamic`)"))
+    if args.no_motion_reversal and not args.dynamic:
+        raise ConfigError("--no-motion-reversal belongs with --dynamic")
+    if args.dynamic and args.single_view:
+        raise ConfigError("--single-view is not implemented for dynamic training")
+    motion_reversal = args.dynamic and "reversed" in dataset.directions and not args.no_motion_reversal
     settings = dataset.manifest.get("settings") or {}
     tok_name = args.tokenizer or (settings.get("preset") if settings.get("preset") in ("tiny", "official") else "tiny")
-    plan = load_stages(args.stages) if args.stages else default_stages()
+    if args.stages:
+        plan = load_stages(args.stages)
+    else:
+        plan = default_dynamic_stages() if args.dynamic else default_stages()
     plan = ablate(plan, args.no_depth_loss, args.no_prune)
     plan.ends(args.steps)  # a stage list whose ends decrease fails here, before any work
     perceptual = PerceptualLoss.from_weights(args.lpips_weights, args.lpips_lin).to(device)
@@ -538,6 +697,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     decoder = LatentDecoder(cfg_model)
     if args.init:
         _initial_weights(decoder, args.init)
+        print(f"initial weights: {args.init} (a resumed checkpoint overrides them)", flush=True)
     model = StudentModel(decoder)
     strategy = _sharded_strategy()
     ema = args.ema or None
@@ -547,7 +707,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         ema = None
 
     objective = StudentObjective(plan, tokenizer, perceptual, single_view=args.single_view,
-                                 backend=args.render_backend, cache_entries=args.plucker_cache)
+                                 backend=args.render_backend, cache_entries=args.plucker_cache, dynamic=args.dynamic,
+                                 directions=dataset.directions, motion_reversal=motion_reversal)
     fit_minutes = training_minutes(args, t_process)
     cfg = TrainConfig(
         out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
@@ -556,11 +717,13 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         log_every=args.log_every, ema_decay=ema, max_minutes=fit_minutes, time_budget_minutes=args.time_budget,
         resume=args.resume, progress=not args.no_progress, print_every=args.log_every if args.no_progress else None,
         extra={"model": args.model, "tokenizer": tok_name, "batch_size": batch_size, "data": str(args.data),
-               "stages": plan.to_dict(), "perceptual": perceptual.kind, "single_view": args.single_view},
+               "stages": plan.to_dict(), "perceptual": perceptual.kind, "single_view": args.single_view,
+               "dynamic": args.dynamic, "motion_reversal": motion_reversal, "init": args.init},
     )
     holder: dict[str, StudentTrainer] = {}
     stream = SampleStream(dataset, batch_size, plan, lambda: holder["t"].total_steps, seed=args.seed,
-                          grad_accum=args.grad_accum)
+                          grad_accum=args.grad_accum, dynamic=args.dynamic, directions=dataset.directions,
+                          motion_reversal=motion_reversal)
     trainer = holder["t"] = StudentTrainer(model, objective, stream, cfg, micro_batch_size=batch_size)
     t_fit = time.perf_counter()
     result = trainer.fit(until=args.until)
@@ -585,7 +748,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
 
         final.half().float()  # evaluate what is exported: weights rounded to fp16
         val = evaluate_fidelity(final, args.val_data, tokenizer, max_scenes=args.val_scenes,
-                                backend=args.render_backend, single_view=args.single_view, progress=False)
+                                backend=args.render_backend, single_view=args.single_view, progress=False,
+                                dynamic=args.dynamic)
     record: dict[str, Any] = {
         "model": f"lyra LatentDecoder ({args.model}; bidirectional Mamba-2 + Transformer)",
         "parameters": final.num_parameters(),
@@ -606,12 +770,19 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                    "depth": "smooth-L1 of median/MAD-normalised depths, valid where target finite and > 0",
                    "opacity": "mean opacity before pruning (pruning stages only)"},
         "ablations": {"no_depth_loss": args.no_depth_loss, "no_prune": args.no_prune,
-                      "single_view": args.single_view},
+                      "single_view": args.single_view, "no_motion_reversal": args.no_motion_reversal},
+        "dynamic": {"target_time": "frames at the target time supervise it (StudentObjective.dynamic_step)",
+                    "time_encoding": "[t, cos t, sin t] video, 2x-1, tokenizer-encoded; source per frame, target "
+                                     "constant", "motion_reversal": motion_reversal,
+                    "directions": dataset.directions} if args.dynamic else None,
+        "init": args.init,
         "stages": plan.to_dict(),
         "gradient_checkpointing": args.gradient_checkpointing,
         "data": {"sdg": str(args.data), "samples": len(dataset), "settings": settings, "tokenizer": tok_name,
                  "seed": args.seed},
         "plucker_cache": {"hits": objective.plucker.hits, "misses": objective.plucker.misses},
+        "time_cache": None if objective.times is None else {"hits": objective.times.hits,
+                                                            "misses": objective.times.misses},
         "final_train_metrics": result.metrics,
         "validation": val,
         "command": command,
@@ -621,7 +792,9 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                      "gsplat": package_version("gsplat")},
     }
     meta = {"preset": args.model if args.model in ("tiny", "official") else None, "tokenizer": tok_name,
-            "single_view": args.single_view}
+            "single_view": args.single_view, "dynamic": args.dynamic}
+    if args.dynamic:
+        meta["motion_reversal"] = motion_reversal
     export_student(final.state_dict(), cfg_model.with_(gradient_checkpointing=False), export_dir, meta, record)
     shown = f"; held-out PSNR {val['psnr']:.2f} dB" if val else ""
     print(f"exported {export_dir} (perceptual term: {perceptual.kind}){shown}", flush=True)

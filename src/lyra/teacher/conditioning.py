@@ -8,6 +8,12 @@ encoded: each latent cell gets the fraction of valid pixels in the block of vide
 The tokenizer is causal in time (latent frame 0 = video frame 0 alone, latent frame ``k ≥ 1`` = video
 frames ``8k−7 … 8k``) and compresses space 8 × 8, so the pooling uses exactly those blocks. This is
 cheap, exact in what it measures (coverage) and needs no extra tokenizer pass.
+
+Dynamic scenes (:func:`warp_conditions_dynamic`): the input is a monocular video, frame ``f`` at time ``t_f``
+with its own depth and camera. Frame ``f`` of every trajectory shows the scene at ``t_f``, so it is the
+forward-warp of *input frame* ``f``'s point cache (not frame 0's) into trajectory camera ``f``: a moving object
+appears in each trajectory frame where it is at that frame's time. Encoding and mask pooling are shared with
+the static case.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from lyra.geometry.cameras import Cameras
 from lyra.teacher.cache3d import PointCache, warp
 from lyra.tokenizer.tokenizer import SPATIAL_COMPRESSION, TEMPORAL_COMPRESSION, Tokenizer, latent_frames
 
-__all__ = ["Conditions", "mask_to_latent_grid", "warp_conditions"]
+__all__ = ["Conditions", "encode_warped", "mask_to_latent_grid", "warp_conditions", "warp_conditions_dynamic"]
 
 
 @dataclass
@@ -101,6 +107,9 @@ def warp_conditions(
     input_camera: Cameras,
     trajectory_cameras: Cameras,
     tokenizer: Tokenizer,
+    *,
+    trajectory_batch: int | None = None,
+    store_device: torch.device | str | None = None,
     **warp_kwargs,
 ) -> Conditions:
     """Lift ``image`` to a point cache, warp it along every trajectory and encode the warped videos.
@@ -111,6 +120,10 @@ def warp_conditions(
         input_camera: the input view's camera, batch shape ``[]``, size ``W × H``.
         trajectory_cameras: ``[V, T]`` cameras (``T = 1 + 8k`` frames, any image size).
         tokenizer: encodes the warped videos (its latent statistics normalise them).
+        trajectory_batch: warp and encode this many trajectories at a time (``None``: all at once). The
+            cache is built once; the results are the same (up to the float rounding of other batch sizes).
+        store_device: where the warped ``rgb`` / ``mask`` videos are kept (e.g. the CPU, to free the GPU
+            between trajectories; ``None``: where they were made). The latents stay on the tokenizer's device.
         **warp_kwargs: passed to :func:`lyra.teacher.cache3d.warp`.
 
     Returns:
@@ -120,9 +133,76 @@ def warp_conditions(
     if len(trajectory_cameras.shape) != 2:
         raise ConfigError(f"trajectory cameras must have batch shape [V, T], got {tuple(trajectory_cameras.shape)}")
     latent_frames(trajectory_cameras.shape[1])
+    if trajectory_batch is not None and trajectory_batch < 1:
+        raise ConfigError(f"trajectory_batch must be >= 1 or None, got {trajectory_batch}")
     cache = PointCache.from_depth(image, depth, input_camera)
-    out = warp(cache, trajectory_cameras.to(cache.device), **warp_kwargs)
-    rgb = out.rgb.clamp(0.0, 1.0)
+    V = trajectory_cameras.shape[0]
+    step = V if trajectory_batch is None else trajectory_batch
+    parts: list[Conditions] = []
+    for a in range(0, V, step):
+        out = warp(cache, trajectory_cameras[a:a + step].to(cache.device), **warp_kwargs)
+        cond = encode_warped(out.rgb, out.mask, tokenizer)
+        del out
+        if store_device is not None:
+            cond = Conditions(cond.latents, cond.mask_latents, cond.rgb.to(store_device), cond.mask.to(store_device))
+        parts.append(cond)
+    if len(parts) == 1:
+        return parts[0]
+    return Conditions(*(torch.cat([getattr(c, k) for c in parts]) for k in ("latents", "mask_latents", "rgb", "mask")))
+
+
+@torch.no_grad()
+def encode_warped(rgb: Tensor, mask: Tensor, tokenizer: Tokenizer) -> Conditions:
+    """Warped videos ``rgb [V, T, 3, H, W]`` (clamped to [0, 1] here) and validity ``mask [V, T, H, W]`` →
+    :class:`Conditions` (normalised tokenizer latents, mask pooled to the latent grid, the videos kept)."""
+    rgb = rgb.clamp(0.0, 1.0)
     latents = tokenizer.normalize(tokenizer.encode(rgb))
-    mask_latents = mask_to_latent_grid(out.mask).to(latents.device)
-    return Conditions(latents, mask_latents, rgb, out.mask)
+    mask_latents = mask_to_latent_grid(mask).to(latents.device)
+    return Conditions(latents, mask_latents, rgb, mask)
+
+
+@torch.no_grad()
+def warp_conditions_dynamic(
+    video: Tensor,
+    depths: Tensor,
+    input_cameras: Cameras,
+    trajectory_cameras: Cameras,
+    tokenizer: Tokenizer,
+    **warp_kwargs,
+) -> Conditions:
+    """Dynamic 3D cache: frame ``f`` of every trajectory is input frame ``f`` lifted with its own depth and camera
+    and warped into trajectory camera ``f``; the warped videos are encoded as in :func:`warp_conditions`.
+
+    Args:
+        video: ``[T, 3, H, W]`` the input video in ``[0, 1]`` (frame ``f`` at time ``t_f``).
+        depths: ``[T, H, W]`` z-depth of every input frame (world units, OpenCV cameras; ``inf`` = sky).
+        input_cameras: ``Cameras [T]`` the camera of every input frame (size ``W × H``; a static camera repeats
+            one pose).
+        trajectory_cameras: ``Cameras [V, T]`` (``T = 1 + 8k``, the video's frame count; any image size).
+        tokenizer: encodes the warped videos.
+        **warp_kwargs: passed to :func:`lyra.teacher.cache3d.warp`.
+
+    Returns:
+        :class:`Conditions` with latents ``[V, 16, t, h, w]``, mask latents ``[V, 1, t, h, w]`` and the warped
+        ``rgb [V, T, 3, H', W']`` / ``mask [V, T, H', W']``.
+    """
+    if len(trajectory_cameras.shape) != 2:
+        raise ConfigError(f"trajectory cameras must have batch shape [V, T], got {tuple(trajectory_cameras.shape)}")
+    V, T = trajectory_cameras.shape
+    latent_frames(T)
+    if video.dim() != 4 or video.shape[0] != T or video.shape[1] != 3:
+        raise ConfigError(f"the input video must be [T, 3, H, W] with T = {T} (the trajectories' frames), "
+                          f"got {tuple(video.shape)}")
+    if tuple(depths.shape) != (T, *video.shape[-2:]):
+        raise ConfigError(f"per-frame depth must be [{T}, {video.shape[-2]}, {video.shape[-1]}], "
+                          f"got {tuple(depths.shape)}")
+    if tuple(input_cameras.shape) != (T,):
+        raise ConfigError(f"input cameras must have batch shape [{T}] (one per video frame), "
+                          f"got {tuple(input_cameras.shape)}")
+    rgbs, masks = [], []
+    for f in range(T):
+        cache = PointCache.from_depth(video[f], depths[f], input_cameras[f])
+        out = warp(cache, trajectory_cameras[:, f].to(cache.device), **warp_kwargs)  # [V, 3, H', W'], [V, H', W']
+        rgbs.append(out.rgb)
+        masks.append(out.mask)
+    return encode_warped(torch.stack(rgbs, 1), torch.stack(masks, 1), tokenizer)

@@ -9,9 +9,10 @@ their masks. :class:`TeacherDenoiser` does the same with diffusers' class, uncha
   diffusers config counts that channel, hence ``16 + 16 + 1 + 1 = 34``. The condition mask marks
   latent frames that are given clean (Video2World); the teacher conditions through the warp latents
   instead, so it passes zeros (the channel is kept so that a converted GEN3C/Cosmos checkpoint loads).
-* ``concat_padding_mask`` (Cosmos' extra padding channel, resized with torchvision): off in ``tiny``
-  (torchvision is not a dependency); on in ``official`` as in the checkpoint — running ``official``
-  therefore needs torchvision, where an all-zero padding mask (no padding) is passed.
+* ``concat_padding_mask`` (Cosmos' extra padding channel): off in ``tiny``; on in ``official`` as in the
+  checkpoint, where an all-zero padding mask (no padding) is passed. diffusers resizes that mask with
+  torchvision (nearest); without torchvision (not a dependency) the same nearest resize is supplied through
+  ``torch.nn.functional.interpolate`` (what torchvision does for tensors).
 * the text cross-attention is kept (every Cosmos block has one); the teacher is not prompted, so it
   attends to a learned "null context" of ``context_tokens × text_embed_dim`` stored with the model
   (an explicit ``context`` argument, e.g. T5 embeddings for a converted checkpoint, overrides it).
@@ -97,6 +98,29 @@ def preset_config(name: str) -> dict[str, Any]:
         raise ConfigError(f"unknown teacher preset {name!r}; choose one of {sorted(PRESETS)}")
     p = PRESETS[name]
     return {"transformer": dict(p["transformer"]), "context_tokens": p["context_tokens"]}
+
+
+class _NearestResize:
+    """The piece of ``torchvision.transforms`` diffusers' Cosmos transformer uses: ``functional.resize`` of a
+    tensor with ``InterpolationMode.NEAREST`` (torchvision runs ``F.interpolate(mode="nearest")`` for it)."""
+
+    class InterpolationMode:
+        NEAREST = "nearest"
+
+    class functional:  # noqa: N801 - mirrors torchvision.transforms.functional
+        @staticmethod
+        def resize(img: Tensor, size: list[int], interpolation: str = "nearest") -> Tensor:
+            if interpolation != "nearest":
+                raise ValueError(f"only nearest resizing is provided without torchvision, got {interpolation}")
+            return torch.nn.functional.interpolate(img, size=list(size), mode="nearest")
+
+
+def _ensure_padding_resize() -> None:
+    """Give diffusers' Cosmos transformer module a nearest ``resize`` when torchvision is not installed."""
+    import diffusers.models.transformers.transformer_cosmos as tc
+
+    if getattr(tc, "transforms", None) is None:
+        tc.transforms = _NearestResize
 
 
 def _cosmos_cls() -> type:
@@ -243,7 +267,10 @@ class TeacherDenoiser(nn.Module):
         cond_mask = torch.zeros(B, 1, T, H, W, device=noisy.device, dtype=dtype)
         ctx = self.null_context if context is None else context.to(self.device, dtype)
         ctx = ctx.expand(B, -1, -1) if ctx.shape[0] == 1 else ctx
-        padding = torch.zeros(1, 1, H, W, device=noisy.device, dtype=dtype) if self.config.concat_padding_mask else None
+        padding = None
+        if self.config.concat_padding_mask:
+            _ensure_padding_resize()
+            padding = torch.zeros(1, 1, H, W, device=noisy.device, dtype=dtype)
         out = self.transformer(hidden_states=x, timestep=(t * TIME_SCALE).to(dtype), encoder_hidden_states=ctx,
                                condition_mask=cond_mask, padding_mask=padding, return_dict=False)[0]
         return out.float()

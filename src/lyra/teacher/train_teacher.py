@@ -28,6 +28,14 @@ warp-only baseline (the warped frames with their holes filled by :func:`fill_hol
 Each invocation trains until ``--steps`` (or ``--max-minutes``), checkpoints (``--resume`` continues),
 and exports the denoiser (fp16, diffusers layout) + ``training_record.json`` to ``--export-to``
 (default ``OUT/export``).
+
+Dynamic fine-tune (``--dynamic --init-from DIR``, Lyra's dynamic teacher): the examples are *dynamic*
+worlds; the input is the input camera's video over the frame times ``t_f = f / (T − 1)`` (exact per-frame
+depth, augmented as above: one global scale per example, an independent smooth field per frame), the
+conditions are the dynamic 3D cache (:func:`~lyra.teacher.conditioning.warp_conditions_dynamic`: frame
+``f`` of each trajectory warps input frame ``f``), the targets the ground-truth trajectory videos, whose
+frame ``f`` shows the world at ``t_f``. ``--init-from`` starts from a teacher export (e.g. the shipped
+static ``src/lyra/weights/teacher_tiny``; same architecture); the test evaluation uses dynamic test worlds.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ from torch import Tensor, nn
 
 from lyra.errors import ConfigError, OutputPathError
 from lyra.fileio import atomic_path, replace_dir
-from lyra.teacher.conditioning import Conditions, warp_conditions
+from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditions_dynamic
 from lyra.teacher.denoiser import TeacherDenoiser
 from lyra.teacher.sampler import flow_matching_loss, sample
 from lyra.train import IndexedBatches, TrainConfig, Trainer
@@ -76,7 +84,8 @@ CROP_MULTIPLE = 16
 # ---------------------------------------------------------------------------------------- data
 def augment_depth(depth: Tensor, generator: torch.Generator, scale_range: tuple[float, float] = (0.8, 1.25),
                   noise: float = 0.05, pixel_noise: float = 0.0, cell: int = 8) -> Tensor:
-    """``s · depth · exp(noise · n_smooth + pixel_noise · n_pixel)`` (``[H, W]``; ``inf`` = sky stays ``inf``).
+    """``s · depth · exp(noise · n_smooth + pixel_noise · n_pixel)`` (``[H, W]``, or ``[N, H, W]`` — the frames
+    of a video: one scale ``s`` for all, an independent smooth field per frame; ``inf`` = sky stays ``inf``).
 
     ``s`` is log-uniform in ``scale_range`` (one per call); ``n_smooth`` is a per-pixel standard normal
     field that is spatially smooth: i.i.d. normals on a grid of ``cell × cell`` pixel cells, upsampled
@@ -87,9 +96,10 @@ def augment_depth(depth: Tensor, generator: torch.Generator, scale_range: tuple[
     """
     lo, hi = math.log(scale_range[0]), math.log(scale_range[1])
     s = math.exp(lo + (hi - lo) * float(torch.rand((), generator=generator)))
-    H, W = depth.shape
-    coarse = torch.randn(1, 1, H // cell + 2, W // cell + 2, generator=generator)
-    field = F.interpolate(coarse, size=(H, W), mode="bicubic", align_corners=True)[0, 0]
+    H, W = depth.shape[-2:]
+    n = math.prod(depth.shape[:-2])
+    coarse = torch.randn(n, 1, H // cell + 2, W // cell + 2, generator=generator)
+    field = F.interpolate(coarse, size=(H, W), mode="bicubic", align_corners=True)[:, 0].reshape(depth.shape)
     field = noise * field + pixel_noise * torch.randn(depth.shape, generator=generator)
     return depth * (s * torch.exp(field.to(depth.device, depth.dtype)))
 
@@ -106,25 +116,47 @@ def _crop_example(ex: Any) -> Any:
     ys, xs = slice(top, top + h), slice(left, left + w)
     from lyra.world.sample import Example
 
+    def crop(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t[..., ys, xs]
+
     return Example(ex.image[..., ys, xs], ex.depth[ys, xs], ex.cameras.crop(left, top, w, h),
-                   ex.videos[..., ys, xs], ex.depths[..., ys, xs], ex.seed, ex.family, ex.center_depth, ex.times)
+                   ex.videos[..., ys, xs], ex.depths[..., ys, xs], ex.seed, ex.family, ex.center_depth, ex.times,
+                   crop(ex.input_video), crop(ex.input_depths))
 
 
-def load_example(seed: int, preset: str, device: str) -> Any:
-    """``lyra.world.make_example`` centre-cropped to multiples of 16 pixels."""
+def load_example(seed: int, preset: str, device: str, dynamic: bool = False) -> Any:
+    """``lyra.world.make_example`` centre-cropped to multiples of 16 pixels (``dynamic``: a dynamic world with
+    its input video)."""
     from lyra.world import make_example
 
-    return _crop_example(make_example(seed, preset=preset, device=device))
+    return _crop_example(make_example(seed, preset=preset, device=device, dynamic=dynamic, input_video=dynamic))
+
+
+def static_video_cameras(camera: Any, num_frames: int) -> Any:
+    """``Cameras [T]``: one camera (batch shape ``[]``) at every frame of a video (a static input camera)."""
+    from lyra.geometry.cameras import Cameras
+
+    return Cameras(camera.K.expand(num_frames, 3, 3), camera.c2w.expand(num_frames, 4, 4), camera.width,
+                   camera.height)
 
 
 @torch.no_grad()
 def prepare_example(ex: Any, tokenizer: Any, depth: Tensor | None = None) -> tuple[Tensor, Conditions]:
     """Target latents ``[6, 16, t, h, w]`` (normalised) and the warp :class:`Conditions` of example ``ex``.
 
-    ``depth`` ``[H, W]`` replaces the example's exact input depth (e.g. augmented).
+    Static: the input image lifted with ``depth`` ``[H, W]`` (default: the exact input depth). Dynamic
+    (``ex.input_video`` present): the dynamic cache of the input video, lifted with ``depth`` ``[T, H, W]``
+    (default: the exact per-frame depth), from the static input camera.
     """
     target = tokenizer.normalize(tokenizer.encode(ex.videos.to(tokenizer.device)))
-    cond = warp_conditions(ex.image, ex.depth if depth is None else depth, ex.cameras[0, 0], ex.cameras, tokenizer)
+    if ex.input_video is not None:
+        T = ex.input_video.shape[0]
+        cams = static_video_cameras(ex.cameras[0, 0], T)
+        cond = warp_conditions_dynamic(ex.input_video, ex.input_depths if depth is None else depth, cams, ex.cameras,
+                                       tokenizer)
+    else:
+        cond = warp_conditions(ex.image, ex.depth if depth is None else depth, ex.cameras[0, 0], ex.cameras,
+                               tokenizer)
     return target, cond
 
 
@@ -137,7 +169,8 @@ class TeacherPool:
     tune ``refresh_every`` so that preparation stays a small share of a step).
     Pool slot ``s`` holds generation ``g(s, index)``; refresh ``r`` re-prepares
     slots ``(r − 1)·c … r·c − 1`` (mod pool size). World seeds:
-    ``TEACHER_SEED_BASE + seed·10_000_019 + generation·pool_worlds + slot``.
+    ``TEACHER_SEED_BASE + seed·10_000_019 + generation·pool_worlds + slot``. ``dynamic``: dynamic worlds,
+    conditioned on their input video (:func:`prepare_example`).
     """
 
     batch_size: int
@@ -151,6 +184,7 @@ class TeacherPool:
     depth_scale: tuple[float, float] = (0.8, 1.25)
     depth_noise: float = 0.05
     depth_pixel_noise: float = 0.0
+    dynamic: bool = False
 
     def __post_init__(self) -> None:
         if self.pool_worlds < 1 or self.refresh_every < 1 or self.refresh_count < 0 or self.batch_size < 1:
@@ -171,9 +205,10 @@ class TeacherPool:
         held = self._pool.get(slot)
         if held is None or held[0] != seed:
             t0 = time.perf_counter()
-            ex = load_example(seed, self.preset, self.device)
+            ex = load_example(seed, self.preset, self.device, self.dynamic)
             g = torch.Generator().manual_seed(mix_seed(self.seed, seed, 11))
-            depth = augment_depth(ex.depth, g, self.depth_scale, self.depth_noise, self.depth_pixel_noise)
+            exact = ex.input_depths if self.dynamic else ex.depth
+            depth = augment_depth(exact, g, self.depth_scale, self.depth_noise, self.depth_pixel_noise)
             target, cond = prepare_example(ex, self.tokenizer, depth)
             held = (seed, target.to(self.device, torch.float16), cond.latents.to(self.device, torch.float16),
                     cond.mask_latents.to(self.device, torch.float16))
@@ -278,13 +313,14 @@ def teacher_metrics(teacher: Tensor, warped: Tensor, gt: Tensor, warp_mask: Tens
 
 @torch.no_grad()
 def evaluate_teacher(model: TeacherDenoiser, tokenizer: Any, seeds: list[int], preset: str, steps: int = 8,
-                     seed: int = 0) -> dict[str, float]:
-    """Mean of :func:`teacher_metrics` over test worlds ``seeds`` (exact input depth, ``steps`` Euler steps)."""
+                     seed: int = 0, dynamic: bool = False) -> dict[str, float]:
+    """Mean of :func:`teacher_metrics` over test worlds ``seeds`` (exact input depth, ``steps`` Euler steps;
+    ``dynamic``: dynamic worlds from their input video)."""
     model.eval()
     sums: dict[str, float] = {}
     dev = str(model.device)
     for s in seeds:
-        ex = load_example(s, preset, dev)
+        ex = load_example(s, preset, dev, dynamic)
         _, cond = prepare_example(ex, tokenizer)
         g = torch.Generator(device=model.device).manual_seed(mix_seed(seed, s, 19))
         lat = sample(model, cond.to(model.device), steps=steps, generator=g, progress=False)
@@ -323,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-export", action="store_true", help="skip the export at the end of this invocation")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even where CUDA is present")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dynamic", action="store_true",
+                   help="dynamic worlds: condition on the input camera's video (dynamic 3D cache); see the module doc")
+    p.add_argument("--init-from", default=None, metavar="DIR",
+                   help="start from a teacher export folder (e.g. src/lyra/weights/teacher_tiny for a dynamic "
+                   "fine-tune); its architecture must be --preset's")
     return p
 
 
@@ -367,12 +408,26 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     get_preset(args.world_preset)  # fail before training on a wrong name
     if not args.no_export:
         _check_export_dir(export_dir)
+    init: dict[str, Any] | None = None
+    if args.init_from:
+        from lyra.teacher.pipeline import weights_sha256
+
+        init_dir = Path(args.init_from)
+        start = TeacherDenoiser.from_pretrained(init_dir, dtype=torch.float32)  # WeightsError if not a teacher
+        init = {"path": str(init_dir), "weights_sha256": weights_sha256(init_dir)}
     tokenizer = Tokenizer.from_preset(args.tokenizer).to(device).eval().requires_grad_(False)
     model = TeacherDenoiser.from_config(args.preset, seed=args.seed)
+    if init is not None:
+        try:
+            model.load_state_dict(start.state_dict())
+        except RuntimeError as e:
+            raise ConfigError(f"--init-from {args.init_from}: not a '{args.preset}' teacher ({e})") from None
+        del start
+        print(f"initial weights: {args.init_from} (a resumed checkpoint overrides them)", flush=True)
     data = TeacherPool(batch_size=batch_size, tokenizer=tokenizer, seed=args.seed, device=device,
                        preset=args.world_preset, pool_worlds=pool_worlds, refresh_every=args.refresh_every,
                        refresh_count=args.refresh_count, depth_scale=tuple(args.depth_scale),
-                       depth_noise=args.depth_noise, depth_pixel_noise=args.depth_pixel_noise)
+                       depth_noise=args.depth_noise, depth_pixel_noise=args.depth_pixel_noise, dynamic=args.dynamic)
     fit_minutes = training_minutes(args, t_process)
     cfg = TrainConfig(
         out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
@@ -384,7 +439,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                "data": {"world_preset": args.world_preset, "pool_worlds": pool_worlds,
                         "refresh_every": args.refresh_every, "refresh_count": args.refresh_count,
                         "depth_scale": list(args.depth_scale), "depth_noise": args.depth_noise,
-                        "depth_pixel_noise": args.depth_pixel_noise}},
+                        "depth_pixel_noise": args.depth_pixel_noise, "dynamic": args.dynamic},
+               "init_from": init},
     )
     trainer = Trainer(model, teacher_loss, IndexedBatches(data), cfg)
     t_fit = time.perf_counter()
@@ -404,7 +460,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     _export(final, export_dir)
     reloaded = TeacherDenoiser.from_pretrained(export_dir, device=device, dtype=torch.float32)
     test_seeds = [int(s) for s in split_seeds("test")[:args.test_worlds]]
-    test = evaluate_teacher(reloaded, tokenizer, test_seeds, args.world_preset, args.eval_steps, args.seed)
+    test = evaluate_teacher(reloaded, tokenizer, test_seeds, args.world_preset, args.eval_steps, args.seed,
+                            args.dynamic)
     record: dict[str, Any] = {
         "model": f"lyra TeacherDenoiser ({args.preset}; diffusers CosmosTransformer3DModel, rectified flow)",
         "parameters": final.num_parameters(),
@@ -417,16 +474,19 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                       "schedule": args.schedule, "min_lr_ratio": args.min_lr_ratio, "grad_clip": args.grad_clip},
         "objective": "rectified flow (velocity MSE, logit-normal t)",
         "ema": args.ema or None,
+        "dynamic": args.dynamic,
+        "init_from": init,
         "data": {
             "world_preset": args.world_preset, "tokenizer": args.tokenizer, "seed": args.seed,
             "train_world_seeds": f"{data.world_seed(0, 0)} + generation*{pool_worlds} + slot; pool "
                                  f"{pool_worlds}, {args.refresh_count} re-prepared every {args.refresh_every} steps",
+            "worlds": "dynamic (input: the input camera's video, dynamic 3D cache)" if args.dynamic else "static",
             "depth_augmentation": {"global_scale_log_uniform": list(args.depth_scale),
                                    "smooth_log_normal_sigma": args.depth_noise, "smooth_cell_px": 8,
                                    "iid_log_normal_sigma": args.depth_pixel_noise},
         },
         "final_train_metrics": result.metrics,
-        "test": {"split": "test", "world_seeds": test_seeds, "depth": "exact",
+        "test": {"split": "test", "dynamic": args.dynamic, "world_seeds": test_seeds, "depth": "exact",
                  "frames": "1..T-1 of all six trajectories",
                  "warp_only_baseline": "fill_holes (nearest-valid diffusion)",
                  **test, "precision": "fp16 weights, fp32 compute"},

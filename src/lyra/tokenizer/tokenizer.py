@@ -11,6 +11,12 @@ Shapes and ranges (DESIGN.md):
   ``(z − mean) / std · 0.5`` with per-channel and per-latent-frame statistics (:meth:`normalize`).
 * :meth:`encode_raw` takes ``[B, C, T, H, W]`` already in the model's range and does no rescaling:
   Plücker-ray videos (``o × d`` and ``d``) and time videos (``2t − 1``) enter the tokenizer this way.
+
+Memory: ``max_batch`` runs the batch a few videos at a time (exact); ``chunk_elements`` runs every layer over
+chunks of frames or rows (:mod:`lyra.tokenizer.chunked`; equal to the plain forward up to float rounding).
+The official tokenizer at 121 × 704 × 1280 needs about 27 GiB of live tensors per video without chunking
+(mostly the middle blocks' full-frame attention scores) and about 4 GiB with ``chunk_elements = 2**26``
+(estimated on the meta device, :class:`lyra.lowmem.LiveTensorBytes`).
 """
 
 from __future__ import annotations
@@ -88,9 +94,12 @@ class Tokenizer(nn.Module):
         vae: a diffusers ``AutoencoderKLCosmos`` with 16 latent channels and 8×8×8 compression.
         max_batch: videos per forward pass (encode/decode run the batch in chunks of this size to
             bound memory); ``None`` runs the whole batch at once.
+        chunk_elements: ``None`` (default): diffusers' plain forward. Else every layer runs over chunks of at
+            most about this many elements (:class:`~lyra.tokenizer.chunked.ChunkedCosmos`): bounded memory,
+            same result up to float rounding. See :meth:`set_chunking`.
     """
 
-    def __init__(self, vae: nn.Module, max_batch: int | None = None) -> None:
+    def __init__(self, vae: nn.Module, max_batch: int | None = None, chunk_elements: int | None = None) -> None:
         super().__init__()
         cfg = vae.config
         if (cfg.latent_channels, cfg.temporal_compression_ratio, cfg.spatial_compression_ratio) != (
@@ -103,6 +112,8 @@ class Tokenizer(nn.Module):
             )
         self.vae = vae
         self.max_batch = max_batch
+        self.chunk_elements: int | None = None
+        self.set_chunking(chunk_elements)
 
     # ------------------------------------------------------------------ construction / files
     @classmethod
@@ -228,6 +239,15 @@ class Tokenizer(nn.Module):
         return (LATENT_CHANNELS, latent_frames(num_frames), math.ceil(height / SPATIAL_COMPRESSION),
                 math.ceil(width / SPATIAL_COMPRESSION))
 
+    def set_chunking(self, chunk_elements: int | None) -> Tokenizer:
+        """Run encode/decode layer by layer over chunks of at most about ``chunk_elements`` elements (``None``:
+        diffusers' plain forward; :data:`lyra.tokenizer.chunked.DEFAULT_CHUNK_ELEMENTS` = 2**26 keeps the
+        official tokenizer at 121 × 704 × 1280 near 4 GiB per video). Returns ``self``."""
+        if chunk_elements is not None and int(chunk_elements) < 1:
+            raise ConfigError(f"chunk_elements must be a positive integer or None, got {chunk_elements!r}")
+        self.chunk_elements = None if chunk_elements is None else int(chunk_elements)
+        return self
+
     # ------------------------------------------------------------------ encode / decode
     def encode(self, video: Tensor) -> Tensor:
         """Video ``[B, T, 3, H, W]`` in [0, 1] → raw latents ``[B, 16, 1 + (T−1)/8, ⌈H/8⌉, ⌈W/8⌉]`` float32."""
@@ -249,8 +269,8 @@ class Tokenizer(nn.Module):
         latent_frames(x.shape[2])
         x = _pad_to_multiple(x, SPATIAL_COMPRESSION)
         x = x.to(device=self.device, dtype=self.dtype)
-        out = [self.vae.encode(chunk).latent_dist.mode().float() for chunk in self._chunks(x)]
-        return torch.cat(out, dim=0)
+        out = [self._encode_batch(chunk) for chunk in self._chunks(x)]
+        return out[0] if len(out) == 1 else torch.cat(out, dim=0)
 
     def decode(self, latents: Tensor) -> Tensor:
         """Raw latents ``[B, 16, t, h, w]`` → video ``[B, 1 + 8(t−1), 3, 8h, 8w]`` in [0, 1] (float32)."""
@@ -262,7 +282,22 @@ class Tokenizer(nn.Module):
         if latents.dim() != 5 or latents.shape[1] != LATENT_CHANNELS:
             raise ConfigError(f"expected latents [B, {LATENT_CHANNELS}, t, h, w], got shape {tuple(latents.shape)}")
         z = latents.to(device=self.device, dtype=self.dtype)
-        return torch.cat([self.vae.decode(chunk).sample.float() for chunk in self._chunks(z)], dim=0)
+        out = [self._decode_batch(chunk) for chunk in self._chunks(z)]
+        return out[0] if len(out) == 1 else torch.cat(out, dim=0)
+
+    def _encode_batch(self, x: Tensor) -> Tensor:
+        if self.chunk_elements is not None:
+            from lyra.tokenizer.chunked import ChunkedCosmos
+
+            return ChunkedCosmos(self.vae, self.chunk_elements).encode(x).float()
+        return self.vae.encode(x).latent_dist.mode().float()
+
+    def _decode_batch(self, z: Tensor) -> Tensor:
+        if self.chunk_elements is not None:
+            from lyra.tokenizer.chunked import ChunkedCosmos
+
+            return ChunkedCosmos(self.vae, self.chunk_elements).decode(z).float()
+        return self.vae.decode(z).sample.float()
 
     def forward(self, video: Tensor) -> Tensor:
         """``decode(encode(video))`` without cropping (``[B, T, 3, H', W']``, padded sizes)."""

@@ -1,5 +1,11 @@
 """A ``viser`` web viewer: Gaussian splats, trajectory cameras as frustums, and playback.
 
+:func:`serve` shows one splat set; :func:`serve_dynamic` shows a 4D scene
+(:class:`~lyra.dynamic_scene.DynamicScene`): the same viewer plus a time slider, a "Play time" switch and
+"Time follows camera" (frame ``f`` of a trajectory shows the scene at ``camera_times[f]``). Changing the time swaps
+the splats in place (:meth:`Viewer.show_time`: one buffer update per browser, the Gaussians of the stored time
+nearest to the slider; no interpolation between stored times).
+
 World convention: lyra's scenes live in OpenCV world coordinates (x right, **y down**, z forward
 for the input camera), so the viewer's up direction defaults to ``-y``. Cameras are
 :class:`~lyra.geometry.Cameras` with OpenCV camera-to-world matrices, which is also viser's
@@ -18,7 +24,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +32,9 @@ import torch
 from lyra.errors import ConfigError
 from lyra.gaussians import Gaussians, rotmat_to_quat
 from lyra.geometry.cameras import Cameras
+
+if TYPE_CHECKING:
+    from lyra.dynamic_scene import DynamicScene
 
 #: Colour of the trajectory frustums and of the frustum of the frame being played.
 FRUSTUM_COLOR = (40, 90, 200)
@@ -101,11 +110,19 @@ class Viewer:
     num_splats: int
     trajectories: dict[str, Cameras]
     up: np.ndarray
-    #: The playback controls (viser GUI handles) by label: Trajectory, Frame, Play, Look through camera.
+    #: The playback controls (viser GUI handles) by label: Trajectory, Frame, Play, Look through camera; for a
+    #: 4D scene also Time, Play time, Time follows camera, Shown time.
     gui: dict[str, Any] = field(default_factory=dict)
+    #: The splat node (viser ``GaussianSplatHandle``); :meth:`show_time` updates it in place.
+    splats: Any = None
+    #: The 4D scene shown (``None`` for a static one) and the index of the time on screen.
+    scene4d: DynamicScene | None = None
+    time_index: int = 0
+    max_splats: int | None = None
     _frustums: dict[str, list] = field(default_factory=dict)
     _current: tuple[str, int] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _time_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def camera_view(self, name: str, index: int) -> dict[str, np.ndarray | float]:
         """The client-camera settings that look through frame ``index`` of path ``name``:
@@ -133,11 +150,39 @@ class Viewer:
                 client.camera.up_direction = view["up"]
                 client.camera.fov = view["fov"]
 
+    def show_time(self, index: int) -> bool:
+        """Show the Gaussians of stored time ``index`` of the 4D scene (every browser at once; the splat node is
+        updated in place, its size may change). Returns whether the splats changed (``False``: already shown)."""
+        if self.scene4d is None:
+            raise ConfigError("show_time needs a 4D scene (serve_dynamic)")
+        k = len(self.scene4d)
+        if not 0 <= int(index) < k:
+            raise ConfigError(f"time index {index} outside 0..{k - 1}")
+        with self._time_lock:
+            if int(index) == self.time_index:
+                return False
+            g, _ = limit_splats(self.scene4d.gaussians[int(index)].to("cpu"), self.max_splats)
+            self.splats.set_gaussians(**splat_arrays(g))
+            self.time_index = int(index)
+            self.num_splats = len(g)
+        return True
+
     def stop(self) -> None:
         """Stop playback and shut the server down."""
         self._stop.set()
         with contextlib.redirect_stdout(io.StringIO()):  # viser prints "Server stopped"
             self.server.stop()
+
+
+def splat_arrays(g: Gaussians) -> dict[str, np.ndarray]:
+    """What viser draws of Gaussians on the CPU: ``centers`` [N, 3], ``covariances`` [N, 3, 3], ``rgbs`` [N, 3]
+    in [0, 1] (base colour only) and ``opacities`` [N, 1], float32."""
+    return {
+        "centers": g.means.detach().float().numpy(),
+        "covariances": g.covariances().detach().float().numpy(),
+        "rgbs": g.colors.clamp(0, 1).detach().float().numpy(),
+        "opacities": g.opacities.reshape(-1, 1).detach().float().numpy(),
+    }
 
 
 def _import_viser():
@@ -190,17 +235,11 @@ def serve(
     if verbose and port and server.get_port() != port:
         print(f"note: port {port} is busy; using {server.get_port()}")
     server.scene.set_up_direction(up_vec)
-    server.scene.add_gaussian_splats(
-        "/splats",
-        centers=g.means.detach().float().numpy(),
-        covariances=g.covariances().detach().float().numpy(),
-        rgbs=g.colors.clamp(0, 1).detach().float().numpy(),
-        opacities=g.opacities.reshape(-1, 1).detach().float().numpy(),
-    )
+    splats = server.scene.add_gaussian_splats("/splats", **splat_arrays(g))
     center, extent = _scene_extent(g.means)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     viewer = Viewer(server=server, url=f"http://{shown_host}:{server.get_port()}/", num_splats=len(g),
-                    trajectories=paths, up=up_vec)
+                    trajectories=paths, up=up_vec, splats=splats, max_splats=max_splats)
 
     # Initial view: the first trajectory camera, or from the input-camera side of the median centre.
     if paths:
@@ -271,6 +310,87 @@ def _add_playback_gui(viewer: Viewer, fps: float) -> None:
     threading.Thread(target=play_loop, name="lyra-viewer-playback", daemon=True).start()
 
 
+def serve_dynamic(
+    scene: DynamicScene,
+    cameras: Cameras | Mapping[str, Cameras] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    max_splats: int | None = 2_000_000,
+    up: tuple[float, float, float] = (0.0, -1.0, 0.0),
+    frustum_scale: float | None = None,
+    fps: float = 12.0,
+    verbose: bool = True,
+) -> Viewer:
+    """Start a viewer of a 4D scene (one Gaussian set per time) and return at once.
+
+    Everything :func:`serve` shows (the scene's trajectory cameras by default, or ``cameras``), starting at the
+    first stored time, plus the time controls: a ``Time`` slider in [0, 1] (the stored time nearest to it is
+    shown), ``Play time`` (steps through the stored times at ``fps``), ``Time follows camera`` (on: moving along a
+    trajectory frame ``f`` also shows time ``scene.camera_times[f]``, as the generated videos do; only with the
+    scene's own cameras) and a ``Shown time`` readout. ``max_splats`` applies to each time's set.
+    """
+    if len(scene) == 0:
+        raise ConfigError("the 4D scene has no times")
+    own_paths = cameras is None and scene.cameras is not None
+    if own_paths:
+        assert scene.cameras is not None
+        cameras = {name: scene.cameras[v] for v, name in enumerate(scene.names)}
+    viewer = serve(scene.gaussians[0], cameras, host=host, port=port, max_splats=max_splats, up=up,
+                   frustum_scale=frustum_scale, fps=fps, verbose=verbose)
+    viewer.scene4d = scene
+    viewer.time_index = 0
+    _add_time_gui(viewer, fps, follow=own_paths)
+    return viewer
+
+
+def _time_label(viewer: Viewer) -> str:
+    assert viewer.scene4d is not None
+    k = viewer.time_index
+    return f"t = {float(viewer.scene4d.times[k]):.3f}  ({k + 1} of {len(viewer.scene4d)}, {viewer.num_splats:,} splats)"
+
+
+def _add_time_gui(viewer: Viewer, fps: float, follow: bool) -> None:
+    """Time slider, Play time, Time follows camera and the readout; a daemon thread steps the time when playing."""
+    from lyra.dynamic_scene import nearest_time_index
+
+    scene = viewer.scene4d
+    assert scene is not None
+    gui = viewer.server.gui
+    times = scene.times
+    k = len(times)
+    gaps = (times[1:] - times[:-1]) if k > 1 else torch.ones(1)
+    step = max(1e-3, min(0.01, float(gaps.min()) / 2))
+    slider = gui.add_slider("Time", min=0.0, max=1.0, step=step, initial_value=float(times[0]))
+    playing = gui.add_checkbox("Play time", initial_value=False)
+    readout = gui.add_text("Shown time", initial_value=_time_label(viewer), disabled=True)
+    viewer.gui.update({"Time": slider, "Play time": playing, "Shown time": readout})
+
+    @slider.on_update
+    def _(_event) -> None:
+        if viewer.show_time(nearest_time_index(times, float(slider.value))):
+            readout.value = _time_label(viewer)
+
+    if follow and "Frame" in viewer.gui:
+        assert scene.camera_times is not None
+        camera_times = scene.camera_times
+        follows = gui.add_checkbox("Time follows camera", initial_value=True)
+        viewer.gui["Time follows camera"] = follows
+
+        @viewer.gui["Frame"].on_update
+        def _(_event) -> None:
+            if follows.value:
+                f = min(int(viewer.gui["Frame"].value), len(camera_times) - 1)
+                slider.value = float(camera_times[f])
+
+    def play_loop() -> None:
+        period = 1.0 / max(fps, 0.1)
+        while not viewer._stop.wait(period):
+            if playing.value and k > 1:
+                slider.value = float(times[(viewer.time_index + 1) % k])
+
+    threading.Thread(target=play_loop, name="lyra-viewer-time", daemon=True).start()
+
+
 def serve_forever(viewer: Viewer) -> None:
     """Block until Ctrl-C (KeyboardInterrupt propagates after the server is stopped)."""
     try:
@@ -281,4 +401,4 @@ def serve_forever(viewer: Viewer) -> None:
 
 
 __all__ = ["CURRENT_COLOR", "FRUSTUM_COLOR", "Viewer", "camera_fov_aspect", "camera_poses", "limit_splats", "serve",
-           "serve_forever"]
+           "serve_dynamic", "serve_forever", "splat_arrays"]

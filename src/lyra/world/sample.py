@@ -11,7 +11,9 @@ depth) and every trajectory camera must lie 0.25 m or more inside free space at 
 objects in the way are removed (up to three rounds), otherwise the proposal is redrawn.
 
 Dynamic examples: frame ``f`` of every trajectory is rendered at time ``t_f = f / (T - 1)`` (the
-camera moves while time advances); ``times`` holds ``t_f``.
+camera moves while time advances); ``times`` holds ``t_f``. With ``input_video=True`` the example also holds
+the *input video*: the input camera (which does not move) rendered at every ``t_f`` with its exact depth —
+the monocular video a dynamic teacher starts from (frame 0 = ``image``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class Example:
         seed: the world seed; family: ``"indoor"`` or ``"outdoor"``; center_depth: the scene-centre
             depth (metres) that scaled the trajectories.
         times: ``[T]`` time of each frame in [0, 1] for dynamic examples, else ``None``.
+        input_video: ``[T, 3, H, W]`` the input camera's video over ``times`` (frame 0 = ``image``), or ``None``
+            (rendered on request, see :func:`render_samples`).
+        input_depths: ``[T, H, W]`` its exact z-depth (frame 0 = ``depth``), or ``None``.
     """
 
     image: Tensor
@@ -60,15 +65,20 @@ class Example:
     family: str
     center_depth: float
     times: Tensor | None = None
+    input_video: Tensor | None = None
+    input_depths: Tensor | None = None
 
     @property
     def dynamic(self) -> bool:
         return self.times is not None
 
     def to(self, device: torch.device | str) -> Example:
+        def mv(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device)
+
         return Example(self.image.to(device), self.depth.to(device), self.cameras.to(device),
                        self.videos.to(device), self.depths.to(device), self.seed, self.family,
-                       self.center_depth, None if self.times is None else self.times.to(device))
+                       self.center_depth, mv(self.times), mv(self.input_video), mv(self.input_depths))
 
 
 @dataclass
@@ -201,35 +211,48 @@ def sample_world(seed: int, preset: str | WorldPreset = "tiny", dynamic: bool = 
     return best[1]
 
 
-def _frames_cameras(ws: WorldSample) -> tuple[Cameras, Tensor]:
-    """Cameras to render, ``[1 + 6·(T-1)]`` (input view first, then frames 1.. of each trajectory),
-    and their times."""
+def _frames_cameras(ws: WorldSample, input_video: bool = False) -> tuple[Cameras, Tensor]:
+    """Cameras to render, ``[1 + 6·(T-1)]`` (input view first, then frames 1.. of each trajectory), and their
+    times; with ``input_video`` (dynamic worlds) ``T − 1`` more: the input camera at times ``t_1 … t_{T−1}``."""
     T = ws.preset.frames
     rest = ws.cameras[:, 1:].flatten()
-    cams = Cameras.cat([ws.input_camera.reshape(1), rest])
-    times = torch.cat([torch.zeros(1), ws.frame_times[1:].repeat(len(TRAJECTORY_NAMES))]) if T > 1 else torch.zeros(1)
-    return cams, times
+    cams = [ws.input_camera.reshape(1), rest]
+    times = [torch.zeros(1), ws.frame_times[1:].repeat(len(TRAJECTORY_NAMES))]
+    if input_video and T > 1:
+        ic = ws.input_camera
+        cams.append(Cameras(ic.K.expand(T - 1, 3, 3), ic.c2w.expand(T - 1, 4, 4), ic.width, ic.height))
+        times.append(ws.frame_times[1:])
+    return Cameras.cat(cams), torch.cat(times)
 
 
-def _assemble(ws: WorldSample, rgb: Tensor, depth: Tensor, seed: int) -> Example:
+def _assemble(ws: WorldSample, rgb: Tensor, depth: Tensor, seed: int, input_video: bool = False) -> Example:
     T = ws.preset.frames
     V = len(TRAJECTORY_NAMES)
     H, W = ws.preset.height, ws.preset.width
     image, d0 = rgb[0], depth[0]
-    videos = torch.cat([image.expand(V, 1, 3, H, W), rgb[1:].reshape(V, T - 1, 3, H, W)], 1)
-    depths = torch.cat([d0.expand(V, 1, H, W), depth[1:].reshape(V, T - 1, H, W)], 1)
+    n = 1 + V * (T - 1)
+    videos = torch.cat([image.expand(V, 1, 3, H, W), rgb[1:n].reshape(V, T - 1, 3, H, W)], 1)
+    depths = torch.cat([d0.expand(V, 1, H, W), depth[1:n].reshape(V, T - 1, H, W)], 1)
     dev = rgb.device
+    iv = idep = None
+    if input_video:
+        iv = torch.cat([image[None], rgb[n:]]).contiguous()
+        idep = torch.cat([d0[None], depth[n:]]).contiguous()
     return Example(image.contiguous(), d0.contiguous(), ws.cameras.to(dev), videos.contiguous(), depths.contiguous(),
-                   seed, ws.scene.family, ws.center_depth, None if ws.times is None else ws.times.to(dev))
+                   seed, ws.scene.family, ws.center_depth, None if ws.times is None else ws.times.to(dev), iv, idep)
 
 
 def render_samples(samples: Sequence[WorldSample], device: torch.device | str = "cpu",
-                   aa: str = "adaptive") -> list[Example]:
-    """Render several world samples in one batched call (the fast path on a GPU)."""
+                   aa: str = "adaptive", input_video: bool = False) -> list[Example]:
+    """Render several world samples in one batched call (the fast path on a GPU).
+
+    ``input_video``: also render the input camera's video over the frame times (``Example.input_video`` /
+    ``input_depths``; for a static world every frame equals the input image).
+    """
     dev = torch.device(device)
     cams, times, idx = [], [], []
     for i, ws in enumerate(samples):
-        c, t = _frames_cameras(ws)
+        c, t = _frames_cameras(ws, input_video)
         cams.append(c)
         times.append(t)
         idx.append(torch.full((len(c),), i, dtype=torch.long))
@@ -238,21 +261,23 @@ def render_samples(samples: Sequence[WorldSample], device: torch.device | str = 
     out, k = [], 0
     for ws, c in zip(samples, cams, strict=True):
         n = len(c)
-        out.append(_assemble(ws, res.rgb[k:k + n], res.depth[k:k + n], ws.scene.seed))
+        out.append(_assemble(ws, res.rgb[k:k + n], res.depth[k:k + n], ws.scene.seed, input_video))
         k += n
     return out
 
 
 def make_example(seed: int, preset: str | WorldPreset = "tiny", dynamic: bool = False, family: str | None = None,
-                 device: torch.device | str = "cpu", aa: str = "adaptive") -> Example:
+                 device: torch.device | str = "cpu", aa: str = "adaptive", input_video: bool = False) -> Example:
     """The example of world ``seed``: a deterministic function of its arguments (see the module doc).
 
     The world and cameras are generated on the CPU (same on every machine); rendering runs on ``device``.
+    ``input_video`` also renders the input camera's video (see :func:`render_samples`).
     """
-    return render_samples([sample_world(seed, preset, dynamic, family)], device, aa)[0]
+    return render_samples([sample_world(seed, preset, dynamic, family)], device, aa, input_video)[0]
 
 
 def make_examples(seeds: Sequence[int], preset: str | WorldPreset = "tiny", dynamic: bool = False,
-                  family: str | None = None, device: torch.device | str = "cpu") -> list[Example]:
+                  family: str | None = None, device: torch.device | str = "cpu",
+                  input_video: bool = False) -> list[Example]:
     """Several examples rendered in one batch (same results as :func:`make_example` per seed)."""
-    return render_samples([sample_world(s, preset, dynamic, family) for s in seeds], device)
+    return render_samples([sample_world(s, preset, dynamic, family) for s in seeds], device, input_video=input_video)
