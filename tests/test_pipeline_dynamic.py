@@ -175,6 +175,18 @@ def test_missing_dynamic_weights_say_so(monkeypatch, tmp_path):
     assert not isinstance(e.value, DynamicWeightsMissing)
 
 
+def test_tiny_falls_back_to_the_static_teacher(monkeypatch, tmp_path):
+    monkeypatch.setattr(pd, "_weights_root", lambda: tmp_path)
+    (tmp_path / "teacher_tiny").mkdir()
+    (tmp_path / "teacher_tiny" / "config.json").write_text("{}")
+    (tmp_path / "student_tiny_dynamic").mkdir()
+    (tmp_path / "student_tiny_dynamic" / "student.json").write_text("{}")
+    assert resolve_dynamic_weights("tiny").teacher.name == "teacher_tiny"
+    (tmp_path / "teacher_tiny_dynamic").mkdir()  # a dynamic fine-tune, when shipped, wins
+    (tmp_path / "teacher_tiny_dynamic" / "config.json").write_text("{}")
+    assert resolve_dynamic_weights("tiny").teacher.name == "teacher_tiny_dynamic"
+
+
 def test_weights_folder_layouts(tmp_path):
     root = tmp_path / "official"
     (root / "teacher").mkdir(parents=True)

@@ -134,7 +134,8 @@ def resolve_dynamic_weights(preset: str = "tiny", weights: str | os.PathLike | N
 
     Layout looked for:
 
-    * ``weights=None`` (``tiny`` only): the shipped ``src/lyra/weights/teacher_tiny_dynamic/`` (``config.json``) and
+    * ``weights=None`` (``tiny`` only): the shipped ``src/lyra/weights/teacher_tiny_dynamic/`` (``config.json``), or
+      else the static ``teacher_tiny/`` (one denoiser serves images and videos), and
       ``src/lyra/weights/student_tiny_dynamic/`` (``student.json``).
     * ``weights=DIR``: ``DIR/teacher_dynamic/`` or else ``DIR/teacher/`` (GEN3C's one denoiser serves images and
       videos), ``DIR/tokenizer/`` (optional), and ``DIR/student_dynamic/`` or ``DIR/lyra_dynamic.pt``
@@ -166,9 +167,12 @@ def resolve_dynamic_weights(preset: str = "tiny", weights: str | os.PathLike | N
     else:
         root = _weights_root()
         t_dir, s_dir = root / f"teacher_{preset}_dynamic", root / f"student_{preset}_dynamic"
-        teacher = t_dir if (t_dir / "config.json").is_file() else None
+        # GEN3C's one denoiser serves images and videos: without a dynamic fine-tune the static teacher runs on the
+        # dynamic 3D cache (that is also what made the shipped dynamic student's SDG data).
+        teacher = next((d for d in (t_dir, root / f"teacher_{preset}") if (d / "config.json").is_file()), None)
         decoder = s_dir if (s_dir / "student.json").is_file() else None
-        where = f"(looked for {t_dir} and {s_dir}; train them, or pass --weights DIR / --student PATH)"
+        where = f"(looked for {t_dir} or {root / f'teacher_{preset}'}, and {s_dir}; train them, or pass " \
+                "--weights DIR / --student PATH)"
     if student is not None:
         decoder = Path(student).expanduser()
         if not decoder.exists():

@@ -30,7 +30,8 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
         "Gaussian set per output time, written into the folder -o. The video is resampled to the preset's frame "
         "count (17 for tiny) evenly in time by the frames' timestamps (variable frame rates included), each frame "
         "centre-cropped and resized like an image. Depth (--depth tiny or hf:DIR) is estimated on every frame. "
-        "Needs the dynamic weights: src/lyra/weights/teacher_tiny_dynamic/ and student_tiny_dynamic/ for tiny, or "
+        "Uses the shipped dynamic student (src/lyra/weights/student_tiny_dynamic/) with the tiny teacher (a dynamic "
+        "fine-tune in teacher_tiny_dynamic/ when present, else teacher_tiny/ on the dynamic 3D cache), or "
         "--weights DIR with DIR/teacher/ (or teacher_dynamic/) and DIR/lyra_dynamic.pt (or student_dynamic/); "
         "--student overrides the dynamic student. --video, --cameras, --seed, --steps, --size, --preset, --backend "
         "and --device work as for images.")
