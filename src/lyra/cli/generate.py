@@ -29,7 +29,7 @@ Examples:
   lyra generate photo.jpg -o scene.ply --trajectory path.json     (your own camera path, 1 + 8k cameras)
   lyra generate photo.jpg -o scene.ply --student runs/student/export
   lyra generate photo.jpg -o scene.ply --preset official --weights ~/lyra-official
-  lyra generate --prompt "a cosy room" --t2i-model ~/models/sd-turbo -o scene.ply
+  lyra generate --prompt "a cosy room" --t2i-model ~/models/sd-turbo --t2i-steps 1 --t2i-guidance 0 -o scene.ply
 Then: lyra view scene.ply --cameras cams.json   |   lyra render scene.ply -o orbit.mp4
 
 Video → 4D Gaussians (a folder: t000.ply, t001.ply, ... + index.json + cameras.json):
@@ -79,9 +79,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher-videos", default=None, metavar="DIR",
                    help="also decode the teacher's latents and write traj_<name>.mp4 into this new folder")
     p.add_argument("--prompt", default=None, metavar="TEXT",
-                   help="make the input image from text first (needs --t2i-model)")
+                   help="instead of IMAGE: make the input image from this text first, with --t2i-model, at the "
+                   "working size (--size, else the preset's), seeded by --seed; the prompt and model are recorded "
+                   "in the run's metadata (generate.json with --teacher-videos)")
     p.add_argument("--t2i-model", default=None, metavar="DIR",
-                   help="local diffusers text-to-image pipeline folder (AutoPipelineForText2Image)")
+                   help="local diffusers text-to-image pipeline folder with a model_index.json (Stable Diffusion, "
+                   "SDXL, SD3, FLUX, ... as saved by save_pretrained or downloaded beforehand); loaded with "
+                   "AutoPipelineForText2Image from local files only (nothing is downloaded), float32 on the CPU, "
+                   "bfloat16/float16 on a GPU. lyra's tests run this path with a tiny random Stable Diffusion "
+                   "pipeline; for real images pass a real model's folder")
+    p.add_argument("--t2i-steps", type=int, default=None, metavar="N",
+                   help="text-to-image sampler steps (default: the pipeline's own; 1-4 for turbo models)")
+    p.add_argument("--t2i-guidance", type=float, default=None, metavar="G",
+                   help="text-to-image guidance scale (default: the pipeline's own; 0 for sd-turbo/sdxl-turbo)")
     p.add_argument("--backend", choices=("auto", "torch", "gsplat"), default="auto",
                    help="rasterizer for --video: gsplat on CUDA when present (auto), or the pure-torch reference")
     p.add_argument("--no-progress", action="store_true", help="no per-stage lines and no progress bars")
@@ -127,8 +137,8 @@ def run(args: argparse.Namespace) -> int:
     # ---- options and outputs, all checked before any model is loaded
     if (args.image is None) == (args.prompt is None):
         raise ConfigError("give either an input IMAGE or --prompt TEXT (with --t2i-model DIR)")
-    if args.t2i_model and args.prompt is None:
-        raise ConfigError("--t2i-model is only used with --prompt TEXT")
+    if args.prompt is None and (args.t2i_model or args.t2i_steps is not None or args.t2i_guidance is not None):
+        raise ConfigError("--t2i-model, --t2i-steps and --t2i-guidance are only used with --prompt TEXT")
     from lyra.inputs import is_video_input
 
     if args.image is not None and is_video_input(args.image):
@@ -148,16 +158,26 @@ def run(args: argparse.Namespace) -> int:
 
     image = args.image
     if args.prompt is not None:
-        h, w = size or (176, 320)
+        from lyra.world.presets import get_preset
+
+        world = get_preset(args.preset)
+        h, w = size or (world.height, world.width)
         t0 = time.perf_counter()
-        image = image_from_prompt(args.prompt, args.t2i_model, h, w, seed=args.seed, device=pick_device(args.device))
+        image = image_from_prompt(args.prompt, args.t2i_model, h, w, seed=args.seed, steps=args.t2i_steps,
+                                  guidance=args.t2i_guidance, device=pick_device(args.device), progress=progress)
+        t2i_seconds = time.perf_counter() - t0
         if progress:
-            print(f"  {'text_to_image':<14} {time.perf_counter() - t0:8.2f} s", file=sys.stderr)
+            print(f"  {'text_to_image':<14} {t2i_seconds:8.2f} s", file=sys.stderr)
 
     scene = generate(image, preset=args.preset, weights=args.weights, seed=args.seed, steps=args.steps, size=size,
                      trajectory=args.trajectory, depth=args.depth, device=args.device, progress=progress,
                      decode_videos=bool(args.teacher_videos), student=args.student)
     m = scene.metadata
+    if args.prompt is not None:
+        m["input"] = "prompt"
+        m["prompt"] = {"text": args.prompt, "t2i_model": str(Path(args.t2i_model).expanduser().resolve()),
+                       "steps": args.t2i_steps, "guidance": args.t2i_guidance, "seed": args.seed,
+                       "seconds": round(t2i_seconds, 4)}
     if m.get("fit"):
         print(f"{args.image or 'prompt image'}: {m['fit']}")
 
