@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from lyra.cli._common import add_device_argument, pick_device
-from lyra.cli.generate_video import add_video_arguments, reject_video_options, run_video
+from lyra.cli.generate_video import add_video_arguments, check_common_options, reject_video_options, run_video
 from lyra.errors import ConfigError, OutputPathError
 
 DESCRIPTION = (
@@ -144,14 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.image is not None and is_video_input(args.image):
         return run_video(args)  # 4D Gaussians: lyra.cli.generate_video
     reject_video_options(args)
-    if args.steps is not None and args.steps < 1:
-        raise ConfigError(f"--steps must be >= 1, got {args.steps}")
-    if args.seed < 0:
-        raise ConfigError(f"--seed must be non-negative, got {args.seed}")
-    if args.fps <= 0 or args.orbit_frames < 0:
-        raise ConfigError("--fps must be positive and --orbit-frames non-negative")
-    if args.preset == "official" and not args.weights:
-        raise ConfigError("--preset official needs --weights DIR (DIR/teacher/, DIR/tokenizer/, DIR/lyra_static.pt)")
+    check_common_options(args, "lyra_static.pt")
     _check_outputs(args)
     size = parse_size(args.size) if args.size else None
     progress = not args.no_progress

@@ -55,6 +55,19 @@ def reject_video_options(args: argparse.Namespace) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} applies to video inputs only")
 
 
+def check_common_options(args: argparse.Namespace, decoder_file: str) -> None:
+    """The checks ``lyra generate`` makes for images and videos alike (``--steps``, ``--seed``, ``--fps``,
+    ``--orbit-frames``, ``--preset official`` with ``--weights``); ``decoder_file`` names the release's decoder."""
+    if args.steps is not None and args.steps < 1:
+        raise ConfigError(f"--steps must be >= 1, got {args.steps}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be non-negative, got {args.seed}")
+    if args.fps <= 0 or args.orbit_frames < 0:
+        raise ConfigError("--fps must be positive and --orbit-frames non-negative")
+    if args.preset == "official" and not args.weights:
+        raise ConfigError(f"--preset official needs --weights DIR (DIR/teacher/, DIR/tokenizer/, DIR/{decoder_file})")
+
+
 def parse_times(text: str | None) -> int | list[float] | None:
     """``--times``: ``"9"`` → 9; ``"0,0.5,1"`` → ``[0.0, 0.5, 1.0]``; ``None`` → ``None``."""
     if text is None:
@@ -108,16 +121,9 @@ def run_video(args: argparse.Namespace) -> int:
                        ("--prompt", args.prompt), ("--t2i-model", args.t2i_model)):
         if value:
             raise ConfigError(f"{opt} is not available with a video input")
-    if args.steps is not None and args.steps < 1:
-        raise ConfigError(f"--steps must be >= 1, got {args.steps}")
-    if args.seed < 0:
-        raise ConfigError(f"--seed must be non-negative, got {args.seed}")
-    if args.fps <= 0 or args.orbit_frames < 0:
-        raise ConfigError("--fps must be positive and --orbit-frames non-negative")
+    check_common_options(args, "lyra_dynamic.pt")
     if args.start < 0 or (args.duration is not None and args.duration <= 0):
         raise ConfigError("--start must be ≥ 0 and --duration > 0 (seconds)")
-    if args.preset == "official" and not args.weights:
-        raise ConfigError("--preset official needs --weights DIR (DIR/teacher/, DIR/tokenizer/, DIR/lyra_dynamic.pt)")
     if Path(args.depth).suffix.lower() in (".npy", ".png"):
         raise ConfigError(f"--depth {args.depth}: a depth file describes one image; for a video use an estimator "
                           "(tiny, or hf:DIR)")
