@@ -83,6 +83,24 @@ def test_eval_teacher_writes_table_json_and_sheet(tmp_path, capsys, weights):
     assert json.loads((out / "teacher_eval_depth-tiny.json").read_text())["setting"]["depth"] == "tiny"
 
 
+def test_eval_teacher_dynamic_worlds(tmp_path, capsys, weights):
+    """--dynamic: dynamic test worlds through the video path (input camera's video, dynamic 3D cache); files
+    suffixed _dynamic; the GT is the dynamic world's (its frames advance in time)."""
+    out = tmp_path / "ev"
+    code = main(["eval", "teacher", "--worlds", "1", "--steps", "1", "--weights", str(weights), "--world-preset",
+                 "micro", "--out", str(out), "--no-progress", "--device", "cpu", "--dynamic"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["teacher_eval_dynamic.json", "teacher_eval_dynamic.md",
+                                                    "teacher_eval_dynamic.png"]
+    res = json.loads((out / "teacher_eval_dynamic.json").read_text())
+    assert res["setting"]["dynamic"] is True and "--dynamic" in res["setting"]["command"]
+    (row,) = res["worlds"]
+    assert 5.0 < row["psnr_warp"] < 60.0 and 10.0 < row["psnr_ceiling"] < 60.0
+    assert 0.0 < row["disoccluded_fraction"] < 1.0
+    assert "dynamic test worlds" in stdout
+
+
 def test_eval_bad_inputs(tmp_path, capsys, weights):
     cases = [
         (["--worlds", "0", "--weights", str(weights)], "--worlds"),

@@ -61,6 +61,10 @@ def _register_teacher(esub: argparse._SubParsersAction) -> None:
                    help="'exact' (the world's depth, default), 'tiny' (the shipped depth net) or hf:DIR (a local "
                    "transformers depth model)")
     t.add_argument("--world-preset", default="tiny", help="lyra.world preset (default tiny: 17 x 176 x 320)")
+    t.add_argument("--dynamic", action="store_true",
+                   help="dynamic test worlds: the teacher reads the input camera's video (frame f at time t_f) "
+                   "through the dynamic 3D cache; default weights: the shipped dynamic fine-tune if present, else "
+                   "the static teacher. Files are suffixed _dynamic")
     t.add_argument("--sheet-trajectory", default="left", help="trajectory shown in the contact sheet (default left)")
     t.add_argument("--out", default="docs/teacher_eval", metavar="DIR",
                    help="output folder (created if missing; its parent must exist). Default docs/teacher_eval")
@@ -214,23 +218,27 @@ def run_teacher(args: argparse.Namespace) -> int:
         raise OutputPathError(f"--out {out_dir}: folder {out_dir.parent} does not exist (create it first)")
     exact = args.depth == "exact"
     suffix = "" if exact else "_depth-" + "".join(ch if ch.isalnum() else "-" for ch in Path(args.depth).name)
-    stem = f"teacher_eval{suffix}"
+    stem = f"teacher_eval{suffix}" + ("_dynamic" if args.dynamic else "")
 
     device = pick_device(args.device)
     pipe = TeacherPipeline.from_preset("tiny", weights=args.weights, depth=None if exact else args.depth,
-                                       device=device)
-    print(f"teacher {pipe.weights} on {device}: {len(seeds)} test worlds, {args.steps} steps, "
-          f"{'exact' if exact else args.depth} depth", flush=True)
+                                       device=device, dynamic=args.dynamic)
+    print(f"teacher {pipe.weights} on {device}: {len(seeds)} {'dynamic ' if args.dynamic else ''}test worlds, "
+          f"{args.steps} steps, {'exact' if exact else args.depth} depth", flush=True)
     rows: list[dict[str, Any]] = []
     cells: list[tuple[str, list[Tensor]]] = []
     v_sheet = TRAJECTORY_NAMES.index(args.sheet_trajectory)
     t_all = time.perf_counter()
     for s in seeds:
         t0 = time.perf_counter()
-        ex = load_example(s, preset.name, str(device)).to("cpu")
-        out = pipe(ex.image, depth=ex.depth if exact else None, camera=ex.cameras[0, 0], trajectories=ex.cameras,
-                   names=TRAJECTORY_NAMES, seed=mix_seed(args.seed, s, 19) % 2**31, steps=args.steps,
-                   progress=not args.no_progress)
+        ex = load_example(s, preset.name, str(device), dynamic=args.dynamic).to("cpu")
+        common = {"camera": ex.cameras[0, 0], "trajectories": ex.cameras, "names": TRAJECTORY_NAMES,
+                  "seed": mix_seed(args.seed, s, 19) % 2**31, "steps": args.steps, "progress": not args.no_progress}
+        if args.dynamic:  # a static input camera filming the moving scene; GT trajectory frame f shows time t_f
+            out = pipe(video=ex.input_video, video_depth=ex.input_depths if exact else None, times=ex.times,
+                       **common)
+        else:
+            out = pipe(ex.image, depth=ex.depth if exact else None, **common)
         video = pipe.decode(out)
         with torch.no_grad():
             ceiling = pipe.tokenizer.roundtrip(ex.videos.to(pipe.tokenizer.device))
@@ -252,13 +260,15 @@ def run_teacher(args: argparse.Namespace) -> int:
     info = pipe.describe()
     sheet_name = f"{stem}.png"
     command = (f"lyra eval teacher --worlds {len(seeds)} --steps {args.steps} --seed {args.seed} --depth {args.depth} "
-               f"--world-preset {preset.name}" + (f" --weights {args.weights}" if args.weights else ""))
+               f"--world-preset {preset.name}" + (" --dynamic" if args.dynamic else "")
+               + (f" --weights {args.weights}" if args.weights else ""))
     result = {
         "setting": {
             "weights": str(pipe.weights), "weights_sha256": info["weights_sha256"].get(
                 "diffusion_pytorch_model.safetensors", ""), "weights_files_sha256": info["weights_sha256"],
             "steps": args.steps, "seed": args.seed, "depth": "exact" if exact else args.depth,
-            "world_preset": preset.name, "frames": int(ex.videos.shape[1]), "height": int(ex.videos.shape[-2]),
+            "world_preset": preset.name, "dynamic": args.dynamic, "frames": int(ex.videos.shape[1]),
+            "height": int(ex.videos.shape[-2]),
             "width": int(ex.videos.shape[-1]), "worlds": len(seeds), "seeds": seeds, "device": str(device),
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "command": command,
