@@ -53,7 +53,7 @@ phase_sdg() {
   stamp "SDG: $SDG_PROCS processes x $OMP_NUM_THREADS threads, $SDG_MINUTES min, $SDG_STEPS teacher steps"
   local pids=() r
   for r in $(seq 0 $((SDG_PROCS - 1))); do
-    $PY -m lyra sdg "$W/sdg" --count 4000 --shard-size 8 --steps "$SDG_STEPS" --rank "$r" \
+    $PY -m lyra sdg "$W/sdg" --count 4000 --shard-size 8 --steps "$SDG_STEPS" --rank "$r" --store-plucker \
       --world-size "$SDG_PROCS" --world-preset "$WORLD" --max-minutes "$SDG_MINUTES" --no-progress \
       > "$W/sdg_rank$r.log" 2>&1 &
     pids+=($!)

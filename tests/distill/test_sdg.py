@@ -409,3 +409,39 @@ def test_cli_sdg_help_teaches():
     text = sub.choices["sdg"].format_help()
     for word in ("--count", "--images", "--gt-depth", "--store-gt", "--shard-size", "accelerate launch", "Resumable"):
         assert word in text
+
+
+def test_stored_plucker_latents_match_what_training_computes(tmp_path):
+    """``plucker_encoder``: every sample stores its cameras' Plücker latents (fp16), equal to what the student's
+    trainer computes (PluckerCache), the settings say so (a folder without them is refused on resume), and the
+    trainer reads them instead of encoding (counted as stored)."""
+    from lyra.distill.train import PluckerCache
+    from lyra.tokenizer import Tokenizer
+
+    tok = Tokenizer.from_preset("tiny").eval()
+    out = tmp_path / "p"
+    run(out, count=2, shard_size=2, plucker_encoder=tok)
+    ds = ShardDataset(out, as_float=False)
+    assert read_manifest(out)["settings"]["plucker"] == "stored"
+    item = FakeSource().load([1])[0]
+    s = ds[1]
+    assert s["plucker"].dtype == torch.float16 and tuple(s["plucker"].shape) == (V, 32, 2, H // 8, W // 8)
+    fresh = PluckerCache(tok, 0).get("x", item.trajectories)
+    torch.testing.assert_close(s["plucker"], fresh, atol=2e-3, rtol=2e-3)
+    cache = PluckerCache(tok, 4)
+    zero = torch.zeros_like(fresh)
+    assert torch.equal(cache.get("y", item.trajectories, stored=zero), zero)  # the stored values, as they are
+    assert (cache.stored_hits, cache.misses) == (1, 0)
+    with pytest.raises(ConfigError, match="different settings"):  # the same folder without Plücker latents
+        run(out, count=2, shard_size=2)
+
+
+def test_stored_plucker_needs_the_same_tokenizer():
+    from lyra.distill.sdg import weights_digest
+    from lyra.distill.train import stored_plucker_usable
+    from lyra.tokenizer.tokenizer import preset_weights_path
+
+    tiny = weights_digest(preset_weights_path("tiny"))
+    assert stored_plucker_usable({"plucker": "stored", "weights": {"tokenizer": tiny}}, "tiny")
+    assert not stored_plucker_usable({"plucker": "stored", "weights": {"tokenizer": "other"}}, "tiny")
+    assert not stored_plucker_usable({"weights": {"tokenizer": tiny}}, "tiny")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from lyra.cli._common import add_device_argument, pick_device
@@ -63,6 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="worlds: lift the input image with the world's exact depth instead of the depth estimate")
     p.add_argument("--store-gt", action="store_true",
                    help="worlds: also store the exact world depth of every frame (key gt_depth)")
+    p.add_argument("--store-plucker", action="store_true",
+                   help="also store every scene's Plücker latents (key plucker, fp16, about 1 MB per tiny scene), "
+                   "computed with the teacher's tokenizer, so that `lyra train student` does not compute them "
+                   "(12 tokenizer encodes per scene on first use)")
     p.add_argument("--teacher-weights", metavar="DIR", default=None,
                    help="teacher denoiser folder (default: the preset's shipped weights)")
     p.add_argument("--preset", default="tiny", choices=("tiny", "official"), help="teacher preset (default tiny)")
@@ -93,13 +96,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _tokenizer_weights(preset: str) -> Path | None:
     from lyra.teacher.pipeline import PIPELINE_PRESETS
-    from lyra.tokenizer.tokenizer import OFFICIAL_ENV, weights_dir
+    from lyra.tokenizer.tokenizer import preset_weights_path
 
-    name = PIPELINE_PRESETS[preset].tokenizer
-    if name == "official":
-        env = os.environ.get(OFFICIAL_ENV)
-        return Path(env) if env else None
-    return weights_dir() / f"tokenizer_{name}"
+    return preset_weights_path(PIPELINE_PRESETS[preset].tokenizer)
 
 
 def _depth_weights(spec: str) -> Path | None:
@@ -163,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
         shard_size=args.shard_size, steps=args.steps, seed=args.seed, batch_size=batch, depth_name=args.depth,
         depth_hash=teacher.weight_hashes()["depth"], device=device, progress=not args.no_progress,
         rank=args.rank, world_size=args.world_size,
-        max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
+        max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
+        plucker_encoder=pipe.tokenizer if args.store_plucker else None)
     where = f" (rank {report.rank} of {report.world_size})" if report.world_size > 1 else ""
     rate = f", {report.scenes_per_min:.2f} scenes/min" if report.samples else ""
     print(f"sdg{where}: {report.samples} scenes in {len(report.written)} new shards, {len(report.skipped)} shards "

@@ -648,14 +648,18 @@ def _chunks(items: Sequence[int], n: int) -> Iterator[Sequence[int]]:
 
 
 def run_settings(source: Any, teacher: SdgTeacher, *, preset: str, start: int, shard_size: int, steps: int,
-                 seed: int, depth: str, depth_hash: str | None) -> dict[str, Any]:
-    """The settings that define an SDG data set (stored in every shard header; must match on resume)."""
+                 seed: int, depth: str, depth_hash: str | None, store_plucker: bool = False) -> dict[str, Any]:
+    """The settings that define an SDG data set (stored in every shard header; must match on resume).
+    ``store_plucker`` adds ``"plucker": "stored"`` (absent otherwise, so folders made before it still match)."""
     input_depth = "gt" if getattr(source, "gt_depth", False) else "estimate"
     weights = dict(teacher.weight_hashes())
     weights["frame_depth"] = depth_hash
-    return {"preset": preset, "source": source.settings(), "start": start, "shard_size": shard_size, "steps": steps,
-            "seed": seed, "input_depth": input_depth, "frame_depth": depth,
-            "store_gt": bool(getattr(source, "store_gt", False)), "weights": weights}
+    settings = {"preset": preset, "source": source.settings(), "start": start, "shard_size": shard_size,
+                "steps": steps, "seed": seed, "input_depth": input_depth, "frame_depth": depth,
+                "store_gt": bool(getattr(source, "store_gt", False)), "weights": weights}
+    if store_plucker:
+        settings["plucker"] = "stored"
+    return settings
 
 
 def generate_sdg(
@@ -679,6 +683,7 @@ def generate_sdg(
     progress: bool = True,
     barrier: Any = None,
     max_seconds: float | None = None,
+    plucker_encoder: Any = None,
 ) -> SdgReport:
     """Generate (or complete) the SDG set ``[start, start + count)`` of ``source`` in ``out_dir``.
 
@@ -699,6 +704,9 @@ def generate_sdg(
             ``PartialState().wait_for_everyone`` when ``rank`` was not given).
         max_seconds: a wall-time budget: no new shard is started once it is spent (at least one shard is
             made; the shards written are complete; rerunning the same call continues). ``report.stopped_early`` says so.
+        plucker_encoder: the tokenizer (:class:`~lyra.tokenizer.Tokenizer`) whose Plücker latents of every scene's
+            cameras are stored with it (``plucker``), so that student training need not compute them; ``None``:
+            not stored.
 
     Returns:
         an :class:`SdgReport`. Raises :class:`~lyra.errors.ConfigError` when ``out_dir`` holds
@@ -711,7 +719,7 @@ def generate_sdg(
                           f"(items [{start}, {start + count}) were asked for)")
     root = ensure_output_dir(out_dir)
     settings = run_settings(source, teacher, preset=preset, start=start, shard_size=shard_size, steps=steps, seed=seed,
-                            depth=depth_name, depth_hash=depth_hash)
+                            depth=depth_name, depth_hash=depth_hash, store_plucker=plucker_encoder is not None)
     plans = plan_shards(start, count, shard_size)
     mine = rank_shards(plans, rank, world_size)
     readable = _check_existing(root, settings)
@@ -754,7 +762,7 @@ def generate_sdg(
                 else:
                     results = teacher.generate(requests, steps)
                 for it, res, n in zip(items, results, noise, strict=True):
-                    samples.append(_to_sample(ids[len(samples)], it, res, n, frame_depth, device))
+                    samples.append(_to_sample(ids[len(samples)], it, res, n, frame_depth, device, plucker_encoder))
                 bar.update(len(part))
                 report.samples += len(part)
                 _progress_postfix(bar, report.samples, t0)
@@ -778,8 +786,9 @@ def generate_sdg(
 
 
 def _to_sample(sample_id: str, item: SourceItem, res: SceneResult, noise_seed: int, frame_depth: Any,
-               device: torch.device | str) -> SdgSample:
-    """Quantise the decoded frames, estimate their depth and pack one :class:`SdgSample` (CPU tensors)."""
+               device: torch.device | str, plucker_encoder: Any = None) -> SdgSample:
+    """Quantise the decoded frames, estimate their depth and pack one :class:`SdgSample` (CPU tensors); with a
+    ``plucker_encoder`` also the Plücker latents of the cameras (as the student's trainer computes them)."""
     from lyra.media import to_uint8
 
     videos = res.videos.detach()
@@ -798,5 +807,9 @@ def _to_sample(sample_id: str, item: SourceItem, res: SceneResult, noise_seed: i
         dyn = {"times": res.times.detach().float().cpu(),
                "input_video": torch.from_numpy(to_uint8(item.video.detach().permute(0, 2, 3, 1))),
                "input_video_depth": res.input_video_depth.detach().float().cpu()}
+    if plucker_encoder is not None:
+        from lyra.distill.train import PluckerCache
+
+        dyn["plucker"] = PluckerCache(plucker_encoder, 0).get(sample_id, res.cameras)
     return SdgSample(sample_id, item.world_seed, noise_seed, res.latents.detach().cpu(), rgb, res.cameras.K.cpu(),
                      res.cameras.c2w.cpu(), depth, image, res.input_depth.detach().float().cpu(), gt, **dyn)

@@ -22,6 +22,8 @@ key             shape                     dtype    content
 ``image``       ``[S, H, W, 3]``          uint8    the teacher's input image
 ``input_depth`` ``[S, H, W]``             fp32     the input depth the teacher lifted (``inf`` = sky)
 ``gt_depth``    ``[S, V, T, H, W]``       fp16     optional: exact world z-depth (``inf`` = sky)
+``plucker``     ``[S, V, 32, t, h, w]``   fp16     optional (``lyra sdg --store-plucker``): the student's
+                                                   Plücker latents of the cameras, through the SDG's tokenizer
 ==============  ========================  =======  ============================================
 
 Dynamic scenes (format version 2, header ``dynamic: true``) add:
@@ -111,6 +113,7 @@ KEY_DTYPES: dict[str, torch.dtype] = {
     "image": torch.uint8,
     "input_depth": torch.float32,
     "gt_depth": torch.float16,
+    "plucker": torch.float16,
     "times": torch.float32,
     "input_video": torch.uint8,
     "input_video_depth": torch.float32,
@@ -151,6 +154,8 @@ class SdgSample:
         image: the input image ``[H, W, 3]`` uint8.
         input_depth: the depth the teacher lifted the input with ``[H, W]``.
         gt_depth: exact world depth ``[V, T, H, W]`` or ``None``.
+        plucker: the Plücker latents ``[V, 32, t, h, w]`` of the cameras (:func:`lyra.student.plucker_latents`
+            through the SDG's tokenizer), or ``None`` (the student's trainer then computes them).
         times: dynamic scenes: ``[V, T]`` time of every frame of every trajectory, else ``None``.
         input_video: dynamic: the input video ``[T, H, W, 3]`` uint8 (forward in time), else ``None``.
         input_video_depth: dynamic: its per-frame depth ``[T, H, W]`` (the one the teacher lifted), else ``None``.
@@ -170,13 +175,14 @@ class SdgSample:
     times: Tensor | None = None
     input_video: Tensor | None = None
     input_video_depth: Tensor | None = None
+    plucker: Tensor | None = None
 
     @property
     def dynamic(self) -> bool:
         return self.times is not None
 
     def tensors(self) -> dict[str, Tensor]:
-        keys = REQUIRED_KEYS + (("gt_depth",) if self.gt_depth is not None else ())
+        keys = REQUIRED_KEYS + tuple(k for k in ("gt_depth", "plucker") if getattr(self, k) is not None)
         if self.dynamic:
             missing = [k for k in DYNAMIC_KEYS if getattr(self, k) is None]
             if missing:

@@ -235,6 +235,20 @@ class RawVideoEncoder:
         return self.tokenizer.encode_raw(video)
 
 
+def stored_plucker_usable(settings: dict[str, Any], tokenizer: str) -> bool:
+    """Whether the Plücker latents an SDG folder stored (``settings["plucker"] == "stored"``) were made by the
+    tokenizer ``tokenizer`` (a preset name) that this training uses: its weights' sha256 must match the SDG's."""
+    if settings.get("plucker") != "stored":
+        return False
+    from lyra.distill.sdg import weights_digest
+    from lyra.tokenizer.tokenizer import preset_weights_path
+
+    folder = preset_weights_path(tokenizer)
+    if folder is None or not folder.exists():
+        return False
+    return weights_digest(folder) == (settings.get("weights") or {}).get("tokenizer")
+
+
 class PluckerCache:
     """Plücker latents ``[V, 32, t, h, w]`` per sample id, computed with the frozen tokenizer and stored in fp16
     on the CPU (the fp16 values are what the decoder always reads, cached or not). Least recently used entries
@@ -247,10 +261,15 @@ class PluckerCache:
         self.encoder = RawVideoEncoder(encoder) if hasattr(encoder, "encode_raw") else encoder
         self.max_entries = max_entries
         self._store: collections.OrderedDict[str, Tensor] = collections.OrderedDict()
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.stored_hits = 0
 
-    def get(self, sample_id: str, cameras: Cameras) -> Tensor:
-        """``cameras`` ``[V, T]`` of the sample (all its frames) → fp16 ``[V, 32, t, h, w]`` on the CPU."""
+    def get(self, sample_id: str, cameras: Cameras, stored: Tensor | None = None) -> Tensor:
+        """``cameras`` ``[V, T]`` of the sample (all its frames) → fp16 ``[V, 32, t, h, w]`` on the CPU.
+        ``stored``: the latents the SDG stored with the sample (``lyra sdg --store-plucker``), used as they are
+        (counted in ``stored_hits``)."""
+        if stored is not None:
+            self.stored_hits += 1
+            return stored.to("cpu", torch.float16)
         held = self._store.get(sample_id)
         if held is not None:
             self._store.move_to_end(sample_id)
@@ -319,7 +338,8 @@ class StudentObjective:
     def __init__(self, plan: StagePlan, encoder: Any, perceptual: PerceptualLoss, weights: LossWeights | None = None,
                  single_view: bool = False, backend: str = "auto", cache_entries: int = 4096,
                  background: tuple[float, float, float] = (1.0, 1.0, 1.0), dynamic: bool = False,
-                 directions: Sequence[str] = ("forward",), motion_reversal: bool = True) -> None:
+                 directions: Sequence[str] = ("forward",), motion_reversal: bool = True,
+                 use_stored_plucker: bool = True) -> None:
         from lyra.student.dynamic import TimeLatentCache
 
         self.plan = plan
@@ -329,6 +349,7 @@ class StudentObjective:
         self.backend = backend
         self.background = background
         self.plucker = PluckerCache(encoder, cache_entries)
+        self.use_stored_plucker = use_stored_plucker  # Plücker latents stored in the shards (same tokenizer only)
         self.dynamic = dynamic
         self.directions = list(directions)
         self.motion_reversal = bool(motion_reversal and "reversed" in self.directions)
@@ -374,7 +395,9 @@ class StudentObjective:
 
     def _plucker(self, batch: dict[str, Any], K: Tensor, c2w: Tensor, W: int, H: int) -> Tensor:
         """Plücker latents ``[B, V, 32, t, h, w]`` (fp16, CPU) of all the batch's trajectories (cached)."""
-        return torch.stack([self.plucker.get(sid, Cameras(K[b].cpu(), c2w[b].cpu(), W, H))
+        stored = batch.get("plucker") if self.use_stored_plucker else None
+        return torch.stack([self.plucker.get(sid, Cameras(K[b].cpu(), c2w[b].cpu(), W, H),
+                                             None if stored is None else stored[b])
                             for b, sid in enumerate(batch["sample_id"])])
 
     def _render_losses(self, gaussians: list[Any], targets: list[tuple[Cameras, Tensor, Tensor]], opacities: Tensor,
@@ -708,7 +731,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
 
     objective = StudentObjective(plan, tokenizer, perceptual, single_view=args.single_view,
                                  backend=args.render_backend, cache_entries=args.plucker_cache, dynamic=args.dynamic,
-                                 directions=dataset.directions, motion_reversal=motion_reversal)
+                                 directions=dataset.directions, motion_reversal=motion_reversal,
+                                 use_stored_plucker=stored_plucker_usable(settings, tok_name))
     fit_minutes = training_minutes(args, t_process)
     cfg = TrainConfig(
         out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
@@ -780,7 +804,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         "gradient_checkpointing": args.gradient_checkpointing,
         "data": {"sdg": str(args.data), "samples": len(dataset), "settings": settings, "tokenizer": tok_name,
                  "seed": args.seed},
-        "plucker_cache": {"hits": objective.plucker.hits, "misses": objective.plucker.misses},
+        "plucker_cache": {"hits": objective.plucker.hits, "misses": objective.plucker.misses,
+                          "stored": objective.plucker.stored_hits},
         "time_cache": None if objective.times is None else {"hits": objective.times.hits,
                                                             "misses": objective.times.misses},
         "final_train_metrics": result.metrics,

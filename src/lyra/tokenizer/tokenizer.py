@@ -87,6 +87,15 @@ def weights_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "weights"
 
 
+def preset_weights_path(name: str) -> Path | None:
+    """Where tokenizer preset ``name``'s weights are: the shipped ``weights/tokenizer_<name>`` folder, or for
+    ``official`` the folder ``$LYRA_COSMOS_TOKENIZER`` names (``None`` when unset)."""
+    if name == "official":
+        env = os.environ.get(OFFICIAL_ENV)
+        return Path(env) if env else None
+    return weights_dir() / f"tokenizer_{name}"
+
+
 class Tokenizer(nn.Module):
     """Causal video tokenizer (Cosmos CV8x8x8 via diffusers): 8× time, 8×8 space, 16 channels.
 
