@@ -88,7 +88,7 @@ stamp "SDG: $SDG_PROCS processes, $SDG_MINUTES min, $SDG_STEPS teacher steps"
 sdg_secs=$(secs "$SDG_MINUTES")
 pids=()
 for r in $(seq 0 $((SDG_PROCS - 1))); do
-  timeout "$sdg_secs" $PY -m lyra sdg "$W/sdg" --dynamic --teacher-weights "$TEACHER" --count 4000 \
+  timeout "$sdg_secs" $PY -m lyra sdg "$W/sdg" --dynamic --teacher-weights "$TEACHER" --count 4000 --store-plucker \
     --shard-size "$SDG_SHARD" --batch "$SDG_BATCH" --steps "$SDG_STEPS" --rank "$r" --world-size "$SDG_PROCS" \
     --world-preset "$WORLD" --no-progress > "$W/sdg_rank$r.log" 2>&1 &
   pids+=($!)
