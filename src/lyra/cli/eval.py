@@ -130,7 +130,9 @@ def markdown_report(result: dict[str, Any]) -> str:
     s = result["setting"]
     rows, mean = result["worlds"], result["mean"]
     lines = [
-        f"# Teacher evaluation — {s['depth']} depth, {s['worlds']} held-out test worlds",
+        f"# Teacher evaluation — {s['depth']} depth, {s['worlds']} held-out "
+        + ("dynamic test worlds (the input camera's video through the dynamic 3D cache)" if s.get("dynamic")
+           else "test worlds"),
         "",
         f"Teacher `{s['weights']}` (sha256 {s['weights_sha256'][:12]}…), {s['steps']} Euler steps, guidance 1.0, "
         f"seed {s['seed']}; world preset `{s['world_preset']}` ({s['frames']} frames × {s['height']} × {s['width']}), "
