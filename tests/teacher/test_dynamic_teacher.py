@@ -94,7 +94,8 @@ def test_world_input_video():
     assert torch.equal(static.input_video, static.image.expand(T, 3, H, 88))  # nothing moves in a static world
 
 
-def test_pipeline_video_entry_and_file_round_trip(tmp_path):
+def test_pipeline_video_entry_and_file_round_trip(tmp_path, monkeypatch):
+    import lyra.teacher.pipeline as tp
     from lyra.teacher.cache3d import PointCache, warp
     from lyra.teacher.pipeline import TeacherOutput, TeacherPipeline
     from lyra.world import make_example
@@ -102,8 +103,13 @@ def test_pipeline_video_entry_and_file_round_trip(tmp_path):
     ex = make_example(1_000_000, "micro", dynamic=True, input_video=True)
     xs = slice(4, 84)
     video, depth, cams = ex.input_video[..., xs], ex.input_depths[..., xs], ex.cameras.crop(4, 0, W, H)
+    shipped = tp.dynamic_weights_dir("tiny")
+    assert shipped is not None and shipped.name == "teacher_tiny_dynamic"  # the shipped dynamic fine-tune
+    assert TeacherPipeline.from_preset("tiny", dynamic=True).weights == shipped
+    monkeypatch.setattr(tp, "dynamic_weights_dir", lambda preset="tiny": None)  # not shipped: static + warning
     with pytest.warns(UserWarning, match="no dynamic"):
         pipe = TeacherPipeline.from_preset("tiny", dynamic=True)
+    assert pipe.weights == tp.teacher_weights_dir("tiny")
     out = pipe(video=video, video_depth=depth, trajectories=cams, steps=1, progress=False)
     assert out.dynamic and torch.equal(out.times, torch.arange(T) / (T - 1.0))
     assert tuple(out.latents.shape) == (6, 16, 2, 6, 10) and tuple(out.frame_times.shape) == (6, T)
