@@ -209,10 +209,14 @@ def test_cli_dynamic_sdg(tmp_path, capsys):
     out = tmp_path / "dyn"
     argv = ["sdg", str(out), "--dynamic", "--split", "test", "--count", "1", "--shard-size", "1", "--steps", "1",
             "--world-preset", "micro", "--gt-depth", "--no-progress", "--device", "cpu", "--no-motion-reversal"]
-    with pytest.warns(UserWarning, match="no dynamic"):
-        assert main(argv) == 0
+    assert main(argv) == 0
     assert "1 scenes in 1 new shards" in capsys.readouterr().out
     ds = ShardDataset(out)
+    from lyra.distill.sdg import weights_digest
+    from lyra.teacher.pipeline import dynamic_weights_dir
+
+    # --dynamic picks the shipped dynamic teacher fine-tune (its hash is in the settings)
+    assert ds.manifest["settings"]["weights"]["teacher"] == weights_digest(dynamic_weights_dir("tiny"))
     assert ds.dynamic and ds.directions == ["forward"] and ds.sample_ids == ["world-test-dynamic:0:world-gt"]
     s = ds[0]
     assert tuple(s["times"].shape) == (6, 9) and tuple(s["input_video"].shape) == (9, 3, 48, 80)
