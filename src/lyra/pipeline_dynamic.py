@@ -240,7 +240,7 @@ class _TimeStudent:
 
         self.model, self.encoder = model, raw_video_encoder(tokenizer)
         self.cache = TimeLatentCache(self.encoder)
-        self._plucker: tuple[int, Tensor] | None = None
+        self._plucker: tuple[DynamicTeacherOutput, Tensor] | None = None  # the output itself: an id can be reused
 
     @torch.no_grad()
     def __call__(self, teacher_output: DynamicTeacherOutput, target_time: float) -> Gaussians:
@@ -251,8 +251,8 @@ class _TimeStudent:
         out = teacher_output
         cams = out.cameras.to(dev)
         V, T = cams.shape
-        if self._plucker is None or self._plucker[0] != id(out):
-            self._plucker = (id(out), plucker_latents(cams.reshape(1, V, T), self.encoder))
+        if self._plucker is None or self._plucker[0] is not out:
+            self._plucker = (out, plucker_latents(cams.reshape(1, V, T), self.encoder))
         times = out.frame_times.float().reshape(1, 1, T).expand(1, V, T).to(dev)
         raw = decode_at_time(self.model, out.raw_latents[None].to(dev), cams.reshape(1, V, T), self._plucker[1],
                              times, float(target_time), self.encoder, cache=self.cache)
