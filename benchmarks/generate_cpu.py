@@ -64,13 +64,12 @@ def main() -> int:
     student = Path(args.student) if args.student else student_weights_dir("tiny")
     kind = "given" if args.student else "shipped"
     if not (student / "student.json").is_file() and not args.student:
-        from lyra.distill.train import export_student
         from lyra.student import LatentDecoder, decoder_config
 
         tmp = tempfile.TemporaryDirectory()
         torch.manual_seed(0)
         cfg = decoder_config("tiny")
-        student = export_student(LatentDecoder(cfg).state_dict(), cfg, Path(tmp.name) / "student_tiny",
+        student = LatentDecoder(cfg).save_pretrained(Path(tmp.name) / "student_tiny",
                                  {"preset": "tiny", "tokenizer": "tiny", "single_view": False})
         kind = "random init (no shipped student yet)"
 

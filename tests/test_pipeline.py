@@ -29,13 +29,12 @@ def kept(n: int) -> int:
 @pytest.fixture(scope="module")
 def student(tmp_path_factory):
     """A randomly initialised tiny student exported like `lyra train student` does."""
-    from lyra.distill.train import export_student
     from lyra.student import LatentDecoder, decoder_config
 
     torch.manual_seed(0)
     cfg = decoder_config("tiny")
     folder = tmp_path_factory.mktemp("s") / "student_tiny"
-    return export_student(LatentDecoder(cfg).state_dict(), cfg, folder,
+    return LatentDecoder(cfg).save_pretrained(folder,
                           {"preset": "tiny", "tokenizer": "tiny", "single_view": False})
 
 

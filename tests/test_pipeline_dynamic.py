@@ -210,7 +210,6 @@ def test_load_dynamic_models_runs_the_real_models(tmp_path):
     counts, finite values; the student output moves with the target time (its time embedding is not zero)."""
     import shutil
 
-    from lyra.distill.train import export_student
     from lyra.student import LatentDecoder, decoder_config
     from lyra.teacher.pipeline import teacher_weights_dir
 
@@ -222,7 +221,7 @@ def test_load_dynamic_models_runs_the_real_models(tmp_path):
     with torch.no_grad():  # the time embeddings are zero-initialised: give them a value so time matters
         for p in model.patch_time_embed_tgt.parameters():
             p.normal_(0, 0.05)
-    export_student(model.state_dict(), model.config, root / "student_dynamic",
+    model.save_pretrained(root / "student_dynamic",
                    {"preset": "tiny", "tokenizer": "tiny", "single_view": False, "dynamic": True})
     teacher, student = pd.load_dynamic_models("tiny", weights=root, device="cpu")
     frames = torch.rand(9, 3, 48, 80)
@@ -236,6 +235,6 @@ def test_load_dynamic_models_runs_the_real_models(tmp_path):
     assert torch.isfinite(a.means).all() and torch.isfinite(b.means).all()
     assert (a.means - b.means).abs().max() > 1e-4  # the target time changes the scene
     # A static export is refused with a one-line reason.
-    export_student(model.state_dict(), model.config, root / "static", {"preset": "tiny", "tokenizer": "tiny"})
+    model.save_pretrained(root / "static", {"preset": "tiny", "tokenizer": "tiny"})
     with pytest.raises(WeightsError, match="static student"):
         pd.load_dynamic_models("tiny", weights=root, student=root / "static", device="cpu")

@@ -55,12 +55,11 @@ def synced(fn, device: torch.device):
 
 
 def random_student(folder: Path) -> Path:
-    from lyra.distill.train import export_student
     from lyra.student import LatentDecoder, decoder_config
 
     torch.manual_seed(0)
     cfg = decoder_config("tiny")
-    return export_student(LatentDecoder(cfg).state_dict(), cfg, folder,
+    return LatentDecoder(cfg).save_pretrained(folder,
                           {"preset": "tiny", "tokenizer": "tiny", "single_view": False})
 
 

@@ -149,18 +149,18 @@ def main() -> int:
         "step_times_s": [round(x, 4) for x in times], "peak_gib_per_gpu": peaks, "last_loss": loss,
     }
     if not official and main_proc:  # one-off cost of the Plücker latents with the tiny tokenizer
-        from lyra.distill.train import PluckerCache
         from lyra.geometry import Cameras
+        from lyra.student.latents import LatentCache
         from lyra.tokenizer import Tokenizer
 
         tok = Tokenizer.from_preset("tiny", device=dev)
-        cache = PluckerCache(tok, max_entries=0)
+        cache = LatentCache(tok, max_entries=0)
         cams = Cameras(samples[0]["K"], samples[0]["c2w"], W, H)
-        cache.get("warm", cams)
+        cache.plucker("warm", cams)
         if CUDA:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        cache.get("timed", cams)
+        cache.plucker("timed", cams)
         if CUDA:
             torch.cuda.synchronize()
         res["plucker_s_per_sample"] = time.perf_counter() - t0

@@ -27,7 +27,7 @@ Weights
 -------
 ``preset="tiny"`` (default): the shipped teacher, tokenizer and depth net under ``src/lyra/weights/`` and the
 student export ``src/lyra/weights/student_tiny/`` (``model.safetensors`` + ``student.json`` +
-``training_record.json``, written by :func:`lyra.distill.train.export_student`). Another student export:
+``training_record.json``, written by :meth:`lyra.student.LatentDecoder.save_pretrained`). Another student export:
 ``student=DIR``.
 
 ``preset="official"`` needs ``weights=DIR``, a folder laid out as (:data:`OFFICIAL_LAYOUT`)::
@@ -454,14 +454,15 @@ def _resolve_weights(preset: str, weights: str | os.PathLike | None, student: st
 
 def _load_decoder(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[Any, dict[str, Any]]:
     """A student export folder or an official decoder file → (LatentDecoder in eval mode, its meta)."""
-    from lyra.distill.train import load_student
+    from lyra.student import LatentDecoder
     from lyra.student.checkpoint import load_official_checkpoint
 
     if path.is_dir():
         if not (path / "student.json").is_file():
             raise StudentWeightsMissing(f"{path}: no student.json; not a student export (train one with `lyra "
                                         "train student`, or pass the official decoder file)")
-        return load_student(path, device=device, dtype=dtype)
+        model = LatentDecoder.from_pretrained(path, device=device, dtype=dtype)
+        return model, model.meta
     model = load_official_checkpoint(path, "official", device=device).to(dtype)
     return model, {"preset": "official", "tokenizer": "official", "single_view": False}
 
@@ -622,25 +623,24 @@ class ScenePipeline:
             report(key, timings[key])
 
         # ---- student: Plücker latents (tokenizer encoder) → decoder → raw Gaussians
-        from lyra.distill.train import RawVideoEncoder
         from lyra.lowmem import StageMeter, resident
-        from lyra.student import LatentDecoder, plucker_latents
-        from lyra.student.inference import decode_sample
+        from lyra.student import LatentDecoder
+        from lyra.student.inference import decode, plucker_of
 
         cams = out.cameras
         meter = StageMeter(dev, memory=self.low_memory)
         on = dev if self.low_memory else None
         transfer = dict(out.profile.get("transfer_s", {}))
         with meter.stage("plucker"), resident(self.encoder, on) as moved:
-            enc = RawVideoEncoder(self.encoder) if hasattr(self.encoder, "encode_raw") else self.encoder
-            plucker = plucker_latents(cams.to(dev).reshape(1, *cams.shape), enc)[0]
+            plucker = plucker_of(cams.to(dev), self.encoder)
         transfer["plucker"] = moved.seconds
         timings["plucker"] = meter.seconds["plucker"]
         report("plucker", timings["plucker"])
 
         with meter.stage("student"), resident(self.student, on) as moved:
-            sample = {"latents": out.raw_latents, "depth": out.depth, "K": cams.K, "c2w": cams.c2w}
-            raw = decode_sample(self.student, sample, None, self.single_view, plucker=plucker)
+            H, W = out.depth.shape[-2:]
+            raw = decode(self.student, out.raw_latents, Cameras(cams.K.float(), cams.c2w.float(), W, H), plucker,
+                         self.single_view)
             del plucker
         transfer["student"] = moved.seconds
         timings["student"] = meter.seconds["student"]

@@ -233,13 +233,13 @@ class _VideoTeacher:
 
 class _TimeStudent:
     """:class:`DynamicStudent` over a time-conditioned decoder: Plücker latents once per teacher output, time
-    latents cached per distinct time row (:class:`~lyra.student.dynamic.TimeLatentCache`)."""
+    latents cached per distinct time row (:class:`~lyra.student.latents.LatentCache`)."""
 
     def __init__(self, model: Any, tokenizer: Any) -> None:
-        from lyra.student.dynamic import TimeLatentCache, raw_video_encoder
+        from lyra.student.latents import LatentCache, raw_video_encoder
 
         self.model, self.encoder = model, raw_video_encoder(tokenizer)
-        self.cache = TimeLatentCache(self.encoder)
+        self.cache = LatentCache(self.encoder, max_entries=256)
         self._plucker: tuple[DynamicTeacherOutput, Tensor] | None = None  # the output itself: an id can be reused
 
     @torch.no_grad()

@@ -22,12 +22,11 @@ ARGS = ["eval", "scene", "--worlds", "1", "--steps", "1", "--world-preset", "mic
 
 
 def _export_student(folder, torch_seed: int):
-    from lyra.distill.train import export_student
     from lyra.student import LatentDecoder, decoder_config
 
     torch.manual_seed(torch_seed)
     cfg = decoder_config("tiny")
-    return export_student(LatentDecoder(cfg).state_dict(), cfg, folder,
+    return LatentDecoder(cfg).save_pretrained(folder,
                           {"preset": "tiny", "tokenizer": "tiny", "single_view": False})
 
 

@@ -19,12 +19,11 @@ KEPT = int(6 * 17 * 6 * 10 * (1.0 - 0.8))  # 6120 Gaussians before pruning → 1
 
 @pytest.fixture(scope="module")
 def student(tmp_path_factory):
-    from lyra.distill.train import export_student
     from lyra.student import LatentDecoder, decoder_config
 
     torch.manual_seed(0)
     cfg = decoder_config("tiny")
-    return export_student(LatentDecoder(cfg).state_dict(), cfg, tmp_path_factory.mktemp("s") / "student",
+    return LatentDecoder(cfg).save_pretrained(tmp_path_factory.mktemp("s") / "student",
                           {"preset": "tiny", "tokenizer": "tiny", "single_view": False})
 
 

@@ -413,9 +413,9 @@ def test_cli_sdg_help_teaches():
 
 def test_stored_plucker_latents_match_what_training_computes(tmp_path):
     """``plucker_encoder``: every sample stores its cameras' Plücker latents (fp16), equal to what the student's
-    trainer computes (PluckerCache), the settings say so (a folder without them is refused on resume), and the
+    trainer computes (LatentCache.plucker), the settings say so (a folder without them is refused on resume), and the
     trainer reads them instead of encoding (counted as stored)."""
-    from lyra.distill.train import PluckerCache
+    from lyra.student.latents import LatentCache
     from lyra.tokenizer import Tokenizer
 
     tok = Tokenizer.from_preset("tiny").eval()
@@ -426,11 +426,11 @@ def test_stored_plucker_latents_match_what_training_computes(tmp_path):
     item = FakeSource().load([1])[0]
     s = ds[1]
     assert s["plucker"].dtype == torch.float16 and tuple(s["plucker"].shape) == (V, 32, 2, H // 8, W // 8)
-    fresh = PluckerCache(tok, 0).get("x", item.trajectories)
+    fresh = LatentCache(tok, 0).plucker("x", item.trajectories)
     torch.testing.assert_close(s["plucker"], fresh, atol=2e-3, rtol=2e-3)
-    cache = PluckerCache(tok, 4)
+    cache = LatentCache(tok, 4)
     zero = torch.zeros_like(fresh)
-    assert torch.equal(cache.get("y", item.trajectories, stored=zero), zero)  # the stored values, as they are
+    assert torch.equal(cache.plucker("y", item.trajectories, stored=zero), zero)  # the stored values, as they are
     assert (cache.stored_hits, cache.misses) == (1, 0)
     with pytest.raises(ConfigError, match="different settings"):  # the same folder without Plücker latents
         run(out, count=2, shard_size=2)

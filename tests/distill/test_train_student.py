@@ -17,8 +17,9 @@ from student_fakes import make_fake_sdg
 
 from lyra.distill.shards import ShardDataset
 from lyra.distill.stages import Stage, StagePlan
-from lyra.distill.train import SampleStream, load_student, main, pack_cameras, unpack_cameras
+from lyra.distill.train import SampleStream, main, pack_cameras, unpack_cameras
 from lyra.geometry import Cameras
+from lyra.student import LatentDecoder
 
 REPO = Path(__file__).resolve().parents[2]
 ACCELERATE_CONFIGS = {"ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero2": "DEEPSPEED"}
@@ -123,8 +124,9 @@ def test_resume_is_exact_and_export_round_trips(trained, tmp_path, sdg, stages_f
         assert {k: x[k] for k in ("loss", "mse", "depth", "opacity", "perceptual", "stage", "views")} == \
                {k: y[k] for k in ("loss", "mse", "depth", "opacity", "perceptual", "stage", "views")}
     assert ra[0]["stage"] == "0" and ra[-1]["stage"] == "1" and ra[-1]["opacity"] != "nan"
-    ma, _ = load_student(trained / "export")
-    mb, meta = load_student(b / "export")
+    ma = LatentDecoder.from_pretrained(trained / "export")
+    mb = LatentDecoder.from_pretrained(b / "export")
+    meta = mb.meta
     for (k, va), (_, vb) in zip(ma.state_dict().items(), mb.state_dict().items(), strict=True):
         assert torch.equal(va, vb), k
     assert meta["tokenizer"] == "tiny" and meta["decoder"]["width"] == 128 and meta["single_view"] is False
@@ -138,7 +140,7 @@ def test_resume_is_exact_and_export_round_trips(trained, tmp_path, sdg, stages_f
 def test_evaluation_against_teacher_and_ground_truth(trained, sdg, tokenizer):
     from lyra.eval.student_benchmark import evaluate_fidelity, evaluate_gt
 
-    model, _ = load_student(trained / "export")
+    model = LatentDecoder.from_pretrained(trained / "export")
     fid = evaluate_fidelity(model, sdg, tokenizer, max_scenes=2, frame_stride=4, backend="torch", progress=False)
     assert fid["scenes"] == 2 and fid["frames_per_scene"] == 2 * 3  # frames 0, 4, 8 of two trajectories
     assert all(torch.isfinite(torch.tensor(fid[k])) for k in ("psnr", "ssim", "psnr_pruned", "ssim_pruned"))
@@ -164,7 +166,7 @@ def test_cli_dispatch_and_ablation_flags(tmp_path, sdg, stages_file):
     assert rec["ablations"] == {"no_depth_loss": True, "no_prune": True, "single_view": True,
                                 "no_motion_reversal": False}
     assert all("depth" not in s["losses"] and s["prune_ratio"] is None for s in rec["stages"]["stages"])
-    _, meta = load_student(out / "export")
+    meta = LatentDecoder.from_pretrained(out / "export").meta
     assert meta["single_view"] is True
     with pytest.raises(SystemExit):
         lyra_main(["train", "nothing"])

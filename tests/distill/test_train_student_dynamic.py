@@ -13,16 +13,16 @@ from student_fakes import make_fake_dynamic_sdg
 
 from lyra.distill.shards import ShardDataset
 from lyra.distill.stages import Stage, StagePlan
-from lyra.distill.train import SampleStream, StudentModel, StudentObjective, load_student, main
+from lyra.distill.train import SampleStream, StudentModel, StudentObjective, main
 from lyra.errors import ConfigError
 from lyra.student import LatentDecoder
 from lyra.student.dynamic import (
-    TimeLatentCache,
     decode_at_time,
     frames_at_time,
     source_time_latents,
     target_time_latents,
 )
+from lyra.student.latents import LatentCache
 
 T = 9
 STATIC = Path(__file__).resolve().parents[2] / "src" / "lyra" / "weights" / "student_tiny"
@@ -75,7 +75,7 @@ def test_time_videos_hold_t_cos_sin_in_the_tokenizer_range(tokenizer):
     # through the real tokenizer: [B, 16, t, h, w], cached rows equal the direct encode (fp16)
     real = target_time_latents(torch.tensor([0.25, 1.0]), 9, tokenizer, 48, 80)
     assert tuple(real.shape) == (2, 1, 16, 2, 6, 10) and not torch.allclose(real[0], real[1])
-    cache = TimeLatentCache(tokenizer)
+    cache = LatentCache(tokenizer, max_entries=256)
     got = cache.target(torch.tensor([0.25, 1.0]), 9, 48, 80)
     assert got.dtype == torch.float16 and torch.allclose(got.float(), real, atol=2e-3)
     cache.target(torch.tensor([0.25]), 9, 48, 80)
@@ -156,7 +156,7 @@ def test_one_scene_overfit_lowers_the_dynamic_loss(sdg, tokenizer):
     plan = StagePlan([Stage("d", 1.0, views=2, target_frames=2, losses=("mse",))])
     obj = StudentObjective(plan, tokenizer, PerceptualLoss.from_weights(None), dynamic=True, directions=ds.directions,
                            backend="torch")
-    decoder, _ = load_student(STATIC)  # a static student: its time embeddings are still zero
+    decoder = LatentDecoder.from_pretrained(STATIC)  # a static student: its time embeddings are still zero
     model = StudentModel(decoder.train())
     s = ds[1]
     batch = {k: (v[None] if isinstance(v, torch.Tensor) else [v]) for k, v in s.items()}
@@ -176,7 +176,7 @@ def test_one_scene_overfit_lowers_the_dynamic_loss(sdg, tokenizer):
     lat, cams = s["latents"][None, :2].float(), s["c2w"]
     from lyra.geometry import Cameras
     from lyra.student import plucker_latents
-    from lyra.student.dynamic import raw_video_encoder
+    from lyra.student.latents import raw_video_encoder
 
     cam = Cameras(s["K"][None, :2], cams[None, :2], 80, 48)
     pl = plucker_latents(cam, raw_video_encoder(tokenizer))
@@ -193,9 +193,10 @@ def test_dynamic_training_from_a_static_export_and_evaluation(tmp_path, sdg, sta
               "--val-data", str(sdg), "--val-scenes", "1"]
     assert main([*common, "--out", str(tmp_path / "rev")]) == 0
     assert main([*common, "--out", str(tmp_path / "fwd"), "--no-motion-reversal"]) == 0
-    model, meta = load_student(tmp_path / "rev" / "export")
+    model = LatentDecoder.from_pretrained(tmp_path / "rev" / "export")
+    meta = model.meta
     assert meta["dynamic"] is True and meta["motion_reversal"] is True
-    assert load_student(tmp_path / "fwd" / "export")[1]["motion_reversal"] is False
+    assert LatentDecoder.from_pretrained(tmp_path / "fwd" / "export").meta["motion_reversal"] is False
     rec = json.loads((tmp_path / "rev" / "export" / "training_record.json").read_text())
     assert rec["init"] == str(STATIC) and rec["dynamic"]["directions"] == ["forward", "reversed"]
     assert rec["validation"]["dynamic"] and math.isfinite(rec["validation"]["psnr"])

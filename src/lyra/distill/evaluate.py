@@ -39,14 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: prints the results (and writes ``--json``)."""
     from lyra.cli._common import pick_device
-    from lyra.distill.train import load_student
     from lyra.fileio import atomic_path
+    from lyra.student import LatentDecoder
     from lyra.tokenizer import Tokenizer
 
     args = build_parser().parse_args(argv)
     try:
         device = pick_device(args.device)
-        model, meta = load_student(args.student, device)
+        model = LatentDecoder.from_pretrained(args.student, device)
+        meta = model.meta
         tok = Tokenizer.from_preset(args.tokenizer or meta.get("tokenizer") or "tiny", device=device)
         scenes = args.scenes or None
         single = bool(meta.get("single_view", False))

@@ -215,7 +215,7 @@ class LPIPSVGG(nn.Module):
 
 
 def _read_tensors(path: Path) -> dict[str, Tensor]:
-    from lyra.student.checkpoint import clean_state_dict
+    from lyra.student.state_dict import clean_state_dict
 
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file

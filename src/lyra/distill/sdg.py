@@ -808,8 +808,8 @@ def _to_sample(sample_id: str, item: SourceItem, res: SceneResult, noise_seed: i
                "input_video": torch.from_numpy(to_uint8(item.video.detach().permute(0, 2, 3, 1))),
                "input_video_depth": res.input_video_depth.detach().float().cpu()}
     if plucker_encoder is not None:
-        from lyra.distill.train import PluckerCache
+        from lyra.student.latents import LatentCache
 
-        dyn["plucker"] = PluckerCache(plucker_encoder, 0).get(sample_id, res.cameras)
+        dyn["plucker"] = LatentCache(plucker_encoder, 0).plucker(sample_id, res.cameras)
     return SdgSample(sample_id, item.world_seed, noise_seed, res.latents.detach().cpu(), rgb, res.cameras.K.cpu(),
                      res.cameras.c2w.cpu(), depth, image, res.input_depth.detach().float().cpu(), gt, **dyn)

@@ -18,18 +18,16 @@ On ``accelerate``: bf16 autocast on CUDA, DDP / FSDP / DeepSpeed ZeRO-2 through
 ``accelerate launch --config_file configs/accelerate/<ddp|fsdp|deepspeed_zero2>.yaml -m lyra.distill.train …``;
 exact resume (also on another number of processes with the same global batch); a time budget; EMA.
 Exports the decoder (fp16 safetensors) + ``student.json`` + ``training_record.json`` to ``--export-to``
-(default ``OUT/export``); :func:`load_student` reads it back.
+(default ``OUT/export``); :meth:`lyra.student.LatentDecoder.from_pretrained` reads it back.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import datetime as _dt
 import json
 import os
 import platform
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,10 +41,11 @@ from torch.utils.data import Dataset, default_collate
 
 from lyra.distill.losses import LOSS_NAMES, LossWeights, PerceptualLoss, student_losses
 from lyra.distill.stages import Stage, StagePlan, load_stages, sample_frames, sample_views
-from lyra.errors import ConfigError, OutputPathError, WeightsError
-from lyra.fileio import replace_dir
+from lyra.errors import ConfigError, OutputPathError
 from lyra.geometry import Cameras
-from lyra.student import DecoderConfig, LatentDecoder, decoder_config, plucker_latents
+from lyra.student import DecoderConfig, LatentDecoder, decoder_config
+from lyra.student.latents import LatentCache
+from lyra.student.pretrained import CONFIG_NAME
 from lyra.train import TrainConfig, Trainer
 from lyra.train.runtime import (
     add_optimizer_arguments,
@@ -59,12 +58,8 @@ from lyra.train.runtime import (
 )
 
 __all__ = ["SampleStream", "StudentModel", "StudentObjective", "StudentTrainer", "ablate", "default_stages",
-           "export_student", "load_student", "main", "pack_cameras", "run", "unpack_cameras"]
+           "main", "pack_cameras", "run", "unpack_cameras"]
 
-RECORD_NAME = "training_record.json"
-CONFIG_NAME = "student.json"
-WEIGHTS_NAME = "model.safetensors"
-EXPORT_FORMAT = "lyra-student"
 #: Stage list used when ``--stages`` is not given.
 DEFAULT_STAGES_FILE = "configs/student_tiny.json"
 #: ... and with ``--dynamic``.
@@ -220,21 +215,6 @@ def _module_dtype(model: nn.Module) -> torch.dtype:
     return torch.float32
 
 
-class RawVideoEncoder:
-    """The tokenizer as :func:`lyra.student.plucker_latents` wants it: ``encode([B, 3, T, H, W])`` of a video
-    already in the model's range, without rescaling (:meth:`lyra.tokenizer.Tokenizer.encode_raw`)."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-
-    @property
-    def device(self) -> torch.device:
-        return self.tokenizer.device
-
-    def encode(self, video: Tensor) -> Tensor:
-        return self.tokenizer.encode_raw(video)
-
-
 def stored_plucker_usable(settings: dict[str, Any], tokenizer: str) -> bool:
     """Whether the Plücker latents an SDG folder stored (``settings["plucker"] == "stored"``) were made by the
     tokenizer ``tokenizer`` (a preset name) that this training uses: its weights' sha256 must match the SDG's."""
@@ -247,42 +227,6 @@ def stored_plucker_usable(settings: dict[str, Any], tokenizer: str) -> bool:
     if folder is None or not folder.exists():
         return False
     return weights_digest(folder) == (settings.get("weights") or {}).get("tokenizer")
-
-
-class PluckerCache:
-    """Plücker latents ``[V, 32, t, h, w]`` per sample id, computed with the frozen tokenizer and stored in fp16
-    on the CPU (the fp16 values are what the decoder always reads, cached or not). Least recently used entries
-    beyond ``max_entries`` are dropped (0: no caching).
-
-    ``encoder``: a :class:`lyra.tokenizer.Tokenizer` (its ``encode_raw`` is used) or any object whose
-    ``encode([B, 3, T, H, W])`` takes the ray videos as they are."""
-
-    def __init__(self, encoder: Any, max_entries: int = 4096) -> None:
-        self.encoder = RawVideoEncoder(encoder) if hasattr(encoder, "encode_raw") else encoder
-        self.max_entries = max_entries
-        self._store: collections.OrderedDict[str, Tensor] = collections.OrderedDict()
-        self.hits = self.misses = self.stored_hits = 0
-
-    def get(self, sample_id: str, cameras: Cameras, stored: Tensor | None = None) -> Tensor:
-        """``cameras`` ``[V, T]`` of the sample (all its frames) → fp16 ``[V, 32, t, h, w]`` on the CPU.
-        ``stored``: the latents the SDG stored with the sample (``lyra sdg --store-plucker``), used as they are
-        (counted in ``stored_hits``)."""
-        if stored is not None:
-            self.stored_hits += 1
-            return stored.to("cpu", torch.float16)
-        held = self._store.get(sample_id)
-        if held is not None:
-            self._store.move_to_end(sample_id)
-            self.hits += 1
-            return held
-        self.misses += 1
-        dev = getattr(self.encoder, "device", cameras.device)
-        out = plucker_latents(cameras.to(dev).reshape(1, *cameras.shape), self.encoder)[0].to("cpu", torch.float16)
-        if self.max_entries > 0:
-            self._store[sample_id] = out
-            while len(self._store) > self.max_entries:
-                self._store.popitem(last=False)
-        return out
 
 
 class StudentModel(nn.Module):
@@ -340,22 +284,20 @@ class StudentObjective:
                  background: tuple[float, float, float] = (1.0, 1.0, 1.0), dynamic: bool = False,
                  directions: Sequence[str] = ("forward",), motion_reversal: bool = True,
                  use_stored_plucker: bool = True) -> None:
-        from lyra.student.dynamic import TimeLatentCache
-
         self.plan = plan
         self.perceptual = perceptual
         self.weights = weights or LossWeights()
         self.single_view = single_view
         self.backend = backend
         self.background = background
-        self.plucker = PluckerCache(encoder, cache_entries)
+        self.plucker = LatentCache(encoder, cache_entries)
         self.use_stored_plucker = use_stored_plucker  # Plücker latents stored in the shards (same tokenizer only)
         self.dynamic = dynamic
         self.directions = list(directions)
         self.motion_reversal = bool(motion_reversal and "reversed" in self.directions)
         if dynamic and single_view:
             raise ConfigError("--single-view is not implemented for dynamic training")
-        self.times = TimeLatentCache(encoder) if dynamic else None
+        self.times = LatentCache(encoder, max_entries=256) if dynamic else None
 
     def __call__(self, model: nn.Module, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
         if self.dynamic:
@@ -396,7 +338,7 @@ class StudentObjective:
     def _plucker(self, batch: dict[str, Any], K: Tensor, c2w: Tensor, W: int, H: int) -> Tensor:
         """Plücker latents ``[B, V, 32, t, h, w]`` (fp16, CPU) of all the batch's trajectories (cached)."""
         stored = batch.get("plucker") if self.use_stored_plucker else None
-        return torch.stack([self.plucker.get(sid, Cameras(K[b].cpu(), c2w[b].cpu(), W, H),
+        return torch.stack([self.plucker.plucker(sid, Cameras(K[b].cpu(), c2w[b].cpu(), W, H),
                                              None if stored is None else stored[b])
                             for b, sid in enumerate(batch["sample_id"])])
 
@@ -542,53 +484,6 @@ class StudentTrainer(Trainer):
         return acc
 
 
-# ---------------------------------------------------------------------------------------- export / load
-def export_student(state_dict: dict[str, Tensor], config: DecoderConfig, export_dir: str | os.PathLike,
-                   meta: dict[str, Any], record: dict[str, Any] | None = None) -> Path:
-    """Write ``model.safetensors`` (fp16) + ``student.json`` (+ ``training_record.json``) to ``export_dir``,
-    replacing an earlier student export there (a folder holding anything else is refused)."""
-    from safetensors.torch import save_file
-
-    final = Path(export_dir)
-    if final.exists() and (not final.is_dir() or (any(final.iterdir()) and not (final / CONFIG_NAME).is_file())):
-        raise OutputPathError(f"{final} exists and is not a student export; choose another --export-to")
-    parent = final.parent if str(final.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputPathError(f"{final}: folder {parent} does not exist (create it first)")
-    tmp = final.with_name(f".{final.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        weights = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in state_dict.items()}
-        save_file(weights, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        cfg = {"format": EXPORT_FORMAT, "format_version": 1, "decoder": config.to_dict(), **meta}
-        (tmp / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
-        if record is not None:
-            (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n")
-        replace_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
-
-
-def load_student(path: str | os.PathLike, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32) -> tuple[LatentDecoder, dict[str, Any]]:
-    """A student export folder → ``(decoder in eval mode, the contents of student.json)``."""
-    from lyra.student import load_state_dict_strict, read_state_dict
-
-    folder = Path(path)
-    cfg_file = folder / CONFIG_NAME
-    if not cfg_file.is_file():
-        raise WeightsError(f"{folder}: no {CONFIG_NAME}; not a student export (train one with `lyra train student`)")
-    meta = json.loads(cfg_file.read_text())
-    if meta.get("format") != EXPORT_FORMAT:
-        raise WeightsError(f"{cfg_file}: format {meta.get('format')!r} is not {EXPORT_FORMAT!r}")
-    model = LatentDecoder(DecoderConfig.from_dict(meta["decoder"]))
-    load_state_dict_strict(model, read_state_dict(folder / WEIGHTS_NAME), source=str(folder / WEIGHTS_NAME))
-    return model.to(device=device, dtype=dtype).eval(), meta
-
-
 # ---------------------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lyra.distill.train", description=__doc__.split("\n")[0])
@@ -664,7 +559,7 @@ def _initial_weights(model: LatentDecoder, spec: str) -> None:
 
     p = Path(spec)
     if p.is_dir():
-        loaded, _ = load_student(p)
+        loaded = LatentDecoder.from_pretrained(p)
         model.load_state_dict(loaded.state_dict())
     else:
         load_state_dict_strict(model, read_state_dict(p), source=str(p))
@@ -820,7 +715,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
             "single_view": args.single_view, "dynamic": args.dynamic}
     if args.dynamic:
         meta["motion_reversal"] = motion_reversal
-    export_student(final.state_dict(), cfg_model.with_(gradient_checkpointing=False), export_dir, meta, record)
+    final.save_pretrained(export_dir, meta, record, config=cfg_model.with_(gradient_checkpointing=False))
     shown = f"; held-out PSNR {val['psnr']:.2f} dB" if val else ""
     print(f"exported {export_dir} (perceptual term: {perceptual.kind}){shown}", flush=True)
     return 0

@@ -253,7 +253,8 @@ def evaluate_dynamic_fidelity(model: LatentDecoder, data: str | Any, encoder: An
         ``per_scene`` lists, ``dynamic: True``.
     """
     from lyra.student import plucker_latents
-    from lyra.student.dynamic import TimeLatentCache, frames_at_time, raw_video_encoder
+    from lyra.student.dynamic import frames_at_time
+    from lyra.student.latents import LatentCache, raw_video_encoder
 
     ds = _dataset(data, True)
     model.eval()
@@ -261,7 +262,7 @@ def evaluate_dynamic_fidelity(model: LatentDecoder, data: str | Any, encoder: An
     keys = ("psnr", "ssim", "psnr_pruned", "ssim_pruned", "psnr_forward", "psnr_reversed")
     per: dict[str, list[float]] = {k: [] for k in keys}
     ids: list[str] = []
-    cache = TimeLatentCache(encoder)
+    cache = LatentCache(encoder, max_entries=256)
     n_frames = n_taus = 0
     for i in tqdm(_scenes(ds, max_scenes), desc="dynamic fidelity", disable=not progress):
         s = ds[i]
@@ -320,7 +321,7 @@ def evaluate_dynamic_gt(model: LatentDecoder, data: str | Any, encoder: Any, max
     from lyra.gaussians.from_depth import gaussians_from_depth
     from lyra.render import render
     from lyra.student import plucker_latents
-    from lyra.student.dynamic import TimeLatentCache, raw_video_encoder
+    from lyra.student.latents import LatentCache, raw_video_encoder
 
     ds = _dataset(data, True)
     preset = _world_preset(ds)
@@ -329,7 +330,7 @@ def evaluate_dynamic_gt(model: LatentDecoder, data: str | Any, encoder: Any, max
     per: dict[str, list[float]] = {f"{m}_{w}": [] for w in ("student", "teacher", "warp") for m in ("psnr", "ssim")}
     seeds: list[int] = []
     offset = 0.0
-    cache = TimeLatentCache(encoder)
+    cache = LatentCache(encoder, max_entries=256)
     for i in tqdm(_scenes(ds, max_scenes), desc="dynamic ground truth", disable=not progress):
         s = ds[i]
         seed = int(s["world_seed"])

@@ -21,7 +21,9 @@ The ``official`` preset has exactly the parameter names and shapes of the releas
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -234,6 +236,34 @@ class LatentDecoder(nn.Module):
                                          padding=(st // 2, 0, 0))
         self._init_linear_and_norms()
         self.activations = cfg.activations
+        #: The contents of ``student.json`` when loaded with :meth:`from_pretrained` (else empty).
+        self.meta: dict = {}
+
+    # ----------------------------------------------------------------- export folder
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device: torch.device | str = "cpu",
+                        dtype: torch.dtype = torch.float32) -> LatentDecoder:
+        """A student export folder (``lyra train student``) → the decoder in eval mode on ``device``;
+        ``model.meta`` holds its ``student.json`` (``tokenizer``, ``single_view``, ``dynamic``, …). WeightsError if
+        the folder is not a student export (:mod:`lyra.student.pretrained`)."""
+        from lyra.student.pretrained import read_pretrained
+        from lyra.student.state_dict import load_state_dict_strict, read_state_dict
+
+        meta, weights = read_pretrained(path)
+        model = cls(DecoderConfig.from_dict(meta["decoder"]))
+        load_state_dict_strict(model, read_state_dict(weights), source=str(weights))
+        model = model.to(device=device, dtype=dtype).eval()
+        model.meta = meta
+        return model
+
+    def save_pretrained(self, export_dir: str | os.PathLike, meta: dict | None = None, record: dict | None = None,
+                        config: DecoderConfig | None = None) -> Path:
+        """Write this decoder as a student export folder (fp16 weights, ``student.json`` with ``config`` —
+        default this model's — and ``meta``, optionally ``training_record.json``), replacing an earlier student
+        export there. Returns the folder."""
+        from lyra.student.pretrained import save_pretrained
+
+        return save_pretrained(self.state_dict(), (config or self.config).to_dict(), export_dir, meta, record)
 
     def _init_linear_and_norms(self) -> None:
         # The release's init: truncated-normal(0.02) Linear weights, zero biases, unit LayerNorms.

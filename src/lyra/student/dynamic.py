@@ -17,13 +17,12 @@ is at time ``τ``: the output is the 3D scene at ``τ``. Rendering it into the c
 time ``τ`` must reproduce that frame (:func:`frames_at_time` finds them) — that is how it is trained
 (:mod:`lyra.distill.train`, ``--dynamic``) and evaluated (:mod:`lyra.eval.student_benchmark`).
 
-The time videos are encoded once per distinct time row and cached (:class:`TimeLatentCache`): a data set has
-few distinct rows (forward and reversed frame times; one constant row per target time).
+The time videos are encoded once per distinct time row and cached (:class:`~lyra.student.latents.LatentCache`):
+a data set has few distinct rows (forward and reversed frame times; one constant row per target time).
 """
 
 from __future__ import annotations
 
-import collections
 from typing import Any
 
 import torch
@@ -32,69 +31,12 @@ from torch import Tensor
 from lyra.errors import ConfigError
 from lyra.geometry.cameras import Cameras
 from lyra.student.decoder import LatentDecoder, time_latents
+from lyra.student.latents import LatentCache, raw_video_encoder
 
-__all__ = ["TIME_ATOL", "TimeLatentCache", "decode_at_time", "frames_at_time", "raw_video_encoder",
-           "source_time_latents", "target_time_latents"]
+__all__ = ["TIME_ATOL", "decode_at_time", "frames_at_time", "source_time_latents", "target_time_latents"]
 
 #: Two frame times closer than this are the same time (frame times are ``f / (T − 1)``: ≥ 1/120 apart).
 TIME_ATOL = 1e-4
-
-
-def raw_video_encoder(encoder: Any) -> Any:
-    """``encoder`` as the time/Plücker paths need it: a :class:`~lyra.tokenizer.Tokenizer` is wrapped so that
-    ``encode([B, 3, T, H, W])`` takes the video as it is (``encode_raw``); anything else is returned as is."""
-    if hasattr(encoder, "encode_raw"):
-        from lyra.distill.train import RawVideoEncoder
-
-        return RawVideoEncoder(encoder)
-    return encoder
-
-
-class TimeLatentCache:
-    """Tokenizer latents ``[16, t, h, w]`` of time videos, per distinct time row (fp16 on the CPU, least
-    recently used dropped beyond ``max_entries``).
-
-    ``encoder``: the frozen tokenizer (or a raw video encoder, see :func:`raw_video_encoder`).
-    """
-
-    def __init__(self, encoder: Any, max_entries: int = 256) -> None:
-        self.encoder = raw_video_encoder(encoder)
-        self.max_entries = max_entries
-        self._store: collections.OrderedDict[tuple, Tensor] = collections.OrderedDict()
-        self.hits = self.misses = 0
-
-    def get(self, times: Tensor, height: int, width: int) -> Tensor:
-        """Latents ``[16, t, h, w]`` (fp16, CPU) of the time video of ``times`` ``[T]`` at ``height × width``."""
-        row = times.detach().float().cpu().reshape(-1)
-        key = (height, width, tuple(round(float(x), 6) for x in row))
-        held = self._store.get(key)
-        if held is not None:
-            self._store.move_to_end(key)
-            self.hits += 1
-            return held
-        self.misses += 1
-        dev = getattr(self.encoder, "device", torch.device("cpu"))
-        out = time_latents(row[None].to(dev), self.encoder, height, width)[0].to("cpu", torch.float16)
-        if self.max_entries > 0:
-            self._store[key] = out
-            while len(self._store) > self.max_entries:
-                self._store.popitem(last=False)
-        return out
-
-    def source(self, times: Tensor, height: int, width: int) -> Tensor:
-        """Source-time latents ``[B, V, 16, t, h, w]`` (fp16, CPU) of frame times ``times`` ``[B, V, T]``."""
-        if times.ndim != 3:
-            raise ConfigError(f"source times must be [B, V, T], got {tuple(times.shape)}")
-        B, V, _ = times.shape
-        rows = [self.get(times[b, v], height, width) for b in range(B) for v in range(V)]
-        return torch.stack(rows).reshape(B, V, *rows[0].shape)
-
-    def target(self, target: Tensor, num_frames: int, height: int, width: int) -> Tensor:
-        """Target-time latents ``[B, 1, 16, t, h, w]`` (fp16, CPU) of target times ``target`` ``[B]`` (each a
-        ``num_frames``-frame video of one constant time)."""
-        tgt = target.detach().float().cpu().reshape(-1)
-        rows = [self.get(torch.full((num_frames,), float(x)), height, width) for x in tgt]
-        return torch.stack(rows)[:, None]
 
 
 def source_time_latents(times: Tensor, encoder: Any, height: int, width: int) -> Tensor:
@@ -138,7 +80,7 @@ def frames_at_time(times: Tensor, target: float, atol: float = TIME_ATOL) -> tup
 
 @torch.no_grad()
 def decode_at_time(model: LatentDecoder, latents: Tensor, cameras: Cameras, plucker: Tensor, times: Tensor,
-                   target_time: Tensor | float, encoder: Any, cache: TimeLatentCache | None = None) -> Tensor:
+                   target_time: Tensor | float, encoder: Any, cache: LatentCache | None = None) -> Tensor:
     """Raw Gaussians ``[B, N, 14]`` of a dynamic scene at ``target_time`` (the product's dynamic decode).
 
     Args:
@@ -149,7 +91,8 @@ def decode_at_time(model: LatentDecoder, latents: Tensor, cameras: Cameras, pluc
         times: ``[B, V, T]`` the time in [0, 1] of every frame (e.g. ``TeacherOutput.frame_times``).
         target_time: the time of the scene to output: a float or ``[B]``.
         encoder: the frozen tokenizer (encodes the time videos).
-        cache: optional :class:`TimeLatentCache` (repeated calls on one scene re-use the source latents).
+        cache: optional :class:`~lyra.student.latents.LatentCache` (repeated calls on one scene re-use the source
+            latents).
 
     Returns:
         raw ``[B, N, 14]`` (:meth:`LatentDecoder.to_gaussians` makes ``Gaussians``), ``N = V·T·h·w``, the scene
