@@ -34,7 +34,22 @@ from lyra.fileio import check_input_file
 from lyra.geometry.cameras import Cameras
 
 __all__ = ["DEFAULT_FOV_Y_DEG", "FRAME_EXTENSIONS", "default_camera", "fit_cameras_to_size", "fit_depth_to_size",
-           "fit_to_size", "frame_files", "is_video_input", "load_image", "load_video", "resample_by_timestamps"]
+           "fit_to_size", "frame_files", "is_video_input", "load_image", "load_video", "parse_size",
+           "resample_by_timestamps"]
+
+
+def parse_size(text: str, multiple: int = 1, option: str = "--size") -> tuple[int, int]:
+    """``"HxW"`` → ``(height, width)``; ConfigError unless both are positive multiples of ``multiple``
+    (``option`` names the option in the message)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"{option} must look like HEIGHTxWIDTH (e.g. 176x320), got {text!r}") from None
+    if h <= 0 or w <= 0 or h % multiple or w % multiple:
+        what = "positive" if multiple == 1 else f"positive multiples of {multiple}"
+        raise ConfigError(f"{option} {text}: height and width must be {what} (e.g. 176x320)")
+    return h, w
+
 
 #: Vertical field of view (degrees) of :func:`default_camera`: that of every ``lyra.world`` preset.
 DEFAULT_FOV_Y_DEG = 50.0

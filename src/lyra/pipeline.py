@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,7 +60,9 @@ from torch import Tensor
 from lyra.errors import ConfigError, InputFileError, WeightsError
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
+from lyra.pipeline_parts import ProgressFn, StudentWeightsMissing, load_decoder, reporter
 from lyra.student.inference import PRUNE_RATIO  # the fraction of Gaussians dropped: Lyra keeps 20 %
+from lyra.weights.hub import pick_device, sha256_file, weights_root, weights_sha256
 
 __all__ = ["OFFICIAL_LAYOUT", "PRUNE_RATIO", "DynamicWeightsMissing", "Scene", "ScenePipeline", "StudentWeightsMissing",
            "generate", "generate_dynamic", "image_from_prompt", "student_weights_dir"]
@@ -70,49 +71,19 @@ __all__ = ["OFFICIAL_LAYOUT", "PRUNE_RATIO", "DynamicWeightsMissing", "Scene", "
 OFFICIAL_DECODER_NAMES = ("decoder.safetensors", "decoder.pt", "lyra_static.safetensors", "lyra_static.pt")
 OFFICIAL_LAYOUT = ("teacher/", "tokenizer/", "student/ or " + " | ".join(OFFICIAL_DECODER_NAMES))
 
-ProgressFn = Callable[[str, float], None]
-
-
-class StudentWeightsMissing(WeightsError):
-    """The student (3DGS decoder) weights of a preset are not there."""
-
 
 def student_weights_dir(preset: str = "tiny") -> Path:
     """Folder of the shipped student export of ``preset`` (``src/lyra/weights/student_<preset>``)."""
-    import lyra
-
-    return Path(lyra.__file__).resolve().parent / "weights" / f"student_{preset}"
-
-
-def _pick_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device} was asked for, but no CUDA GPU is available (use cpu)")
-    return torch.device(device)
-
-
-def _sha256_file(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return weights_root() / f"student_{preset}"
 
 
 def _hashes(path: Path | None) -> dict[str, str] | str | None:
     """SHA-256 of a weights file, or of the ``.safetensors``/``.json`` files of a weights folder."""
-    from lyra.teacher.pipeline import weights_sha256
-
     if path is None:
         return None
     path = Path(path)
     if path.is_file():
-        return _sha256_file(path)
+        return sha256_file(path)
     if path.is_dir():
         return weights_sha256(path)
     return None
@@ -334,7 +305,7 @@ def image_from_prompt(prompt: str, model: str | os.PathLike | None, height: int,
         raise ConfigError(f"text-to-image guidance must be a finite number >= 0, got {guidance}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    dev = _pick_device(device)
+    dev = pick_device(device)
     dtype = dtype or _t2i_dtype(dev)
 
     with _quiet_hf_logging():
@@ -452,21 +423,6 @@ def _resolve_weights(preset: str, weights: str | os.PathLike | None, student: st
     return teacher, tokenizer, decoder
 
 
-def _load_decoder(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[Any, dict[str, Any]]:
-    """A student export folder or an official decoder file → (LatentDecoder in eval mode, its meta)."""
-    from lyra.student import LatentDecoder
-    from lyra.student.checkpoint import load_official_checkpoint
-
-    if path.is_dir():
-        if not (path / "student.json").is_file():
-            raise StudentWeightsMissing(f"{path}: no student.json; not a student export (train one with `lyra "
-                                        "train student`, or pass the official decoder file)")
-        model = LatentDecoder.from_pretrained(path, device=device, dtype=dtype)
-        return model, model.meta
-    model = load_official_checkpoint(path, "official", device=device).to(dtype)
-    return model, {"preset": "official", "tokenizer": "official", "single_view": False}
-
-
 class ScenePipeline:
     """Loaded models of one preset: call it with an image to get a :class:`Scene` (see the module doc).
 
@@ -531,14 +487,14 @@ class ScenePipeline:
         if preset not in PIPELINE_PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PIPELINE_PRESETS)}")
         t0 = time.perf_counter()
-        dev = _pick_device(device)
+        dev = pick_device(device)
         if dtype is None:
             dtype = torch.bfloat16 if preset == "official" and dev.type == "cuda" else torch.float32
         if low_memory is None:
             low_memory = preset == "official" and dev.type == "cuda"
         home = torch.device("cpu") if low_memory else dev
         teacher_dir, tokenizer_dir, decoder_path = _resolve_weights(preset, weights, student)
-        model, meta = _load_decoder(decoder_path, home, dtype)
+        model, meta = load_decoder(decoder_path, home, dtype)
         teacher = TeacherPipeline.from_preset(preset, weights=teacher_dir, depth=depth, device=dev, dtype=dtype,
                                               tokenizer=tokenizer_dir, low_memory=low_memory)
         tok_name = meta.get("tokenizer") or PIPELINE_PRESETS[preset].tokenizer
@@ -587,7 +543,7 @@ class ScenePipeline:
                  prune_ratio: float | None = PRUNE_RATIO, num_frames: int | None = None) -> Scene:
         """One image → :class:`Scene` (arguments as :func:`generate`)."""
         t_start = time.perf_counter()
-        report = _reporter(progress)
+        report = reporter(progress)
         timings: dict[str, float] = {}
         dev = self.device
 
@@ -692,17 +648,6 @@ def _merge_peaks(teacher: dict[str, float] | None, student: dict[str, float] | N
     return out
 
 
-def _reporter(progress: bool | ProgressFn) -> ProgressFn:
-    if callable(progress):
-        return progress
-    if progress:
-        def show(stage: str, seconds: float) -> None:
-            print(f"  {stage:<14} {seconds:8.2f} s", file=sys.stderr, flush=True)
-
-        return show
-    return lambda stage, seconds: None
-
-
 def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None = None, seed: int = 0,
              steps: int | None = None, size: tuple[int, int] | None = None,
              trajectory: str | os.PathLike | Cameras | None = None, depth: Any = "tiny",
@@ -752,7 +697,7 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
         depth = None
     pipe = ScenePipeline.from_preset(preset, weights=weights, student=student, depth=depth, device=device,
                                      low_memory=low_memory)
-    _reporter(progress)("load", pipe.load_seconds)
+    reporter(progress)("load", pipe.load_seconds)
     scene = pipe(img, seed=seed, steps=steps, size=size, trajectory=trajectory, depth_map=depth_map,
                  progress=progress, decode_videos=decode_videos, prune_ratio=prune_ratio, num_frames=num_frames)
     scene.metadata["input"] = label

@@ -123,9 +123,10 @@ class DynamicWeights:
 
 
 def _weights_root() -> Path:
-    import lyra
+    """The shipped weights folder (:func:`lyra.weights.hub.weights_root`; a seam for tests)."""
+    from lyra.weights.hub import weights_root
 
-    return Path(lyra.__file__).resolve().parent / "weights"
+    return weights_root()
 
 
 def resolve_dynamic_weights(preset: str = "tiny", weights: str | os.PathLike | None = None,
@@ -196,13 +197,14 @@ def load_dynamic_models(preset: str = "tiny", weights: str | os.PathLike | None 
     Raises:
         DynamicWeightsMissing: the weights are absent. WeightsError: a student that has no time embeddings.
     """
-    from lyra.pipeline import _load_decoder, _pick_device
+    from lyra.pipeline_parts import load_decoder
     from lyra.teacher.pipeline import TeacherPipeline
+    from lyra.weights.hub import pick_device
 
     found = resolve_dynamic_weights(preset, weights, student)
-    dev = _pick_device(device)
+    dev = pick_device(device)
     dtype = torch.bfloat16 if preset == "official" and dev.type == "cuda" else torch.float32
-    model, meta = _load_decoder(found.student, dev, dtype)
+    model, meta = load_decoder(found.student, dev, dtype)
     if not model.config.time_embeddings:
         raise WeightsError(f"{found.student}: this decoder has no time embeddings; it cannot decode dynamic scenes")
     if found.student.is_dir() and not meta.get("dynamic", False):
@@ -218,7 +220,7 @@ class _VideoTeacher:
 
     def __init__(self, pipe: Any) -> None:
         self.pipe = pipe
-        from lyra.teacher.pipeline import weights_sha256
+        from lyra.weights.hub import weights_sha256
 
         self.weights = weights_sha256(pipe.weights) if pipe.weights is not None else {}
 
@@ -423,10 +425,12 @@ def generate_dynamic(
         ConfigError: bad frames, times, cameras, depth or options (checked before any model runs);
         DynamicWeightsMissing: no models given and no dynamic weights found.
     """
-    from lyra.pipeline import PRUNE_RATIO, _pick_device, _reporter
+    from lyra.pipeline_parts import reporter
+    from lyra.student.inference import PRUNE_RATIO
+    from lyra.weights.hub import pick_device
 
     t_start = time.perf_counter()
-    report = _reporter(progress)
+    report = reporter(progress)
     timings: dict[str, float] = {}
 
     # ---- inputs, all checked before any model is loaded or run
@@ -452,7 +456,7 @@ def generate_dynamic(
         if tuple(depth_maps.shape) != (T, H, W) or torch.isnan(depth_maps).any():
             raise ConfigError(f"depth_maps must be [{T}, {H}, {W}] z-depth without NaN, got "
                               f"{tuple(depth_maps.shape)}")
-    dev = _pick_device(device)
+    dev = pick_device(device)
     timings["inputs"] = time.perf_counter() - t_start
     report("inputs", timings["inputs"])
 

@@ -30,8 +30,8 @@ from lyra.distill.shards import (
 )
 from lyra.errors import ConfigError, InputFileError
 from lyra.geometry.cameras import Cameras
+from lyra.seeds import mix_seed
 from lyra.teacher.depth import DepthResult
-from lyra.train.runtime import mix_seed
 
 V, T, H, W = 6, 9, 16, 32
 

@@ -20,8 +20,8 @@ from lyra.distill.sdg import (
 from lyra.distill.shards import HEADER_KEY, SdgSample, ShardDataset, read_shard, read_shard_header, write_shard
 from lyra.errors import ConfigError, FormatError
 from lyra.geometry.cameras import Cameras
+from lyra.seeds import mix_seed
 from lyra.teacher.depth import DepthResult
-from lyra.train.runtime import mix_seed
 
 V, T, H, W = 6, 9, 16, 32
 

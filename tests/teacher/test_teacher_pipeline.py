@@ -11,11 +11,11 @@ from lyra.errors import ConfigError, WeightsError
 from lyra.geometry.cameras import Cameras, look_at
 from lyra.geometry.trajectories import TRAJECTORY_NAMES, sample_gen3c_trajectories
 from lyra.inputs import default_camera
+from lyra.seeds import mix_seed
 from lyra.teacher import TeacherOutput, TeacherPipeline
 from lyra.teacher.denoiser import TeacherDenoiser
 from lyra.teacher.pipeline import center_depth, initial_noise
 from lyra.tokenizer import Tokenizer
-from lyra.train.runtime import mix_seed
 
 H, W, T = 48, 80, 9  # micro-sized: 6 × 10 latent cells, 2 latent frames
 

@@ -1,25 +1,24 @@
-"""Argument helpers shared by the sub-commands."""
+"""Argument helpers shared by the sub-commands (``pick_device`` is :func:`lyra.weights.hub.pick_device`)."""
 
 from __future__ import annotations
 
 import argparse
 
-import torch
-
-from lyra.errors import ConfigError
+from lyra.weights.hub import pick_device  # noqa: F401  (the one device picker; re-exported for the commands)
 
 BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "gray": (0.5, 0.5, 0.5)}
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"HxW"`` → ``(height, width)``."""
+    """``"HxW"`` → ``(height, width)`` as an argparse ``type`` (:func:`lyra.inputs.parse_size`, any positive
+    size)."""
+    from lyra.errors import ConfigError
+    from lyra.inputs import parse_size as parse
+
     try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like HEIGHTxWIDTH (e.g. 176x320), got {text!r}") from None
-    if h <= 0 or w <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return h, w
+        return parse(text, option="size")
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_color(text: str) -> tuple[float, float, float]:
@@ -43,15 +42,6 @@ def parse_vector(text: str) -> tuple[float, float, float]:
     if len(v) != 3:
         raise argparse.ArgumentTypeError(f"expected three comma-separated numbers x,y,z, got {text!r}")
     return v  # type: ignore[return-value]
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; otherwise the named device (checked)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but no CUDA GPU is available (use --device cpu)")
-    return torch.device(name)
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

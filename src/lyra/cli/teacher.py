@@ -65,13 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def parse_size(text: str) -> tuple[int, int]:
     """``"HxW"`` → ``(height, width)``; ConfigError unless both are positive multiples of 16."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--size must look like HEIGHTxWIDTH (e.g. 176x320), got {text!r}") from None
-    if h <= 0 or w <= 0 or h % 16 or w % 16:
-        raise ConfigError(f"--size {text}: height and width must be positive multiples of 16 (e.g. 176x320)")
-    return h, w
+    from lyra.inputs import parse_size as parse
+
+    return parse(text, 16)
 
 
 def check_new_dir(path: str | os.PathLike) -> Path:

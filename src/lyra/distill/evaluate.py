@@ -38,10 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: prints the results (and writes ``--json``)."""
-    from lyra.cli._common import pick_device
     from lyra.fileio import atomic_path
     from lyra.student import LatentDecoder
     from lyra.tokenizer import Tokenizer
+    from lyra.weights.hub import pick_device
 
     args = build_parser().parse_args(argv)
     try:

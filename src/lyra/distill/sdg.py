@@ -61,6 +61,7 @@ from lyra.distill.shards import (
 )
 from lyra.errors import ConfigError, FormatError, InputFileError
 from lyra.geometry.cameras import Cameras
+from lyra.weights.hub import weights_digest  # noqa: F401  (re-exported: tests and the trainer use it here)
 
 __all__ = [
     "ImageSource",
@@ -154,32 +155,6 @@ class SdgTeacher(Protocol):
     def weight_hashes(self) -> dict[str, str]: ...
 
 
-def weights_digest(path: str | os.PathLike) -> str:
-    """sha256 of a weights file, or of a folder's ``*.safetensors`` files.
-
-    One file in the folder: that file's sha256 (what ``sha256sum`` prints). Several: the sha256 of the
-    lines ``"relative/name sha256"`` in name order.
-    """
-    p = Path(path)
-    if p.is_file():
-        return _file_sha256(p)
-    files = sorted(p.rglob("*.safetensors")) if p.is_dir() else []
-    if not files:
-        raise InputFileError(f"{p}: no weights (*.safetensors) to hash")
-    if len(files) == 1:
-        return _file_sha256(files[0])
-    lines = "".join(f"{f.relative_to(p).as_posix()} {_file_sha256(f)}\n" for f in files)
-    return hashlib.sha256(lines.encode()).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class PipelineTeacher:
     """:class:`SdgTeacher` over a :class:`~lyra.teacher.pipeline.TeacherPipeline`.
 
@@ -228,10 +203,10 @@ class PipelineTeacher:
 
     @torch.no_grad()
     def _generate_batch(self, requests: Sequence[SceneRequest], steps: int) -> list[SceneResult]:
+        from lyra.seeds import mix_seed
         from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditions_dynamic
         from lyra.teacher.pipeline import _NOISE_STREAM, TeacherPipeline
         from lyra.teacher.sampler import sample
-        from lyra.train.runtime import mix_seed
 
         pipe, dev = self.pipe, self.pipe.device
         tok = pipe.tokenizer
@@ -285,8 +260,8 @@ def reversed_request(request: SceneRequest) -> SceneRequest:
     """The motion-reversal twin of a dynamic request: the video, its depth, cameras and times flipped in time
     (frame ``f`` ← frame ``T − 1 − f``; ``image`` = the last frame), the same trajectory cameras (frame ``f``
     of each trajectory then shows time ``t_{T−1−f}``) and noise seed ``mix_seed(noise_seed, 1)``."""
+    from lyra.seeds import mix_seed
     from lyra.teacher.pipeline import default_times
-    from lyra.train.runtime import mix_seed
 
     if not request.dynamic:
         raise ConfigError("motion reversal needs a dynamic request (a video)")
@@ -726,7 +701,7 @@ def generate_sdg(
     _remove_stale_temps(root, mine)
     plan_record = {"start": start, "count": count, "shard_size": shard_size}
 
-    from lyra.train.runtime import mix_seed
+    from lyra.seeds import mix_seed
 
     def expected_ids(plan: ShardPlan) -> list[str]:
         return [f"{source.name}:{source.key(i)}:{source.trajectory_set}" for i in plan.items]

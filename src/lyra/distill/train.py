@@ -43,6 +43,7 @@ from lyra.distill.losses import LOSS_NAMES, LossWeights, PerceptualLoss, student
 from lyra.distill.stages import Stage, StagePlan, load_stages, sample_frames, sample_views
 from lyra.errors import ConfigError, OutputPathError
 from lyra.geometry import Cameras
+from lyra.seeds import mix_seed
 from lyra.student import DecoderConfig, LatentDecoder, decoder_config
 from lyra.student.latents import LatentCache
 from lyra.student.pretrained import CONFIG_NAME
@@ -50,7 +51,6 @@ from lyra.train import TrainConfig, Trainer
 from lyra.train.runtime import (
     add_optimizer_arguments,
     add_run_arguments,
-    mix_seed,
     package_version,
     training_device,
     training_main,

@@ -180,8 +180,8 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
         ConfigError: bad ``worlds``, ``steps``, ``seed``, ``world_preset`` or ``sheet_trajectory``.
     """
     from lyra.geometry.trajectories import TRAJECTORY_NAMES
-    from lyra.pipeline import PRUNE_RATIO
-    from lyra.train.runtime import mix_seed
+    from lyra.seeds import mix_seed
+    from lyra.student.inference import PRUNE_RATIO
     from lyra.world import get_preset, load_example
 
     seeds = check_options(worlds, steps, seed, sheet_trajectory)

@@ -190,7 +190,7 @@ def evaluate_teacher_worlds(pipe: Any, seeds: list[int], world_preset: str, step
         the last world's example (for the frame count and size).
     """
     from lyra.geometry.trajectories import TRAJECTORY_NAMES
-    from lyra.train.runtime import mix_seed
+    from lyra.seeds import mix_seed
     from lyra.world import load_example
 
     rows: list[dict[str, Any]] = []

@@ -24,9 +24,8 @@ its shift (for disparity models) matters. See :func:`disparity_to_depth`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 import numpy as np
 import torch
@@ -35,6 +34,7 @@ from torch import Tensor
 
 from lyra.errors import ConfigError, FormatError, InputFileError, WeightsError
 from lyra.fileio import atomic_path, check_input_file
+from lyra.teacher.depth_protocol import DepthEstimator, DepthResult, as_image_batch
 
 __all__ = [
     "DepthEstimator",
@@ -51,34 +51,6 @@ __all__ = [
 
 #: Metres per unit of a 16-bit depth PNG unless told otherwise (millimetres).
 PNG_DEPTH_SCALE = 0.001
-
-
-@dataclass
-class DepthResult:
-    """``depth`` ``[B, H, W]`` z-depth (world units, > 0) and ``confidence`` ``[B, H, W]`` in [0, 1]."""
-
-    depth: Tensor
-    confidence: Tensor
-
-
-@runtime_checkable
-class DepthEstimator(Protocol):
-    """Anything that maps an image batch ``[B, 3, H, W]`` in [0, 1] to a :class:`DepthResult`."""
-
-    def __call__(self, image: Tensor) -> DepthResult: ...
-
-
-def as_image_batch(image: Tensor) -> Tensor:
-    """``image`` as a float ``[B, 3, H, W]`` batch (a ``[3, H, W]`` image gains ``B = 1``)."""
-    if not isinstance(image, Tensor):
-        raise ConfigError(f"image must be a torch tensor, got {type(image).__name__}")
-    if image.dim() == 3:
-        image = image[None]
-    if image.dim() != 4 or image.shape[1] != 3:
-        raise ConfigError(f"image must be [B, 3, H, W] or [3, H, W] RGB, got {tuple(image.shape)}")
-    if not image.is_floating_point():
-        raise ConfigError(f"image must be float in [0, 1], got dtype {image.dtype}")
-    return image
 
 
 # --------------------------------------------------------------------------- scale and shift

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from lyra.errors import ConfigError, WeightsError
 from lyra.fileio import atomic_path
-from lyra.teacher.depth import DepthResult, as_image_batch
+from lyra.teacher.depth_protocol import DepthResult, as_image_batch
 
 __all__ = ["PRESETS", "DepthNetConfig", "TinyDepthNet", "preset_dir"]
 
@@ -257,6 +257,6 @@ class TinyDepthNet(nn.Module):
 
 def preset_dir(name: str) -> Path:
     """Folder of the shipped weights of depth preset ``name``."""
-    import lyra
+    from lyra.weights.hub import shipped_dir
 
-    return Path(lyra.__file__).resolve().parent / "weights" / PRESETS[name]
+    return shipped_dir(PRESETS[name])

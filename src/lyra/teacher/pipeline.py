@@ -6,7 +6,7 @@ A thin composition in the style of diffusers pipelines; every stage lives in its
 2. trajectories: GEN3C's six (:func:`~lyra.geometry.trajectories.sample_gen3c_trajectories`) from the
    input camera, scaled by the scene-centre depth — the median z-depth of the finite pixels of the
    centre window (middle quarter in each direction), as the procedural worlds choose it
-   (:func:`lyra.world.sample.center_depth_of`), falling back to the median of the whole map — or
+   (:func:`lyra.geometry.depth.center_depth_of`), falling back to the median of the whole map — or
    user-given cameras ``[V, T]``;
 3. the point cache warped along every trajectory and encoded by the tokenizer
    (:func:`~lyra.teacher.conditioning.warp_conditions`);
@@ -55,6 +55,7 @@ from torch import Tensor
 from lyra.errors import ConfigError, FormatError, WeightsError
 from lyra.fileio import atomic_path, check_input_file
 from lyra.geometry.cameras import Cameras
+from lyra.geometry.depth import center_depth_of
 from lyra.geometry.trajectories import TRAJECTORY_NAMES, sample_gen3c_trajectories
 from lyra.lowmem import StageMeter, park, resident
 from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditions_dynamic
@@ -64,9 +65,10 @@ from lyra.teacher.sampler import sample
 from lyra.tokenizer.chunked import DEFAULT_CHUNK_ELEMENTS
 from lyra.tokenizer.presets import LATENT_CHANNELS, SPATIAL_COMPRESSION
 from lyra.tokenizer.tokenizer import SIGMA_DATA, Tokenizer, latent_frames
+from lyra.weights.hub import PRESETS, Preset, shipped_dir, weights_sha256
 
 __all__ = ["PIPELINE_PRESETS", "TeacherOutput", "TeacherPipeline", "center_depth", "default_times",
-           "dynamic_weights_dir", "initial_noise", "teacher_weights_dir", "weights_sha256"]
+           "dynamic_weights_dir", "initial_noise", "teacher_weights_dir"]
 
 #: Image sides must be multiples of this (8× tokenizer compression × 2×2 denoiser patches).
 SIZE_MULTIPLE = 16
@@ -77,33 +79,17 @@ LATENTS_VERSION = 1  # dynamic outputs add optional tensors (times, video, ...):
 _NOISE_STREAM, _TRAJECTORY_STREAM = 101, 102
 
 
-@dataclass(frozen=True)
-class PipelinePreset:
-    """Which denoiser, tokenizer and working size (a ``lyra.world`` preset) a pipeline preset uses."""
-
-    name: str
-    denoiser: str
-    tokenizer: str
-    world: str
-    weights: str | None  # folder name under lyra/weights/ (None: not shipped, pass weights=)
-    dynamic_weights: str | None = None  # folder name of the dynamic fine-tune under lyra/weights/
-
-
-PIPELINE_PRESETS: dict[str, PipelinePreset] = {
-    "tiny": PipelinePreset("tiny", "tiny", "tiny", "tiny", "teacher_tiny", "teacher_tiny_dynamic"),
-    "official": PipelinePreset("official", "official", "official", "official", None),
-}
+#: The presets (:mod:`lyra.weights.hub`, the one registry): denoiser, tokenizer, shipped teacher folders, size.
+PIPELINE_PRESETS: dict[str, Preset] = PRESETS
 
 
 def teacher_weights_dir(preset: str = "tiny") -> Path:
     """Folder of the shipped teacher weights of ``preset`` (``src/lyra/weights/teacher_<preset>``)."""
     p = _preset(preset)
-    if p.weights is None:
+    if p.teacher is None:
         raise WeightsError(f"the '{preset}' teacher weights are not shipped; pass the folder of a converted "
                            "checkpoint (weights=DIR / --weights DIR)")
-    import lyra
-
-    return Path(lyra.__file__).resolve().parent / "weights" / p.weights
+    return shipped_dir(p.teacher)
 
 
 def dynamic_weights_dir(preset: str = "tiny") -> Path | None:
@@ -111,11 +97,9 @@ def dynamic_weights_dir(preset: str = "tiny") -> Path | None:
     or ``None`` when it is not there (then the static weights serve dynamic inputs too; see
     :meth:`TeacherPipeline.from_preset`)."""
     p = _preset(preset)
-    if p.dynamic_weights is None:
+    if p.teacher_dynamic is None:
         return None
-    import lyra
-
-    folder = Path(lyra.__file__).resolve().parent / "weights" / p.dynamic_weights
+    folder = shipped_dir(p.teacher_dynamic)
     return folder if (folder / "config.json").is_file() else None
 
 
@@ -124,35 +108,18 @@ def default_times(num_frames: int) -> Tensor:
     return torch.arange(num_frames, dtype=torch.float32) / max(num_frames - 1, 1)
 
 
-def _preset(name: str) -> PipelinePreset:
+def _preset(name: str) -> Preset:
     if name not in PIPELINE_PRESETS:
         raise ConfigError(f"unknown teacher preset {name!r}; choose one of {', '.join(PIPELINE_PRESETS)}")
     return PIPELINE_PRESETS[name]
 
 
-def weights_sha256(folder: str | os.PathLike) -> dict[str, str]:
-    """SHA-256 of every ``.safetensors`` / ``.json`` file directly in ``folder`` (name → hex digest)."""
-    import hashlib
-
-    out = {}
-    for f in sorted(Path(folder).iterdir()):
-        if f.is_file() and f.suffix in (".safetensors", ".json"):
-            h = hashlib.sha256()
-            with open(f, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            out[f.name] = h.hexdigest()
-    return out
-
-
 def center_depth(depth: Tensor) -> float:
     """Scene-centre depth of a z-depth map ``[H, W]``: median of the finite positive pixels of the centre
-    window (as :func:`lyra.world.sample.center_depth_of`), else of the whole map.
+    window (as :func:`lyra.geometry.depth.center_depth_of`), else of the whole map.
 
     Raises ConfigError when no pixel has a finite positive depth.
     """
-    from lyra.world.sample import center_depth_of
-
     d = torch.where(depth > 0, depth, torch.full_like(depth, math.inf)).float().cpu()
     c = center_depth_of(d)
     if c is None:
@@ -166,7 +133,7 @@ def center_depth(depth: Tensor) -> float:
 def initial_noise(shape: tuple[int, ...] | torch.Size, seed: int) -> Tensor:
     """The sampler's starting noise for ``seed``: a standard normal ``shape`` tensor (float32, CPU) drawn from
     a CPU generator seeded with ``mix_seed(seed, 101)`` — the same on every device and in every batch."""
-    from lyra.train.runtime import mix_seed
+    from lyra.seeds import mix_seed
 
     return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(mix_seed(seed, _NOISE_STREAM)))
 
@@ -344,14 +311,14 @@ class TeacherPipeline:
         num_frames: frames per trajectory (``1 + 8k``) for the GEN3C trajectories.
         preset: name recorded in outputs.
         weights: the denoiser's folder, if loaded from one (for hashes).
-        world: the ``lyra.world`` preset whose image size the weights were trained at (:attr:`working_size`).
+        working_size: ``(height, width)`` the weights were trained at (the preset's working size).
 
     Attributes ``low_memory``, ``execution_device``, ``trajectory_batch``: see :meth:`enable_low_memory`.
     """
 
     def __init__(self, denoiser: TeacherDenoiser, tokenizer: Tokenizer, depth_estimator: DepthEstimator | None = None,
                  num_frames: int = 17, preset: str = "tiny", weights: Path | None = None,
-                 world: str = "tiny") -> None:
+                 working_size: tuple[int, int] = PRESETS["tiny"].size[1:]) -> None:
         latent_frames(num_frames)
         self.denoiser = denoiser.eval().requires_grad_(False)
         self.tokenizer = tokenizer.eval().requires_grad_(False)
@@ -359,7 +326,7 @@ class TeacherPipeline:
         self.num_frames = num_frames
         self.preset = preset
         self.weights = weights
-        self.world = world
+        self.working_size = (int(working_size[0]), int(working_size[1]))
         self.load_seconds = 0.0
         self.low_memory = False
         self.execution_device: torch.device | None = None
@@ -437,10 +404,8 @@ class TeacherPipeline:
         if tokenizer_batch is None and device.type == "cpu":
             tokenizer_batch = 2
         tok = Tokenizer.from_preset(p.tokenizer, path=tokenizer, device=home, max_batch=tokenizer_batch)
-        from lyra.world.presets import get_preset
-
-        pipe = cls(denoiser, tok, _resolve_depth(depth, device), num_frames=get_preset(p.world).frames,
-                   preset=preset, weights=folder, world=p.world)
+        pipe = cls(denoiser, tok, _resolve_depth(depth, device), num_frames=p.size[0], preset=preset,
+                   weights=folder, working_size=p.size[1:])
         if low_memory:
             pipe.enable_low_memory(device)
         pipe.load_seconds = time.perf_counter() - t0
@@ -454,14 +419,6 @@ class TeacherPipeline:
     def _on(self) -> torch.device | None:
         """The device :func:`~lyra.lowmem.resident` puts a model on for its stage (``None``: models stay put)."""
         return self.device if self.low_memory else None
-
-    @property
-    def working_size(self) -> tuple[int, int]:
-        """``(height, width)`` of the preset's world (the size the shipped weights were trained at)."""
-        from lyra.world.presets import get_preset
-
-        w = get_preset(self.world)
-        return w.height, w.width
 
     def check_size(self, height: int, width: int, num_frames: int) -> None:
         """ConfigError unless ``height × width × num_frames`` fits the tokenizer and the denoiser."""
@@ -651,7 +608,7 @@ class TeacherPipeline:
 
                     camera = default_camera(H, W)
             cd = center_depth(depth)
-            from lyra.train.runtime import mix_seed
+            from lyra.seeds import mix_seed
 
             g = torch.Generator().manual_seed(mix_seed(seed, _TRAJECTORY_STREAM))
             start = video_cameras[0] if video_cameras is not None else camera

@@ -41,12 +41,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lyra.errors import ConfigError
+from lyra.seeds import mix_seed
 from lyra.teacher.depth_net import WEIGHTS_NAME, DepthNetConfig, TinyDepthNet
 from lyra.train import IndexedBatches, TrainConfig, Trainer
 from lyra.train.runtime import (
     add_optimizer_arguments,
     add_run_arguments,
-    mix_seed,
     package_version,
     training_device,
     training_main,

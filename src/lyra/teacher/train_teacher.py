@@ -59,6 +59,7 @@ from torch import Tensor, nn
 
 from lyra.errors import ConfigError, OutputPathError
 from lyra.fileio import atomic_path, replace_dir
+from lyra.seeds import mix_seed
 from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditions_dynamic
 from lyra.teacher.denoiser import TeacherDenoiser
 from lyra.teacher.sampler import flow_matching_loss, sample
@@ -66,7 +67,6 @@ from lyra.train import IndexedBatches, TrainConfig, Trainer
 from lyra.train.runtime import (
     add_optimizer_arguments,
     add_run_arguments,
-    mix_seed,
     package_version,
     training_device,
     training_main,
@@ -315,7 +315,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         _check_export_dir(export_dir)
     init: dict[str, Any] | None = None
     if args.init_from:
-        from lyra.teacher.pipeline import weights_sha256
+        from lyra.weights.hub import weights_sha256
 
         init_dir = Path(args.init_from)
         start = TeacherDenoiser.from_pretrained(init_dir, dtype=torch.float32)  # WeightsError if not a teacher

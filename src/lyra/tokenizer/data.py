@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from lyra.errors import ConfigError
-from lyra.train.runtime import mix_seed
+from lyra.seeds import mix_seed
 
 #: Seeds of training worlds start here; evaluation uses the world module's test split.
 TRAIN_SEED_BASE = 1_000_000

@@ -83,8 +83,10 @@ def latent_frames(num_frames: int) -> int:
 
 
 def weights_dir() -> Path:
-    """The folder of shipped weights (``src/lyra/weights``)."""
-    return Path(__file__).resolve().parent.parent / "weights"
+    """The folder of shipped weights (``src/lyra/weights``; :func:`lyra.weights.hub.weights_root`)."""
+    from lyra.weights.hub import weights_root
+
+    return weights_root()
 
 
 def preset_weights_path(name: str) -> Path | None:

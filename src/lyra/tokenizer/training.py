@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
@@ -55,6 +54,7 @@ from lyra.train.runtime import (
     training_main,
     training_minutes,
 )
+from lyra.weights.hub import sha256_file
 
 RECORD_NAME = "training_record.json"
 #: Seeds of the held-out synthetic evaluation videos (never drawn by training: those use mixed seeds).
@@ -169,7 +169,7 @@ def export(tokenizer: Tokenizer, out: Path, record: dict[str, Any]) -> Path:
     tokenizer.save_pretrained(out, dtype=torch.float16, extra_json={RECORD_NAME: record})
     weights = out / WEIGHTS_NAME
     record["weights"] = {"file": WEIGHTS_NAME, "bytes": weights.stat().st_size,
-                         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+                         "sha256": sha256_file(weights)}
     tmp = out / f".{RECORD_NAME}.tmp"
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     os.replace(tmp, out / RECORD_NAME)
@@ -224,16 +224,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="print a plain metrics line every N steps (for logs; 0: never)")
 
 
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--size must look like HxW (e.g. 176x320), got {text!r}") from None
-    if h % 8 or w % 8 or h < 8 or w < 8:
-        raise ConfigError(f"--size {text}: height and width must be positive multiples of 8")
-    return h, w
-
-
 def _model_config(spec: str) -> dict[str, Any]:
     if spec in PRESETS:
         from lyra.tokenizer.presets import preset_config
@@ -268,7 +258,9 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     """Train (and export) with parsed options; ``t_process`` is when the process started (for --max-minutes)."""
     t_process = time.perf_counter() if t_process is None else t_process
     command = command or " ".join(sys.argv)
-    height, width = _parse_size(args.size)
+    from lyra.inputs import parse_size
+
+    height, width = parse_size(args.size, 8)
     if (args.frames - 1) % 8:
         raise ConfigError(f"--frames {args.frames}: must be 1 + 8k (e.g. 17)")
     device = training_device(force_cpu=args.cpu)

@@ -1,4 +1,5 @@
-"""Small pieces every training entry point shares: seed mixing, the training device, package versions."""
+"""Small pieces every training entry point shares: the training device, package versions, the run preamble
+(seeds: :func:`lyra.seeds.mix_seed`)."""
 
 from __future__ import annotations
 
@@ -13,22 +14,14 @@ import torch
 from lyra.errors import ConfigError, LyraError
 
 
-def mix_seed(*values: int) -> int:
-    """A 62-bit seed mixed from integers (splitmix64 steps; stable across processes and runs)."""
-    h = 0x9E3779B97F4A7C15
-    for v in values:
-        h = (h ^ (int(v) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
-        h = (h ^ (h >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
-        h ^= h >> 31
-    return h >> 2
-
-
 def training_device(force_cpu: bool = False) -> str:
     """``cuda:LOCAL_RANK`` when CUDA is there (and not ``force_cpu``), else ``cpu``.
 
     On CUDA this also enables TF32 matmuls/convolutions and cuDNN autotuning, as every trainer here wants.
     """
-    if force_cpu or not torch.cuda.is_available():
+    from lyra.weights.hub import pick_device
+
+    if pick_device("cpu" if force_cpu else "auto").type == "cpu":
         return "cpu"
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True

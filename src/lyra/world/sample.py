@@ -26,6 +26,7 @@ from torch import Tensor
 
 from lyra.errors import ConfigError
 from lyra.geometry.cameras import Cameras, look_at
+from lyra.geometry.depth import center_depth_of, center_window  # noqa: F401  (re-exported)
 from lyra.geometry.trajectories import TRAJECTORY_NAMES, sample_gen3c_trajectories
 from lyra.world.dynamic import add_motion
 from lyra.world.families import FAMILIES, GENERATORS, Rng
@@ -97,22 +98,6 @@ class WorldSample:
         """Time of each frame ``[T]`` (zeros for a static world)."""
         T = self.preset.frames
         return self.times if self.times is not None else torch.zeros(T)
-
-
-def center_window(depth: Tensor) -> Tensor:
-    """The centre window of a depth map ``[H, W]``: the middle quarter in each direction."""
-    H, W = depth.shape[-2:]
-    h0, w0 = (3 * H) // 8, (3 * W) // 8
-    return depth[..., h0:H - h0, w0:W - w0]
-
-
-def center_depth_of(depth: Tensor) -> float | None:
-    """Median z-depth of the finite pixels of :func:`center_window`; ``None`` if under half are finite."""
-    win = center_window(depth).reshape(-1)
-    fin = win[torch.isfinite(win)]
-    if fin.numel() < 0.5 * win.numel():
-        return None
-    return float(fin.median())
 
 
 def _input_camera(eye, forward, preset: WorldPreset) -> Cameras:

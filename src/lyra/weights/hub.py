@@ -1,0 +1,124 @@
+"""The one preset and weights hub: which models a preset uses, where their weights are, what they hash to,
+and which device runs them.
+
+A :class:`Preset` names the tokenizer, the teacher (static and dynamic), the depth net, the student (static
+and dynamic) and the working size; shipped weights are folders under ``src/lyra/weights/`` (``None``: not
+shipped, pass a folder). Everything here is plain data and file hashing: no model is imported.
+
+* :func:`pick_device` — the one device picker (``auto`` → CUDA when present, else CPU);
+* :func:`sha256_file`, :func:`weights_sha256` (per file of a folder) and :func:`weights_digest` (one hash of a
+  weights tree) — the SHA-256 routines every record and manifest uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lyra.errors import ConfigError, InputFileError
+
+__all__ = ["PRESETS", "Preset", "get_preset", "pick_device", "sha256_file", "shipped_dir", "weights_digest",
+           "weights_root", "weights_sha256"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The models of a preset and its working size.
+
+    Attributes:
+        name: ``tiny`` or ``official``.
+        tokenizer: tokenizer preset (:mod:`lyra.tokenizer.presets`).
+        denoiser: teacher denoiser config preset (:mod:`lyra.teacher.denoiser`).
+        teacher: shipped teacher folder under ``lyra/weights/`` (``None``: pass ``weights=DIR``).
+        teacher_dynamic: shipped dynamic teacher fine-tune folder (``None``: none).
+        depth: depth-net preset (:mod:`lyra.teacher.depth_net`; ``None``: an external estimator or given depth).
+        student: shipped student export folder (``None``: pass ``student=DIR``).
+        student_dynamic: shipped dynamic student export folder (``None``: none).
+        size: working size ``(frames, height, width)`` the weights were trained at.
+        world: the :mod:`lyra.world` preset of that size (the training and evaluation worlds).
+    """
+
+    name: str
+    tokenizer: str
+    denoiser: str
+    teacher: str | None
+    teacher_dynamic: str | None
+    depth: str | None
+    student: str | None
+    student_dynamic: str | None
+    size: tuple[int, int, int]
+    world: str
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset("tiny", tokenizer="tiny", denoiser="tiny", teacher="teacher_tiny",
+                   teacher_dynamic="teacher_tiny_dynamic", depth="tiny", student="student_tiny",
+                   student_dynamic="student_tiny_dynamic", size=(17, 176, 320), world="tiny"),
+    "official": Preset("official", tokenizer="official", denoiser="official", teacher=None, teacher_dynamic=None,
+                       depth=None, student=None, student_dynamic=None, size=(121, 704, 1280), world="official"),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name`` (ConfigError naming the choices otherwise)."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+def weights_root() -> Path:
+    """The folder of the shipped weights (``src/lyra/weights``)."""
+    return Path(__file__).resolve().parent
+
+
+def shipped_dir(folder: str) -> Path:
+    """``weights_root() / folder`` (the folder may be absent in a trimmed install)."""
+    return weights_root() / folder
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU; a ``torch.device`` as it is; otherwise the named device,
+    checked (ConfigError when CUDA is asked for but absent)."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device} was asked for, but no CUDA GPU is available (use cpu)")
+    return torch.device(device)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The hex SHA-256 of a file (what ``sha256sum`` prints), read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def weights_sha256(folder: str | os.PathLike) -> dict[str, str]:
+    """SHA-256 of every ``.safetensors`` / ``.json`` file directly in ``folder`` (name → hex digest)."""
+    return {f.name: sha256_file(f) for f in sorted(Path(folder).iterdir())
+            if f.is_file() and f.suffix in (".safetensors", ".json")}
+
+
+def weights_digest(path: str | os.PathLike) -> str:
+    """One SHA-256 of a weights file or tree: a file's own hash; for a folder, of its ``*.safetensors`` files
+    (recursively): one file's hash, or with several the hash of the lines ``"relative/name sha256"`` in name
+    order. InputFileError when a folder holds no weights."""
+    p = Path(path)
+    if p.is_file():
+        return sha256_file(p)
+    files = sorted(p.rglob("*.safetensors")) if p.is_dir() else []
+    if not files:
+        raise InputFileError(f"{p}: no weights (*.safetensors) to hash")
+    if len(files) == 1:
+        return sha256_file(files[0])
+    lines = "".join(f"{f.relative_to(p).as_posix()} {sha256_file(f)}\n" for f in files)
+    return hashlib.sha256(lines.encode()).hexdigest()
