@@ -58,7 +58,7 @@ stamp "teacher fine-tune: $TEACHER_BUDGET min of training (hard limit $TEACHER_M
 # The static teacher on the same dynamic test worlds (dynamic 3D cache), for comparison with the fine-tune.
 import json, sys, torch
 from lyra.teacher.denoiser import TeacherDenoiser
-from lyra.teacher.train_teacher import evaluate_teacher
+from lyra.train.recipes.teacher import evaluate_teacher
 from lyra.tokenizer import Tokenizer
 from lyra.world import split_seeds
 dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -69,7 +69,7 @@ print(json.dumps({"weights": sys.argv[1], **evaluate_teacher(model, tok, seeds, 
 EOF
 ) &
 tstatic=$!
-timeout "$(secs "$TEACHER_MAX + 0.3")" $PY -m lyra.teacher.train_teacher --dynamic --init-from "$TEACHER_INIT" \
+timeout "$(secs "$TEACHER_MAX + 0.3")" $PY -m lyra.train.recipes.teacher --dynamic --init-from "$TEACHER_INIT" \
   --out "$W/teacher" --world-preset "$WORLD" --time-budget "$TEACHER_BUDGET" --max-minutes "$TEACHER_MAX" \
   --export-reserve 0.7 --lr "$TEACHER_LR" --warmup 50 --pool-worlds 32 --refresh-every 4 --test-worlds 2 \
   --ckpt-every 500 --log-every 50 --no-progress > "$W/teacher.log" 2>&1

@@ -74,7 +74,7 @@ phase_sdg() {
 
 train() {  # name, extra options...
   local name=$1; shift
-  $PY -m lyra.distill.train --data "$W/sdg" --out "$W/$name" --time-budget "$TRAIN_BUDGET" \
+  $PY -m lyra.train.recipes.student --data "$W/sdg" --out "$W/$name" --time-budget "$TRAIN_BUDGET" \
     --max-minutes "$TRAIN_MAX" --batch-size "$BATCH" --lr "$LR" --warmup 100 --schedule cosine "${STAGE_OPT[@]}" \
     --val-data "$W/val" --val-scenes "$VAL_COUNT" --log-every 100 --no-progress "$@" > "$W/train_$name.log" 2>&1
 }

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import lyra.pipeline_dynamic as pd
-from dynamic_fakes import FakeStudent, FakeTeacher
 from lyra.dynamic_scene import DynamicScene
 from lyra.errors import ConfigError, WeightsError
 from lyra.geometry.cameras import Cameras
@@ -21,6 +20,7 @@ from lyra.pipeline_dynamic import (
     static_cameras,
 )
 from lyra.teacher.depth import DepthResult
+from tests.dynamic_fakes import FakeStudent, FakeTeacher
 
 T, H, W = 9, 32, 48
 

@@ -19,7 +19,7 @@ from lyra.cli import main  # noqa: E402
 from lyra.errors import ConfigError, WeightsError  # noqa: E402
 from lyra.gaussians.io import load_gaussians  # noqa: E402
 from lyra.pipeline import image_from_prompt  # noqa: E402
-from t2i_fakes import save_tiny_t2i_pipeline  # noqa: E402
+from tests.t2i_fakes import save_tiny_t2i_pipeline  # noqa: E402
 
 PROMPT = "a red room"
 

@@ -1,4 +1,4 @@
-"""GPU benchmark of student training steps: the real objective of ``lyra.distill.train`` (decoder forward →
+"""GPU benchmark of student training steps: the real objective of ``lyra.train.recipes.student`` (decoder forward →
 Gaussians → gsplat render of the target frames → MSE + perceptual + depth (+ opacity) → backward → AdamW).
 
 One batch of synthetic SDG samples (random latents and targets, GEN3C trajectory cameras) stays on the GPU, so
@@ -76,8 +76,8 @@ def main() -> int:
 
     from lyra.distill.losses import PerceptualLoss
     from lyra.distill.stages import Stage, StagePlan, sample_frames
-    from lyra.distill.train import StudentModel, StudentObjective
     from lyra.student import LatentDecoder, decoder_config
+    from lyra.train.recipes.student import StudentModel, StudentObjective
 
     official = args.preset == "official"
     frames = args.frames or (9 if args.cpu_smoke else 121 if official else 17)

@@ -56,7 +56,7 @@ def bench_inference(tok: Tokenizer, batch: int, frames: int, h: int, w: int, rep
 
 
 def bench_train_step(batch: int, repeats: int) -> dict:
-    from lyra.tokenizer.training import reconstruction_loss
+    from lyra.train.recipes.tokenizer import reconstruction_loss
 
     torch.manual_seed(0)
     vae = Tokenizer.from_config("tiny").vae.cuda().train()

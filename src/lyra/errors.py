@@ -1,6 +1,9 @@
 """Errors a user can cause. The CLI prints them on one line and exits non-zero.
 
-Every message says what went wrong *and* what to do about it.
+Every message says what went wrong *and* what to do about it. Only what a user can cause (a file, an option,
+a preset, missing weights) raises a :class:`LyraError`; a broken internal contract (a tensor of the wrong shape
+passed between modules, a model misused by code) raises ``ValueError``, ``TypeError`` or fails an ``assert``,
+and the CLI lets it through with its traceback: it is a bug, not a user mistake.
 """
 
 from __future__ import annotations

@@ -86,7 +86,23 @@ def test_render_gen3c_trajectory_and_path_file(tmp_path, capsys, scene):
         {"c2w": np.eye(4).tolist(), "fov_y_deg": 60.0}, {"c2w": np.eye(4).tolist(), "fov_y_deg": 40.0}]}))
     assert run_cli(capsys, "render", str(src), "--frames", str(tmp_path / "custom"), "--trajectory", str(path),
                    "--backend", "torch", "--device", "cpu")[0] == 0
-    assert len(list((tmp_path / "custom").iterdir())) == 2
+    import imageio.v2 as imageio
+
+    left = sorted((tmp_path / "left").iterdir())
+    assert [p.name for p in left] == ["frame_00000.png", "frame_00001.png"]
+    assert all(imageio.imread(p).shape == (32, 48, 3) for p in left)
+    custom = sorted((tmp_path / "custom").iterdir())
+    assert [p.name for p in custom] == ["frame_00000.png", "frame_00001.png"]
+    wide, narrow = (imageio.imread(p).astype(np.int16) for p in custom)
+    assert wide.shape == narrow.shape == (30, 40, 3)  # the path file's size
+    # the same pose at 60° and 40° vertical FoV: different frames, and the narrower one magnifies the scene,
+    # so more of its frame is covered (not the white background)
+    assert np.abs(wide - narrow).max() > 50
+
+    def covered(img: np.ndarray) -> float:
+        return float((img.min(axis=-1) < 250).mean())
+
+    assert 0.0 < covered(wide) < covered(narrow)
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared dynamic fakes
 import lyra.pipeline_dynamic as pd  # noqa: E402
-from dynamic_fakes import FakeStudent, FakeTeacher  # noqa: E402
 from lyra.cli import main  # noqa: E402
 from lyra.dynamic_scene import DynamicScene  # noqa: E402
 from lyra.geometry.cameras import Cameras  # noqa: E402
 from lyra.geometry.trajectories import camera_path_dict  # noqa: E402
 from lyra.media import write_video  # noqa: E402
+from tests.dynamic_fakes import FakeStudent, FakeTeacher  # noqa: E402
 
 SIZE = ("--size", "32x48")
 N_SRC = 20  # frames in the test video; the tiny preset resamples to 17

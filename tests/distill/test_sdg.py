@@ -438,8 +438,8 @@ def test_stored_plucker_latents_match_what_training_computes(tmp_path):
 
 def test_stored_plucker_needs_the_same_tokenizer():
     from lyra.distill.sdg import weights_digest
-    from lyra.distill.train import stored_plucker_usable
     from lyra.tokenizer.tokenizer import preset_weights_path
+    from lyra.train.recipes.student import stored_plucker_usable
 
     tiny = weights_digest(preset_weights_path("tiny"))
     assert stored_plucker_usable({"plucker": "stored", "weights": {"tokenizer": tiny}}, "tiny")

@@ -17,8 +17,8 @@ from lyra.distill.stages import (
     sample_frames,
     sample_views,
 )
-from lyra.distill.train import ablate
 from lyra.errors import ConfigError, InputFileError
+from lyra.train.recipes.student import ablate
 
 REPO = Path(__file__).resolve().parents[2]
 

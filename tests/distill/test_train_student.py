@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from student_fakes import make_fake_sdg
 
 from lyra.distill.shards import ShardDataset
 from lyra.distill.stages import Stage, StagePlan
-from lyra.distill.train import SampleStream, main, pack_cameras, unpack_cameras
 from lyra.geometry import Cameras
 from lyra.student import LatentDecoder
+from lyra.train.recipes.student import SampleStream, main, pack_cameras, unpack_cameras
+from tests.distill.student_fakes import make_fake_sdg
 
 REPO = Path(__file__).resolve().parents[2]
 ACCELERATE_CONFIGS = {"ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero2": "DEEPSPEED"}
@@ -184,7 +184,7 @@ def test_accelerate_configs_parse_and_launch_validates(name):
     assert cfg.distributed_type.value == ACCELERATE_CONFIGS[name]
     assert cfg.mixed_precision == "bf16" and cfg.num_processes == -1  # left to --num_processes
     args = launch_command_parser().parse_args(["--config_file", str(path), "--num_processes", "2", "-m",
-                                               "lyra.distill.train", "--help"])
+                                               "lyra.train.recipes.student", "--help"])
     args, _, mp = _validate_launch_command(args)
     assert args.num_processes == 2 and args.mixed_precision == "bf16"
     with pytest.raises(ValueError, match="num_processes"):
@@ -215,7 +215,8 @@ def test_one_gpu_sharded_training_runs_and_resumes(tmp_path, sdg, stages_file, n
         pytest.importorskip("deepspeed")
     out = tmp_path / name
     base = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-            str(REPO / "configs" / "accelerate" / f"{name}.yaml"), "--num_processes", "1", "-m", "lyra.distill.train"]
+            str(REPO / "configs" / "accelerate" / f"{name}.yaml"), "--num_processes", "1", "-m",
+            "lyra.train.recipes.student"]
     args = _args(sdg, out, stages_file)
     args.remove("--cpu")
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from student_fakes import make_fake_dynamic_sdg
 
 from lyra.distill.shards import ShardDataset
 from lyra.distill.stages import Stage, StagePlan
-from lyra.distill.train import SampleStream, StudentModel, StudentObjective, main
 from lyra.errors import ConfigError
 from lyra.student import LatentDecoder
 from lyra.student.dynamic import (
@@ -23,6 +21,8 @@ from lyra.student.dynamic import (
     target_time_latents,
 )
 from lyra.student.latents import LatentCache
+from lyra.train.recipes.student import SampleStream, StudentModel, StudentObjective, main
+from tests.distill.student_fakes import make_fake_dynamic_sdg
 
 T = 9
 STATIC = Path(__file__).resolve().parents[2] / "src" / "lyra" / "weights" / "student_tiny"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from student_helpers import StandInEncoder, make_cameras
+
+from tests.student.student_helpers import StandInEncoder, make_cameras
 
 
 @pytest.fixture

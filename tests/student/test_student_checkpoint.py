@@ -105,15 +105,15 @@ def test_unreadable_and_missing_files(tmp_path):
 def test_official_dynamic_checkpoint_loads_through_the_video_path(tmp_path, official_sd):
     """``lyra_dynamic.pt`` (same names and shapes as the static release, the TSV): found in an official weights
     folder by the video pipeline and loaded strictly with its time embeddings (which the static model ignores)."""
-    from lyra.pipeline import _load_decoder
     from lyra.pipeline_dynamic import resolve_dynamic_weights
+    from lyra.pipeline_parts import load_decoder
 
     (tmp_path / "teacher").mkdir()
     (tmp_path / "teacher" / "config.json").write_text("{}")
     torch.save({"module": official_sd}, tmp_path / "lyra_dynamic.pt")
     found = resolve_dynamic_weights("official", tmp_path)
     assert found.student == tmp_path / "lyra_dynamic.pt" and found.teacher == tmp_path / "teacher"
-    model, meta = _load_decoder(found.student, torch.device("cpu"), torch.float32)
+    model, meta = load_decoder(found.student, torch.device("cpu"), torch.float32)
     assert model.config.time_embeddings and meta["preset"] == "official"
     for name in ("patch_time_embed.proj.weight", "patch_time_embed_tgt.proj.weight", "patch_time_embed_tgt.norm.bias"):
         assert torch.equal(model.state_dict()[name], official_sd[name])

@@ -7,11 +7,11 @@ import pathlib
 import pytest
 import torch
 import torch.nn.functional as F
-from student_helpers import make_cameras
 
 from lyra.errors import ConfigError
 from lyra.student import PRESETS, DecoderConfig, LatentDecoder, plucker_latents, time_latents
 from lyra.student.decoder import conv_transpose3d_by_matmul
+from tests.student.student_helpers import make_cameras
 
 TSV = pathlib.Path(__file__).parents[1] / "data" / "lyra1_decoder_state_dict.tsv"
 
@@ -121,7 +121,7 @@ def test_time_latents_are_added_with_separate_embeddings(tiny_inputs):
         want = model.patch_time_embed(src[:, 0]).repeat(1, V, 1) \
             + model.patch_time_embed_tgt(tgt[:, 0].expand(-1, -1, 2, -1, -1)).repeat(1, V, 1)
         assert torch.allclose(x1 - x0, want, atol=1e-5)
-    with pytest.raises(ConfigError, match="time latents"):
+    with pytest.raises(ValueError, match="time latents"):
         model.tokens(latents, plucker, torch.randn(1, 1, 16, 2, 4, 5))
 
 
@@ -144,10 +144,15 @@ def test_official_preset_runs_on_a_small_input():
     torch.manual_seed(0)
     model = LatentDecoder("official").eval()
     lat = torch.randn(1, 1, 16, 2, 4, 4)
+    pl = torch.randn(1, 1, 32, 2, 4, 4)
     cams = make_cameras(1, 1, 9, 32, 32)
     with torch.no_grad():
-        raw = model(lat, cams, torch.randn(1, 1, 32, 2, 4, 4))
+        raw = model(lat, cams, pl)
+        # parity with the same weights and inputs in float64
+        ref = model.double()(lat.double(), cams, pl.double())
     assert raw.shape == (1, 9 * 4 * 4, 14) and torch.isfinite(raw).all()
+    assert raw.dtype == torch.float32 and ref.dtype == torch.float64
+    torch.testing.assert_close(raw.double(), ref, rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.parametrize("t", [1, 2, 3])
@@ -176,17 +181,17 @@ def test_head_latent_frame_covers_frames_8t_minus_4_to_8t_plus_4():
 def test_input_validation(tiny_inputs):
     latents, cams, plucker = tiny_inputs
     model = LatentDecoder("tiny")
-    with pytest.raises(ConfigError, match="batch shape"):
+    with pytest.raises(ValueError, match="batch shape"):
         model(latents, cams[:, :, :5], plucker)
-    with pytest.raises(ConfigError, match="images"):
+    with pytest.raises(ValueError, match="images"):
         model(latents, make_cameras(1, 2, 9, 64, 32), plucker)
-    with pytest.raises(ConfigError, match="plucker_latents"):
+    with pytest.raises(ValueError, match="plucker_latents"):
         model(latents, cams, plucker[:, :, :16])
-    with pytest.raises(ConfigError, match="latents"):
+    with pytest.raises(ValueError, match="latents"):
         model(latents[:, :, :8], cams, plucker)
     no_time = LatentDecoder(PRESETS["tiny"].with_(time_embeddings=False))
     assert not any("time" in k for k in no_time.state_dict())
-    with pytest.raises(ConfigError, match="time embeddings"):
+    with pytest.raises(ValueError, match="time embeddings"):
         no_time.tokens(latents, plucker, torch.zeros(1, 1, 16, 2, 4, 6))
 
 

@@ -4,11 +4,11 @@ import math
 
 import pytest
 import torch
-from warp_scenes import Quad, psnr, render, square, translated, wall
 
 from lyra.errors import ConfigError
 from lyra.geometry.cameras import Cameras
 from lyra.teacher.cache3d import PointCache, discontinuity_mask, rasterize_depth, warp
+from tests.teacher.warp_scenes import Quad, psnr, render, square, translated, wall
 
 H, W = 96, 160
 CAM = Cameras.from_fov(60.0, W, H)

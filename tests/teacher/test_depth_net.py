@@ -7,13 +7,14 @@ import pytest
 import torch
 from safetensors import safe_open
 from torch import nn
-from warp_scenes import render, square, wall
 
 from lyra.errors import ConfigError, WeightsError
 from lyra.geometry.cameras import Cameras
-from lyra.teacher import depth_net, train_depth
+from lyra.teacher import depth_net
 from lyra.teacher.depth import DepthEstimator, DepthResult, load_depth_estimator
 from lyra.teacher.depth_net import DepthNetConfig, TinyDepthNet
+from lyra.train.recipes import depth as train_depth
+from tests.teacher.warp_scenes import render, square, wall
 
 SMALL = {"widths": [8, 8, 16, 16, 16], "decoder_widths": [8, 8, 16, 16], "head_width": 8}
 
@@ -56,7 +57,7 @@ def test_save_load_round_trip_and_preset(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "w" / "training_record.json").read_text()) == {"steps": 1}
     # presets: missing weights -> a WeightsError that says how to make them
     monkeypatch.setattr(depth_net, "preset_dir", lambda name: tmp_path / "empty")
-    with pytest.raises(WeightsError, match="train_depth"):
+    with pytest.raises(WeightsError, match="lyra.train.recipes.depth"):
         TinyDepthNet.from_preset("tiny")
     with pytest.raises(ConfigError):
         TinyDepthNet.from_preset("huge")

@@ -72,11 +72,11 @@ def test_dynamic_warp_checks_shapes(tokenizer):
     cam = Cameras.from_fov(50.0, W, H)
     inputs = Cameras(cam.K.expand(T, 3, 3), cam.c2w.expand(T, 4, 4), W, H)
     traj = Cameras(cam.K.expand(2, T, 3, 3), cam.c2w.expand(2, T, 4, 4), W, H)
-    with pytest.raises(ConfigError, match="per-frame depth"):
+    with pytest.raises(ValueError, match="per-frame depth"):
         warp_conditions_dynamic(video, torch.ones(T, H, W - 1), inputs, traj, tokenizer)
-    with pytest.raises(ConfigError, match="one per video frame"):
+    with pytest.raises(ValueError, match="one per video frame"):
         warp_conditions_dynamic(video, torch.ones(T, H, W), inputs[:3], traj, tokenizer)
-    with pytest.raises(ConfigError, match="trajectories' frames"):
+    with pytest.raises(ValueError, match="trajectories' frames"):
         warp_conditions_dynamic(video[:5], torch.ones(5, H, W), inputs[:5], traj, tokenizer)
 
 
@@ -143,7 +143,7 @@ def test_dynamic_fine_tune_starts_from_the_static_weights_and_records_it(tmp_pat
     from safetensors.torch import load_file
 
     from lyra.teacher.pipeline import teacher_weights_dir
-    from lyra.teacher.train_teacher import main
+    from lyra.train.recipes.teacher import main
 
     static = teacher_weights_dir("tiny")
     export = tmp_path / "export"
@@ -167,7 +167,7 @@ def test_dynamic_fine_tune_starts_from_the_static_weights_and_records_it(tmp_pat
 
 
 def test_dynamic_pool_conditions_on_the_input_video(tokenizer):
-    from lyra.teacher.train_teacher import TeacherPool, prepare_example
+    from lyra.train.recipes.teacher import TeacherPool, prepare_example
     from lyra.world import load_example
 
     pool = TeacherPool(batch_size=1, tokenizer=tokenizer, preset="micro", pool_worlds=1, dynamic=True,

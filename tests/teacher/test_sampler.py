@@ -114,5 +114,5 @@ def test_sampling_is_deterministic_per_seed_with_the_tiny_denoiser():
 
 
 def test_sampler_rejects_mismatched_noise():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError):
         sample(Linear(), conds(), steps=1, noise=torch.zeros(1, 16, 2, 4, 6), progress=False)

@@ -177,7 +177,7 @@ def test_from_preset_loads_saved_weights_and_reports_missing(tmp_path, monkeypat
     import lyra.teacher.pipeline as tp
 
     monkeypatch.setattr(tp, "teacher_weights_dir", lambda preset="tiny": tmp_path / "absent")
-    with pytest.raises(WeightsError, match="train_teacher"):
+    with pytest.raises(WeightsError, match="lyra.train.recipes.teacher"):
         TeacherPipeline.from_preset("tiny")
     with pytest.raises(WeightsError, match="save_pretrained"):
         TeacherPipeline.from_preset("tiny", weights=tmp_path / "nowhere")

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from lyra.teacher.train_teacher import augment_depth, main
+from lyra.train.recipes.teacher import augment_depth, main
 
 
 def test_augment_depth_scale_and_noise():
@@ -55,8 +55,8 @@ def test_train_resume_export_end_to_end(tmp_path):
 
 
 def test_pool_batches_are_deterministic_and_conditioned():
-    from lyra.teacher.train_teacher import TeacherPool
     from lyra.tokenizer import Tokenizer
+    from lyra.train.recipes.teacher import TeacherPool
 
     tok = Tokenizer.from_preset("tiny")
     a = TeacherPool(batch_size=2, tokenizer=tok, preset="micro", pool_worlds=1)
@@ -68,7 +68,7 @@ def test_pool_batches_are_deterministic_and_conditioned():
     # micro 48x88 frames are centre-cropped to 48x80: latents [B, 16, 2, 6, 10]
     assert tuple(x["latents"].shape) == (2, 16, 2, 6, 10) and tuple(x["mask"].shape) == (2, 1, 2, 6, 10)
     # the augmented depth keeps (almost) all of the warp coverage that the exact depth gives
-    from lyra.teacher.train_teacher import prepare_example
+    from lyra.train.recipes.teacher import prepare_example
     from lyra.world import load_example
 
     _, exact = prepare_example(load_example(a._pool[0][0], "micro", "cpu"), tok)

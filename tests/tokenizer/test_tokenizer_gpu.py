@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lyra.tokenizer import Tokenizer
-from lyra.tokenizer.training import reconstruction_loss
+from lyra.train.recipes.tokenizer import reconstruction_loss
 
 pytestmark = pytest.mark.gpu
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

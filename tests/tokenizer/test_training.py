@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from lyra.tokenizer import Tokenizer
-from lyra.tokenizer.data import VideoBatches, augment, mix_seed, synthetic_videos
-from lyra.tokenizer.training import evaluate_reconstruction, latent_statistics, main, reconstruction_loss
+from lyra.train.recipes.tokenizer import evaluate_reconstruction, latent_statistics, main, reconstruction_loss
+from lyra.train.recipes.tokenizer_data import VideoBatches, augment, mix_seed, synthetic_videos
 
 
 class _Shift(nn.Module):

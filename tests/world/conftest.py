@@ -1,8 +1,8 @@
 import pytest
 import torch
-from world_helpers import primitives_scene
 
 from lyra.world.scene import Scene
+from tests.world.world_helpers import primitives_scene
 
 
 @pytest.fixture(autouse=True)

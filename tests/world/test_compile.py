@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from world_helpers import camera
 
 from lyra.world.render import render
+from tests.world.world_helpers import camera
 
 
 @pytest.mark.slow

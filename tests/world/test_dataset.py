@@ -51,8 +51,11 @@ def test_item_is_the_seed_example_and_collates():
 def test_dynamic_dataset_has_times():
     ex = WorldDataset("val", preset="micro", dynamic=True, size=1)[0]
     assert ex.times is not None and ex.times.shape == (9,)
-    batch = collate_examples([ex])
-    assert batch["times"].shape == (1, 9)
+    # frame f of every trajectory shows the world at t_f = f / (T - 1)
+    torch.testing.assert_close(ex.times.float(), torch.arange(9, dtype=torch.float32) / 8)
+    batch = collate_examples([ex, WorldDataset("val", preset="micro", dynamic=True, size=2)[1]])
+    assert batch["times"].shape == (2, 9)
+    assert torch.equal(batch["times"][0], ex.times) and torch.equal(batch["times"][1], ex.times)
 
 
 def test_unrendered_samples_render_to_the_same_examples():

@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from world_helpers import camera, lights
 
 from lyra.geometry.cameras import Cameras, look_at
 from lyra.world.render import render, render_depth
 from lyra.world.scene import KIND_BOX, KIND_CONE, KIND_ELLIPSOID, SceneBuilder
+from tests.world.world_helpers import camera, lights
 
 
 def test_ground_plane_depth_is_exact():

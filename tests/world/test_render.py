@@ -3,12 +3,12 @@
 import math
 
 import torch
-from world_helpers import camera, lights, primitives_scene
 
 from lyra.world import textures as T
 from lyra.world.lighting import shadow_maps
 from lyra.world.render import render
 from lyra.world.scene import SceneBatch, SceneBuilder
+from tests.world.world_helpers import camera, lights, primitives_scene
 
 
 def test_filtered_square_wave_closed_form():

@@ -126,10 +126,9 @@ def test_dynamic_objects_follow_their_paths():
 
 def test_rendered_sphere_follows_its_path():
     """A moving ball: its depth under the camera at time t matches the closed-form path."""
-    from world_helpers import lights
-
     from lyra.geometry.cameras import Cameras, look_at
     from lyra.world.scene import SceneBuilder
+    from tests.world.world_helpers import lights
 
     b = SceneBuilder("outdoor", 0)
     lights(b)

@@ -45,9 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device_argument(r)
     r.set_defaults(func=run_roundtrip)
 
-    from lyra.tokenizer.training import DESCRIPTION, add_arguments
+    from lyra.train.recipes.tokenizer import DESCRIPTION, add_arguments
 
-    t = tsub.add_parser("train", help="train the tokenizer (as python -m lyra.tokenizer.train)",
+    t = tsub.add_parser("train", help="train the tokenizer (as python -m lyra.train.recipes.tokenizer)",
                         description=DESCRIPTION)
     add_arguments(t)
     t.set_defaults(func=run_train)
@@ -156,6 +156,6 @@ def run_roundtrip(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     import sys
 
-    from lyra.tokenizer.training import run
+    from lyra.train.recipes.tokenizer import run
 
     return run(args, command="lyra " + " ".join(sys.argv[1:]))

@@ -2,7 +2,7 @@
 
 Everything after the model name goes to that trainer unchanged (``lyra train student --help`` lists its
 options). Multi-GPU: ``accelerate launch --config_file configs/accelerate/<ddp|fsdp|deepspeed_zero2>.yaml
---num_processes N -m lyra.distill.train ...`` (the same options).
+--num_processes N -m lyra.train.recipes.student ...`` (the same options).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import importlib
 
 #: Model name → (module with ``main(argv) -> int``, what it trains).
 TRAINERS: dict[str, tuple[str, str]] = {
-    "student": ("lyra.distill.train", "the 3DGS decoder by self-distillation on SDG shards (lyra sdg)"),
-    "teacher": ("lyra.teacher.train_teacher", "the teacher's video denoiser on procedural worlds"),
-    "tokenizer": ("lyra.tokenizer.training", "the video tokenizer (Cosmos-style VAE) on procedural worlds"),
-    "depth": ("lyra.teacher.train_depth", "the tiny monocular depth net on procedural worlds"),
+    "student": ("lyra.train.recipes.student", "the 3DGS decoder by self-distillation on SDG shards (lyra sdg)"),
+    "teacher": ("lyra.train.recipes.teacher", "the teacher's video denoiser on procedural worlds"),
+    "tokenizer": ("lyra.train.recipes.tokenizer", "the video tokenizer (Cosmos-style VAE) on procedural worlds"),
+    "depth": ("lyra.train.recipes.depth", "the tiny monocular depth net on procedural worlds"),
 }
 
 

@@ -103,7 +103,7 @@ def depth_loss(rendered: Tensor, target: Tensor, beta: float = 1.0, eps: float =
         target: ``[..., H, W]`` target depth estimate of the teacher's frames (``inf``/``nan``/``≤ 0``: invalid).
     """
     if rendered.shape != target.shape:
-        raise ConfigError(f"depth_loss: shapes differ {tuple(rendered.shape)} vs {tuple(target.shape)}")
+        raise ValueError(f"depth_loss: shapes differ {tuple(rendered.shape)} vs {tuple(target.shape)}")
     target = target.float()
     rendered = rendered.float()
     valid = torch.isfinite(target) & (target > 0) & torch.isfinite(rendered)

@@ -185,7 +185,7 @@ def conv_transpose3d_by_matmul(x: Tensor, weight: Tensor, bias: Tensor | None, s
     _, o, kt, kh, kw = weight.shape
     st, sh, sw = stride
     if (kh, kw) != (sh, sw):
-        raise ConfigError("conv_transpose3d_by_matmul needs the spatial kernel to equal the spatial stride")
+        raise ValueError("conv_transpose3d_by_matmul needs the spatial kernel to equal the spatial stride")
     y = x.permute(0, 2, 3, 4, 1).reshape(-1, c) @ weight.reshape(c, -1).to(x.dtype)  # [n·t·h·w, o·kt·kh·kw]
     y = y.reshape(n, t, h, w, o, kt, kh, kw).permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(n, o, t, kt, h * kh, w * kw)
     full = y.new_zeros(n, o, (t - 1) * st + kt, h * kh, w * kw)
@@ -301,13 +301,13 @@ class LatentDecoder(nn.Module):
     def _check_inputs(self, latents: Tensor, plucker_latents: Tensor) -> tuple[int, int, int, int, int]:
         cfg = self.config
         if latents.ndim != 6 or latents.shape[2] != cfg.latent_channels:
-            raise ConfigError(f"latents must be [B, V, {cfg.latent_channels}, t, h, w], got {tuple(latents.shape)}")
+            raise ValueError(f"latents must be [B, V, {cfg.latent_channels}, t, h, w], got {tuple(latents.shape)}")
         B, V, _, t, h, w = latents.shape
         if h % cfg.patch_size or w % cfg.patch_size:
-            raise ConfigError(f"latent size {h}x{w} is not divisible by the patch size {cfg.patch_size}")
+            raise ValueError(f"latent size {h}x{w} is not divisible by the patch size {cfg.patch_size}")
         want = (B, V, 2 * cfg.latent_channels, t, h, w)
         if tuple(plucker_latents.shape) != want:
-            raise ConfigError(f"plucker_latents must be {list(want)}, got {list(plucker_latents.shape)}")
+            raise ValueError(f"plucker_latents must be {list(want)}, got {list(plucker_latents.shape)}")
         return B, V, t, h, w
 
     # ----------------------------------------------------------------- forward
@@ -329,10 +329,10 @@ class LatentDecoder(nn.Module):
             if lat is None:
                 continue
             if not self.config.time_embeddings:
-                raise ConfigError("this decoder config has no time embeddings (time_embeddings=False)")
+                raise ValueError("this decoder config has no time embeddings (time_embeddings=False)")
             if lat.ndim != 6 or lat.shape[0] != B or lat.shape[1] not in (1, V) or lat.shape[-2:] != (h, w) \
                     or lat.shape[3] not in (1, t):
-                raise ConfigError(f"{name}: time latents must be [B, V or 1, 16, t or 1, h, w], "
+                raise ValueError(f"{name}: time latents must be [B, V or 1, 16, t or 1, h, w], "
                                   f"got {tuple(lat.shape)}")
             lat = lat.expand(B, V, lat.shape[2], t, h, w)
             x = x + self._embed(getattr(self, name), lat, ckpt)
@@ -386,10 +386,10 @@ class LatentDecoder(nn.Module):
         T = self.frames_per_view(t)
         s = self.config.spatial_compression
         if tuple(cameras.shape) != (B, V, T):
-            raise ConfigError(f"cameras must have batch shape [B, V, T] = [{B}, {V}, {T}] (T = 1 + 8(t − 1)), "
+            raise ValueError(f"cameras must have batch shape [B, V, T] = [{B}, {V}, {T}] (T = 1 + 8(t − 1)), "
                               f"got {list(cameras.shape)}")
         if (cameras.width, cameras.height) != (w * s, h * s):
-            raise ConfigError(f"cameras are for {cameras.width}x{cameras.height} images; the latents need "
+            raise ValueError(f"cameras are for {cameras.width}x{cameras.height} images; the latents need "
                               f"{w * s}x{h * s}")
         o, d = cameras.downscale(s).rays(normalize=True)  # [B, V, T, h, w, 3]
         return o.reshape(B, -1, 3), d.reshape(B, -1, 3)
@@ -421,7 +421,7 @@ def plucker_latents(cameras: Cameras, encoder: VideoEncoder) -> Tensor:
     time to bound memory. No gradients flow into the encoder.
     """
     if len(cameras.shape) != 3:
-        raise ConfigError(f"cameras must have batch shape [B, V, T], got {list(cameras.shape)}")
+        raise ValueError(f"cameras must have batch shape [B, V, T], got {list(cameras.shape)}")
     dtype = _encoder_dtype(encoder)
     out = []
     with torch.no_grad():
@@ -438,7 +438,7 @@ def time_latents(times: Tensor, encoder: VideoEncoder, height: int, width: int) 
     mapped to the tokenizer's input range as ``2·x − 1``, and encoded as a video.
     """
     if times.ndim != 2:
-        raise ConfigError(f"times must be [B, T], got {tuple(times.shape)}")
+        raise ValueError(f"times must be [B, T], got {tuple(times.shape)}")
     video = torch.stack([times, torch.cos(times), torch.sin(times)], 1)  # [B, 3, T]
     video = (2 * video - 1)[..., None, None].expand(*video.shape, height, width)
     with torch.no_grad():

@@ -15,7 +15,7 @@ Given the latents of all trajectories with their source times and a target time 
 decoder outputs (pixel-aligned to every frame of every view, as in the static model) is placed where the scene
 is at time ``τ``: the output is the 3D scene at ``τ``. Rendering it into the camera of any frame that shows
 time ``τ`` must reproduce that frame (:func:`frames_at_time` finds them) — that is how it is trained
-(:mod:`lyra.distill.train`, ``--dynamic``) and evaluated (:mod:`lyra.eval.student_benchmark`).
+(:mod:`lyra.train.recipes.student`, ``--dynamic``) and evaluated (:mod:`lyra.eval.student_benchmark`).
 
 The time videos are encoded once per distinct time row and cached (:class:`~lyra.student.latents.LatentCache`):
 a data set has few distinct rows (forward and reversed frame times; one constant row per target time).
@@ -43,7 +43,7 @@ def source_time_latents(times: Tensor, encoder: Any, height: int, width: int) ->
     """Source-time latents ``[B, V, 16, t, h, w]`` of frame times ``times`` ``[B, V, T]`` in [0, 1] (no cache;
     float32 on the encoder's device)."""
     if times.ndim != 3:
-        raise ConfigError(f"source times must be [B, V, T], got {tuple(times.shape)}")
+        raise ValueError(f"source times must be [B, V, T], got {tuple(times.shape)}")
     B, V, T = times.shape
     enc = raw_video_encoder(encoder)
     out = time_latents(times.reshape(B * V, T).float(), enc, height, width)
@@ -71,7 +71,7 @@ def frames_at_time(times: Tensor, target: float, atol: float = TIME_ATOL) -> tup
     forward trajectories and frame ``T − 1 − g`` of the six reversed ones: twelve views of the scene at ``t_g``.
     """
     if times.ndim != 2:
-        raise ConfigError(f"times must be [V, T], got {tuple(times.shape)}")
+        raise ValueError(f"times must be [V, T], got {tuple(times.shape)}")
     err = (times.float() - float(target)).abs()
     best, frames = err.min(dim=1)
     views = torch.nonzero(best <= atol, as_tuple=True)[0]
@@ -101,7 +101,7 @@ def decode_at_time(model: LatentDecoder, latents: Tensor, cameras: Cameras, pluc
     B, V, _, t, h, w = latents.shape
     T = model.frames_per_view(t)
     if tuple(times.shape) != (B, V, T):
-        raise ConfigError(f"times must be [B, V, T] = [{B}, {V}, {T}], got {tuple(times.shape)}")
+        raise ValueError(f"times must be [B, V, T] = [{B}, {V}, {T}], got {tuple(times.shape)}")
     H, W = 8 * h, 8 * w
     dev = latents.device
     dtype = next(model.parameters()).dtype

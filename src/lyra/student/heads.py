@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lyra.errors import ConfigError
 from lyra.gaussians import Gaussians
 
 #: Split of the 12 head channels.
@@ -73,7 +72,7 @@ class GaussianActivations:
         Computed in float32 (float64 stays float64) whatever the features' dtype.
         """
         if features.shape[-1] != HEAD_CHANNELS:
-            raise ConfigError(f"head features need {HEAD_CHANNELS} channels, got {features.shape[-1]}")
+            raise ValueError(f"head features need {HEAD_CHANNELS} channels, got {features.shape[-1]}")
         dtype = torch.promote_types(features.dtype, torch.float32)
         f = features.to(dtype)
         dist, rgb, scale, rot, opa = f.split(HEAD_SPLIT, dim=-1)
@@ -87,6 +86,6 @@ def raw_to_gaussians(raw: Tensor) -> Gaussians:
     Keeps the autograd graph (the fields are views of ``raw``).
     """
     if raw.ndim != 2 or raw.shape[-1] != RAW_CHANNELS:
-        raise ConfigError(f"raw Gaussians must be [N, {RAW_CHANNELS}], got {tuple(raw.shape)}")
+        raise ValueError(f"raw Gaussians must be [N, {RAW_CHANNELS}], got {tuple(raw.shape)}")
     pos, opa, scale, rot, rgb = raw.split(RAW_SPLIT, dim=-1)
     return Gaussians(means=pos, quats=rot, scales=scale, opacities=opa[:, 0], colors=rgb)

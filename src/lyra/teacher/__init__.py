@@ -2,7 +2,7 @@
 
 * :mod:`~lyra.teacher.depth` — the depth-estimator protocol, user depth files, local ``transformers``
   depth models; :mod:`~lyra.teacher.depth_net` — the small depth network trained here
-  (:mod:`~lyra.teacher.train_depth` trains it).
+  (:mod:`~lyra.train.recipes.depth` trains it).
 * :mod:`~lyra.teacher.cache3d` — the point cache of the input view and its z-buffered forward warp
   into any cameras (warped RGB, validity mask, depth).
 * :mod:`~lyra.teacher.pipeline` — :class:`TeacherPipeline`: image → depth → trajectories → warp

@@ -51,11 +51,11 @@ class Conditions:
 
     def __post_init__(self) -> None:
         if self.latents.dim() != 5 or self.mask_latents.dim() != 5:
-            raise ConfigError(f"conditions need 5-D latents, got {tuple(self.latents.shape)} and "
+            raise ValueError(f"conditions need 5-D latents, got {tuple(self.latents.shape)} and "
                               f"{tuple(self.mask_latents.shape)}")
         V, _, t, h, w = self.latents.shape
         if tuple(self.mask_latents.shape) != (V, 1, t, h, w):
-            raise ConfigError(f"mask_latents must be [{V}, 1, {t}, {h}, {w}], got {tuple(self.mask_latents.shape)}")
+            raise ValueError(f"mask_latents must be [{V}, 1, {t}, {h}, {w}], got {tuple(self.mask_latents.shape)}")
 
     def __len__(self) -> int:
         return self.latents.shape[0]
@@ -85,7 +85,7 @@ def mask_to_latent_grid(mask: Tensor) -> Tensor:
     to reach a multiple of 8 count as invalid (the tokenizer pads them too).
     """
     if mask.dim() != 4:
-        raise ConfigError(f"mask must be [V, T, H, W], got {tuple(mask.shape)}")
+        raise ValueError(f"mask must be [V, T, H, W], got {tuple(mask.shape)}")
     V, T, H, W = mask.shape
     t = latent_frames(T)
     m = mask.to(torch.float32)
@@ -131,7 +131,7 @@ def warp_conditions(
         warped ``rgb [V, T, 3, H', W']`` / ``mask [V, T, H', W']``.
     """
     if len(trajectory_cameras.shape) != 2:
-        raise ConfigError(f"trajectory cameras must have batch shape [V, T], got {tuple(trajectory_cameras.shape)}")
+        raise ValueError(f"trajectory cameras must have batch shape [V, T], got {tuple(trajectory_cameras.shape)}")
     latent_frames(trajectory_cameras.shape[1])
     if trajectory_batch is not None and trajectory_batch < 1:
         raise ConfigError(f"trajectory_batch must be >= 1 or None, got {trajectory_batch}")
@@ -187,17 +187,17 @@ def warp_conditions_dynamic(
         ``rgb [V, T, 3, H', W']`` / ``mask [V, T, H', W']``.
     """
     if len(trajectory_cameras.shape) != 2:
-        raise ConfigError(f"trajectory cameras must have batch shape [V, T], got {tuple(trajectory_cameras.shape)}")
+        raise ValueError(f"trajectory cameras must have batch shape [V, T], got {tuple(trajectory_cameras.shape)}")
     V, T = trajectory_cameras.shape
     latent_frames(T)
     if video.dim() != 4 or video.shape[0] != T or video.shape[1] != 3:
-        raise ConfigError(f"the input video must be [T, 3, H, W] with T = {T} (the trajectories' frames), "
+        raise ValueError(f"the input video must be [T, 3, H, W] with T = {T} (the trajectories' frames), "
                           f"got {tuple(video.shape)}")
     if tuple(depths.shape) != (T, *video.shape[-2:]):
-        raise ConfigError(f"per-frame depth must be [{T}, {video.shape[-2]}, {video.shape[-1]}], "
+        raise ValueError(f"per-frame depth must be [{T}, {video.shape[-2]}, {video.shape[-1]}], "
                           f"got {tuple(depths.shape)}")
     if tuple(input_cameras.shape) != (T,):
-        raise ConfigError(f"input cameras must have batch shape [{T}] (one per video frame), "
+        raise ValueError(f"input cameras must have batch shape [{T}] (one per video frame), "
                           f"got {tuple(input_cameras.shape)}")
     rgbs, masks = [], []
     for f in range(T):

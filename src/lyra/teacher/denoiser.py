@@ -253,9 +253,9 @@ class TeacherDenoiser(nn.Module):
             context: optional cross-attention context ``[B or 1, N, text_embed_dim]``.
         """
         if noisy.dim() != 5 or noisy.shape[1] != LATENT_CHANNELS:
-            raise ConfigError(f"noisy latents must be [B, {LATENT_CHANNELS}, t, h, w], got {tuple(noisy.shape)}")
+            raise ValueError(f"noisy latents must be [B, {LATENT_CHANNELS}, t, h, w], got {tuple(noisy.shape)}")
         if conditions.latents.shape != noisy.shape:
-            raise ConfigError(f"condition latents {tuple(conditions.latents.shape)} do not match the noisy "
+            raise ValueError(f"condition latents {tuple(conditions.latents.shape)} do not match the noisy "
                               f"latents {tuple(noisy.shape)}")
         B, _, T, H, W = noisy.shape
         ph, pw = self.config.patch_size[1:]

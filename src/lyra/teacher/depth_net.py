@@ -15,7 +15,7 @@ are resized to it and the depth resized back) and assumes the training field of 
 ``focal_px / focal_px_train`` — a picture of the same scene through a longer lens looks like a nearer
 scene (:meth:`TinyDepthNet.predict` does this when given the vertical FoV).
 
-Training: ``python -m lyra.teacher.train_depth`` (:mod:`lyra.teacher.train_depth`).
+Training: ``python -m lyra.train.recipes.depth`` (:mod:`lyra.train.recipes.depth`).
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ class TinyDepthNet(nn.Module):
         if not (folder / WEIGHTS_NAME).is_file():
             raise WeightsError(
                 f"depth preset {name!r}: no weights in {folder}. Train them with "
-                f"`python -m lyra.teacher.train_depth --out runs/depth_{name} --export-to {folder}` "
+                f"`python -m lyra.train.recipes.depth --out runs/depth_{name} --export-to {folder}` "
                 "(a CUDA GPU is recommended), or give a depth source instead: a depth file (.npy, 16-bit .png) "
                 "or a local transformers depth model folder"
             )

@@ -396,7 +396,7 @@ class TeacherPipeline:
         if not folder.is_dir() or not (folder / "config.json").is_file():
             raise WeightsError(
                 f"no teacher weights in {folder}: " + (
-                    "train them with `python -m lyra.teacher.train_teacher --out runs/teacher "
+                    "train them with `python -m lyra.train.recipes.teacher --out runs/teacher "
                     f"--export-to {folder}` (a CUDA GPU is recommended) or pass --weights DIR"
                     if weights is None else "expected a folder written by TeacherDenoiser.save_pretrained "
                     "(config.json, diffusion_pytorch_model.safetensors, teacher.json)"))

@@ -65,7 +65,7 @@ def flow_matching_loss(
     """
     B = clean_latents.shape[0]
     if len(conditions) != B:
-        raise ConfigError(f"{len(conditions)} conditions for {B} latent videos")
+        raise ValueError(f"{len(conditions)} conditions for {B} latent videos")
     gdev = generator.device if generator is not None else clean_latents.device
     noise = torch.randn(clean_latents.shape, generator=generator, device=gdev).to(clean_latents)
     if t is None:
@@ -115,7 +115,7 @@ def sample(
         gdev = generator.device if generator is not None else cond_lat.device
         noise = torch.randn(cond_lat.shape, generator=generator, device=gdev)
     if tuple(noise.shape) != tuple(cond_lat.shape):
-        raise ConfigError(f"noise {tuple(noise.shape)} does not match the conditions {tuple(cond_lat.shape)}")
+        raise ValueError(f"noise {tuple(noise.shape)} does not match the conditions {tuple(cond_lat.shape)}")
     x = noise.to(device=cond_lat.device, dtype=torch.float32)
     V = x.shape[0]
     blank = None

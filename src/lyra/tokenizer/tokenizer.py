@@ -195,7 +195,7 @@ class Tokenizer(nn.Module):
                 if not (Path(path) / WEIGHTS_NAME).is_file():
                     raise WeightsError(
                         f"the '{name}' tokenizer weights are missing from {path}; train them with "
-                        f"`python -m lyra.tokenizer.train --out DIR ...` and copy DIR/export/* there "
+                        f"`python -m lyra.train.recipes.tokenizer --out DIR ...` and copy DIR/export/* there "
                         "(see benchmarks/gpu/README or the tokenizer docs)"
                     )
         return cls.from_pretrained(path, device=device, dtype=dtype, max_batch=max_batch)
@@ -291,7 +291,7 @@ class Tokenizer(nn.Module):
     def decode_raw(self, latents: Tensor) -> Tensor:
         """Raw latents → ``[B, C, T, H, W]`` in the model's range (not clamped), float32."""
         if latents.dim() != 5 or latents.shape[1] != LATENT_CHANNELS:
-            raise ConfigError(f"expected latents [B, {LATENT_CHANNELS}, t, h, w], got shape {tuple(latents.shape)}")
+            raise ValueError(f"expected latents [B, {LATENT_CHANNELS}, t, h, w], got shape {tuple(latents.shape)}")
         z = latents.to(device=self.device, dtype=self.dtype)
         out = [self._decode_batch(chunk) for chunk in self._chunks(z)]
         return out[0] if len(out) == 1 else torch.cat(out, dim=0)

@@ -1,4 +1,4 @@
-"""Train the video tokenizer (``python -m lyra.tokenizer.train``), resumable in time-limited chunks.
+"""Train the video tokenizer (``python -m lyra.train.recipes.tokenizer``), resumable in time-limited chunks.
 
 Data: procedural world videos (``--data world``, rendered on the training device) or synthetic moving
 shapes (``--data synthetic``), ``--frames`` × ``--size`` (default 17 × 176 × 320, the ``tiny`` preset),
@@ -37,19 +37,21 @@ from torch import Tensor, nn
 
 from lyra.errors import ConfigError
 from lyra.eval.metrics import psnr, ssim
-from lyra.tokenizer.data import (
+from lyra.tokenizer.presets import PRESETS, STAT_FRAMES
+from lyra.tokenizer.tokenizer import WEIGHTS_NAME, Tokenizer, stats_to_frames
+from lyra.train import IndexedBatches, Trainer
+from lyra.train.recipes.tokenizer_data import (
     VideoBatches,
     sample_world_cpu,
     synthetic_videos,
     test_world_seeds,
 )
-from lyra.tokenizer.presets import PRESETS, STAT_FRAMES
-from lyra.tokenizer.tokenizer import WEIGHTS_NAME, Tokenizer, stats_to_frames
-from lyra.train import IndexedBatches, TrainConfig, Trainer
 from lyra.train.runtime import (
     add_optimizer_arguments,
     add_run_arguments,
     package_version,
+    report_stop,
+    train_config,
     training_device,
     training_main,
     training_minutes,
@@ -182,13 +184,13 @@ DESCRIPTION = ("Train the lyra video tokenizer (Cosmos CV8x8x8 design) on proced
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lyra.tokenizer.train", description=DESCRIPTION)
+    p = argparse.ArgumentParser(prog="python -m lyra.train.recipes.tokenizer", description=DESCRIPTION)
     add_arguments(p)
     return p
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Add the training options to ``p`` (shared by ``python -m lyra.tokenizer.train`` and the CLI)."""
+    """Add the training options to ``p`` (shared by ``python -m lyra.train.recipes.tokenizer`` and the CLI)."""
     add_run_arguments(p, export_reserve=1.5)
     p.add_argument("--config", default="tiny",
                    help=f"tokenizer preset ({', '.join(PRESETS)}) or a JSON file of AutoencoderKLCosmos kwargs")
@@ -250,8 +252,8 @@ def _resolve_source(choice: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m lyra.tokenizer.train`` (``argv`` defaults to ``sys.argv[1:]``)."""
-    return training_main(build_parser(), run, "python -m lyra.tokenizer.train", "lyra tokenizer train", argv)
+    """Entry point of ``python -m lyra.train.recipes.tokenizer`` (``argv`` defaults to ``sys.argv[1:]``)."""
+    return training_main(build_parser(), run, "python -m lyra.train.recipes.tokenizer", "lyra tokenizer train", argv)
 
 
 def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:
@@ -286,13 +288,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                         refresh_every=args.refresh_every, refresh_count=args.refresh_count,
                         preset=args.world_preset, dynamic_fraction=args.dynamic_fraction, workers=workers)
     fit_minutes = training_minutes(args, t_process)
-    cfg = TrainConfig(
-        out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
-        schedule=args.schedule, min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip or None,
-        grad_accum=args.grad_accum, cpu=args.cpu, seed=args.seed, checkpoint_every=args.ckpt_every,
-        log_every=args.log_every, ema_decay=args.ema or None, max_minutes=fit_minutes,
-        time_budget_minutes=args.time_budget, resume=args.resume, progress=not args.no_progress,
-        print_every=args.print_every or None,
+    cfg = train_config(
+        args, out, fit_minutes, grad_accum=args.grad_accum, print_every=args.print_every or None,
         extra={"model_config": model_cfg, "data": dataclasses.asdict(data) | {"render": None},
                "grad_weight": args.grad_weight, "batch_size": batch_size},
     )
@@ -319,12 +316,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     finally:
         data.close()
     fit_s = time.perf_counter() - t_fit
-    acc = trainer.accelerator
-    if acc.is_main_process:
-        print(f"stopped at step {result.step} of {trainer.total_steps} ({result.reason}); "
-              f"{fit_s:.0f} s this invocation, {result.elapsed_s:.0f} s in all; checkpoint {result.checkpoint}",
-              flush=True)
-    if args.no_export or not acc.is_main_process:
+    report_stop(trainer, result, fit_s)
+    if args.no_export or not trainer.accelerator.is_main_process:
         return 0
 
     # ---- export: EMA weights (if any), latent statistics from training videos, test metrics

@@ -1,4 +1,4 @@
-"""Train the teacher's denoiser on procedural worlds: ``python -m lyra.teacher.train_teacher``.
+"""Train the teacher's denoiser on procedural worlds: ``python -m lyra.train.recipes.teacher``.
 
 Data: procedural world examples of ``lyra.world``'s train split. For each example the ground-truth
 trajectory videos ``[6, T, 3, H, W]`` go through the frozen tokenizer (normalised latents: the target
@@ -63,11 +63,14 @@ from lyra.seeds import mix_seed
 from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditions_dynamic
 from lyra.teacher.denoiser import TeacherDenoiser
 from lyra.teacher.sampler import flow_matching_loss, sample
-from lyra.train import IndexedBatches, TrainConfig, Trainer
+from lyra.train import IndexedBatches, Trainer
 from lyra.train.runtime import (
     add_optimizer_arguments,
     add_run_arguments,
+    final_weights,
     package_version,
+    report_stop,
+    train_config,
     training_device,
     training_main,
     training_minutes,
@@ -240,7 +243,7 @@ def evaluate_teacher(model: TeacherDenoiser, tokenizer: Any, seeds: list[int], p
 
 # ---------------------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lyra.teacher.train_teacher", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m lyra.train.recipes.teacher", description=__doc__.split("\n")[0])
     add_run_arguments(p, export_reserve=1.5)
     p.add_argument("--preset", default="tiny", help="denoiser preset (lyra.teacher.denoiser)")
     p.add_argument("--tokenizer", default="tiny", help="tokenizer preset (frozen)")
@@ -274,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point (``argv`` defaults to ``sys.argv[1:]``)."""
-    return training_main(build_parser(), run, "python -m lyra.teacher.train_teacher", "lyra train_teacher", argv)
+    return training_main(build_parser(), run, "python -m lyra.train.recipes.teacher", "lyra train_teacher", argv)
 
 
 def _check_export_dir(export_dir: Path) -> None:
@@ -334,12 +337,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                        refresh_count=args.refresh_count, depth_scale=tuple(args.depth_scale),
                        depth_noise=args.depth_noise, depth_pixel_noise=args.depth_pixel_noise, dynamic=args.dynamic)
     fit_minutes = training_minutes(args, t_process)
-    cfg = TrainConfig(
-        out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
-        schedule=args.schedule, min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip or None,
-        cpu=args.cpu, seed=args.seed, checkpoint_every=args.ckpt_every, log_every=args.log_every,
-        ema_decay=args.ema or None, max_minutes=fit_minutes, time_budget_minutes=args.time_budget,
-        resume=args.resume, progress=not args.no_progress, print_every=args.log_every if args.no_progress else None,
+    cfg = train_config(
+        args, out, fit_minutes, print_every=args.log_every if args.no_progress else None,
         extra={"preset": args.preset, "tokenizer": args.tokenizer, "batch_size": batch_size,
                "data": {"world_preset": args.world_preset, "pool_worlds": pool_worlds,
                         "refresh_every": args.refresh_every, "refresh_count": args.refresh_count,
@@ -350,18 +349,11 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     trainer = Trainer(model, teacher_loss, IndexedBatches(data), cfg)
     t_fit = time.perf_counter()
     result = trainer.fit(until=args.until)
-    acc = trainer.accelerator
-    if acc.is_main_process:
-        print(f"stopped at step {result.step} of {trainer.total_steps} ({result.reason}); "
-              f"{time.perf_counter() - t_fit:.0f} s this invocation, {result.elapsed_s:.0f} s in all; "
-              f"checkpoint {result.checkpoint}", flush=True)
-    if args.no_export or not acc.is_main_process:
+    report_stop(trainer, result, time.perf_counter() - t_fit)
+    if args.no_export or not trainer.accelerator.is_main_process:
         return 0
 
-    final = TeacherDenoiser.from_config(args.preset, seed=args.seed)
-    final.load_state_dict(trainer.unwrapped_model.state_dict())
-    if trainer.ema is not None:
-        trainer.ema.copy_to(final)
+    final = final_weights(trainer, TeacherDenoiser.from_config(args.preset, seed=args.seed))
     _export(final, export_dir)
     reloaded = TeacherDenoiser.from_pretrained(export_dir, device=device, dtype=torch.float32)
     test_seeds = [int(s) for s in split_seeds("test")[:args.test_worlds]]

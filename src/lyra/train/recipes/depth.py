@@ -1,4 +1,4 @@
-"""Train :class:`~lyra.teacher.depth_net.TinyDepthNet` on procedural worlds: ``python -m lyra.teacher.train_depth``.
+"""Train :class:`~lyra.teacher.depth_net.TinyDepthNet` on procedural worlds: ``python -m lyra.train.recipes.depth``.
 
 Data: every frame of a procedural world example (the input view and the 6 × (T − 1) trajectory
 frames, with exact z-depth) is a training image. A pool of ``--pool-worlds`` rendered worlds is held on
@@ -43,11 +43,14 @@ from torch import Tensor, nn
 from lyra.errors import ConfigError
 from lyra.seeds import mix_seed
 from lyra.teacher.depth_net import WEIGHTS_NAME, DepthNetConfig, TinyDepthNet
-from lyra.train import IndexedBatches, TrainConfig, Trainer
+from lyra.train import IndexedBatches, Trainer
 from lyra.train.runtime import (
     add_optimizer_arguments,
     add_run_arguments,
+    final_weights,
     package_version,
+    report_stop,
+    train_config,
     training_device,
     training_main,
     training_minutes,
@@ -219,7 +222,7 @@ def test_set(count: int, preset: str, device: str) -> tuple[Tensor, Tensor, list
 
 # ---------------------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lyra.teacher.train_depth", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m lyra.train.recipes.depth", description=__doc__.split("\n")[0])
     add_run_arguments(p, export_reserve=1.0)
     p.add_argument("--config", default=None, metavar="JSON",
                    help="architecture overrides (DepthNetConfig fields) as a JSON file")
@@ -265,7 +268,7 @@ def _net_config(spec: str | None, preset: str) -> DepthNetConfig:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point (``argv`` defaults to ``sys.argv[1:]``)."""
-    return training_main(build_parser(), run, "python -m lyra.teacher.train_depth", "lyra train_depth", argv)
+    return training_main(build_parser(), run, "python -m lyra.train.recipes.depth", "lyra train_depth", argv)
 
 
 def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:
@@ -284,12 +287,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                        pool_worlds=args.pool_worlds, refresh_every=args.refresh_every,
                        refresh_count=args.refresh_count)
     fit_minutes = training_minutes(args, t_process)
-    cfg = TrainConfig(
-        out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
-        schedule=args.schedule, min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip or None,
-        cpu=args.cpu, seed=args.seed, checkpoint_every=args.ckpt_every, log_every=args.log_every,
-        ema_decay=args.ema or None, max_minutes=fit_minutes, time_budget_minutes=args.time_budget,
-        resume=args.resume, progress=not args.no_progress,
+    cfg = train_config(
+        args, out, fit_minutes,
         extra={"net_config": net_cfg.to_dict(), "batch_size": batch_size, "lam": args.lam,
                "grad_weight": args.grad_weight, "conf_weight": args.conf_weight,
                "data": {"preset": args.world_preset, "pool_worlds": args.pool_worlds,
@@ -303,18 +302,11 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     trainer = Trainer(net, loss_fn, IndexedBatches(data), cfg)
     t_fit = time.perf_counter()
     result = trainer.fit(until=args.until)
-    acc = trainer.accelerator
-    if acc.is_main_process:
-        print(f"stopped at step {result.step} of {trainer.total_steps} ({result.reason}); "
-              f"{time.perf_counter() - t_fit:.0f} s this invocation, {result.elapsed_s:.0f} s in all; "
-              f"checkpoint {result.checkpoint}", flush=True)
-    if args.no_export or not acc.is_main_process:
+    report_stop(trainer, result, time.perf_counter() - t_fit)
+    if args.no_export or not trainer.accelerator.is_main_process:
         return 0
 
-    final = TinyDepthNet(net_cfg)
-    final.load_state_dict(trainer.unwrapped_model.state_dict())
-    if trainer.ema is not None:
-        trainer.ema.copy_to(final)
+    final = final_weights(trainer, TinyDepthNet(net_cfg))
     record: dict[str, Any] = {
         "model": "lyra TinyDepthNet (U-Net, metric log-depth + confidence)",
         "config": net_cfg.to_dict(),

@@ -1,4 +1,4 @@
-"""Self-distillation of the student on SDG shards: ``python -m lyra.distill.train`` / ``lyra train student``.
+"""Self-distillation of the student on SDG shards: ``python -m lyra.train.recipes.student`` / ``lyra train student``.
 
 Data: an SDG folder (:class:`~lyra.distill.shards.ShardDataset`): per sample the teacher's raw latents
 ``[6, 16, t, h, w]``, its tokenizer-decoded frames ``[6, T, H, W, 3]`` (the targets), the cameras and a depth
@@ -15,7 +15,7 @@ the torch reference on CPU; always in fp32) at the target frames, at the stage's
 the losses of :mod:`lyra.distill.losses` against the decoded frames and their depth.
 
 On ``accelerate``: bf16 autocast on CUDA, DDP / FSDP / DeepSpeed ZeRO-2 through
-``accelerate launch --config_file configs/accelerate/<ddp|fsdp|deepspeed_zero2>.yaml -m lyra.distill.train …``;
+``accelerate launch --config_file configs/accelerate/<ddp|fsdp|deepspeed_zero2>.yaml -m lyra.train.recipes.student …``;
 exact resume (also on another number of processes with the same global batch); a time budget; EMA.
 Exports the decoder (fp16 safetensors) + ``student.json`` + ``training_record.json`` to ``--export-to``
 (default ``OUT/export``); :meth:`lyra.student.LatentDecoder.from_pretrained` reads it back.
@@ -47,11 +47,14 @@ from lyra.seeds import mix_seed
 from lyra.student import DecoderConfig, LatentDecoder, decoder_config
 from lyra.student.latents import LatentCache
 from lyra.student.pretrained import CONFIG_NAME
-from lyra.train import TrainConfig, Trainer
+from lyra.train import Trainer
 from lyra.train.runtime import (
     add_optimizer_arguments,
     add_run_arguments,
+    final_weights,
     package_version,
+    report_stop,
+    train_config,
     training_device,
     training_main,
     training_minutes,
@@ -71,7 +74,7 @@ def default_stages() -> StagePlan:
     """``configs/student_tiny.json`` when run from a checkout, else the same list built in (fractions of the
     run: 40 % all six trajectories, 35 % 1–6 trajectories with end-weighted frames, 25 % + opacity and
     pruning to 20 %)."""
-    path = Path(__file__).resolve().parents[3] / DEFAULT_STAGES_FILE
+    path = Path(__file__).resolve().parents[4] / DEFAULT_STAGES_FILE
     if path.is_file():
         return load_stages(path)
     return StagePlan([
@@ -86,7 +89,7 @@ def default_dynamic_stages() -> StagePlan:
     """``configs/student_tiny_dynamic.json`` when run from a checkout, else the same list built in (Lyra's last two
     stages: 80 % dynamic, 20 % dynamic + opacity and pruning to 20 %; six trajectories of one direction in,
     two target times per step)."""
-    path = Path(__file__).resolve().parents[3] / DEFAULT_DYNAMIC_STAGES_FILE
+    path = Path(__file__).resolve().parents[4] / DEFAULT_DYNAMIC_STAGES_FILE
     if path.is_file():
         return load_stages(path)
     return StagePlan([
@@ -486,13 +489,13 @@ class StudentTrainer(Trainer):
 
 # ---------------------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lyra.distill.train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m lyra.train.recipes.student", description=__doc__.split("\n")[0])
     add_arguments(p)
     return p
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options (shared by ``python -m lyra.distill.train`` and ``lyra train student``)."""
+    """The options (shared by ``python -m lyra.train.recipes.student`` and ``lyra train student``)."""
     p.add_argument("--data", required=True, metavar="SDG_DIR", help="SDG folder (written by `lyra sdg`)")
     add_run_arguments(p, export_reserve=1.5)
     p.add_argument("--model", default="tiny", help="decoder preset (tiny, official) or a JSON file of DecoderConfig")
@@ -537,7 +540,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point (``argv`` defaults to ``sys.argv[1:]``)."""
-    return training_main(build_parser(), run, "python -m lyra.distill.train", "lyra train student", argv)
+    return training_main(build_parser(), run, "python -m lyra.train.recipes.student", "lyra train student", argv)
 
 
 def _decoder_config(spec: str, gradient_checkpointing: bool) -> DecoderConfig:
@@ -629,12 +632,9 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                                  directions=dataset.directions, motion_reversal=motion_reversal,
                                  use_stored_plucker=stored_plucker_usable(settings, tok_name))
     fit_minutes = training_minutes(args, t_process)
-    cfg = TrainConfig(
-        out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
-        schedule=args.schedule, min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip or None,
-        grad_accum=args.grad_accum, cpu=args.cpu, seed=args.seed, checkpoint_every=args.ckpt_every,
-        log_every=args.log_every, ema_decay=ema, max_minutes=fit_minutes, time_budget_minutes=args.time_budget,
-        resume=args.resume, progress=not args.no_progress, print_every=args.log_every if args.no_progress else None,
+    cfg = train_config(
+        args, out, fit_minutes, grad_accum=args.grad_accum, ema_decay=ema,
+        print_every=args.log_every if args.no_progress else None,
         extra={"model": args.model, "tokenizer": tok_name, "batch_size": batch_size, "data": str(args.data),
                "stages": plan.to_dict(), "perceptual": perceptual.kind, "single_view": args.single_view,
                "dynamic": args.dynamic, "motion_reversal": motion_reversal, "init": args.init},
@@ -647,19 +647,14 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     t_fit = time.perf_counter()
     result = trainer.fit(until=args.until)
     acc = trainer.accelerator
-    if acc.is_main_process:
-        print(f"stopped at step {result.step} of {trainer.total_steps} ({result.reason}); "
-              f"{time.perf_counter() - t_fit:.0f} s this invocation, {result.elapsed_s:.0f} s in all; "
-              f"checkpoint {result.checkpoint}; perceptual term: {perceptual.describe()}", flush=True)
+    report_stop(trainer, result, time.perf_counter() - t_fit, f"; perceptual term: {perceptual.describe()}")
     if args.no_export:
         return 0
     state = acc.get_state_dict(trainer.model)  # collective under FSDP / DeepSpeed
     if not acc.is_main_process:
         return 0
-    wrapped = StudentModel(LatentDecoder(cfg_model.with_(gradient_checkpointing=False)))
-    wrapped.load_state_dict({k: v.float() for k, v in state.items()})
-    if trainer.ema is not None:
-        trainer.ema.copy_to(wrapped)
+    wrapped = final_weights(trainer, StudentModel(LatentDecoder(cfg_model.with_(gradient_checkpointing=False))),
+                            {k: v.float() for k, v in state.items()})
     final = wrapped.decoder.to(device)
     val: dict[str, Any] | None = None
     if args.val_data:
