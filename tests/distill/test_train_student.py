@@ -136,7 +136,7 @@ def test_resume_is_exact_and_export_round_trips(trained, tmp_path, sdg, stages_f
 
 
 def test_evaluation_against_teacher_and_ground_truth(trained, sdg, tokenizer):
-    from lyra.distill.evaluate import evaluate_fidelity, evaluate_gt
+    from lyra.eval.student_benchmark import evaluate_fidelity, evaluate_gt
 
     model, _ = load_student(trained / "export")
     fid = evaluate_fidelity(model, sdg, tokenizer, max_scenes=2, frame_stride=4, backend="torch", progress=False)

@@ -9,7 +9,8 @@
   careful engineer writes in an afternoon: a generated scene must beat it to be worth its cost.
 
 :func:`render_views` renders any Gaussians at a batch of cameras (RGB, expected depth and alpha), for the
-delivered scene and for warp-only alike.
+delivered scene and for warp-only alike. :func:`fill_holes` is the teacher trainer's cheap hole filler (nearest-valid
+diffusion, in torch on any device), used by its validation.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
 
-__all__ = ["HOLE_ALPHA", "INPAINT_RADIUS", "Views", "filled_warp", "inpaint_holes", "render_views",
+__all__ = ["HOLE_ALPHA", "INPAINT_RADIUS", "Views", "fill_holes", "filled_warp", "inpaint_holes", "render_views",
            "warp_only_gaussians"]
 
 #: A pixel whose accumulated opacity is below this is a hole (nothing projects there).
@@ -146,3 +148,36 @@ def filled_warp(warp: Views, radius: int = INPAINT_RADIUS) -> Views:
     holes = warp.alpha < HOLE_ALPHA
     depth = None if warp.depth is None else inpaint_holes(warp.depth, holes, radius)
     return Views(inpaint_holes(warp.rgb, holes, radius), depth, torch.ones_like(warp.alpha))
+
+
+def fill_holes(rgb: Tensor, mask: Tensor, max_iters: int = 256) -> Tensor:
+    """Warp-only inpainting: fill invalid pixels by iterative nearest-valid diffusion.
+
+    Each iteration gives every invalid pixel with a valid 8-neighbour the mean of its valid 3 × 3
+    neighbours and marks it valid, so holes are filled from their rim inwards. Images with no valid
+    pixel stay as they are.
+
+    Args:
+        rgb: ``[..., C, H, W]`` images.
+        mask: ``[..., H, W]`` bool validity.
+        max_iters: iteration cap (holes wider than ``2·max_iters`` pixels keep a remainder).
+
+    Returns:
+        ``[..., C, H, W]`` with valid pixels unchanged.
+    """
+    shape = rgb.shape
+    x = rgb.reshape(-1, *shape[-3:]).float()
+    m = mask.reshape(-1, 1, *shape[-2:]).to(x.dtype)
+    ones = torch.ones(1, 1, 3, 3, device=x.device, dtype=x.dtype)
+    C = x.shape[1]
+    for _ in range(max_iters):
+        if bool((m > 0).all()):
+            break
+        count = F.conv2d(m, ones, padding=1)
+        total = F.conv2d(x * m, ones.expand(C, 1, 3, 3), padding=1, groups=C)
+        new = (m == 0) & (count > 0)
+        if not bool(new.any()):
+            break
+        x = torch.where(new, total / count.clamp_min(1), x)
+        m = torch.where(new, torch.ones_like(m), m)
+    return x.reshape(shape).to(rgb.dtype)

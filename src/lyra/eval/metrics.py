@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["MS_SSIM_WEIGHTS", "coverage", "depth_errors", "gaussian_window", "gmsd", "gradient_magnitude",
-           "luminance", "mean_finite", "ms_ssim", "psnr", "sharpness_ratio", "ssim", "ssim_map"]
+           "luminance", "mean_finite", "ms_ssim", "psnr", "psnr_pooled", "sharpness_ratio", "ssim", "ssim_map"]
 
 
 def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
@@ -50,6 +50,25 @@ def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
     diff = pred.float() - target.float()
     mse = diff.square().mean(dim=(-3, -2, -1))
     return 10.0 * torch.log10(data_range**2 / mse)
+
+
+def psnr_pooled(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> float:
+    """One PSNR (dB, peak 1) of the MSE pooled over all elements (or the pixels where ``mask`` is true), in
+    float64 (:func:`psnr` gives one value per image instead).
+
+    ``pred``/``target`` ``[..., C, H, W]`` in [0, 1]; ``mask`` ``[..., H, W]`` bool. ``nan`` for an
+    empty mask, ``inf`` for identical inputs.
+    """
+    err = (pred.double() - target.double()).square()
+    if mask is not None:
+        w = mask.unsqueeze(-3).expand_as(err).double()
+        n = float(w.sum())
+        if n == 0:
+            return float("nan")
+        mse = float((err * w).sum()) / n
+    else:
+        mse = float(err.mean())
+    return float("inf") if mse == 0 else -10.0 * math.log10(mse)
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32,

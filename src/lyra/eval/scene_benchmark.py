@@ -1,7 +1,7 @@
 """The product benchmark: image → 3D Gaussians → novel views, against exact ground truth (``lyra eval scene``).
 
 For each of the first N held-out test worlds (:mod:`lyra.world`, split ``test``; the example centre-cropped to
-multiples of 16 pixels as the teacher evaluation does, :func:`lyra.teacher.train_teacher.load_example`):
+multiples of 16 pixels as the teacher evaluation does, :func:`lyra.world.load_example`):
 
 1. the world's input image goes through :class:`lyra.pipeline.ScenePipeline` exactly as a user's photo would,
    except that the teacher follows the world's own six ground-truth trajectory cameras (``Cameras [6, T]``,
@@ -15,7 +15,7 @@ Two references beside the **student**:
 
 * **warp-only** — the input image lifted to one Gaussian per pixel with the depth the teacher warped with
   (:func:`lyra.gaussians.gaussians_from_depth`) and rendered at the same cameras: what 3D costs without any
-  generation (the baseline of :func:`lyra.distill.evaluate.evaluate_gt`);
+  generation (the baseline of :func:`lyra.eval.student_benchmark.evaluate_gt`);
 * **teacher** — the teacher's own decoded frames (``decode_videos=True``): the views the student distils.
 
 Metrics (:mod:`lyra.eval.metrics`, LYRA_FACTS "Metrics as released"): PSNR per frame on [0, 1], SSIM
@@ -173,7 +173,7 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
         ``(result, cells)``: ``result`` with ``worlds`` (one row per world: ``seed``, ``family``,
         ``center_depth``, the :func:`evaluate_world` keys, ``seconds``), ``mean`` (the metric keys averaged over
         worlds) and ``gain_db`` (``student_vs_warp``, ``target``, ``met``); ``cells`` for
-        :func:`lyra.cli.eval.contact_sheet`: per world ``(label, [input, warp-only, student, teacher, GT])``,
+        :func:`lyra.eval.report.contact_sheet`: per world ``(label, [input, warp-only, student, teacher, GT])``,
         images ``[3, H, W]``.
 
     Raises:
@@ -181,9 +181,8 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
     """
     from lyra.geometry.trajectories import TRAJECTORY_NAMES
     from lyra.pipeline import PRUNE_RATIO
-    from lyra.teacher.train_teacher import load_example
     from lyra.train.runtime import mix_seed
-    from lyra.world import get_preset
+    from lyra.world import get_preset, load_example
 
     seeds = check_options(worlds, steps, seed, sheet_trajectory)
     preset = get_preset(world_preset)
