@@ -35,8 +35,8 @@ from torch import Tensor
 
 from lyra.eval.baselines import Views
 
-__all__ = ["FRAME_GROUPS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "METRICS", "frame_groups", "group_metrics",
-           "mean_tables", "view_metrics", "winners"]
+__all__ = ["FRAME_GROUPS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "METRICS", "ONE_IS_BEST", "Table", "best_system",
+           "frame_groups", "group_metrics", "mean_tables", "view_metrics", "winners"]
 
 FRAME_GROUPS = ("input", "near", "far")
 #: Every metric key a table may hold, in report order.
@@ -183,20 +183,28 @@ def mean_tables(tables: list[Table]) -> Table:
     return out
 
 
+def best_system(values: Mapping[str, float], metric: str) -> str | None:
+    """The name with the best ``metric`` among ``values`` (name → value; ties: the first), or ``None`` when fewer
+    than two finite values compete or the metric has no direction."""
+    vals = {n: float(v) for n, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+    if len(vals) < 2:
+        return None
+    if metric in ONE_IS_BEST:
+        return min(vals, key=lambda n: abs(math.log(max(vals[n], 1e-12))))
+    if metric in LOWER_IS_BETTER:
+        return min(vals, key=vals.__getitem__)
+    if metric in HIGHER_IS_BETTER:
+        return max(vals, key=vals.__getitem__)
+    return None
+
+
 def winners(table: Table) -> dict[str, dict[str, str]]:
-    """``winners[group][metric]`` = the best system's name (ties: the first in table order); metrics no two
-    systems report, or that only one system reports, are left out."""
+    """``winners[group][metric]`` = the best system's name (:func:`best_system`); metrics that fewer than two
+    systems report are left out."""
     out: dict[str, dict[str, str]] = {}
     for group, systems in table.items():
         for metric in METRICS:
-            vals = {n: m[metric] for n, m in systems.items() if metric in m and math.isfinite(m[metric])}
-            if len(vals) < 2:
-                continue
-            if metric in ONE_IS_BEST:
-                best = min(vals, key=lambda n: abs(math.log(max(vals[n], 1e-12))))
-            elif metric in LOWER_IS_BETTER:
-                best = min(vals, key=vals.__getitem__)
-            else:
-                best = max(vals, key=vals.__getitem__)
-            out.setdefault(group, {})[metric] = best
+            best = best_system({n: m[metric] for n, m in systems.items() if metric in m}, metric)
+            if best is not None:
+                out.setdefault(group, {})[metric] = best
     return out
