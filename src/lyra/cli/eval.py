@@ -25,14 +25,15 @@ from lyra.errors import ConfigError
 TEACHER_DESCRIPTION = (
     "Evaluate the teacher on the first N held-out test worlds (lyra.world split 'test'): for each world the "
     "input image and depth (exact by default; --depth tiny for the shipped depth net's estimate) are warped "
-    "along the world's six ground-truth trajectories, the teacher samples and the tokenizer decodes; frames "
-    "1..T-1 (frame 0 is the input) are compared with the ground-truth renders: PSNR (MSE pooled over the "
-    "world's frames) and SSIM (mean over frames), overall and on the disoccluded pixels (where the warp has "
-    "no data). Baselines: warp-only (the warped frames with holes filled by nearest-valid diffusion, "
-    "lyra.eval.baselines.fill_holes) and the tokenizer ceiling (the ground truth encoded and decoded "
-    "by the tokenizer: the best any teacher decoded through it can reach). Writes teacher_eval.md, "
-    "teacher_eval.json and teacher_eval.png (rows: worlds; columns: input | warped | teacher | GT) into --out "
-    "(files of the estimated-depth setting are suffixed _depth-<spec>)."
+    "along the world's six ground-truth trajectories, the teacher samples and the tokenizer decodes; every frame "
+    "is compared with the ground-truth renders in three groups (input view, near, far) with the metrics of "
+    "lyra eval scene (PSNR, SSIM, MS-SSIM, GMSD, sharpness), overall, on the pixels the warp sees and on the "
+    "disoccluded pixels. Beside the teacher: the filled warp (its warped input with holes inpainted by OpenCV "
+    "Telea), warp-only (white holes) and the tokenizer ceiling (the ground truth encoded and decoded by the "
+    "tokenizer: the best any teacher decoded through it can reach). Writes teacher_eval.md, teacher_eval.json "
+    "and teacher_eval.png (the first --sheet-worlds worlds at full size; columns: input | teacher | filled warp | "
+    "warp-only | ceiling | GT) into --out (files of the estimated-depth setting are suffixed _depth-<spec>). "
+    "Example: lyra eval teacher --worlds 32 --steps 35"
 )
 
 
@@ -62,6 +63,8 @@ def _register_teacher(esub: argparse._SubParsersAction) -> None:
                    "through the dynamic 3D cache; default weights: the shipped dynamic fine-tune if present, else "
                    "the static teacher. Files are suffixed _dynamic")
     t.add_argument("--sheet-trajectory", default="left", help="trajectory shown in the contact sheet (default left)")
+    t.add_argument("--sheet-worlds", type=int, default=4, metavar="N",
+                   help="how many worlds (the first N, not chosen) the contact sheet shows (default 4)")
     t.add_argument("--out", default="docs/teacher_eval", metavar="DIR",
                    help="output folder (created if missing; its parent must exist). Default docs/teacher_eval")
     t.add_argument("--no-progress", action="store_true", help="no sampler progress bar")
@@ -70,12 +73,21 @@ def _register_teacher(esub: argparse._SubParsersAction) -> None:
 
 
 def run_teacher(args: argparse.Namespace) -> int:
-    from lyra.eval.report import check_out_dir, contact_sheet, write_report
-    from lyra.eval.teacher_benchmark import check_options, evaluate_teacher_worlds, markdown_report, summarize
+    from lyra.eval.groups import frame_groups, winners
+    from lyra.eval.report import check_out_dir, contact_sheet, display_path, write_report
+    from lyra.eval.teacher_benchmark import (
+        SHEET_COLUMNS,
+        check_options,
+        evaluate_teacher_worlds,
+        markdown_report,
+        summarize,
+    )
     from lyra.teacher.pipeline import TeacherPipeline
     from lyra.world import get_preset
 
     seeds = check_options(args.worlds, args.steps, args.sheet_trajectory)
+    if args.sheet_worlds < 1:
+        raise ConfigError(f"--sheet-worlds must be >= 1, got {args.sheet_worlds}")
     preset = get_preset(args.world_preset)
     out_dir = check_out_dir(args.out)
     exact = args.depth == "exact"
@@ -85,41 +97,47 @@ def run_teacher(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     pipe = TeacherPipeline.from_preset("tiny", weights=args.weights, depth=None if exact else args.depth,
                                        device=device, dynamic=args.dynamic)
-    print(f"teacher {pipe.weights} on {device}: {len(seeds)} {'dynamic ' if args.dynamic else ''}test worlds, "
-          f"{args.steps} steps, {'exact' if exact else args.depth} depth", flush=True)
+    print(f"teacher {display_path(pipe.weights)} on {device}: {len(seeds)} {'dynamic ' if args.dynamic else ''}test "
+          f"worlds, {args.steps} steps, {'exact' if exact else args.depth} depth", flush=True)
     t_all = time.perf_counter()
     rows, cells, ex = evaluate_teacher_worlds(pipe, seeds, preset.name, args.steps, args.seed, exact, args.dynamic,
                                               args.sheet_trajectory, progress=not args.no_progress,
-                                              log=lambda line: print(line, flush=True))
+                                              log=lambda line: print(line, flush=True),
+                                              sheet_worlds=args.sheet_worlds)
     mean, gain = summarize(rows)
     info = pipe.describe()
     sheet_name = f"{stem}.png"
     command = (f"lyra eval teacher --worlds {len(seeds)} --steps {args.steps} --seed {args.seed} --depth {args.depth} "
                f"--world-preset {preset.name}" + (" --dynamic" if args.dynamic else "")
-               + (f" --weights {args.weights}" if args.weights else ""))
+               + (f" --weights {display_path(args.weights)}" if args.weights else "")
+               + (f" --sheet-worlds {args.sheet_worlds}" if args.sheet_worlds != 4 else ""))
+    frames = int(ex.videos.shape[1])
     result = {
         "setting": {
-            "weights": str(pipe.weights), "weights_sha256": info["weights_sha256"].get(
+            "weights": display_path(pipe.weights), "weights_sha256": info["weights_sha256"].get(
                 "diffusion_pytorch_model.safetensors", ""), "weights_files_sha256": info["weights_sha256"],
             "steps": args.steps, "seed": args.seed, "depth": "exact" if exact else args.depth,
-            "world_preset": preset.name, "dynamic": args.dynamic, "frames": int(ex.videos.shape[1]),
-            "height": int(ex.videos.shape[-2]),
-            "width": int(ex.videos.shape[-1]), "worlds": len(seeds), "seeds": seeds, "device": str(device),
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": command,
-            "sheet": sheet_name, "sheet_trajectory": args.sheet_trajectory, "seconds": time.perf_counter() - t_all,
-            "frames_compared": "1..T-1 of all six trajectories",
+            "world_preset": preset.name, "dynamic": args.dynamic, "frames": frames,
+            "height": int(ex.videos.shape[-2]), "width": int(ex.videos.shape[-1]), "worlds": len(seeds),
+            "seeds": seeds, "device": str(device),
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "command": command,
+            "sheet": sheet_name, "sheet_trajectory": args.sheet_trajectory,
+            "sheet_worlds": min(args.sheet_worlds, len(seeds)), "groups": frame_groups(frames),
+            "seconds": time.perf_counter() - t_all,
         },
         "mean": mean,
+        "winners": winners(mean),
         "gain_db": gain,
         "worlds": rows,
     }
-    sheet = contact_sheet(cells, ("input", "warped", "teacher", "ground truth"))
-    write_report(out_dir, stem, result, sheet, markdown_report(result))
-    print(f"mean PSNR teacher {mean['psnr_teacher']:.2f} dB vs warp-only {mean['psnr_warp']:.2f} dB "
-          f"({gain['overall']:+.2f}); disoccluded {mean['psnr_teacher_disoccluded']:.2f} vs "
-          f"{mean['psnr_warp_disoccluded']:.2f} dB ({gain['disoccluded']:+.2f}); tokenizer ceiling "
-          f"{mean['psnr_ceiling']:.2f} dB. Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
+    write_report(out_dir, stem, result, contact_sheet(cells, SHEET_COLUMNS), markdown_report(result))
+    for group, systems in mean.items():
+        t, fw, c = systems["teacher"], systems["filled_warp"], systems["ceiling"]
+        print(f"{group:>5}: PSNR teacher {t['psnr']:.2f} / filled warp {fw['psnr']:.2f} / ceiling {c['psnr']:.2f} dB; "
+              f"SSIM {t['ssim']:.3f} / {fw['ssim']:.3f} / {c['ssim']:.3f}", flush=True)
+    print(f"holes: teacher - warp-only {gain['disoccluded_vs_warp']:+.2f} dB, teacher - filled warp "
+          f"{gain['disoccluded_vs_filled']:+.2f} dB; visible: teacher - ceiling {gain['visible_vs_ceiling']:+.2f} dB. "
+          f"Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
     return 0
 
 

@@ -41,6 +41,7 @@ from torch import Tensor
 from lyra.errors import ConfigError
 from lyra.eval.baselines import HOLE_ALPHA, Views, filled_warp, render_views, warp_only_gaussians
 from lyra.eval.groups import FRAME_GROUPS, Table, frame_groups, group_metrics, mean_tables, winners
+from lyra.eval.report import sheet_rows
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
 
@@ -138,19 +139,6 @@ def _mean(rows: list[dict[str, Any]], key: str) -> float:
     return sum(vals) / len(vals) if vals else math.nan
 
 
-def sheet_rows(label: str, image: Tensor, frames: dict[str, Tensor], trajectory: int) -> list[tuple[str, list]]:
-    """Three contact-sheet rows of one world (input view, the last near frame, the last frame of ``trajectory``),
-    columns :data:`SHEET_COLUMNS`, images at full size."""
-    idx = frame_groups(frames["gt"].shape[1])
-    rows = []
-    for group in FRAME_GROUPS:
-        if not idx[group]:
-            continue
-        f = idx[group][-1]
-        rows.append((f"{label} {group} f{f}", [image] + [frames[k][trajectory, f] for k in (*SYSTEMS, "gt")]))
-    return rows
-
-
 def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", steps: int = 35, seed: int = 0,
                     exact_depth: bool = False, sheet_trajectory: str = "left", lpips: Any = None,
                     backend: str = "auto", progress: bool = False, log: Log | None = None, sheet_worlds: int = 4
@@ -172,7 +160,7 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
         ``(result, rows)``: ``result`` with ``setting``, ``worlds`` (one row per world: ``seed``, ``family``,
         ``center_depth``, the :func:`evaluate_world` keys, ``seconds``), ``mean`` (the tables averaged over
         worlds), ``scene`` (the Gaussian statistics averaged over worlds) and ``winners`` (group → metric → system);
-        ``rows`` for :func:`lyra.eval.report.contact_sheet` (:func:`sheet_rows`).
+        ``rows`` for :func:`lyra.eval.report.contact_sheet` (:func:`lyra.eval.report.sheet_rows`).
 
     Raises:
         ConfigError: bad ``worlds``, ``steps``, ``seed``, ``world_preset`` or ``sheet_trajectory``.
@@ -199,7 +187,7 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
                      "seconds": time.perf_counter() - t0})
         tables.append(row["table"])
         if len(rows) <= sheet_worlds:
-            sheet += sheet_rows(f"{s} {ex.family}", ex.image, fr, v_sheet)
+            sheet += sheet_rows(f"{s} {ex.family}", ex.image, fr, v_sheet, tuple(SYSTEMS))
         if log is not None:
             t = row["table"]
             log(f"  world {s:>3} ({ex.family:7}): " + "; ".join(
