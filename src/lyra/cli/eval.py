@@ -18,6 +18,7 @@ import datetime as _dt
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lyra.cli._common import add_device_argument, pick_device
 from lyra.errors import ConfigError
@@ -177,6 +178,12 @@ def _register_scene(esub: argparse._SubParsersAction) -> None:
     t.add_argument("--sheet-trajectory", default="left", help="trajectory shown in the contact sheet (default left)")
     t.add_argument("--sheet-worlds", type=int, default=4, metavar="N",
                    help="how many worlds (the first N, not chosen) the contact sheet shows (default 4)")
+    t.add_argument("--first", type=int, default=0, metavar="K",
+                   help="start at the K-th test world (default 0): split a run into parts, e.g. in parallel, and "
+                   "join their folders with --merge")
+    t.add_argument("--merge", nargs="+", default=None, metavar="DIR",
+                   help="join the reports of the parts of a split run (their --out folders) into one in --out; "
+                   "nothing is evaluated")
     t.add_argument("--lpips-weights", default=None, metavar="FILE",
                    help="local VGG16/LPIPS weights for an LPIPS column (default $LYRA_LPIPS_WEIGHTS; none: no LPIPS)")
     t.add_argument("--out", default="docs/scene_eval", metavar="DIR",
@@ -193,12 +200,14 @@ def run_scene(args: argparse.Namespace) -> int:
     from lyra.pipeline import ScenePipeline
     from lyra.world import get_preset
 
-    check_options(args.worlds, args.steps, args.seed, args.sheet_trajectory)
-    if args.sheet_worlds < 1:
-        raise ConfigError(f"--sheet-worlds must be >= 1, got {args.sheet_worlds}")
     if args.depth not in ("tiny", "exact"):
         raise ConfigError(f"--depth must be 'tiny' (the depth net's estimate) or 'exact', got {args.depth!r}")
     exact = args.depth == "exact"
+    if args.merge:
+        return _merge_scene(args, "scene_eval" + ("_depth-exact" if exact else ""))
+    check_options(args.worlds, args.steps, args.seed, args.sheet_trajectory, args.first)
+    if args.sheet_worlds < 1:
+        raise ConfigError(f"--sheet-worlds must be >= 1, got {args.sheet_worlds}")
     preset = get_preset(args.world_preset)
     out_dir = check_out_dir(args.out)
     stem = "scene_eval" + ("_depth-exact" if exact else "")
@@ -213,12 +222,14 @@ def run_scene(args: argparse.Namespace) -> int:
     t_all = time.perf_counter()
     result, rows = evaluate_scenes(pipe, args.worlds, preset.name, args.steps, args.seed, exact,
                                    args.sheet_trajectory, lpips, progress=not args.no_progress,
-                                   log=lambda line: print(line, flush=True), sheet_worlds=args.sheet_worlds)
+                                   log=lambda line: print(line, flush=True), sheet_worlds=args.sheet_worlds,
+                                   first=args.first)
     student_hash = pipe.weights.get("student")
     command = (f"lyra eval scene --worlds {args.worlds} --steps {args.steps} --seed {args.seed} --depth {args.depth} "
                f"--world-preset {preset.name}" + (f" --student {display_path(args.student)}" if args.student else "")
                + (f" --weights {display_path(args.weights)}" if args.weights else "")
-               + (f" --sheet-worlds {args.sheet_worlds}" if args.sheet_worlds != 4 else ""))
+               + (f" --sheet-worlds {args.sheet_worlds}" if args.sheet_worlds != 4 else "")
+               + (f" --first {args.first}" if args.first else ""))
     result["setting"].update(
         student=display_path(pipe.student_path),
         student_sha256=(student_hash.get("model.safetensors", "") if isinstance(student_hash, dict)
@@ -228,13 +239,53 @@ def run_scene(args: argparse.Namespace) -> int:
         sheet=f"{stem}.png", lpips_weights=display_path(lpips_file) if lpips_file is not None else None,
         seconds=time.perf_counter() - t_all)
     write_report(out_dir, stem, result, contact_sheet(rows, SHEET_COLUMNS), markdown_report(result))
-    mean = result["mean"]
+    _print_scene_summary(result["mean"])
+    print(f"Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
+    return 0
+
+
+def _print_scene_summary(mean: dict) -> None:
     for group, systems in mean.items():
         st, fw = systems["student"], systems["filled_warp"]
         print(f"{group:>5}: student PSNR {st['psnr']:.2f} dB, SSIM {st['ssim']:.3f}, GMSD {st['gmsd']:.3f}, "
               f"sharpness {st['sharpness']:.2f} | filled warp {fw['psnr']:.2f} dB, {fw['ssim']:.3f}, "
               f"{fw['gmsd']:.3f}, {fw['sharpness']:.2f}", flush=True)
-    print(f"Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
+
+
+def _merge_scene(args: argparse.Namespace, stem: str) -> int:
+    """``--merge DIR...``: one report from the parts of a split run (their JSON; the first part's sheet)."""
+    import json
+    import shutil
+
+    from lyra.errors import OutputPathError
+    from lyra.eval.report import check_out_dir, write_report
+    from lyra.eval.scene_benchmark import markdown_report, merge_results
+
+    parts = []
+    for d in args.merge:
+        f = Path(d) / f"{stem}.json"
+        if not f.is_file():
+            raise OutputPathError(f"--merge {d}: no {stem}.json there (a --out folder of lyra eval scene)")
+        try:
+            parts.append(json.loads(f.read_text()))
+        except (OSError, ValueError) as e:
+            raise OutputPathError(f"--merge {f}: not a readable report ({e})") from None
+    out_dir = check_out_dir(args.out)
+    result = merge_results(parts)
+    first = min(range(len(parts)), key=lambda i: parts[i]["worlds"][0]["seed"])
+    sheet_src = Path(args.merge[first]) / f"{stem}.png"
+    n = len(result["worlds"])
+    result["setting"]["command"] = (f"lyra eval scene --worlds {n} --steps {result['setting']['steps']} --seed "
+                                    f"{result['setting']['seed']} --depth {args.depth} (in {len(parts)} parts "
+                                    "joined with --merge)")
+
+    class _Copy:  # write_report's sheet: the first part's PNG, copied as it is
+        def save(self, path: Any, format: str = "PNG") -> None:
+            shutil.copyfile(sheet_src, path)
+
+    write_report(out_dir, stem, result, _Copy(), markdown_report(result))
+    _print_scene_summary(result["mean"])
+    print(f"Joined {len(parts)} parts ({n} worlds). Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
     return 0
 
 
