@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f"; peak {build_peak:.2f} GiB" if build_peak is not None else ""))
 
     teacher = TeacherPipeline(models["denoiser"], models["tokenizer"], models["depth"], num_frames=frames,
-                              preset="official", world="official")
+                              preset="official", working_size=PRESETS["official"].size[1:])
     pipe = ScenePipeline(teacher, models["student"], models["tokenizer"], preset="official")
     t0 = time.perf_counter()
     pipe.enable_low_memory(device, trajectory_batch=1)
