@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     from lyra.inputs import default_camera, fit_to_size, load_image
     from lyra.pipeline import ScenePipeline
     from lyra.teacher.pipeline import TeacherPipeline, center_depth
+    from lyra.weights.hub import PRESETS
 
     result: dict[str, Any] = {
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({platform.processor() or '?'})",
