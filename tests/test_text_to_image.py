@@ -1,5 +1,5 @@
 """Text → image → 3D: :func:`lyra.pipeline.image_from_prompt` and ``lyra generate --prompt`` run for real through a
-tiny random diffusers ``StableDiffusionPipeline`` saved to a temporary folder (:mod:`t2i_fakes`); its bad folders
+tiny random diffusers ``StableDiffusionPipeline`` saved to a temporary folder (:mod:`tests.t2i_fakes`); its bad folders
 and options fail with one-line errors before anything is loaded or written."""
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def test_pipeline_outputs_become_one_float_chw_image(form):
     import numpy as np
     from PIL import Image
 
-    from lyra.pipeline import _t2i_images_to_tensor
+    from lyra.text_to_image import _t2i_images_to_tensor
 
     ref = torch.rand(3, 6, 10)
     hwc = (ref.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
