@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 
 import torch
 
 from lyra.errors import ConfigError
+from lyra.media import MAX_FPS
+
+#: Largest image side rendered or generated (a float RGB frame of 8192² is 0.8 GB).
+MAX_SIDE = 8192
 
 BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "gray": (0.5, 0.5, 0.5)}
 
@@ -19,6 +25,8 @@ def parse_size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"size must look like HEIGHTxWIDTH (e.g. 176x320), got {text!r}") from None
     if h <= 0 or w <= 0:
         raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    if max(h, w) > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"size {text!r} is larger than lyra renders ({MAX_SIDE} pixels a side)")
     return h, w
 
 
@@ -40,18 +48,55 @@ def parse_vector(text: str) -> tuple[float, float, float]:
         v = tuple(float(x) for x in text.split(","))
     except ValueError:
         v = ()
-    if len(v) != 3:
-        raise argparse.ArgumentTypeError(f"expected three comma-separated numbers x,y,z, got {text!r}")
+    if len(v) != 3 or not all(math.isfinite(x) for x in v):
+        raise argparse.ArgumentTypeError(f"expected three comma-separated finite numbers x,y,z, got {text!r}")
     return v  # type: ignore[return-value]
 
 
+def check_number(name: str, value: float | None, lo: float | None = None, hi: float | None = None,
+                 lo_open: bool = True) -> None:
+    """ConfigError unless ``value`` (an option, ``None`` = not given) is finite and within ``(lo, hi]``
+    (``[lo, hi]`` when ``lo_open`` is false)."""
+    if value is None:
+        return
+    low = "" if lo is None else (f"> {lo:g}" if lo_open else f">= {lo:g}")
+    high = "" if hi is None else f"<= {hi:g}"
+    rule = " and ".join(t for t in (low, high) if t) or "finite"
+    ok = math.isfinite(value) and (lo is None or (value > lo if lo_open else value >= lo)) \
+        and (hi is None or value <= hi)
+    if not ok:
+        raise ConfigError(f"--{name} must be a finite number {rule}, got {value}")
+
+
+def check_fps(value: float) -> None:
+    check_number("fps", value, 0.0, MAX_FPS)
+
+
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
+
+
 def pick_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; otherwise the named device (checked)."""
+    """``auto`` → CUDA when available, else CPU; otherwise the named device (checked: cpu, cuda, cuda:N, mps)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but no CUDA GPU is available (use --device cpu)")
+    if not _DEVICE.match(name):
+        raise ConfigError(f"--device {name!r}: unknown device; use auto, cpu, cuda or cuda:N")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name} was asked for, but no CUDA GPU is available (use --device cpu)")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps was asked for, but MPS is not available (use --device cpu)")
     return torch.device(name)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (``lyra CMD: error: ... (see lyra CMD --help)``)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

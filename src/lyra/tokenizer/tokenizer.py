@@ -26,7 +26,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lyra.errors import ConfigError, OutputPathError, WeightsError
-from lyra.fileio import replace_dir
+from lyra.fileio import make_temp_dir, replace_dir
 from lyra.tokenizer.presets import (
     LATENT_CHANNELS,
     SPATIAL_COMPRESSION,
@@ -211,7 +210,7 @@ class Tokenizer(nn.Module):
         parent = final.parent if str(final.parent) else Path(".")
         if not parent.is_dir():
             raise OutputPathError(f"{final}: folder {parent} does not exist (create it first)")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))
+        tmp = make_temp_dir(final)
         try:
             state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.vae.state_dict().items()}
             save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
