@@ -375,7 +375,26 @@ def stats_to_frames(mean: Tensor, std: Tensor, frames: int = STAT_FRAMES) -> tup
 
 
 def _read_state_dict(folder: Path) -> dict[str, Tensor]:
-    """The weights of a diffusers folder: one safetensors file, a sharded index, or a .bin file."""
+    """The weights of a diffusers folder: one safetensors file, a sharded index, or a .bin file (tensors only).
+
+    Raises:
+        WeightsError: no weights file, or a corrupt, truncated or unsafe one (one line naming it).
+    """
+    import pickle
+    import zipfile
+
+    from safetensors import SafetensorError
+
+    try:
+        return _read_state_dict_unchecked(folder)
+    except (SafetensorError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError,
+            KeyError, TypeError, OSError) as e:
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise WeightsError(f"{folder}: cannot read the tokenizer weights ({type(e).__name__}: {detail}); the file "
+                           "is corrupt, truncated or holds more than tensors") from None
+
+
+def _read_state_dict_unchecked(folder: Path) -> dict[str, Tensor]:
     from safetensors.torch import load_file
 
     single = folder / WEIGHTS_NAME
