@@ -44,6 +44,14 @@ def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def _close(frames: object) -> None:
+    """Close a frame generator early (its progress bar ends its line before an error is printed)."""
+    close = getattr(frames, "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
+
+
 def _write_error(path: Path, err: OSError | str) -> OutputPathError:
     detail = err if isinstance(err, str) else (err.strerror or str(err))
     return OutputPathError(f"{path}: cannot write ({detail}); nothing was written, an existing file is unchanged")
@@ -120,19 +128,20 @@ def write_video(frames: Iterable[np.ndarray | torch.Tensor], path: str | os.Path
         raise ConfigError(f"the frame rate must be a number in (0, {MAX_FPS:g}] frames per second, got {fps}")
     try:
         with atomic_path(p) as tmp:
-            if p.suffix.lower() == ".gif":
-                import imageio.v2 as imageio
-
-                writer = imageio.get_writer(tmp, mode="I", duration=1000.0 / fps, loop=0)
-                try:
-                    for frame in frames:
-                        writer.append_data(to_uint8(frame))
-                finally:
-                    writer.close()
+            if p.suffix.lower() == ".gif":  # Pillow (a GIF is assembled in memory whatever the writer)
+                images = [Image.fromarray(to_uint8(frame)) for frame in frames]
+                if not images:
+                    raise ConfigError(f"{p}: no frames to write")
+                images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                               duration=1000.0 / fps, loop=0)
             else:
                 _ffmpeg_encode(frames, tmp, p, fps)
     except OSError as e:
+        _close(frames)
         raise _write_error(p, e) from None
+    except BaseException:
+        _close(frames)
+        raise
     return p
 
 
@@ -155,7 +164,11 @@ def write_frames(frames: Iterable[np.ndarray | torch.Tensor], folder: str | os.P
             for k, frame in enumerate(frames):
                 Image.fromarray(to_uint8(frame)).save(tmp / pattern.format(k))
     except OSError as e:
+        _close(frames)
         raise _write_error(Path(folder), e) from None
+    except BaseException:
+        _close(frames)
+        raise
     return Path(folder)
 
 

@@ -18,7 +18,8 @@ from lyra.errors import LyraError
 from lyra.fileio import install_cleanup_on_sigterm
 
 #: OS errors a user's environment causes (full disk, quota, read-only medium): one line, not a traceback.
-_ENV_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
+_ENV_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM,
+               errno.ENOTDIR, errno.ENAMETOOLONG}
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ("generate", "render", "view", "convert", "info", "world", "tokenizer", "teacher", "sdg", "train",
