@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     install_cleanup_on_sigterm()  # SIGTERM deletes our temporaries and unwinds like Ctrl-C
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that left (| head) is met here, not at exit
+        return code
     except LyraError as e:
         print(f"lyra {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
