@@ -217,7 +217,7 @@ def _lyra_path(data: dict, src: str) -> Cameras:
         width, height = int(data["width"]), int(data["height"])
         frames = data["frames"]
     except (KeyError, TypeError, ValueError) as e:
-        raise FormatError(f"{src}: missing or invalid field {e} (schema:\n{CAMERA_PATH_SCHEMA})") from None
+        raise FormatError(f"{src}: missing or invalid field {e}; see docs/camera_paths.md for the schema") from None
     if not isinstance(frames, list) or not frames:
         raise FormatError(f"{src}: 'frames' must be a non-empty list")
     _check_size(width, height, src)
