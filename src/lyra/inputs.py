@@ -104,6 +104,21 @@ def _shrink(im: Any) -> Any:
     return im.resize((max(1, int(w * s)), max(1, int(h * s))), Image.Resampling.BOX, reducing_gap=2.0)
 
 
+def stored_image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(height, width)`` of an image file as displayed (EXIF rotation applied), from its header alone; ``None``
+    when it cannot be read. :func:`load_image` may return a shrunk image; this is the size before shrinking."""
+    from PIL import Image
+
+    _register_plugins()
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - the loader reports unreadable files
+        return None
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
 def load_image(path: str | os.PathLike) -> Tensor:
     """Read an image file into ``[3, H, W]`` float32 RGB in ``[0, 1]``.
 

@@ -249,3 +249,19 @@ def test_view_on_all_interfaces_names_the_address_and_warns(monkeypatch, capsys,
     assert view.run(args) == 0
     out, err = capsys.readouterr()
     assert err == "" and "http://127.0.0.1:8123/" in out
+
+
+def test_shrunk_image_keeps_its_stored_size_for_depth_maps(tmp_path):
+    """generate --depth accepts a depth map of the image's stored size when the image was shrunk on loading."""
+    from PIL import Image
+
+    from lyra.inputs import load_image, stored_image_size
+    from lyra.limits import MAX_IMAGE_DECODE_PIXELS
+
+    p = tmp_path / "wide.png"
+    Image.new("RGB", (4000, 2400), (10, 200, 30)).save(p)
+    img = load_image(p)
+    assert img.shape[1] * img.shape[2] <= MAX_IMAGE_DECODE_PIXELS
+    assert abs(img.shape[2] / img.shape[1] - 4000 / 2400) < 0.01
+    assert stored_image_size(p) == (2400, 4000)
+    assert torch.allclose(img[:, 0, 0], torch.tensor([10, 200, 30]) / 255.0, atol=1e-6)
