@@ -24,6 +24,7 @@ its shift (for disparity models) matters. See :func:`disparity_to_depth`.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -300,7 +301,10 @@ def read_depth_file(path: str | os.PathLike, png_scale: float = PNG_DEPTH_SCALE)
         from PIL import Image, UnidentifiedImageError
 
         try:
-            with Image.open(p) as im:
+            with warnings.catch_warnings():  # our own size limit below replaces Pillow's bomb warning
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im = Image.open(p)
+            with im:
                 mode = im.mode
                 check_pixels(im.height, im.width)  # before decoding: a tiny PNG can declare a huge image
                 arr = np.array(im)

@@ -201,7 +201,7 @@ def verify_checkpoint(folder: str | os.PathLike) -> None:
             raise CheckpointError(f"{folder}: {name} is missing")
         if p.stat().st_size != entry.get("size"):
             raise CheckpointError(f"{folder}: {name} has {p.stat().st_size} bytes, the manifest says "
-                                  f"{entry.get('size')} (truncated?)")
+                                  f"{entry.get('size')} (truncated or replaced)")
         if _sha256(p) != entry.get("sha256"):
             raise CheckpointError(f"{folder}: {name} does not match its SHA-256 in the manifest (modified)")
     extra = [p.relative_to(folder).as_posix() for p in _files(folder)
