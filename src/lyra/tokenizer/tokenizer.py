@@ -389,7 +389,11 @@ def _read_state_dict(folder: Path) -> dict[str, Tensor]:
         return _read_state_dict_unchecked(folder)
     except (SafetensorError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError,
             KeyError, TypeError, OSError) as e:
-        detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        import re
+
+        detail = re.sub(r"\x1b\[[0-9;]*m", "", (str(e).strip().splitlines() or [type(e).__name__])[0])[:120]
+        if isinstance(e, pickle.UnpicklingError):
+            detail = "pickled objects besides tensors (not loaded, for safety) or corrupt data"
         raise WeightsError(f"{folder}: cannot read the tokenizer weights ({type(e).__name__}: {detail}); the file "
                            "is corrupt, truncated or holds more than tensors") from None
 
