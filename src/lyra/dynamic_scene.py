@@ -30,7 +30,7 @@ import json
 import math
 import os
 import shutil
-import tempfile
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,17 +213,16 @@ class DynamicScene:
                 missing or not writable; unknown format. FormatError: invalid Gaussians (nothing is written).
         """
         from lyra import __version__
-        from lyra.fileio import replace_dir
+        from lyra.fileio import make_temp_dir, replace_dir
         from lyra.gaussians.io import format_for, save_gaussians
 
         final = Path(path)
         ext = format if format.startswith(".") else f".{format}"
         fmt = format_for(f"t{ext.lower()}", OutputPathError)
         check_scene_output(final)
-        parent = final.parent if str(final.parent) else Path(".")
         width = max(3, len(str(len(self) - 1)))
         files = [f"t{k:0{width}d}{fmt.extension}" for k in range(len(self))]
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))
+        tmp = make_temp_dir(final)
         try:
             counts = []
             for name, g in zip(files, self.gaussians, strict=True):
@@ -269,9 +268,13 @@ class DynamicScene:
             InputFileError: not a folder, no ``index.json``, a listed file missing. FormatError: an ``index.json``
                 that is not a lyra dynamic scene, from a newer lyra, or inconsistent.
         """
+        from lyra.fileio import confined_file, recover_replaced_dir
         from lyra.geometry.trajectories import load_camera_path
 
         root = Path(path)
+        if recover_replaced_dir(root):
+            print(f"note: restored {root} from {root.parent / ('.' + root.name + '.old')} (an interrupted "
+                  "replacement)", file=sys.stderr)
         if not root.is_dir():
             raise InputFileError(f"{root}: not a folder (a dynamic scene is a folder with {INDEX_NAME})")
         index_path = root / INDEX_NAME
@@ -298,12 +301,7 @@ class DynamicScene:
             times = _check_times(times)
         except ConfigError as e:
             raise FormatError(f"{index_path}: {e}") from None
-        paths = []
-        for f in files:
-            p = root / f
-            if Path(f).name != f or not p.is_file():
-                raise InputFileError(f"{root}: {f} is listed in {INDEX_NAME} but missing (incomplete copy?)")
-            paths.append(p)
+        paths = [confined_file(root, f, f"a file in {INDEX_NAME}") for f in files]
         gaussians: Sequence[Gaussians]
         if lazy:
             gaussians = LazyGaussians(paths)
@@ -313,7 +311,7 @@ class DynamicScene:
             gaussians = [load_gaussians(p) for p in paths]
         cameras, names, camera_times = None, (), None
         if data.get("cameras"):
-            cams_path = root / str(data["cameras"])
+            cams_path = confined_file(root, data["cameras"], f"the cameras in {INDEX_NAME}")
             cams = load_camera_path(cams_path)
             trajs = data.get("trajectories") or [{"name": "camera path", "frames": len(cams)}]
             try:
@@ -326,7 +324,10 @@ class DynamicScene:
                                   f"{cams_path.name}")
             cameras = cams.reshape(len(names), next(iter(frames)))
             if data.get("camera_times") is not None:
-                camera_times = torch.tensor([float(v) for v in data["camera_times"]], dtype=torch.float32)
+                try:
+                    camera_times = torch.tensor([float(v) for v in data["camera_times"]], dtype=torch.float32)
+                except (TypeError, ValueError) as e:
+                    raise FormatError(f"{index_path}: invalid camera_times ({e})") from None
         metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
         try:
             return cls(times=times, gaussians=gaussians, cameras=cameras, names=names, camera_times=camera_times,
@@ -341,8 +342,11 @@ def check_scene_output(path: str | os.PathLike) -> Path:
     Accepted: a path that does not exist yet (its parent must be a writable folder), an empty folder, or a folder
     holding a dynamic scene (it will be replaced). Anything else raises :class:`~lyra.errors.OutputPathError`.
     """
+    from lyra.fileio import recover_replaced_dir
+
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
+    recover_replaced_dir(p)
     if p.exists() and not p.is_dir():
         raise OutputPathError(f"{p}: is a file; a dynamic scene is written as a folder (give a folder path such as "
                               "scene4d/)")

@@ -32,6 +32,7 @@ from torch import Tensor
 from lyra.errors import ConfigError, InputFileError
 from lyra.fileio import check_input_file
 from lyra.geometry.cameras import Cameras
+from lyra.limits import MAX_IMAGE_DECODE_PIXELS
 
 __all__ = ["DEFAULT_FOV_Y_DEG", "FRAME_EXTENSIONS", "default_camera", "fit_cameras_to_size", "fit_depth_to_size",
            "fit_to_size", "frame_files", "is_video_input", "load_image", "load_video", "parse_size",
@@ -94,6 +95,45 @@ def _to_array(im) -> np.ndarray:
     return np.asarray(im).astype(np.float64) / 255.0
 
 
+def _check_image_size(p: Path, width: int, height: int) -> None:
+    from lyra.limits import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
+
+    if width <= 0 or height <= 0:
+        raise InputFileError(f"{p}: the image has no pixels ({width}x{height})")
+    if max(width, height) > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS:
+        raise InputFileError(f"{p}: a {width}x{height} image is larger than lyra reads ({MAX_IMAGE_SIDE} pixels a "
+                             f"side, {MAX_IMAGE_PIXELS:,} pixels); downscale it first")
+
+
+def _shrink(im: Any) -> Any:
+    """A decoded image with more than :data:`~lyra.limits.MAX_IMAGE_DECODE_PIXELS` pixels shrunk (box filter,
+    aspect kept) to at most that many, in its own 8/16-bit mode, before any float copy is made."""
+    from PIL import Image
+
+    w, h = im.size
+    if w * h <= MAX_IMAGE_DECODE_PIXELS:
+        return im
+    if im.mode in ("P", "PA", "1", "CMYK", "YCbCr", "LAB", "HSV"):
+        im = im.convert("RGBA" if im.mode in ("P", "PA") else "RGB")
+    s = math.sqrt(MAX_IMAGE_DECODE_PIXELS / (w * h))
+    return im.resize((max(1, int(w * s)), max(1, int(h * s))), Image.Resampling.BOX, reducing_gap=2.0)
+
+
+def stored_image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(height, width)`` of an image file as displayed (EXIF rotation applied), from its header alone; ``None``
+    when it cannot be read. :func:`load_image` may return a shrunk image; this is the size before shrinking."""
+    from PIL import Image
+
+    _register_plugins()
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - the loader reports unreadable files
+        return None
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
 def load_image(path: str | os.PathLike) -> Tensor:
     """Read an image file into ``[3, H, W]`` float32 RGB in ``[0, 1]``.
 
@@ -101,6 +141,9 @@ def load_image(path: str | os.PathLike) -> Tensor:
     * Grayscale (8/16-bit) is replicated to three channels; 16-bit values are scaled by 1/65535.
     * Alpha (RGBA, LA, palette transparency) is composited on white.
     * Animated formats give their first frame.
+    * Images above :data:`lyra.limits.MAX_IMAGE_DECODE_PIXELS` (8.8 MP) are shrunk while decoding (aspect kept),
+      so memory stays bounded; above :data:`lyra.limits.MAX_IMAGE_PIXELS` or
+      :data:`lyra.limits.MAX_IMAGE_SIDE` they are refused before decoding.
 
     Raises:
         InputFileError: missing, empty, a directory, not an image, truncated or otherwise corrupt.
@@ -114,12 +157,17 @@ def load_image(path: str | os.PathLike) -> Tensor:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(p) as im:
+                _check_image_size(p, im.width, im.height)  # from the header, before decoding
+                if im.width * im.height > MAX_IMAGE_DECODE_PIXELS:  # JPEG: decode at 1/2, 1/4 or 1/8 scale
+                    s = math.sqrt(MAX_IMAGE_DECODE_PIXELS / (im.width * im.height))
+                    im.draft("RGB" if im.mode not in ("L", "RGB") else im.mode,
+                             (max(1, int(im.width * s)), max(1, int(im.height * s))))
                 im.load()
                 try:
                     im = ImageOps.exif_transpose(im)
                 except Exception:  # noqa: BLE001 - broken EXIF: keep the stored orientation
                     pass
-                arr = _to_array(im)
+                arr = _to_array(_shrink(im))
     except UnidentifiedImageError:
         suffix = p.suffix.lower()
         hint = " (HEIC/AVIF need the 'pillow-heif' package: pip install pillow-heif)" if suffix in (

@@ -13,6 +13,7 @@ one full-resolution frame:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -30,6 +31,8 @@ from lyra.errors import ConfigError, InputFileError, OutputPathError
 from lyra.fileio import atomic_dir, atomic_path, check_input_file
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".gif")
+#: Highest frame rate written.
+MAX_FPS = 240.0
 
 
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -41,45 +44,131 @@ def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def _close(frames: object) -> None:
+    """Close a frame generator early (its progress bar ends its line before an error is printed)."""
+    close = getattr(frames, "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
+
+
+def _write_error(path: Path, err: OSError | str) -> OutputPathError:
+    detail = err if isinstance(err, str) else (err.strerror or str(err))
+    return OutputPathError(f"{path}: cannot write ({detail}); nothing was written, an existing file is unchanged")
+
+
+def _ffmpeg_encode(frames: Iterable[np.ndarray | torch.Tensor], tmp: Path, final: Path, fps: float) -> int:
+    """Encode frames to ``tmp`` (H.264, yuv420p, crf 10) through the packaged ffmpeg; check its exit status.
+
+    Returns the number of frames written. Raises OutputPathError when ffmpeg fails (e.g. a full disk), naming
+    ffmpeg's reason.
+    """
+    from fractions import Fraction
+
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        raise ConfigError(f"{final}: no frames to write")
+    first = to_uint8(first)
+    h, w = first.shape[:2]
+    pad_w, pad_h = w + w % 2, h + h % 2  # yuv420p needs even sides
+    rate = Fraction(fps).limit_denominator(1001)
+    cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "rawvideo",
+           "-vcodec", "rawvideo", "-s", f"{w}x{h}", "-pix_fmt", "rgb24", "-r", str(rate), "-i", "-",
+           "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", "10"]
+    if (pad_w, pad_h) != (w, h):
+        cmd += ["-vf", f"scale={pad_w}:{pad_h}"]
+    cmd.append(str(tmp))
+    count = 0
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
+        assert proc.stdin is not None
+        broken = False
+        try:
+            for frame in _chain(first, it):
+                arr = to_uint8(frame)
+                if arr.shape != first.shape:
+                    raise ConfigError(f"{final}: frame {count} is {arr.shape}, the first was {first.shape}")
+                try:
+                    proc.stdin.write(np.ascontiguousarray(arr).tobytes())
+                except BrokenPipeError:  # ffmpeg quit: its exit status and log say why
+                    broken = True
+                    break
+                count += 1
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if code != 0 or broken:
+            log.seek(0)
+            reason = _ffmpeg_error(log.read().decode("utf-8", "replace"))
+            raise _write_error(final, f"ffmpeg exited with status {code}: {reason}")
+    return count
+
+
+def _chain(first: np.ndarray, rest: Iterator[np.ndarray | torch.Tensor]) -> Iterator[np.ndarray | torch.Tensor]:
+    yield first
+    yield from rest
+
+
 def write_video(frames: Iterable[np.ndarray | torch.Tensor], path: str | os.PathLike, fps: float = 24.0) -> Path:
     """Write frames ``[H, W, 3]`` (float [0,1] or uint8) to a video file, atomically.
 
     The format follows the extension (``.mp4``/``.mov``/``.mkv`` as H.264, ``.gif``). Frames are
-    consumed lazily, so a generator of rendered frames streams to disk.
+    consumed lazily, so a generator of rendered frames streams to disk. The encoder's exit status is checked:
+    a failed write (full disk, quota) raises :class:`OutputPathError` and leaves an existing file unchanged.
     """
-    import imageio.v2 as imageio
-
     p = Path(path)
     if p.suffix.lower() not in VIDEO_EXTENSIONS:
         raise OutputPathError(f"{p}: unknown video extension; use one of {', '.join(VIDEO_EXTENSIONS)}")
-    with atomic_path(p) as tmp:
-        if p.suffix.lower() == ".gif":
-            writer = imageio.get_writer(tmp, mode="I", duration=1000.0 / fps, loop=0)
-        else:
-            writer = imageio.get_writer(tmp, fps=fps, codec="libx264", quality=8, macro_block_size=2,
-                                        ffmpeg_log_level="error", pixelformat="yuv420p")
-        try:
-            for frame in frames:
-                writer.append_data(to_uint8(frame))
-        finally:
-            writer.close()
+    if not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise ConfigError(f"the frame rate must be a number in (0, {MAX_FPS:g}] frames per second, got {fps}")
+    try:
+        with atomic_path(p) as tmp:
+            if p.suffix.lower() == ".gif":  # Pillow (a GIF is assembled in memory whatever the writer)
+                images = [Image.fromarray(to_uint8(frame)) for frame in frames]
+                if not images:
+                    raise ConfigError(f"{p}: no frames to write")
+                images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                               duration=1000.0 / fps, loop=0)
+            else:
+                _ffmpeg_encode(frames, tmp, p, fps)
+    except OSError as e:
+        _close(frames)
+        raise _write_error(p, e) from None
+    except BaseException:
+        _close(frames)
+        raise
     return p
 
 
 def write_image(image: np.ndarray | torch.Tensor, path: str | os.PathLike) -> Path:
     """Write one image ``[H, W, 3]`` (float [0,1] or uint8) atomically; format from the extension."""
     p = Path(path)
-    with atomic_path(p) as tmp:
-        Image.fromarray(to_uint8(image)).save(tmp, format=Image.registered_extensions().get(p.suffix.lower()))
+    try:
+        with atomic_path(p) as tmp:
+            Image.fromarray(to_uint8(image)).save(tmp, format=Image.registered_extensions().get(p.suffix.lower()))
+    except OSError as e:
+        raise _write_error(p, e) from None
     return p
 
 
 def write_frames(frames: Iterable[np.ndarray | torch.Tensor], folder: str | os.PathLike,
                  pattern: str = "frame_{:05d}.png") -> Path:
     """Write frames as numbered PNGs into a new folder (created atomically: all frames or nothing)."""
-    with atomic_dir(folder) as tmp:
-        for k, frame in enumerate(frames):
-            Image.fromarray(to_uint8(frame)).save(tmp / pattern.format(k))
+    try:
+        with atomic_dir(folder) as tmp:
+            for k, frame in enumerate(frames):
+                Image.fromarray(to_uint8(frame)).save(tmp / pattern.format(k))
+    except OSError as e:
+        _close(frames)
+        raise _write_error(Path(folder), e) from None
+    except BaseException:
+        _close(frames)
+        raise
     return Path(folder)
 
 

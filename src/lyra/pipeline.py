@@ -511,6 +511,11 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
     depth_map = None
     if isinstance(depth, str) and not depth.startswith("hf:") and Path(depth).suffix.lower() in (".npy", ".png"):
         depth_map = read_depth_file(depth)
+        if tuple(depth_map.shape) != tuple(img.shape[-2:]) and isinstance(image, (str, os.PathLike)):
+            from lyra.inputs import fit_depth_to_size, stored_image_size
+
+            if stored_image_size(image) == tuple(depth_map.shape):  # a large image shrunk while decoding
+                depth_map = fit_depth_to_size(depth_map, img.shape[1], img.shape[2])
         if tuple(depth_map.shape) != tuple(img.shape[-2:]):
             raise InputFileError(f"depth {depth}: the depth map is {depth_map.shape[1]}x{depth_map.shape[0]} but the "
                                  f"image is {img.shape[2]}x{img.shape[1]}; give one of the image's size")

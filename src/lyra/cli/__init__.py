@@ -7,11 +7,19 @@ A sub-command module defines ``register(subparsers)`` which adds its parser and 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from lyra import __version__
+from lyra.cli._common import OneLineParser
 from lyra.errors import LyraError
+from lyra.fileio import install_cleanup_on_sigterm
+
+#: OS errors a user's environment causes (full disk, quota, read-only medium): one line, not a traceback.
+_ENV_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM,
+               errno.ENOTDIR, errno.ENAMETOOLONG}
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ("generate", "render", "view", "convert", "info", "world", "tokenizer", "teacher", "sdg", "train",
@@ -19,13 +27,13 @@ COMMANDS = ("generate", "render", "view", "convert", "info", "world", "tokenizer
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="lyra",
         description="One image → an explicit 3D Gaussian Splatting scene (a re-implementation of NVIDIA's Lyra).",
         epilog="Run 'lyra COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"lyra {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"lyra.cli.{name}")
@@ -43,14 +51,35 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    install_cleanup_on_sigterm()  # SIGTERM deletes our temporaries and unwinds like Ctrl-C
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that left (| head) is met here, not at exit
+        return code
     except LyraError as e:
         print(f"lyra {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"lyra {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. lyra info X | head -3: the reader left; stop quietly
+        _silence_stdout()
+        return 141
+    except OSError as e:
+        if e.errno not in _ENV_ERRNOS:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"lyra {args.command}: error: {where}{e.strerror or e} (nothing was written)", file=sys.stderr)
+        return 2
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -62,8 +62,11 @@ def check_common_options(args: argparse.Namespace, decoder_file: str) -> None:
         raise ConfigError(f"--steps must be >= 1, got {args.steps}")
     if args.seed < 0:
         raise ConfigError(f"--seed must be non-negative, got {args.seed}")
-    if args.fps <= 0 or args.orbit_frames < 0:
-        raise ConfigError("--fps must be positive and --orbit-frames non-negative")
+    from lyra.cli._common import check_fps
+
+    check_fps(args.fps)
+    if args.orbit_frames < 0:
+        raise ConfigError("--orbit-frames must be non-negative")
     if args.preset == "official" and not args.weights:
         raise ConfigError(f"--preset official needs --weights DIR (DIR/teacher/, DIR/tokenizer/, DIR/{decoder_file})")
 

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import torch
 
-from lyra.cli._common import add_device_argument, parse_color, parse_size, parse_vector, pick_device
+from lyra.cli._common import (
+    add_device_argument,
+    check_fps,
+    check_number,
+    parse_color,
+    parse_size,
+    parse_vector,
+    pick_device,
+)
 from lyra.errors import ConfigError
 from lyra.gaussians import Gaussians
 from lyra.gaussians.io import load_gaussians
@@ -119,6 +127,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--fov must lie in (0, 180) degrees")
     if args.time is not None and not 0.0 <= args.time <= 1.0:
         raise ConfigError("--time must lie in [0, 1]")
+    check_fps(args.fps)
+    check_number("radius", args.radius, 0.0)
+    check_number("elevation", args.elevation, -90.0, 90.0, lo_open=False)
+    check_number("center-depth", args.center_depth, 0.0)
+    check_number("movement", args.movement)
+    if not any(args.up):
+        raise ConfigError("--up must be a non-zero direction")
     device = pick_device(args.device)
     scene4d = None
     if Path(args.file).is_dir():

@@ -119,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--steps must be >= 1, got {args.steps}")
     if args.seed < 0:
         raise ConfigError(f"--seed must be non-negative, got {args.seed}")
-    if args.fps <= 0:
-        raise ConfigError(f"--fps must be positive, got {args.fps}")
+    from lyra.cli._common import check_fps
+
+    check_fps(args.fps)
     if not args.movement > 0:
         raise ConfigError(f"--movement must be positive, got {args.movement}")
     out = check_new_dir(args.output)

@@ -112,6 +112,10 @@ def run_roundtrip(args: argparse.Namespace) -> int:
 
         if Path(args.output).suffix.lower() not in VIDEO_EXTENSIONS:
             raise ConfigError(f"-o {args.output}: use a video file name ({', '.join(VIDEO_EXTENSIONS)})")
+    if args.fps is not None:
+        from lyra.cli._common import check_fps
+
+        check_fps(args.fps)
     frames, fps = read_video(args.video)
     if args.max_frames is not None:
         if args.max_frames < 1:

@@ -4,6 +4,7 @@ scene folder (``lyra generate VIDEO -o DIR/``) adds a time slider."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from lyra.errors import ConfigError
 from lyra.gaussians.io import load_gaussians
@@ -36,6 +37,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--up", default="-y", choices=("-y", "+y", "-z", "+z"),
                    help="world direction shown up (default -y: OpenCV worlds, as lyra writes them)")
     p.set_defaults(func=run)
+
+
+def _is_wildcard(host: str) -> bool:
+    return host in ("", "0.0.0.0", "::", "[::]")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _network_addresses() -> list[str]:
+    """This machine's addresses others may reach it at (primary route first; no packet is sent)."""
+    import socket
+
+    found: list[str] = []
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: picks the outgoing interface, sends nothing
+            found.append(s.getsockname()[0])
+    except OSError:
+        pass
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            addr = str(info[4][0])
+            if addr not in found:
+                found.append(addr)
+    except OSError:
+        pass
+    return [a for a in found if a != "0.0.0.0"] or [socket.gethostname()]
 
 
 UP = {"-y": (0.0, -1.0, 0.0), "+y": (0.0, 1.0, 0.0), "-z": (0.0, 0.0, -1.0), "+z": (0.0, 0.0, 1.0)}
@@ -72,7 +113,17 @@ def run(args: argparse.Namespace) -> int:
     extra = f" and {n_cams} cameras" if n_cams else ""
     what = f"{viewer.num_splats:,} Gaussians" if scene4d is None else (
         f"4D scene of {len(scene4d)} times ({viewer.num_splats:,} Gaussians at t = 0)")
-    print(f"lyra view: {what}{extra} at {viewer.url}  (Ctrl-C to stop)", flush=True)
+    url = viewer.url
+    if not _is_loopback(args.host):
+        port = url.rstrip("/").rsplit(":", 1)[-1]
+        shown = [h for h in _network_addresses() if not _is_loopback(h)] if _is_wildcard(args.host) else [args.host]
+        url = f"http://{_bracket(shown[0]) if shown else args.host}:{port}/"
+        others = "".join(f", http://{_bracket(h)}:{port}/" for h in shown[1:4])
+        where = "every network interface" if _is_wildcard(args.host) else args.host
+        print(f"lyra view: warning: serving on {where} (--host {args.host}): anyone who can reach this machine on "
+              f"port {port} can see the scene{' (also ' + others[2:] + ')' if others else ''}", file=sys.stderr,
+              flush=True)
+    print(f"lyra view: {what}{extra} at {url}  (Ctrl-C to stop)", flush=True)
     try:
         serve_forever(viewer)
     except KeyboardInterrupt:

@@ -29,7 +29,6 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -218,9 +217,10 @@ def _lyra_path(data: dict, src: str) -> Cameras:
         width, height = int(data["width"]), int(data["height"])
         frames = data["frames"]
     except (KeyError, TypeError, ValueError) as e:
-        raise FormatError(f"{src}: missing or invalid field {e} (schema:\n{CAMERA_PATH_SCHEMA})") from None
+        raise FormatError(f"{src}: missing or invalid field {e}; see docs/camera_paths.md for the schema") from None
     if not isinstance(frames, list) or not frames:
         raise FormatError(f"{src}: 'frames' must be a non-empty list")
+    _check_size(width, height, src)
     Ks, c2ws = [], []
     for k, f in enumerate(frames):
         where = f"{src}: frames[{k}]"
@@ -236,7 +236,23 @@ def _lyra_path(data: dict, src: str) -> Cameras:
             Ks.append(intrinsics_from_fov(fov, width, height))
         else:
             raise FormatError(f"{where}: needs 'K' or 'fov_y_deg'")
-    return Cameras(torch.stack(Ks), torch.stack(c2ws), width, height)
+    return _checked(Cameras(torch.stack(Ks), torch.stack(c2ws), width, height), src)
+
+
+def _check_size(width: int, height: int, src: str) -> None:
+    from lyra.geometry.validate import MAX_SIDE
+
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise FormatError(f"{src}: image size {width}x{height} must be positive and at most {MAX_SIDE} a side")
+
+
+def _checked(cams: Cameras, src: str) -> Cameras:
+    """``cams`` after :func:`lyra.geometry.validate.check_camera_matrices` (orthonormal rotations, det +1,
+    finite values, positive focal lengths)."""
+    from lyra.geometry.validate import check_camera_matrices
+
+    check_camera_matrices(cams.K, cams.c2w, cams.width, cams.height, src)
+    return cams
 
 
 _GL_TO_CV = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0]))
@@ -275,23 +291,31 @@ def _nerfstudio_path(data: dict, src: str) -> Cameras:
     if len(sizes) != 1:
         raise FormatError(f"{src}: frames have different image sizes {sorted(sizes)}; lyra needs one size")
     (w, h), = sizes
-    return Cameras(torch.stack(Ks), torch.stack(c2ws), w, h)
+    _check_size(w, h, src)
+    return _checked(Cameras(torch.stack(Ks), torch.stack(c2ws), w, h), src)
 
 
 def load_camera_path(path: str | os.PathLike) -> Cameras:
     """Read a camera path file: lyra's JSON schema (:data:`CAMERA_PATH_SCHEMA`) or a nerfstudio
     ``transforms.json``. Returns ``Cameras`` of shape ``[T]`` in OpenCV convention."""
+    from lyra.limits import MAX_CAMERA_FRAMES, MAX_JSON_BYTES, read_bytes_bounded
+
     p = check_input_file(path)
     try:
-        data = json.loads(Path(p).read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FormatError(f"{p}: not a JSON camera path ({e})") from None
+        data = json.loads(read_bytes_bounded(p, MAX_JSON_BYTES, "a camera path"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise FormatError(f"{p}: not a JSON camera path ({str(e)[:120]})") from None
     if not isinstance(data, dict):
         raise FormatError(f"{p}: expected a JSON object at the top level")
     frames = data.get("frames")
-    if isinstance(frames, list) and frames and isinstance(frames[0], dict) and "transform_matrix" in frames[0]:
-        return _nerfstudio_path(data, str(p))
-    return _lyra_path(data, str(p))
+    if isinstance(frames, list) and len(frames) > MAX_CAMERA_FRAMES:
+        raise FormatError(f"{p}: {len(frames)} frames; lyra reads at most {MAX_CAMERA_FRAMES} cameras from a path")
+    try:
+        if isinstance(frames, list) and frames and isinstance(frames[0], dict) and "transform_matrix" in frames[0]:
+            return _nerfstudio_path(data, str(p))
+        return _lyra_path(data, str(p))
+    except (TypeError, ValueError, AttributeError, OverflowError, ZeroDivisionError) as e:
+        raise FormatError(f"{p}: invalid value in the camera path ({str(e)[:120]})") from None
 
 
 def camera_path_dict(cameras: Cameras) -> dict:

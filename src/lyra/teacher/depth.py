@@ -24,6 +24,7 @@ its shift (for disparity models) matters. See :func:`disparity_to_depth`.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -242,11 +243,23 @@ def read_depth_file(path: str | os.PathLike, png_scale: float = PNG_DEPTH_SCALE)
     """
     p = check_input_file(path)
     suffix = p.suffix.lower()
+    from lyra.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_SIDE, npy_shape
+
+    def check_pixels(h: int, w: int) -> None:
+        if h * w > MAX_DEPTH_PIXELS or max(h, w) > MAX_IMAGE_SIDE:
+            raise FormatError(f"{p}: a {w}x{h} depth map is larger than lyra reads ({MAX_DEPTH_PIXELS:,} pixels, "
+                              f"{MAX_IMAGE_SIDE} a side); downscale it first")
+
     if suffix == ".npy":
+        shape, _ = npy_shape(p)  # checked against the file size before any data is read
+        if len(shape) in (2, 3):
+            dims = [s for s in shape if s != 1] if len(shape) == 3 else list(shape)
+            if len(dims) == 2:
+                check_pixels(dims[0], dims[1])
         try:
             arr = np.load(p, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise FormatError(f"{p}: not a readable .npy array ({e})") from None
+        except (ValueError, OSError, EOFError) as e:
+            raise FormatError(f"{p}: not a readable .npy array ({str(e)[:160]})") from None
         if arr.ndim == 3 and 1 in (arr.shape[0], arr.shape[-1]):
             arr = arr.reshape(arr.shape[1:] if arr.shape[0] == 1 else arr.shape[:-1])
         if arr.ndim != 2:
@@ -260,11 +273,16 @@ def read_depth_file(path: str | os.PathLike, png_scale: float = PNG_DEPTH_SCALE)
         from PIL import Image, UnidentifiedImageError
 
         try:
-            with Image.open(p) as im:
+            with warnings.catch_warnings():  # our own size limit below replaces Pillow's bomb warning
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im = Image.open(p)
+            with im:
                 mode = im.mode
+                check_pixels(im.height, im.width)  # before decoding: a tiny PNG can declare a huge image
                 arr = np.array(im)
-        except (UnidentifiedImageError, OSError) as e:
-            raise FormatError(f"{p}: not a readable PNG ({e})") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+                Image.DecompressionBombError) as e:
+            raise FormatError(f"{p}: not a readable PNG ({str(e)[:160]})") from None
         if mode not in ("I;16", "I;16B", "I;16L", "I") or arr.ndim != 2 or arr.dtype not in (np.uint16, np.int32):
             raise FormatError(f"{p}: a depth PNG must be single-channel 16-bit (value × {png_scale} = depth); "
                               f"got mode {mode}")

@@ -93,7 +93,10 @@ def load_original(src: str | os.PathLike) -> tuple[dict[str, Tensor], Tensor | N
     mean = std = None
     ms = (src if src.is_dir() else src.parent) / "mean_std.pt"
     if ms.is_file():
-        mean, std = torch.load(ms, map_location="cpu", weights_only=True)
+        try:
+            mean, std = torch.load(ms, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+            raise WeightsError(f"{ms}: cannot read the latent statistics ({str(e).splitlines()[0][:160]})") from None
     return state, mean, std
 
 

@@ -26,7 +26,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lyra.errors import ConfigError, OutputPathError, WeightsError
-from lyra.fileio import replace_dir
+from lyra.fileio import make_temp_dir, replace_dir
 from lyra.tokenizer.presets import (
     LATENT_CHANNELS,
     SPATIAL_COMPRESSION,
@@ -213,7 +212,7 @@ class Tokenizer(nn.Module):
         parent = final.parent if str(final.parent) else Path(".")
         if not parent.is_dir():
             raise OutputPathError(f"{final}: folder {parent} does not exist (create it first)")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))
+        tmp = make_temp_dir(final)
         try:
             state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.vae.state_dict().items()}
             save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
@@ -378,7 +377,30 @@ def stats_to_frames(mean: Tensor, std: Tensor, frames: int = STAT_FRAMES) -> tup
 
 
 def _read_state_dict(folder: Path) -> dict[str, Tensor]:
-    """The weights of a diffusers folder: one safetensors file, a sharded index, or a .bin file."""
+    """The weights of a diffusers folder: one safetensors file, a sharded index, or a .bin file (tensors only).
+
+    Raises:
+        WeightsError: no weights file, or a corrupt, truncated or unsafe one (one line naming it).
+    """
+    import pickle
+    import zipfile
+
+    from safetensors import SafetensorError
+
+    try:
+        return _read_state_dict_unchecked(folder)
+    except (SafetensorError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError,
+            KeyError, TypeError, OSError) as e:
+        import re
+
+        detail = re.sub(r"\x1b\[[0-9;]*m", "", (str(e).strip().splitlines() or [type(e).__name__])[0])[:120]
+        if isinstance(e, pickle.UnpicklingError):
+            detail = "pickled objects besides tensors (not loaded, for safety) or corrupt data"
+        raise WeightsError(f"{folder}: cannot read the tokenizer weights ({type(e).__name__}: {detail}); the file "
+                           "is corrupt, truncated or holds more than tensors") from None
+
+
+def _read_state_dict_unchecked(folder: Path) -> dict[str, Tensor]:
     from safetensors.torch import load_file
 
     single = folder / WEIGHTS_NAME

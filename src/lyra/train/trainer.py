@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from lyra.errors import ConfigError
-from lyra.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
+from lyra.train.checkpoint import list_checkpoints, resume_latest, save_checkpoint
 from lyra.train.data import StatefulBatches
 from lyra.train.ema import EMA
 from lyra.train.metrics_log import MetricsLog
@@ -134,6 +134,7 @@ class Trainer:
         self.total_steps = config.steps  # may be set by the time budget
         self.budget_decided = False
         self._stop_signal = False
+        self._resumed_from: Path | None = None
 
     # ------------------------------------------------------------------ setup
     def _make_accelerator(self) -> Any:
@@ -173,15 +174,16 @@ class Trainer:
         )
         self.model, self.optimizer, self.scheduler = acc.prepare(self.model, optimizer, scheduler)
         if cfg.ema_decay is not None:
-            self.ema = EMA(self.unwrapped_model, cfg.ema_decay)
-            acc.register_for_checkpointing(self.ema)
+            self.ema = EMA(self.unwrapped_model, cfg.ema_decay)  # saved as safetensors by save_checkpoint
 
-        resume_from = self._resume_path()
-        if resume_from is None:
+        candidates = self._resume_candidates()
+        if not candidates:
             if acc.is_main_process:
                 print(f"training from scratch into {self.out_dir}", flush=True)
             return None
-        state = load_checkpoint(acc, resume_from)
+        say = (lambda msg: print(msg, flush=True)) if acc.is_main_process else (lambda msg: None)
+        resume_from, state = resume_latest(acc, candidates, self.ema, say)
+        self._resumed_from = resume_from
         self.step = int(state["step"])
         if acc.is_main_process:
             print(f"resumed {resume_from} at step {self.step}", flush=True)
@@ -191,25 +193,27 @@ class Trainer:
         self.data.load_state_dict(state["data"])
         return state
 
-    def _resume_path(self) -> Path | None:
+    def _resume_candidates(self) -> list[Path]:
+        """Checkpoints to resume from, oldest first (the newest intact one is loaded); ``[]``: start afresh."""
         cfg = self.config
-        existing = list_checkpoints(self.ckpt_dir)
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise ConfigError(f"{self.out_dir}: is a file; --out must name a folder (new or a run to resume)")
+        existing = [p for _, p in list_checkpoints(self.ckpt_dir)]
         if cfg.resume is None:
             if existing:
                 raise ConfigError(
                     f"{self.ckpt_dir} already holds checkpoints; resume them (--resume) or choose another --out"
                 )
-            return None
+            return []
         if cfg.resume == "auto":
-            return latest_checkpoint(self.ckpt_dir)
+            return existing
         path = Path(cfg.resume)
-        if not (path / "trainer_state.json").is_file():
-            latest = latest_checkpoint(path)  # a run folder or its checkpoints/ folder
-            latest = latest or latest_checkpoint(path / "checkpoints")
-            if latest is None:
-                raise ConfigError(f"{path}: not a checkpoint folder (no trainer_state.json) and holds none")
-            path = latest
-        return path
+        if (path / "trainer_state.json").is_file() or (path / "manifest.json").is_file():
+            return [path]  # one named checkpoint: exactly that one
+        found = [p for _, p in list_checkpoints(path)] or [p for _, p in list_checkpoints(path / "checkpoints")]
+        if not found:
+            raise ConfigError(f"{path}: not a checkpoint folder (no manifest.json) and holds none")
+        return found
 
     # ------------------------------------------------------------------ the loop
     def fit(self, until: int | None = None) -> TrainResult:
@@ -237,7 +241,7 @@ class Trainer:
 
         deadline = t_start + cfg.max_minutes * 60.0 if cfg.max_minutes else math.inf
         step_time = ckpt_time = 0.0
-        last_ckpt: Path | None = latest_checkpoint(self.ckpt_dir) if prev else None
+        last_ckpt: Path | None = self._resumed_from if prev else None
         last_ckpt_step = self.step if prev else -1
         metrics: dict[str, float] = dict(prev.get("metrics", {})) if prev else {}
         sums: dict[str, Tensor] = {}
@@ -377,9 +381,9 @@ class Trainer:
             "metrics": metrics,
             "config": dataclasses.asdict(self.config),
             "budget_steps": self.total_steps if self.budget_decided else None,
-            "format": 1,
-        }
-        return save_checkpoint(self.accelerator, self.ckpt_dir, self.step, state, keep=self.config.keep_checkpoints)
+                    }
+        return save_checkpoint(self.accelerator, self.ckpt_dir, self.step, state, keep=self.config.keep_checkpoints,
+                               ema=self.ema)
 
     def _evaluate(self, eval_log: MetricsLog) -> None:
         acc = self.accelerator

@@ -83,13 +83,23 @@ def shipped_dir(folder: str) -> Path:
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` → CUDA when available, else CPU; a ``torch.device`` as it is; otherwise the named device,
-    checked (ConfigError when CUDA is asked for but absent)."""
+    checked: one of ``cpu``, ``cuda``, ``cuda:N``, ``mps`` and present on this machine (ConfigError otherwise)."""
+    import re
+
     if isinstance(device, torch.device):
         return device
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device} was asked for, but no CUDA GPU is available (use cpu)")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+        raise ConfigError(f"--device {device!r}: unknown device; use auto, cpu, cuda or cuda:N")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device} was asked for, but no CUDA GPU is available (use cpu)")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if device == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError("device mps was asked for, but MPS is not available (use cpu)")
     return torch.device(device)
 
 

@@ -21,7 +21,6 @@ import json
 import os
 from pathlib import Path
 
-import imageio.v2 as imageio
 import numpy as np
 import torch
 from PIL import Image
@@ -72,15 +71,11 @@ def depth_to_uint16(depth: torch.Tensor, units_per_metre: float) -> np.ndarray:
 
 
 def write_video(frames: np.ndarray, path: Path, fps: int = 24) -> None:
-    """Write ``frames`` [T, H, W, 3] uint8 as an H.264 MP4 at ``path`` (atomically)."""
-    with atomic_path(path) as tmp:
-        writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=8,
-                                    pixelformat="yuv420p", macro_block_size=1, output_params=["-f", "mp4"])
-        try:
-            for f in frames:
-                writer.append_data(f)
-        finally:
-            writer.close()
+    """Write ``frames`` [T, H, W, 3] uint8 as an H.264 MP4 at ``path`` (atomically; the encoder's exit status is
+    checked, so a full disk is an error and an existing file is kept)."""
+    from lyra.media import write_video as write_checked
+
+    write_checked(iter(frames), path, fps=float(fps))
 
 
 def example_metadata(ex: Example, preset: str, units_per_metre: float, videos: list[str]) -> dict:

@@ -37,6 +37,10 @@ REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
 OPACITY_EPS = 2.0 ** -24
 
 
+#: Largest log-scale read: exp(88.7) is the largest float32.
+MAX_LOG_SCALE = 88.0
+
+
 def property_names(sh_degree: int) -> list[str]:
     """The vertex properties lyra writes for SH degree ``sh_degree``, in file order."""
     k = (sh_degree + 1) ** 2 - 1
@@ -69,6 +73,7 @@ def _load(path: Path) -> PlyData:
         head = f.read(4)
     if head[:3] != b"ply" or head[3:4] not in (b"\n", b"\r"):
         raise FormatError(f"{path}: not a PLY file (it starts with {head!r}, a PLY starts with 'ply')")
+    _check_declared_sizes(path)
     try:
         return PlyData.read(str(path))
     except PlyParseError as e:
@@ -77,6 +82,36 @@ def _load(path: Path) -> PlyData:
         raise FormatError(f"{path}: invalid PLY file ({e})") from e
     except (ValueError, TypeError) as e:  # undecodable header bytes, unknown types
         raise FormatError(f"{path}: invalid PLY header ({e})") from e
+
+
+def _check_declared_sizes(path: Path) -> None:
+    """Refuse element counts the file cannot hold, or above :data:`lyra.limits.MAX_GAUSSIANS`, before plyfile
+    allocates arrays for them (a 1 KB header can claim 4 billion vertices)."""
+    from plyfile import PlyListProperty
+
+    from lyra.limits import check_gaussian_count
+
+    try:
+        with open(path, "rb") as f:
+            header = PlyData._parse_header(f)
+            body = path.stat().st_size - f.tell()
+    except PlyParseError as e:
+        raise FormatError(f"{path}: invalid PLY header ({e})") from e
+    except (ValueError, TypeError, UnicodeDecodeError) as e:
+        raise FormatError(f"{path}: invalid PLY header ({e})") from e
+    for el in header.elements:
+        props = el.properties
+        if header.text:  # at least one character and one separator per value
+            each = 2 * max(1, len(props))
+        elif any(isinstance(prop, PlyListProperty) for prop in props):
+            each = max(1, len(props))  # a list holds at least its length byte
+        else:
+            each = max(1, el.dtype().itemsize)
+        if el.name == "vertex":
+            check_gaussian_count(path, el.count, each, body, "element 'vertex' of the header")
+        elif el.count * each > body:
+            raise FormatError(f"{path}: the header's element '{el.name}' claims {el.count:,} rows, more than the "
+                              f"file holds (truncated or corrupt)")
 
 
 def _columns(path: Path, data: np.ndarray, names: list[str]) -> np.ndarray:
@@ -128,8 +163,15 @@ def read_ply(path: str | Path) -> Gaussians:
     n = len(table)
     means = table[:, 0:3].copy()
     colors = (table[:, 3:6].astype(np.float64) * SH_C0 + 0.5).astype(np.float32)
-    opacities = (1.0 / (1.0 + np.exp(-table[:, 6].astype(np.float64)))).astype(np.float32)
-    scales = np.exp(table[:, 7:10].astype(np.float64)).astype(np.float32)
+    log_scales = table[:, 7:10].astype(np.float64)
+    big = log_scales > MAX_LOG_SCALE
+    if big.any():
+        rows = np.flatnonzero(big.any(1))
+        raise FormatError(f"{path}: scale_* (natural log of the scale) is above {MAX_LOG_SCALE:g} in {len(rows)} "
+                          f"vertex(es), first {float(log_scales[rows[0]].max()):g} at vertex {int(rows[0])}: "
+                          "the scale overflows float32 (a corrupt file, or linear scales stored as logs)")
+    opacities = (0.5 + 0.5 * np.tanh(0.5 * table[:, 6].astype(np.float64))).astype(np.float32)  # sigmoid
+    scales = np.exp(log_scales).astype(np.float32)
     quats = table[:, 10:14].copy()
     norms = np.linalg.norm(quats.astype(np.float64), axis=1)
     if (norms == 0).any():

@@ -58,6 +58,9 @@ def read_splat(path: str | Path) -> Gaussians:
     if size % RECORD.itemsize:
         raise FormatError(f"{path}: {size} bytes is not a multiple of 32 (a .splat file is a sequence of "
                           f"32-byte records); the file is truncated or not a .splat file")
+    from lyra.limits import check_gaussian_count
+
+    check_gaussian_count(path, size // RECORD.itemsize, RECORD.itemsize, size, "the file size")
     rec = np.fromfile(str(path), dtype=RECORD)
     q = (rec["rot"].astype(np.float64) - 128.0) / 128.0
     norms = np.linalg.norm(q, axis=1, keepdims=True)

@@ -78,6 +78,7 @@ import torch
 
 from lyra.errors import ConfigError, FormatError, InputFileError
 from lyra.gaussians.gaussians import SH_C0, Gaussians, rotmat_to_quat
+from lyra.limits import check_gaussian_count
 
 MAGIC = 0x5053474E  # "NGSP"
 COLOR_SCALE = 0.15
@@ -278,28 +279,55 @@ def _check_header(path: Path, version: int, n: int, degree: int, fbits: int) -> 
         raise FormatError(f"{path}: invalid fractionalBits {fbits} in the SPZ header (expected 0-24)")
 
 
-def _read_legacy(path: Path, data: bytes) -> tuple[SpzHeader, np.ndarray]:
-    d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+#: Most bytes a gzip stream expands one byte into (deflate's limit is 1032:1).
+GZIP_MAX_RATIO = 1032
+#: Most bytes of extension records accepted after the Gaussian data of a legacy SPZ.
+MAX_EXTENSION_BYTES = 1 << 20
+_INFLATE_STEP = 16 << 20
+
+
+def _inflate(path: Path, d: zlib._Decompress, tail: bytes, want: int) -> tuple[bytes, bytes]:
+    """Inflate at most ``want`` more bytes from ``tail`` in bounded steps; (output, unconsumed input)."""
+    out = bytearray()
     try:
-        raw = d.decompress(data)
+        while len(out) < want and not d.eof:
+            chunk = d.decompress(tail, min(_INFLATE_STEP, want - len(out)))
+            tail = d.unconsumed_tail
+            out += chunk
+            if not chunk:
+                break
     except zlib.error as e:
         raise FormatError(f"{path}: corrupt gzip data in the SPZ file ({e})") from e
-    if not d.eof:
-        raise FormatError(f"{path}: the SPZ file is truncated (its gzip stream ends early)")
-    if len(raw) < LEGACY_HEADER.size:
-        raise FormatError(f"{path}: the SPZ payload is only {len(raw)} bytes, too short for a header")
-    magic, version, n, degree, fbits, flags, _ = LEGACY_HEADER.unpack_from(raw, 0)
+    return bytes(out), tail
+
+
+def _read_legacy(path: Path, data: bytes) -> tuple[SpzHeader, np.ndarray]:
+    d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    head, tail = _inflate(path, d, data, LEGACY_HEADER.size)
+    if len(head) < LEGACY_HEADER.size:
+        if not d.eof:
+            raise FormatError(f"{path}: the SPZ file is truncated (its gzip stream ends early)")
+        raise FormatError(f"{path}: the SPZ payload is only {len(head)} bytes, too short for a header")
+    magic, version, n, degree, fbits, flags, _ = LEGACY_HEADER.unpack_from(head, 0)
     if magic != MAGIC:
         raise FormatError(f"{path}: not an SPZ file (gzip data without the NGSP magic)")
     _check_header(path, version, n, degree, fbits)
     rot_bytes = 4 if version >= 3 else 3
-    need = sum(size for _, size in _sections_layout(n, _sh_dim(degree), rot_bytes))
-    have = len(raw) - LEGACY_HEADER.size
-    if have < need:
-        raise FormatError(f"{path}: the SPZ file is truncated ({have} bytes of Gaussian data, {n} Gaussians "
+    each = sum(size for _, size in _sections_layout(1, _sh_dim(degree), rot_bytes))
+    check_gaussian_count(path, n, each, GZIP_MAX_RATIO * len(data))
+    need = n * each
+    # Inflate what the Gaussians need plus room for extensions, never more (a gzip bomb stops here).
+    body, tail = _inflate(path, d, tail, need + MAX_EXTENSION_BYTES)
+    if not d.eof and len(body) < need:
+        raise FormatError(f"{path}: the SPZ file is truncated (its gzip stream ends early)")
+    if not d.eof:
+        raise FormatError(f"{path}: the SPZ data expands beyond what {n:,} Gaussians need (a decompression bomb "
+                          "or a corrupt header)")
+    if len(body) < need:
+        raise FormatError(f"{path}: the SPZ file is truncated ({len(body)} bytes of Gaussian data, {n} Gaussians "
                           f"need {need})")
-    system = _parse_extensions(raw[LEGACY_HEADER.size + need:]) if flags & FLAG_HAS_EXTENSIONS else None
-    payload = np.frombuffer(raw, dtype=np.uint8, count=need, offset=LEGACY_HEADER.size)
+    system = _parse_extensions(body[need:]) if flags & FLAG_HAS_EXTENSIONS else None
+    payload = np.frombuffer(body, dtype=np.uint8, count=need)
     return SpzHeader(version, n, degree, fbits, flags, system), payload
 
 
@@ -310,6 +338,7 @@ def _read_ngsp(path: Path, data: bytes) -> tuple[SpzHeader, np.ndarray]:
     if version < 4:
         raise FormatError(f"{path}: SPZ version {version} in an uncompressed (version 4) container")
     _check_header(path, version, n, degree, fbits)
+    check_gaussian_count(path, n, 1, None)
     layout = [(name, size) for name, size in _sections_layout(n, _sh_dim(degree), 4) if size > 0]
     if num_streams != len(layout):
         raise FormatError(f"{path}: the SPZ file lists {num_streams} streams, {n} Gaussians of SH degree "

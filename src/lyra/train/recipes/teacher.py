@@ -47,7 +47,6 @@ import math
 import platform
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +57,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lyra.errors import ConfigError, OutputPathError
-from lyra.fileio import atomic_path, replace_dir
+from lyra.fileio import atomic_path, make_temp_dir, replace_dir
 from lyra.seeds import mix_seed
 from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditions_dynamic
 from lyra.teacher.denoiser import TeacherDenoiser
@@ -291,7 +290,7 @@ def _export(model: TeacherDenoiser, export_dir: Path) -> None:
     """Write ``model`` (fp16) to ``export_dir``, replacing an earlier export of this script there."""
     _check_export_dir(export_dir)
     export_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{export_dir.name}.", suffix=".tmp", dir=export_dir.parent))
+    tmp = make_temp_dir(export_dir)
     try:
         model.save_pretrained(tmp, torch.float16)
         replace_dir(tmp, export_dir)
