@@ -14,7 +14,7 @@ from lyra import __version__
 from lyra.errors import LyraError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ("generate", "render", "view", "convert", "info", "world", "tokenizer", "teacher", "sdg", "train",
+COMMANDS = ("generate", "render", "view", "convert", "info", "mesh", "world", "tokenizer", "teacher", "sdg", "train",
             "eval", "bench")
 
 
