@@ -42,7 +42,8 @@ def _validator() -> Path | None:
     return root / "gltf-validator" if root is not None and (root / "gltf-validator").is_dir() else None
 
 
-needs_st = pytest.mark.skipif(SPLAT_TRANSFORM is None, reason="splat-transform (npm @playcanvas/splat-transform) absent")
+needs_st = pytest.mark.skipif(SPLAT_TRANSFORM is None,
+                              reason="splat-transform (npm @playcanvas/splat-transform) absent")
 
 VALIDATE_JS = """
 const v = require(process.argv[2]);

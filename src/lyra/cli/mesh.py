@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if args.collider:
         parts.append(f"{args.collider} ({stats['collider_faces']:,} triangles, "
                      f"{'closed' if stats['collider_watertight'] else 'open where unseen'})")
-    print(f"wrote {' and '.join(parts)} from {len(g):,} Gaussians, {stats['views']} depth maps ({stats['depth_source']}), "
+    print(f"wrote {' and '.join(parts)} from {len(g):,} Gaussians, {stats['views']} depth maps "
+          f"({stats['depth_source']}), "
           f"voxel {stats['voxel']:.3g}, {time.perf_counter() - t0:.1f} s")
     return 0

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from lyra.errors import ConfigError
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
@@ -65,7 +64,7 @@ def build_meshes(gaussians: Gaussians, cameras: Cameras, resolution: int = DEFAU
             image scaled down to at most ``max_width`` pixels wide).
         resolution: TSDF voxels along the longest side of the observed region.
         depth_source: ``"render"`` (the rasterizer's expected depth), ``"points"`` (median depth of splatted
-            centres; fast on CPU) or ``"auto"`` (render on CUDA, points otherwise). See :mod:`lyra.mesh.tsdf`.
+            centres; fast on CPU) or ``"auto"`` (render on CUDA, points otherwise); see :mod:`lyra.mesh.tsdf`.
         collider_faces, visual_faces: triangle budgets (positive integers).
 
     Raises:
@@ -106,7 +105,8 @@ def build_meshes(gaussians: Gaussians, cameras: Cameras, resolution: int = DEFAU
     visual = decimate(raw, visual_faces, vol)
     collider = make_collider(raw, collider_faces)
     t["decimate"] = time.perf_counter() - t0
-    stats = {"depth_source": depth_source, "voxel": vol.voxel, "grid": list(vol.tsdf.shape), "views": int(cams.shape[0]),
+    stats = {"depth_source": depth_source, "voxel": vol.voxel, "grid": list(vol.tsdf.shape),
+             "views": int(cams.shape[0]),
              "raw_faces": int(len(raw.faces)), "visual_faces": int(len(visual.faces)),
              "visual_vertices": int(len(visual.vertices)), "collider_faces": int(len(collider.faces)),
              "collider_watertight": bool(collider.is_watertight),
