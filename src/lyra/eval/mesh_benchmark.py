@@ -16,7 +16,8 @@ trajectories, and points on its analytic surfaces ray-cast from every GT camera)
 
 Scale: a monocular scene's scale comes from the depth estimate, so the metrics are also given **scale-aligned**
 (``aligned``): the prediction scaled about the input camera by the ratio of the median z-depths (in the input
-camera's frame, points in front of it) of the GT and of the prediction; ``scale`` reports that ratio.
+camera's frame, points in front of it and inside the evaluated region) of the GT and of the prediction; ``scale``
+reports that ratio.
 
 All three point sets are cropped to the ball of radius :data:`CROP` × centre depth around the input camera: the
 worlds' ground truth reaches the horizon (outdoor GT points lie up to ~100 m away) while a scene is made for the
@@ -96,9 +97,8 @@ def evaluate_cached_world(folder: str | Path, mesh_options: dict[str, Any] | Non
         z = (p - eye) @ R[:, 2]
         return float(np.median(z[z > 0])) if np.any(z > 0) else math.nan
 
-    gt_all = voxel_thin(gt, vox)
-    z_gt = median_z(gt_all)
-    gt = crop(gt_all)
+    gt = crop(voxel_thin(gt, vox))
+    z_gt = median_z(gt)
     row: dict[str, Any] = {"seed": meta["seed"], "family": meta["family"], "center_depth": cd,
                            "gt_points": int(len(gt)), "gaussians": int(len(w["gaussians"]))}
     raw = {"mesh": voxel_thin(sample_mesh(res.visual), vox), "gaussians": voxel_thin(w["gaussians"].means.double()
@@ -107,7 +107,7 @@ def evaluate_cached_world(folder: str | Path, mesh_options: dict[str, Any] | Non
         m = point_metrics(crop(pts), gt, taus)
         m["chamfer_rel"] = m["chamfer"] / cd
         m["points"] = int(len(crop(pts)))
-        scale = z_gt / median_z(pts)
+        scale = z_gt / median_z(crop(pts))
         if not math.isfinite(scale) or scale <= 0:
             scale = 1.0
         a = point_metrics(crop(eye + (pts - eye) * scale), gt, taus)
@@ -182,7 +182,8 @@ def markdown_report(result: dict[str, Any]) -> str:
     lines.append("| **mean** | | | **" + fmt(m["chamfer"]) + "** | " + " | ".join(f"**{fmt(f)}**" for f in m["fscore"])
                  + " | **" + fmt(g["chamfer"]) + "** | " + " | ".join(f"**{fmt(f)}**" for f in g["fscore"]) + " | |")
     lines += ["", "**Scale-aligned** (each prediction scaled about the input camera by the ratio of median z-depths, "
-              "GT / prediction, in the input camera's frame; `scale` is that ratio):", "",
+              "GT / prediction, in the input camera's frame, of the points inside the evaluated region; `scale` is "
+              "that ratio):", "",
               "| world | mesh scale | mesh Chamfer (m) | mesh F@1% | mesh F@2% | mesh F@5% | Gaussians scale | "
               "Gaussians Chamfer (m) | Gaussians F@1% | Gaussians F@2% | Gaussians F@5% |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -196,6 +197,10 @@ def markdown_report(result: dict[str, Any]) -> str:
                  + " | ".join(f"**{fmt(f)}**" for f in m["fscore"]) + f" | {fmt(g['scale'], 2)} | "
                  f"**{fmt(g['chamfer'])}** | " + " | ".join(f"**{fmt(f)}**" for f in g["fscore"]) + " |")
     m, g = mean["mesh"], mean["gaussians"]
+    empty = [str(r["seed"]) for r in rows if not math.isfinite(r["mesh"]["chamfer"])]
+    if empty:
+        lines += ["", f"Worlds whose mesh has no point inside the evaluated region (Chamfer infinite, F-scores 0; left "
+                  f"out of the Chamfer means, counted as 0 in the F-score means): {', '.join(empty)}."]
     lines += ["", "Means over worlds — accuracy / completeness (m): mesh "
               f"{fmt(m['accuracy'])} / {fmt(m['completeness'])}, Gaussians {fmt(g['accuracy'])} / "
               f"{fmt(g['completeness'])}; Chamfer relative to the centre depth: mesh {fmt(m['chamfer_rel'])}, "

@@ -58,7 +58,7 @@ def cache_world(pipe: Any, seed: int, folder: Path, preset: str = "tiny", steps:
     with its GT points into ``folder/world_SEED`` (see the module doc); a complete folder is reused."""
     from lyra.gaussians.io import save_gaussians
     from lyra.geometry.trajectories import camera_path_dict
-    from lyra.teacher.train_teacher import load_example
+    from lyra.world import load_example
 
     out = Path(folder) / f"world_{seed}"
     if (out / "world.json").is_file():
