@@ -13,7 +13,7 @@ from lyra.errors import ConfigError, FormatError, InputFileError, LyraError, Out
 from lyra.gaussians import Gaussians
 from lyra.gaussians.io import FORMATS, load_gaussians, save_gaussians, supported_extensions
 
-EXTS = [".ply", ".splat", ".spz"]
+EXTS = [".ply", ".splat", ".spz", ".glb", ".sog"]
 PNG = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + bytes(13) + b"\x00" * 40
 
 
@@ -114,7 +114,7 @@ def test_unknown_extension(tmp_path, make_gaussians):
         load_gaussians(tmp_path / "scene.obj")
     _one_line(e)
     with pytest.raises(OutputPathError, match=r"\.ply, \.splat, \.spz"):
-        save_gaussians(make_gaussians(3), tmp_path / "scene.glb")
+        save_gaussians(make_gaussians(3), tmp_path / "scene.fbx")  # .glb was the example until lyra wrote it
     with pytest.raises(OutputPathError, match="no extension"):
         save_gaussians(make_gaussians(3), tmp_path / "scene")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.obj"]

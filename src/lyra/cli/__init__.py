@@ -22,7 +22,7 @@ _ENV_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, 
                errno.ENOTDIR, errno.ENAMETOOLONG}
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ("generate", "render", "view", "convert", "info", "world", "tokenizer", "teacher", "sdg", "train",
+COMMANDS = ("generate", "render", "view", "convert", "info", "mesh", "world", "tokenizer", "teacher", "sdg", "train",
             "eval", "bench")
 
 

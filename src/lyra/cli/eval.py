@@ -290,5 +290,12 @@ def _merge_scene(args: argparse.Namespace, stem: str) -> int:
 
 
 #: ``lyra eval`` sub-commands: name → function adding its parser to the sub-parsers.
+def _register_mesh(esub: argparse._SubParsersAction) -> None:
+    from lyra.cli.eval_mesh import register_mesh_eval
+
+    register_mesh_eval(esub)
+
+
 EVALUATIONS: dict[str, Callable[[argparse._SubParsersAction], None]] = {"teacher": _register_teacher,
-                                                                        "scene": _register_scene}
+                                                                        "scene": _register_scene,
+                                                                        "mesh": _register_mesh}

@@ -58,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video", default=None, metavar="FILE",
                    help="also render a fly-through (.mp4/.mov/.mkv/.gif): the six trajectories, then an orbit (for a "
                    "video input, time advances along each trajectory and around the orbit)")
+    p.add_argument("--mesh", default=None, metavar="MESH",
+                   help="also write a vertex-coloured mesh of the scene (.glb, .obj, .ply, .usd, .usda, .usdc), fused "
+                   "from depth along the generated trajectories, as `lyra mesh` does (static scenes only)")
+    from lyra.cli.mesh import add_mesh_arguments
+
+    add_mesh_arguments(p, prefix="mesh-")
     p.add_argument("--orbit-frames", type=int, default=48, help="orbit frames at the end of --video (default 48)")
     p.add_argument("--fps", type=float, default=24.0, help="frame rate of the videos (default 24)")
     p.add_argument("--cameras", default=None, metavar="FILE.json",
@@ -142,9 +148,17 @@ def run(args: argparse.Namespace) -> int:
     from lyra.inputs import is_video_input
 
     if args.image is not None and is_video_input(args.image):
+        if args.mesh or args.mesh_collider:
+            raise ConfigError("--mesh/--mesh-collider apply to image inputs (a static scene); mesh a 4D scene's "
+                              "frame with `lyra mesh FRAME.ply`")
         return run_video(args)  # 4D Gaussians: lyra.cli.generate_video
     reject_video_options(args)
     check_common_options(args, "lyra_static.pt")
+    if args.mesh or args.mesh_collider:
+        from lyra.cli.mesh import check_mesh_options
+
+        check_mesh_options(args.mesh, args.mesh_collider, args.mesh_collider_faces, args.mesh_max_faces,
+                           args.mesh_resolution)
     _check_outputs(args)
     size = parse_size(args.size) if args.size else None
     progress = not args.no_progress
@@ -187,6 +201,14 @@ def run(args: argparse.Namespace) -> int:
                 write_video(scene.videos[v].permute(0, 2, 3, 1), tmp / f"traj_{name}.mp4", args.fps)
             (tmp / "generate.json").write_text(json.dumps(m, indent=2) + "\n")
         written.append(Path(args.teacher_videos))
+    if args.mesh or args.mesh_collider:
+        from lyra.cli.mesh import write_meshes
+
+        st = write_meshes(scene.gaussians, scene.cameras, args.mesh, args.mesh_collider, args.mesh_collider_faces,
+                          args.mesh_max_faces, args.mesh_resolution, args.mesh_depth_source)
+        written += [Path(p) for p in (args.mesh, args.mesh_collider) if p]
+        print(f"wrote mesh {args.mesh or ''} {args.mesh_collider or ''} ({st['visual_faces']:,} / "
+              f"{st['collider_faces']:,} triangles)".replace("  ", " "))
     if args.video:
         from lyra.media import write_video
 

@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="a .ply, .splat or .spz file, or a 4D scene folder (with index.json)")
     p.add_argument("--cameras", metavar="PATH.json",
                    help="camera path to draw and play back (lyra's camera-path JSON or nerfstudio transforms.json)")
+    p.add_argument("--mesh", metavar="MESH", default=None,
+                   help="also show a mesh over the splats (.glb, .obj, .ply, .usd*; e.g. from lyra mesh), with "
+                   "'Show mesh' / 'Show splats' toggles")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: all)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -99,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         g = load_gaussians(args.file)
     cameras = load_camera_path(args.cameras) if args.cameras else None
+    mesh = None
+    if args.mesh:
+        from lyra.viewer.mesh_layer import load_mesh_file
+
+        mesh = load_mesh_file(args.mesh)
     try:
         if scene4d is not None:
             viewer = serve_dynamic(scene4d, cameras, host=args.host, port=args.port,
@@ -109,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise ConfigError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); try another --port") \
             from None
+    if mesh is not None:
+        from lyra.viewer.mesh_layer import add_mesh_layer
+
+        add_mesh_layer(viewer, mesh)
     n_cams = sum(len(c) for c in viewer.trajectories.values())
     extra = f" and {n_cams} cameras" if n_cams else ""
     what = f"{viewer.num_splats:,} Gaussians" if scene4d is None else (

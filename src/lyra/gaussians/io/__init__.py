@@ -11,20 +11,25 @@ extension format                                                  options (``sav
                                                                    ``spz_fractional_bits``, ``spz_sh1_bits``,
                                                                    ``spz_sh_rest_bits`` (save);
                                                                    ``spz_coordinate_system`` (both)
+``.glb``  glTF 2.0 binary, ``KHR_gaussian_splatting`` (float32)    none
+``.sog``  PlayCanvas SOG version 2, bundled (ZIP of WebP + JSON)   ``sog_sh_palette``, ``sog_sh_iterations``
+                                                                   (save)
 ========= ======================================================= =========================================
 
 Writes are atomic (temp file + rename: a failed write never leaves a partial file) and the Gaussians are
 validated first; reads check the file and validate what they decoded. Every problem a user can cause
 raises a :class:`lyra.errors.LyraError` subclass with a one-line message.
 
-Coordinates: lyra's Gaussians are in the OpenCV/RDF world; PLY and .splat store them as they are, SPZ
-converts to its specified RUB convention (see :mod:`lyra.gaussians.io.spz`).
+Coordinates: lyra's Gaussians are in the OpenCV/RDF world; PLY, .splat and SOG store them as they are, SPZ
+converts to its specified RUB convention (see :mod:`lyra.gaussians.io.spz`) and glTF to its +Y-up axes (the same
+180° rotation about x; see :mod:`lyra.gaussians.io.gltf`).
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +38,9 @@ from pathlib import Path
 from lyra.errors import ConfigError, FormatError, InputFileError, LyraError, OutputPathError
 from lyra.fileio import atomic_path, check_input_file
 from lyra.gaussians.gaussians import Gaussians
+from lyra.gaussians.io.gltf import read_glb, write_glb
 from lyra.gaussians.io.ply import read_ply, write_ply
+from lyra.gaussians.io.sog import read_sog, write_sog
 from lyra.gaussians.io.splat import read_splat, write_splat
 from lyra.gaussians.io.spz import read_spz, read_spz_header, write_spz
 
@@ -66,6 +73,10 @@ FORMATS: dict[str, GaussianFormat] = {
     ".spz": GaussianFormat(".spz", "SPZ", "Niantic SPZ compressed splats (versions 2-4, SH degree 0-3)",
                            read_spz, write_spz, "spz_", ("coordinate_system",),
                            ("version", "fractional_bits", "sh1_bits", "sh_rest_bits", "coordinate_system")),
+    ".glb": GaussianFormat(".glb", "glTF", "binary glTF with KHR_gaussian_splatting (float32, SH degree 0-3, +Y up)",
+                           read_glb, write_glb, "glb_"),
+    ".sog": GaussianFormat(".sog", "SOG", "PlayCanvas SOG v2 bundle (WebP textures, codebooks, SH palette)",
+                           read_sog, write_sog, "sog_", (), ("sh_palette", "sh_iterations")),
 }
 
 
@@ -98,7 +109,7 @@ def _strip_options(fmt: GaussianFormat, options: dict, allowed: tuple[str, ...],
 
 
 def load_gaussians(path: str | os.PathLike, **options) -> Gaussians:
-    """Read Gaussians from a ``.ply``, ``.splat`` or ``.spz`` file (by extension), on the CPU.
+    """Read Gaussians from a ``.ply``, ``.splat``, ``.spz``, ``.glb`` or ``.sog`` file (by extension), on the CPU.
 
     Raises :class:`InputFileError` (missing, unreadable, empty file, unknown extension) or
     :class:`FormatError` (wrong content, truncated, non-finite values).
@@ -113,7 +124,7 @@ def load_gaussians(path: str | os.PathLike, **options) -> Gaussians:
         raise
     except OSError as e:
         raise InputFileError(f"{p}: cannot read the file ({e.strerror or e})") from e
-    except (ValueError, EOFError, struct.error, zlib.error) as e:
+    except (ValueError, EOFError, struct.error, zlib.error, zipfile.BadZipFile) as e:
         raise FormatError(f"{p}: not a valid {fmt.name} file ({e})") from e
     return g.validate(name=str(p))
 
@@ -142,5 +153,6 @@ def save_gaussians(gaussians: Gaussians, path: str | os.PathLike, **options) -> 
     return p
 
 
-__all__ = ["FORMATS", "GaussianFormat", "format_for", "load_gaussians", "read_ply", "read_splat", "read_spz",
-           "read_spz_header", "save_gaussians", "supported_extensions", "write_ply", "write_splat", "write_spz"]
+__all__ = ["FORMATS", "GaussianFormat", "format_for", "load_gaussians", "read_glb", "read_ply", "read_sog",
+           "read_splat", "read_spz", "read_spz_header", "save_gaussians", "supported_extensions", "write_glb",
+           "write_ply", "write_sog", "write_splat", "write_spz"]
