@@ -7,10 +7,10 @@ import os
 
 import pytest
 import torch
-from tests.train.test_resume import _run, _same
 
 from lyra.train import CheckpointError, list_checkpoints, verify_checkpoint
 from lyra.train.checkpoint import MANIFEST_NAME, write_manifest
+from tests.train.test_resume import _run, _same
 
 
 class _Payload:
