@@ -76,7 +76,7 @@ def test_generate_cli_with_a_local_transformers_model(models, photo, student, tm
                  "--teacher-videos", str(tmp_path / "tv")])
     assert code == 0, capsys.readouterr().err
     g = load_gaussians(out)
-    assert len(g) == int(6 * 17 * 6 * 10 * 0.2) and torch.isfinite(g.means).all()
+    assert len(g) == int(6 * 17 * 6 * 10 * (1.0 - 0.8)) and torch.isfinite(g.means).all()
     import json
 
     meta = json.loads((tmp_path / "tv" / "generate.json").read_text())
@@ -101,7 +101,10 @@ def test_metric_and_relative_depth_reach_the_teacher_as_intended(models, photo, 
             assert est.kind == "disparity"
             want = disparity_to_depth(raw[None], median_depth=1.0).depth[0]
             assert torch.allclose(scene.depth, want, rtol=1e-4, atol=1e-5)
-            assert float(scene.depth.median()) == pytest.approx(1.0, rel=0.05)
+            pos = raw[raw > 0]
+            valid = raw > 1e-3 * pos.median()  # near-zero disparity (a random ReLU head gives many): sky, far
+            assert bool(valid.any()) and float(scene.depth[valid].median()) == pytest.approx(1.0, rel=0.05)
+            assert torch.allclose(scene.depth[~valid], torch.tensor(100.0))  # capped far, as the sky
             # larger disparity = nearer: the order is inverted, not copied
             hi, lo = raw.argmax(), raw.argmin()
             assert scene.depth.flatten()[hi] < scene.depth.flatten()[lo]
