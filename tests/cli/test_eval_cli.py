@@ -32,18 +32,30 @@ def test_eval_teacher_writes_table_json_and_sheet(tmp_path, capsys, weights):
     assert res["setting"]["seeds"] == [0] and res["setting"]["depth"] == "exact"
     (row,) = res["worlds"]
     assert row["seed"] == 0
-    for k, v in res["mean"].items():  # one world: the mean is that world
-        assert v == pytest.approx(row[k]), k
-    assert res["gain_db"]["overall"] == pytest.approx(row["psnr_teacher"] - row["psnr_warp"])
+    t = row["table"]
+    for group in ("input", "near", "far"):
+        assert set(t[group]) == {"teacher", "filled_warp", "warp", "ceiling"}
+        for name, m in t[group].items():
+            for k, v in m.items():  # one world: the mean is that world
+                assert res["mean"][group][name][k] == pytest.approx(v, nan_ok=True), (group, name, k)
+    g = res["gain_db"]
+    near, far = t["near"], t["far"]
+    expect = ((near["teacher"]["psnr_disoccluded"] - near["warp"]["psnr_disoccluded"])
+              + (far["teacher"]["psnr_disoccluded"] - far["warp"]["psnr_disoccluded"])) / 2
+    assert g["disoccluded_vs_warp"] == pytest.approx(expect)
     # frames are 48 × 80 (micro, cropped to multiples of 16); the ceiling is a real tokenizer round trip
     assert (res["setting"]["height"], res["setting"]["width"], res["setting"]["frames"]) == (48, 80, 9)
-    assert 10.0 < row["psnr_ceiling"] < 60.0 and 0.0 < row["ssim_ceiling"] < 1.0
-    assert 0.0 < row["disoccluded_fraction"] < 1.0
+    assert 10.0 < far["ceiling"]["psnr"] < 60.0 and 0.0 < far["ceiling"]["ssim"] < 1.0
+    assert 0.0 < far["teacher"]["disoccluded_fraction"] < 1.0
+    # the warp is the truth where it sees (up to splatting): far better there than in its holes
+    assert far["warp"]["psnr_visible"] > far["warp"]["psnr_disoccluded"] + 3
+    assert far["filled_warp"]["psnr_disoccluded"] > far["warp"]["psnr_disoccluded"]  # inpainting beats white
+    assert far["filled_warp"]["psnr_visible"] == pytest.approx(far["warp"]["psnr_visible"], abs=0.05)
     md = (out / "teacher_eval.md").read_text()
-    assert "| 0 | " in md and "**mean**" in md and "Teacher − warp-only" in md
+    assert "| 0 | " in md and "**Near views" in md and "Which system wins" in md and "| tokenizer ceiling |" in md
     sheet = Image.open(out / "teacher_eval.png")
-    assert sheet.size == (4 * 80 + 3 * 2, 14 + 1 * (48 + 2))
-    assert "mean PSNR teacher" in stdout
+    assert sheet.size == (6 * 80 + 5 * 2, 14 + 3 * (48 + 2))
+    assert "PSNR teacher" in stdout and "holes: teacher - warp-only" in stdout
 
     # estimated depth: a separate set of files beside the first
     code = main(["eval", "teacher", "--worlds", "1", "--steps", "1", "--weights", str(weights), "--world-preset",
@@ -66,8 +78,9 @@ def test_eval_teacher_dynamic_worlds(tmp_path, capsys, weights):
     res = json.loads((out / "teacher_eval_dynamic.json").read_text())
     assert res["setting"]["dynamic"] is True and "--dynamic" in res["setting"]["command"]
     (row,) = res["worlds"]
-    assert 5.0 < row["psnr_warp"] < 60.0 and 10.0 < row["psnr_ceiling"] < 60.0
-    assert 0.0 < row["disoccluded_fraction"] < 1.0
+    far = row["table"]["far"]
+    assert 5.0 < far["warp"]["psnr"] < 60.0 and 10.0 < far["ceiling"]["psnr"] < 60.0
+    assert 0.0 < far["teacher"]["disoccluded_fraction"] < 1.0
     assert "dynamic test worlds" in stdout
 
 

@@ -159,6 +159,8 @@ def _boom(*a, **k):
     (["--depth", "sharp"], "--depth must be"),
     (["--sheet-trajectory", "sideways"], "--sheet-trajectory must be one of"),
     (["--sheet-worlds", "0"], "--sheet-worlds must be >= 1"),
+    (["--first", "-1"], "--first must be >= 0"),
+    (["--first", "100000"], "the test split holds"),
     (["--world-preset", "huge"], "unknown world preset"),
 ])
 def test_bad_options_fail_in_one_line(tmp_path, capsys, monkeypatch, extra, match):
@@ -212,3 +214,39 @@ def test_markdown_of_a_synthetic_result_with_lpips():
     assert "| teacher | – | **1.000** |" in md  # identical frames: no finite PSNR, the best SSIM in bold
     # the winners table names the best system per metric (identical frames have no finite PSNR to compete with)
     assert "| far | filled warp | teacher | teacher | teacher |" in md
+
+
+def test_merge_joins_parts_of_a_split_run(runs, tmp_path, capsys):
+    import copy
+    import shutil
+
+    from lyra.errors import ConfigError
+    from lyra.eval.scene_benchmark import merge_results
+
+    out, res = runs[0]
+    part_b = copy.deepcopy(res)
+    (row,) = part_b["worlds"]
+    row["seed"] = 1
+    row["table"]["near"]["student"]["psnr"] += 2.0
+    merged = merge_results([part_b, res])  # any order: rows come out in seed order
+    assert [r["seed"] for r in merged["worlds"]] == [0, 1] and merged["setting"]["worlds"] == 2
+    assert merged["mean"]["near"]["student"]["psnr"] == pytest.approx(
+        res["worlds"][0]["table"]["near"]["student"]["psnr"] + 1.0)
+    assert merged["winners"] and merged["scene"]["count"] == res["scene"]["count"]
+    with pytest.raises(ConfigError, match="overlap"):
+        merge_results([res, res])
+    with pytest.raises(ConfigError, match="student_sha256"):
+        merge_results([res, runs[1][1]])  # another student: not one benchmark
+    # the CLI: --merge DIR DIR → one report in --out, the first part's sheet kept
+    b = tmp_path / "b"
+    shutil.copytree(out, b)
+    (b / "scene_eval_depth-exact.json").write_text(json.dumps(part_b))
+    joined = tmp_path / "joined"
+    code = main(["eval", "scene", "--depth", "exact", "--merge", str(out), str(b), "--out", str(joined)])
+    assert code == 0, capsys.readouterr().err
+    got = json.loads((joined / "scene_eval_depth-exact.json").read_text())
+    assert got["setting"]["seeds"] == [0, 1] and "joined with --merge" in got["setting"]["command"]
+    assert (joined / "scene_eval_depth-exact.png").read_bytes() == (out / "scene_eval_depth-exact.png").read_bytes()
+    code = main(["eval", "scene", "--depth", "exact", "--merge", str(tmp_path / "none"), "--out", str(joined)])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1 and "no scene_eval_depth-exact.json" in err

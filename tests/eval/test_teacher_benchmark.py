@@ -1,4 +1,4 @@
-"""Teacher benchmark metrics: closed forms on hand-built tensors, parity of world_metrics with teacher_metrics."""
+"""Teacher benchmark metrics: closed forms of the trainer's validation metrics and of the benchmark's world table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lyra.eval.metrics import psnr_pooled
-from lyra.eval.teacher_benchmark import teacher_metrics, world_metrics
+from lyra.eval.teacher_benchmark import teacher_metrics, world_table
 
 
 def test_psnr_and_teacher_metrics_on_hand_built_tensors():
@@ -34,28 +34,35 @@ def test_psnr_and_teacher_metrics_on_hand_built_tensors():
     assert m["disoccluded_fraction"] == pytest.approx(0.5)
 
 
-def test_world_metrics_closed_forms_and_parity():
+def test_world_table_closed_forms():
     g = torch.Generator().manual_seed(0)
-    gt = torch.rand(2, 3, 3, 16, 20, generator=g)
-    mask = torch.ones(2, 3, 16, 20, dtype=torch.bool)
-    mask[..., 8:, :] = False  # bottom half disoccluded
+    V, T, H, W = 2, 5, 24, 32
+    gt = torch.rand(V, T, 3, H, W, generator=g) * 0.5 + 0.25
+    mask = torch.ones(V, T, H, W, dtype=torch.bool)
+    mask[:, 1:, 12:, :] = False  # bottom half disoccluded off the input camera
     warped = torch.where(mask[:, :, None], gt, torch.zeros(()))
-    teacher = (gt + 0.1).clamp(0, 1)
-    m = world_metrics(teacher, warped, mask, gt, gt)
-    # the ceiling equal to GT: infinite PSNR, SSIM 1
-    assert m["psnr_ceiling"] == math.inf and m["psnr_ceiling_disoccluded"] == math.inf
-    assert m["ssim_ceiling"] == pytest.approx(1.0) and m["ssim_ceiling_disoccluded"] == pytest.approx(1.0)
-    # same definitions as the trainer's teacher_metrics
-    ref = teacher_metrics(teacher, warped, gt, mask)
-    for k, v in ref.items():
-        assert m[k] == pytest.approx(v, rel=1e-9), k
-    assert m["disoccluded_fraction"] == pytest.approx(0.5)
-    # the warp is exact where valid: disoccluded SSIM is lower than overall for warp-only
-    assert m["ssim_warp_disoccluded"] < m["ssim_warp"] <= 1.0
-    # a constant offset c on every pixel: PSNR = −20·log10(c) (no clamping here)
-    off = world_metrics(gt * 0.5 + 0.25, warped, mask, gt * 0.5 + 0.15, gt)
-    assert off["psnr_teacher"] == pytest.approx(20.0, abs=1e-4)
-    assert off["psnr_teacher_disoccluded"] == pytest.approx(20.0, abs=1e-4)
-    # no holes: disoccluded values are NaN, not errors
-    full = world_metrics(teacher, gt, torch.ones_like(mask), gt, gt)
-    assert math.isnan(full["psnr_teacher_disoccluded"]) and math.isnan(full["ssim_teacher_disoccluded"])
+    teacher = gt + 0.1
+    table, frames = world_table(teacher, warped, mask, gt, gt)
+    assert set(table) == {"input", "near", "far"} and set(frames) == {"teacher", "filled_warp", "warp", "ceiling"}
+    far = table["far"]
+    # the ceiling equal to GT: SSIM 1, no finite PSNR; a constant offset c: PSNR −20·log10(c) everywhere
+    assert far["ceiling"]["ssim"] == pytest.approx(1.0) and far["ceiling"]["psnr_visible"] == math.inf
+    assert far["teacher"]["psnr"] == pytest.approx(20.0, abs=1e-3)
+    assert far["teacher"]["psnr_visible"] == pytest.approx(20.0, abs=1e-3)
+    assert far["teacher"]["psnr_disoccluded"] == pytest.approx(20.0, abs=1e-3)
+    assert far["teacher"]["disoccluded_fraction"] == pytest.approx(0.5)
+    # warp-only: exact where it sees, white (1.0) in the holes, pooled MSE over the hole pixels
+    assert far["warp"]["psnr_visible"] == math.inf
+    expect = psnr_pooled(torch.ones_like(gt[:, 2:]), gt[:, 2:], ~mask[:, 2:])  # far: frames 2..4 of 5
+    assert far["warp"]["psnr_disoccluded"] == pytest.approx(expect, abs=1e-4)
+    assert torch.equal(frames["warp"][:, 1:][~mask[:, 1:, None].expand(-1, -1, 3, -1, -1)],
+                       torch.ones(int((~mask[:, 1:]).sum()) * 3))
+    # the filled warp keeps the visible pixels and fills the holes with image content (not white)
+    assert far["filled_warp"]["psnr_visible"] > 45
+    assert far["filled_warp"]["psnr_disoccluded"] > far["warp"]["psnr_disoccluded"]
+    # the input view has no holes: no disoccluded keys there
+    assert "psnr_disoccluded" not in table["input"]["teacher"]
+    # no holes at all: disoccluded values are NaN, not errors
+    full, _ = world_table(teacher, gt, torch.ones_like(mask), gt, gt)
+    assert math.isnan(full["far"]["teacher"]["psnr_disoccluded"])
+    assert math.isnan(full["far"]["warp"]["ssim_disoccluded"])

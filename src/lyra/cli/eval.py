@@ -18,6 +18,7 @@ import datetime as _dt
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lyra.cli._common import add_device_argument, pick_device
 from lyra.errors import ConfigError
@@ -25,14 +26,15 @@ from lyra.errors import ConfigError
 TEACHER_DESCRIPTION = (
     "Evaluate the teacher on the first N held-out test worlds (lyra.world split 'test'): for each world the "
     "input image and depth (exact by default; --depth tiny for the shipped depth net's estimate) are warped "
-    "along the world's six ground-truth trajectories, the teacher samples and the tokenizer decodes; frames "
-    "1..T-1 (frame 0 is the input) are compared with the ground-truth renders: PSNR (MSE pooled over the "
-    "world's frames) and SSIM (mean over frames), overall and on the disoccluded pixels (where the warp has "
-    "no data). Baselines: warp-only (the warped frames with holes filled by nearest-valid diffusion, "
-    "lyra.eval.baselines.fill_holes) and the tokenizer ceiling (the ground truth encoded and decoded "
-    "by the tokenizer: the best any teacher decoded through it can reach). Writes teacher_eval.md, "
-    "teacher_eval.json and teacher_eval.png (rows: worlds; columns: input | warped | teacher | GT) into --out "
-    "(files of the estimated-depth setting are suffixed _depth-<spec>)."
+    "along the world's six ground-truth trajectories, the teacher samples and the tokenizer decodes; every frame "
+    "is compared with the ground-truth renders in three groups (input view, near, far) with the metrics of "
+    "lyra eval scene (PSNR, SSIM, MS-SSIM, GMSD, sharpness), overall, on the pixels the warp sees and on the "
+    "disoccluded pixels. Beside the teacher: the filled warp (its warped input with holes inpainted by OpenCV "
+    "Telea), warp-only (white holes) and the tokenizer ceiling (the ground truth encoded and decoded by the "
+    "tokenizer: the best any teacher decoded through it can reach). Writes teacher_eval.md, teacher_eval.json "
+    "and teacher_eval.png (the first --sheet-worlds worlds at full size; columns: input | teacher | filled warp | "
+    "warp-only | ceiling | GT) into --out (files of the estimated-depth setting are suffixed _depth-<spec>). "
+    "Example: lyra eval teacher --worlds 32 --steps 35"
 )
 
 
@@ -63,6 +65,8 @@ def _register_teacher(esub: argparse._SubParsersAction) -> None:
                    "through the dynamic 3D cache; default weights: the shipped dynamic fine-tune if present, else "
                    "the static teacher. Files are suffixed _dynamic")
     t.add_argument("--sheet-trajectory", default="left", help="trajectory shown in the contact sheet (default left)")
+    t.add_argument("--sheet-worlds", type=int, default=4, metavar="N",
+                   help="how many worlds (the first N, not chosen) the contact sheet shows (default 4)")
     t.add_argument("--out", default="docs/teacher_eval", metavar="DIR",
                    help="output folder (created if missing; its parent must exist). Default docs/teacher_eval")
     t.add_argument("--no-progress", action="store_true", help="no sampler progress bar")
@@ -71,12 +75,21 @@ def _register_teacher(esub: argparse._SubParsersAction) -> None:
 
 
 def run_teacher(args: argparse.Namespace) -> int:
-    from lyra.eval.report import check_out_dir, contact_sheet, write_report
-    from lyra.eval.teacher_benchmark import check_options, evaluate_teacher_worlds, markdown_report, summarize
+    from lyra.eval.groups import frame_groups, winners
+    from lyra.eval.report import check_out_dir, contact_sheet, display_path, write_report
+    from lyra.eval.teacher_benchmark import (
+        SHEET_COLUMNS,
+        check_options,
+        evaluate_teacher_worlds,
+        markdown_report,
+        summarize,
+    )
     from lyra.teacher.pipeline import TeacherPipeline
     from lyra.world import get_preset
 
     seeds = check_options(args.worlds, args.steps, args.sheet_trajectory)
+    if args.sheet_worlds < 1:
+        raise ConfigError(f"--sheet-worlds must be >= 1, got {args.sheet_worlds}")
     preset = get_preset(args.world_preset)
     out_dir = check_out_dir(args.out)
     exact = args.depth == "exact"
@@ -86,41 +99,47 @@ def run_teacher(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     pipe = TeacherPipeline.from_preset("tiny", weights=args.weights, depth=None if exact else args.depth,
                                        device=device, dynamic=args.dynamic)
-    print(f"teacher {pipe.weights} on {device}: {len(seeds)} {'dynamic ' if args.dynamic else ''}test worlds, "
-          f"{args.steps} steps, {'exact' if exact else args.depth} depth", flush=True)
+    print(f"teacher {display_path(pipe.weights)} on {device}: {len(seeds)} {'dynamic ' if args.dynamic else ''}test "
+          f"worlds, {args.steps} steps, {'exact' if exact else args.depth} depth", flush=True)
     t_all = time.perf_counter()
     rows, cells, ex = evaluate_teacher_worlds(pipe, seeds, preset.name, args.steps, args.seed, exact, args.dynamic,
                                               args.sheet_trajectory, progress=not args.no_progress,
-                                              log=lambda line: print(line, flush=True))
+                                              log=lambda line: print(line, flush=True),
+                                              sheet_worlds=args.sheet_worlds)
     mean, gain = summarize(rows)
     info = pipe.describe()
     sheet_name = f"{stem}.png"
     command = (f"lyra eval teacher --worlds {len(seeds)} --steps {args.steps} --seed {args.seed} --depth {args.depth} "
                f"--world-preset {preset.name}" + (" --dynamic" if args.dynamic else "")
-               + (f" --weights {args.weights}" if args.weights else ""))
+               + (f" --weights {display_path(args.weights)}" if args.weights else "")
+               + (f" --sheet-worlds {args.sheet_worlds}" if args.sheet_worlds != 4 else ""))
+    frames = int(ex.videos.shape[1])
     result = {
         "setting": {
-            "weights": str(pipe.weights), "weights_sha256": info["weights_sha256"].get(
+            "weights": display_path(pipe.weights), "weights_sha256": info["weights_sha256"].get(
                 "diffusion_pytorch_model.safetensors", ""), "weights_files_sha256": info["weights_sha256"],
             "steps": args.steps, "seed": args.seed, "depth": "exact" if exact else args.depth,
-            "world_preset": preset.name, "dynamic": args.dynamic, "frames": int(ex.videos.shape[1]),
-            "height": int(ex.videos.shape[-2]),
-            "width": int(ex.videos.shape[-1]), "worlds": len(seeds), "seeds": seeds, "device": str(device),
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": command,
-            "sheet": sheet_name, "sheet_trajectory": args.sheet_trajectory, "seconds": time.perf_counter() - t_all,
-            "frames_compared": "1..T-1 of all six trajectories",
+            "world_preset": preset.name, "dynamic": args.dynamic, "frames": frames,
+            "height": int(ex.videos.shape[-2]), "width": int(ex.videos.shape[-1]), "worlds": len(seeds),
+            "seeds": seeds, "device": str(device),
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "command": command,
+            "sheet": sheet_name, "sheet_trajectory": args.sheet_trajectory,
+            "sheet_worlds": min(args.sheet_worlds, len(seeds)), "groups": frame_groups(frames),
+            "seconds": time.perf_counter() - t_all,
         },
         "mean": mean,
+        "winners": winners(mean),
         "gain_db": gain,
         "worlds": rows,
     }
-    sheet = contact_sheet(cells, ("input", "warped", "teacher", "ground truth"))
-    write_report(out_dir, stem, result, sheet, markdown_report(result))
-    print(f"mean PSNR teacher {mean['psnr_teacher']:.2f} dB vs warp-only {mean['psnr_warp']:.2f} dB "
-          f"({gain['overall']:+.2f}); disoccluded {mean['psnr_teacher_disoccluded']:.2f} vs "
-          f"{mean['psnr_warp_disoccluded']:.2f} dB ({gain['disoccluded']:+.2f}); tokenizer ceiling "
-          f"{mean['psnr_ceiling']:.2f} dB. Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
+    write_report(out_dir, stem, result, contact_sheet(cells, SHEET_COLUMNS), markdown_report(result))
+    for group, systems in mean.items():
+        t, fw, c = systems["teacher"], systems["filled_warp"], systems["ceiling"]
+        print(f"{group:>5}: PSNR teacher {t['psnr']:.2f} / filled warp {fw['psnr']:.2f} / ceiling {c['psnr']:.2f} dB; "
+              f"SSIM {t['ssim']:.3f} / {fw['ssim']:.3f} / {c['ssim']:.3f}", flush=True)
+    print(f"holes: teacher - warp-only {gain['disoccluded_vs_warp']:+.2f} dB, teacher - filled warp "
+          f"{gain['disoccluded_vs_filled']:+.2f} dB; visible: teacher - ceiling {gain['visible_vs_ceiling']:+.2f} dB. "
+          f"Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
     return 0
 
 
@@ -160,6 +179,12 @@ def _register_scene(esub: argparse._SubParsersAction) -> None:
     t.add_argument("--sheet-trajectory", default="left", help="trajectory shown in the contact sheet (default left)")
     t.add_argument("--sheet-worlds", type=int, default=4, metavar="N",
                    help="how many worlds (the first N, not chosen) the contact sheet shows (default 4)")
+    t.add_argument("--first", type=int, default=0, metavar="K",
+                   help="start at the K-th test world (default 0): split a run into parts, e.g. in parallel, and "
+                   "join their folders with --merge")
+    t.add_argument("--merge", nargs="+", default=None, metavar="DIR",
+                   help="join the reports of the parts of a split run (their --out folders) into one in --out; "
+                   "nothing is evaluated")
     t.add_argument("--lpips-weights", default=None, metavar="FILE",
                    help="local VGG16/LPIPS weights for an LPIPS column (default $LYRA_LPIPS_WEIGHTS; none: no LPIPS)")
     t.add_argument("--out", default="docs/scene_eval", metavar="DIR",
@@ -176,12 +201,14 @@ def run_scene(args: argparse.Namespace) -> int:
     from lyra.pipeline import ScenePipeline
     from lyra.world import get_preset
 
-    check_options(args.worlds, args.steps, args.seed, args.sheet_trajectory)
-    if args.sheet_worlds < 1:
-        raise ConfigError(f"--sheet-worlds must be >= 1, got {args.sheet_worlds}")
     if args.depth not in ("tiny", "exact"):
         raise ConfigError(f"--depth must be 'tiny' (the depth net's estimate) or 'exact', got {args.depth!r}")
     exact = args.depth == "exact"
+    if args.merge:
+        return _merge_scene(args, "scene_eval" + ("_depth-exact" if exact else ""))
+    check_options(args.worlds, args.steps, args.seed, args.sheet_trajectory, args.first)
+    if args.sheet_worlds < 1:
+        raise ConfigError(f"--sheet-worlds must be >= 1, got {args.sheet_worlds}")
     preset = get_preset(args.world_preset)
     out_dir = check_out_dir(args.out)
     stem = "scene_eval" + ("_depth-exact" if exact else "")
@@ -196,12 +223,14 @@ def run_scene(args: argparse.Namespace) -> int:
     t_all = time.perf_counter()
     result, rows = evaluate_scenes(pipe, args.worlds, preset.name, args.steps, args.seed, exact,
                                    args.sheet_trajectory, lpips, progress=not args.no_progress,
-                                   log=lambda line: print(line, flush=True), sheet_worlds=args.sheet_worlds)
+                                   log=lambda line: print(line, flush=True), sheet_worlds=args.sheet_worlds,
+                                   first=args.first)
     student_hash = pipe.weights.get("student")
     command = (f"lyra eval scene --worlds {args.worlds} --steps {args.steps} --seed {args.seed} --depth {args.depth} "
                f"--world-preset {preset.name}" + (f" --student {display_path(args.student)}" if args.student else "")
                + (f" --weights {display_path(args.weights)}" if args.weights else "")
-               + (f" --sheet-worlds {args.sheet_worlds}" if args.sheet_worlds != 4 else ""))
+               + (f" --sheet-worlds {args.sheet_worlds}" if args.sheet_worlds != 4 else "")
+               + (f" --first {args.first}" if args.first else ""))
     result["setting"].update(
         student=display_path(pipe.student_path),
         student_sha256=(student_hash.get("model.safetensors", "") if isinstance(student_hash, dict)
@@ -211,13 +240,53 @@ def run_scene(args: argparse.Namespace) -> int:
         sheet=f"{stem}.png", lpips_weights=display_path(lpips_file) if lpips_file is not None else None,
         seconds=time.perf_counter() - t_all)
     write_report(out_dir, stem, result, contact_sheet(rows, SHEET_COLUMNS), markdown_report(result))
-    mean = result["mean"]
+    _print_scene_summary(result["mean"])
+    print(f"Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
+    return 0
+
+
+def _print_scene_summary(mean: dict) -> None:
     for group, systems in mean.items():
         st, fw = systems["student"], systems["filled_warp"]
         print(f"{group:>5}: student PSNR {st['psnr']:.2f} dB, SSIM {st['ssim']:.3f}, GMSD {st['gmsd']:.3f}, "
               f"sharpness {st['sharpness']:.2f} | filled warp {fw['psnr']:.2f} dB, {fw['ssim']:.3f}, "
               f"{fw['gmsd']:.3f}, {fw['sharpness']:.2f}", flush=True)
-    print(f"Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
+
+
+def _merge_scene(args: argparse.Namespace, stem: str) -> int:
+    """``--merge DIR...``: one report from the parts of a split run (their JSON; the first part's sheet)."""
+    import json
+    import shutil
+
+    from lyra.errors import OutputPathError
+    from lyra.eval.report import check_out_dir, write_report
+    from lyra.eval.scene_benchmark import markdown_report, merge_results
+
+    parts = []
+    for d in args.merge:
+        f = Path(d) / f"{stem}.json"
+        if not f.is_file():
+            raise OutputPathError(f"--merge {d}: no {stem}.json there (a --out folder of lyra eval scene)")
+        try:
+            parts.append(json.loads(f.read_text()))
+        except (OSError, ValueError) as e:
+            raise OutputPathError(f"--merge {f}: not a readable report ({e})") from None
+    out_dir = check_out_dir(args.out)
+    result = merge_results(parts)
+    first = min(range(len(parts)), key=lambda i: parts[i]["worlds"][0]["seed"])
+    sheet_src = Path(args.merge[first]) / f"{stem}.png"
+    n = len(result["worlds"])
+    result["setting"]["command"] = (f"lyra eval scene --worlds {n} --steps {result['setting']['steps']} --seed "
+                                    f"{result['setting']['seed']} --depth {args.depth} (in {len(parts)} parts "
+                                    "joined with --merge)")
+
+    class _Copy:  # write_report's sheet: the first part's PNG, copied as it is
+        def save(self, path: Any, format: str = "PNG") -> None:
+            shutil.copyfile(sheet_src, path)
+
+    write_report(out_dir, stem, result, _Copy(), markdown_report(result))
+    _print_scene_summary(result["mean"])
+    print(f"Joined {len(parts)} parts ({n} worlds). Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
     return 0
 
 

@@ -66,7 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         progress=not args.no_progress, dynamic=dynamic)
             print(f"vs ground truth ({g['scenes']} worlds, frames 1..T-1): student {g['psnr_student']:.2f} dB / "
                   f"{g['ssim_student']:.3f}, teacher {g['psnr_teacher']:.2f} / {g['ssim_teacher']:.3f}, "
-                  f"warp-only {g['psnr_warp']:.2f} / {g['ssim_warp']:.3f}")
+                  + (f"filled warp {g['psnr_filled_warp']:.2f} / {g['ssim_filled_warp']:.3f}, "
+                     if "psnr_filled_warp" in g else "")
+                  + f"warp-only {g['psnr_warp']:.2f} / {g['ssim_warp']:.3f}")
+            for group, systems in (g.get("table") or {}).items():
+                print(f"  {group:>5}: " + "; ".join(
+                    f"{name} PSNR {m['psnr']:.2f} SSIM {m['ssim']:.3f} GMSD {m['gmsd']:.3f} sharpness "
+                    f"{m['sharpness']:.2f}" for name, m in systems.items()))
         if args.json:
             with atomic_path(args.json) as tmp:
                 Path(tmp).write_text(json.dumps(res, indent=1) + "\n")

@@ -15,8 +15,9 @@ Metrics per group and system (:mod:`lyra.eval.metrics`, one implementation each)
 * ``abs_rel``, ``delta1`` — rendered expected depth against the true depth (systems with geometry), after
   per-frame median scaling when the depth is known only up to scale (``depth_align="median"``);
 * ``coverage`` — fraction of pixels with alpha ≥ 0.5 (systems with an alpha);
-* with a hole mask (disoccluded pixels, where the warp has no data): ``psnr_disoccluded`` (PSNR of the MSE
-  pooled over the group's hole pixels: per-frame values would be dominated by frames with a few holes),
+* with a hole mask (disoccluded pixels, where the warp has no data): ``psnr_visible`` and ``psnr_disoccluded``
+  (PSNR of the MSE pooled over the group's pixels outside / inside the holes: per-frame values would be
+  dominated by frames with a few such pixels),
   ``ssim_disoccluded`` (mean of the SSIM map at window centres inside holes), ``sharpness_disoccluded`` and
   ``disoccluded_fraction``.
 
@@ -41,8 +42,8 @@ __all__ = ["FRAME_GROUPS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "METRICS", "ON
 FRAME_GROUPS = ("input", "near", "far")
 #: Every metric key a table may hold, in report order.
 METRICS = ("psnr", "ssim", "ms_ssim", "gmsd", "lpips", "sharpness", "abs_rel", "delta1", "coverage",
-           "psnr_disoccluded", "ssim_disoccluded", "sharpness_disoccluded")
-HIGHER_IS_BETTER = frozenset({"psnr", "ssim", "ms_ssim", "delta1", "coverage", "psnr_disoccluded",
+           "psnr_visible", "psnr_disoccluded", "ssim_disoccluded", "sharpness_disoccluded")
+HIGHER_IS_BETTER = frozenset({"psnr", "ssim", "ms_ssim", "delta1", "coverage", "psnr_visible", "psnr_disoccluded",
                               "ssim_disoccluded"})
 LOWER_IS_BETTER = frozenset({"gmsd", "lpips", "abs_rel"})
 #: Metrics where 1.0 is ideal (compared by |log ratio|).
@@ -77,7 +78,16 @@ def view_metrics(pred: Views, gt_rgb: Tensor, gt_depth: Tensor | None = None, de
         lpips: a callable ``(pred, gt) → [n]`` distances (e.g. :class:`lyra.distill.losses.LPIPSVGG`) or ``None``.
         holes: ``[N, H, W]`` bool disoccluded pixels, or ``None``.
     """
-    from lyra.eval.metrics import coverage, depth_errors, gmsd, ms_ssim, psnr, sharpness_ratio, ssim_map
+    from lyra.eval.metrics import (
+        coverage,
+        depth_errors,
+        gmsd,
+        ms_ssim,
+        psnr,
+        psnr_pooled,
+        sharpness_ratio,
+        ssim_map,
+    )
 
     p = pred.rgb.float().clamp(0, 1).to(gt_rgb.device)
     g = gt_rgb.float()
@@ -110,16 +120,15 @@ def view_metrics(pred: Views, gt_rgb: Tensor, gt_depth: Tensor | None = None, de
     if holes is not None:
         h = holes.bool().to(g.device)
         out["disoccluded_fraction"] = float(h.float().mean())
+        out["psnr_visible"] = psnr_pooled(p, g, ~h)
+        out["psnr_disoccluded"] = psnr_pooled(p, g, h)
+        out["ssim_disoccluded"] = out["sharpness_disoccluded"] = math.nan
         if bool(h.any()):
-            err = (p - g).square().mean(dim=-3)[h]  # per-pixel MSE over channels
-            out["psnr_disoccluded"] = float(-10 * torch.log10(err.mean().clamp_min(1e-12)))
             m = torch.cat(smaps)
             r = (h.shape[-2] - m.shape[-2]) // 2
             centre = h[..., r:r + m.shape[-2], r:r + m.shape[-1]]
             out["ssim_disoccluded"] = float(m[centre].mean()) if bool(centre.any()) else math.nan
             out["sharpness_disoccluded"] = sharpness_ratio(p, g, mask=h)
-        else:
-            out["psnr_disoccluded"] = out["ssim_disoccluded"] = out["sharpness_disoccluded"] = math.nan
     return out
 
 
@@ -130,7 +139,8 @@ def _take(t: Tensor | None, idx: list[int]) -> Tensor | None:
 
 def group_metrics(systems: Mapping[str, Views], gt_rgb: Tensor, gt_depth: Tensor | None = None,
                   depth_align: str = "none", lpips: Any = None, holes: Tensor | None = None,
-                  groups: Iterable[str] = FRAME_GROUPS, input_image: Tensor | None = None) -> Table:
+                  groups: Iterable[str] = FRAME_GROUPS, input_image: Tensor | None = None,
+                  frame_numbers: list[int] | None = None, total_frames: int | None = None) -> Table:
     """One world's table: :func:`view_metrics` of each system in each frame group.
 
     Args:
@@ -140,12 +150,18 @@ def group_metrics(systems: Mapping[str, Views], gt_rgb: Tensor, gt_depth: Tensor
         input_image: ``[3, H, W]``: the reference of the ``input`` group (default: ``gt_rgb[:, 0]``, which is the
             input image rendered at the input camera for procedural worlds).
         groups: which groups to report (empty groups are skipped).
+        frame_numbers, total_frames: when the ``T`` axis holds a subset of each trajectory's frames (e.g. every
+            k-th), their frame numbers and the trajectory length: the groups are those of the full trajectory.
 
     Returns:
         ``table[group][system][metric]``.
     """
     V, T = gt_rgb.shape[:2]
-    idx = frame_groups(T)
+    numbers = list(range(T)) if frame_numbers is None else list(frame_numbers)
+    if len(numbers) != T:
+        raise ValueError(f"{len(numbers)} frame numbers for {T} frames")
+    full = frame_groups(total_frames if total_frames is not None else T)
+    idx = {g: [j for j, f in enumerate(numbers) if f in set(full[g])] for g in full}
     table: Table = {}
     for group in groups:
         frames = idx[group]

@@ -17,17 +17,18 @@ from typing import Any
 from torch import Tensor
 
 from lyra.errors import OutputPathError
-from lyra.eval.groups import FRAME_GROUPS, Table, best_system, winners
+from lyra.eval.groups import FRAME_GROUPS, Table, best_system, frame_groups, winners
 
 __all__ = ["METRIC_LABELS", "check_out_dir", "contact_sheet", "display_path", "fmt", "group_tables_markdown",
-           "winners_markdown", "write_report"]
+           "sheet_rows", "winners_markdown", "write_report"]
 
 #: Column headings and number formats of the metrics, in report order.
 METRIC_LABELS: dict[str, tuple[str, int]] = {
     "psnr": ("PSNR ↑", 2), "ssim": ("SSIM ↑", 3), "ms_ssim": ("MS-SSIM ↑", 3), "gmsd": ("GMSD ↓", 3),
     "lpips": ("LPIPS ↓", 3), "sharpness": ("sharpness →1", 2), "abs_rel": ("depth AbsRel ↓", 3),
     "delta1": ("depth δ<1.25 ↑", 3), "coverage": ("coverage ↑", 3),
-    "psnr_disoccluded": ("PSNR holes ↑", 2), "ssim_disoccluded": ("SSIM holes ↑", 3),
+    "psnr_visible": ("PSNR visible ↑", 2), "psnr_disoccluded": ("PSNR holes ↑", 2),
+    "ssim_disoccluded": ("SSIM holes ↑", 3),
     "sharpness_disoccluded": ("sharpness holes →1", 2),
 }
 GROUP_TITLES = {"input": "Input view (frame 0, against the input image)",
@@ -93,6 +94,24 @@ def winners_markdown(table: Table, labels: dict[str, str]) -> list[str]:
         if group in win:
             lines.append(f"| {group} | " + " | ".join(labels.get(win[group].get(m, ""), "–") for m in metrics) + " |")
     return [*lines, ""]
+
+
+def sheet_rows(label: str, image: Tensor, frames: dict[str, Tensor], trajectory: int,
+               systems: tuple[str, ...]) -> list[tuple[str, list[Tensor]]]:
+    """The contact-sheet rows of one world: one per frame group (the input view, the last near frame, the last
+    frame of trajectory ``trajectory``), columns ``image`` | each of ``systems`` | ground truth.
+
+    Args:
+        image: the input image ``[3, H, W]``; frames: name → videos ``[V, T, 3, H, W]``, holding each of
+            ``systems`` and ``"gt"``.
+    """
+    idx = frame_groups(frames["gt"].shape[1])
+    rows = []
+    for group in FRAME_GROUPS:
+        if idx[group]:
+            f = idx[group][-1]
+            rows.append((f"{label} {group} f{f}", [image] + [frames[k][trajectory, f] for k in (*systems, "gt")]))
+    return rows
 
 
 def check_out_dir(out_dir: str | Path) -> Path:

@@ -40,12 +40,13 @@ from torch import Tensor
 
 from lyra.errors import ConfigError
 from lyra.eval.baselines import HOLE_ALPHA, Views, filled_warp, render_views, warp_only_gaussians
-from lyra.eval.groups import FRAME_GROUPS, Table, frame_groups, group_metrics, mean_tables, winners
+from lyra.eval.groups import FRAME_GROUPS, frame_groups, group_metrics, mean_tables, winners
+from lyra.eval.report import sheet_rows
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
 
 __all__ = ["SHEET_COLUMNS", "SYSTEMS", "check_options", "evaluate_scenes", "evaluate_world", "gaussian_stats",
-           "markdown_report"]
+           "markdown_report", "merge_results", "summarize_rows"]
 
 #: The compared systems (JSON key → name in the reports), in table order.
 SYSTEMS = {"student": "student", "filled_warp": "filled warp", "warp": "warp-only", "teacher": "teacher"}
@@ -138,23 +139,10 @@ def _mean(rows: list[dict[str, Any]], key: str) -> float:
     return sum(vals) / len(vals) if vals else math.nan
 
 
-def sheet_rows(label: str, image: Tensor, frames: dict[str, Tensor], trajectory: int) -> list[tuple[str, list]]:
-    """Three contact-sheet rows of one world (input view, the last near frame, the last frame of ``trajectory``),
-    columns :data:`SHEET_COLUMNS`, images at full size."""
-    idx = frame_groups(frames["gt"].shape[1])
-    rows = []
-    for group in FRAME_GROUPS:
-        if not idx[group]:
-            continue
-        f = idx[group][-1]
-        rows.append((f"{label} {group} f{f}", [image] + [frames[k][trajectory, f] for k in (*SYSTEMS, "gt")]))
-    return rows
-
-
 def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", steps: int = 35, seed: int = 0,
                     exact_depth: bool = False, sheet_trajectory: str = "left", lpips: Any = None,
-                    backend: str = "auto", progress: bool = False, log: Log | None = None, sheet_worlds: int = 4
-                    ) -> tuple[dict[str, Any], list[tuple[str, list[Tensor]]]]:
+                    backend: str = "auto", progress: bool = False, log: Log | None = None, sheet_worlds: int = 4,
+                    first: int = 0) -> tuple[dict[str, Any], list[tuple[str, list[Tensor]]]]:
     """The scene benchmark on the first ``worlds`` test worlds (see the module doc).
 
     Args:
@@ -167,12 +155,13 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
         lpips: an LPIPS callable (adds ``lpips`` to the tables) or ``None``.
         log: one line per world (default: silent).
         sheet_worlds: how many worlds (the first ones, not chosen) get rows in the contact sheet.
+        first: start at the ``first``-th test world (a part of a split run; :func:`merge_results`).
 
     Returns:
         ``(result, rows)``: ``result`` with ``setting``, ``worlds`` (one row per world: ``seed``, ``family``,
         ``center_depth``, the :func:`evaluate_world` keys, ``seconds``), ``mean`` (the tables averaged over
         worlds), ``scene`` (the Gaussian statistics averaged over worlds) and ``winners`` (group → metric → system);
-        ``rows`` for :func:`lyra.eval.report.contact_sheet` (:func:`sheet_rows`).
+        ``rows`` for :func:`lyra.eval.report.contact_sheet` (:func:`lyra.eval.report.sheet_rows`).
 
     Raises:
         ConfigError: bad ``worlds``, ``steps``, ``seed``, ``world_preset`` or ``sheet_trajectory``.
@@ -182,12 +171,11 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
     from lyra.train.runtime import mix_seed
     from lyra.world import get_preset, load_example
 
-    seeds = check_options(worlds, steps, seed, sheet_trajectory)
+    seeds = check_options(worlds, steps, seed, sheet_trajectory, first)
     preset = get_preset(world_preset)
     v_sheet = TRAJECTORY_NAMES.index(sheet_trajectory)
     rows: list[dict[str, Any]] = []
     sheet: list[tuple[str, list[Tensor]]] = []
-    tables: list[Table] = []
     for s in seeds:
         t0 = time.perf_counter()
         ex = load_example(s, preset.name, str(pipe.device)).to("cpu")
@@ -197,9 +185,8 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
                                  backend, progress)
         rows.append({"seed": s, "family": ex.family, "center_depth": float(ex.center_depth), **row,
                      "seconds": time.perf_counter() - t0})
-        tables.append(row["table"])
         if len(rows) <= sheet_worlds:
-            sheet += sheet_rows(f"{s} {ex.family}", ex.image, fr, v_sheet)
+            sheet += sheet_rows(f"{s} {ex.family}", ex.image, fr, v_sheet, tuple(SYSTEMS))
         if log is not None:
             t = row["table"]
             log(f"  world {s:>3} ({ex.family:7}): " + "; ".join(
@@ -207,8 +194,6 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
                 f"{t[g]['student']['sharpness']:.2f} filled warp {t[g]['filled_warp']['psnr']:.2f}/"
                 f"{t[g]['filled_warp']['ssim']:.3f}/{t[g]['filled_warp']['sharpness']:.2f}" for g in t)
                 + f" ({rows[-1]['seconds']:.1f} s)")
-    mean = mean_tables(tables)
-    stats = {k: _mean([r["scene"] for r in rows], k) for k in rows[0]["scene"]}
     result = {
         "setting": {"worlds": len(seeds), "seeds": seeds, "world_preset": preset.name, "steps": steps, "seed": seed,
                     "depth": "exact" if exact_depth else "estimate",
@@ -217,31 +202,63 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
                     "groups": frame_groups(int(ex.videos.shape[1])), "sheet_trajectory": sheet_trajectory,
                     "sheet_worlds": min(sheet_worlds, len(seeds)), "lpips": lpips is not None,
                     "prune_ratio": PRUNE_RATIO, "backend": backend, "hole_alpha": HOLE_ALPHA},
-        "mean": mean,
-        "winners": winners(mean),
-        "scene": stats,
+        **summarize_rows(rows),
         "worlds": rows,
     }
     return result, sheet
 
 
-def check_options(worlds: int, steps: int, seed: int, sheet_trajectory: str) -> list[int]:
-    """Validate the benchmark options (ConfigError with what to do); return the test seeds to evaluate."""
+def check_options(worlds: int, steps: int, seed: int, sheet_trajectory: str, first: int = 0) -> list[int]:
+    """Validate the benchmark options (ConfigError with what to do); return the test seeds to evaluate: ``worlds``
+    of them from the ``first``-th test world on (a run split into parts, see :func:`merge_results`)."""
     from lyra.geometry.trajectories import TRAJECTORY_NAMES
     from lyra.world import split_seeds
 
     all_seeds = list(split_seeds("test"))
     if isinstance(worlds, bool) or not isinstance(worlds, int) or worlds < 1:
         raise ConfigError(f"--worlds must be >= 1, got {worlds}")
-    if worlds > len(all_seeds):
-        raise ConfigError(f"--worlds: the test split holds {len(all_seeds)} worlds, got {worlds}")
+    if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+        raise ConfigError(f"--first must be >= 0, got {first}")
+    if first + worlds > len(all_seeds):
+        raise ConfigError(f"--worlds: the test split holds {len(all_seeds)} worlds, got {first} + {worlds}")
     if steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {steps}")
     if seed < 0:
         raise ConfigError(f"--seed must be a non-negative integer, got {seed}")
     if sheet_trajectory not in TRAJECTORY_NAMES:
         raise ConfigError(f"--sheet-trajectory must be one of {', '.join(TRAJECTORY_NAMES)}, got {sheet_trajectory!r}")
-    return all_seeds[:worlds]
+    return all_seeds[first:first + worlds]
+
+
+def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``mean`` (tables averaged over worlds), ``winners`` and ``scene`` (Gaussian statistics averaged) of world
+    rows."""
+    mean = mean_tables([r["table"] for r in rows])
+    return {"mean": mean, "winners": winners(mean),
+            "scene": {k: _mean([r["scene"] for r in rows], k) for k in rows[0]["scene"]}}
+
+
+def merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from the results of a run split into parts (``--first`` / ``--worlds``), e.g. run in parallel:
+    the world rows concatenated in seed order, the means recomputed; the settings must agree except for the
+    worlds, seeds, timings and date (ConfigError otherwise); the first part's sheet is kept."""
+    if not parts:
+        raise ConfigError("nothing to merge")
+    fixed = ("world_preset", "steps", "seed", "depth", "frames", "height", "width", "lpips", "prune_ratio",
+             "student_sha256")
+    base = parts[0]["setting"]
+    for p in parts[1:]:
+        diff = [k for k in fixed if p["setting"].get(k) != base.get(k)]
+        if diff:
+            raise ConfigError(f"the parts differ in {', '.join(diff)}: they are not one benchmark")
+    rows = sorted((r for p in parts for r in p["worlds"]), key=lambda r: r["seed"])
+    seeds = [r["seed"] for r in rows]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError("the parts overlap: a world is in more than one")
+    setting = dict(base)
+    setting.update(worlds=len(rows), seeds=seeds, parts=len(parts),
+                   seconds=sum(float(p["setting"].get("seconds", 0.0)) for p in parts))
+    return {"setting": setting, **summarize_rows(rows), "worlds": rows}
 
 
 def markdown_report(result: dict[str, Any]) -> str:

@@ -34,6 +34,7 @@ Dynamic students on dynamic SDG data (:mod:`lyra.student.dynamic`; chosen automa
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from lyra.errors import ConfigError
+from lyra.eval.baselines import HOLE_ALPHA, Views, filled_warp, render_views, warp_only_gaussians
+from lyra.eval.groups import Table, group_metrics, mean_tables, view_metrics
 from lyra.eval.metrics import mean_finite, psnr, ssim
 from lyra.geometry import Cameras
 from lyra.student import LatentDecoder
@@ -49,6 +52,10 @@ from lyra.student.inference import PRUNE_RATIO, decode_sample, decode_sample_at_
 
 __all__ = ["PRUNE_RATIO", "evaluate_dynamic_fidelity", "evaluate_dynamic_gt", "evaluate_fidelity", "evaluate_gt",
            "frame_metrics"]
+
+
+#: The whole-frame metrics of a fidelity run (each also suffixed ``_pruned``).
+FIDELITY_KEYS = ("psnr", "ssim", "ms_ssim", "gmsd", "sharpness")
 
 
 def frame_metrics(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -90,6 +97,17 @@ def _dataset(data: str | Any, dynamic: bool | None) -> Any:
     return ds
 
 
+def _student_views(raw: Tensor, cameras: Cameras, prune_ratio: float | None, backend: str) -> Views:
+    """The student's raw Gaussians ``[N, 14]`` (pruned with ``prune_ratio``) rendered at ``cameras`` ``[V, T]``."""
+    (g,) = LatentDecoder.to_gaussians(raw[None], prune_ratio)
+    return render_views(g, cameras.to(raw.device), backend).cpu()
+
+
+def _mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
+    keys = {k for r in rows for k in r}
+    return {k: mean_finite(torch.tensor([r.get(k, math.nan) for r in rows], dtype=torch.float64)) for k in keys}
+
+
 @torch.no_grad()
 def evaluate_fidelity(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes: int | None = 8,
                       frame_stride: int = 1, backend: str = "auto", single_view: bool = False,
@@ -107,8 +125,10 @@ def evaluate_fidelity(model: LatentDecoder, data: str | Any, encoder: Any, max_s
             Dynamic data is evaluated by :func:`evaluate_dynamic_fidelity`.
 
     Returns:
-        ``psnr``, ``ssim`` (all Gaussians), ``psnr_pruned``, ``ssim_pruned`` (``prune_ratio`` of them dropped),
-        ``prune_cost_db`` (= psnr − psnr_pruned), ``scenes``, ``frames_per_scene``, ``per_scene`` lists.
+        ``psnr``, ``ssim``, ``ms_ssim``, ``gmsd``, ``sharpness`` over all evaluated frames (all Gaussians) and the
+        same suffixed ``_pruned`` (``prune_ratio`` of them dropped), ``prune_cost_db`` (= psnr − psnr_pruned),
+        ``table`` (the frame groups of :mod:`lyra.eval.groups`, systems ``student`` and ``student_pruned``,
+        against the teacher's frames; mean over scenes), ``scenes``, ``frames_per_scene``, ``per_scene`` lists.
     """
     ds = _dataset(data, dynamic)
     if ds.dynamic:
@@ -116,28 +136,35 @@ def evaluate_fidelity(model: LatentDecoder, data: str | Any, encoder: Any, max_s
             raise ConfigError("a single-view student cannot be dynamic")
         return evaluate_dynamic_fidelity(model, ds, encoder, max_scenes, frame_stride, backend, prune_ratio, progress)
     model.eval()
-    per: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_pruned": [], "ssim_pruned": []}
+    rows: list[dict[str, float]] = []
+    tables: list[Table] = []
     ids = []
     frames: list[int] = []
+    V = 0
     for i in tqdm(_scenes(ds, max_scenes), desc="fidelity", disable=not progress):
         s = ds[i]
-        target = _unit_rgb(s["rgb"])
-        V, T, H, W = target.shape[:4]
+        target = _unit_rgb(s["rgb"]).movedim(-1, -3)  # [V, T, 3, H, W]
+        V, T, _, H, W = target.shape
         frames = _frames(T, frame_stride)
         cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)[:, frames]
         raw = decode_sample(model, s, encoder, single_view)
-        tgt = target[:, frames].to(raw.device)
-        for suffix, ratio in (("", None), ("_pruned", prune_ratio)):
-            p, q = frame_metrics(render_sample(raw, cams, ratio, backend), tgt)
-            per["psnr" + suffix].append(mean_finite(p))
-            per["ssim" + suffix].append(float(q.mean()))
+        tgt = target[:, frames]
+        systems = {"student": _student_views(raw, cams, None, backend),
+                   "student_pruned": _student_views(raw, cams, prune_ratio, backend)}
+        row: dict[str, float] = {}
+        for name, suffix in (("student", ""), ("student_pruned", "_pruned")):
+            m = view_metrics(Views(systems[name].rgb.flatten(0, 1)), tgt.flatten(0, 1))
+            row.update({k + suffix: m[k] for k in FIDELITY_KEYS})
+        rows.append(row)
+        tables.append(group_metrics(systems, tgt, frame_numbers=frames, total_frames=T))
         ids.append(s["sample_id"])
     if not ids:
         raise ConfigError("no scenes to evaluate")
-    out: dict[str, Any] = {k: sum(v) / len(v) for k, v in per.items()}
+    out: dict[str, Any] = _mean_rows(rows)
     out["prune_cost_db"] = out["psnr"] - out["psnr_pruned"]
     out.update(scenes=len(ids), frames_per_scene=len(frames) * V, prune_ratio=prune_ratio, sample_ids=ids,
-               per_scene={k: [round(x, 4) for x in v] for k, v in per.items()}, single_view=single_view)
+               table=mean_tables(tables), single_view=single_view,
+               per_scene={k: [round(r[k], 4) for r in rows] for k in ("psnr", "ssim", "psnr_pruned", "ssim_pruned")})
     return out
 
 
@@ -151,9 +178,9 @@ def _world_preset(ds: Any) -> str:
 
 
 def _gt_example(seed: int, preset: str, H: int, W: int, device: torch.device,
-                dynamic: bool = False) -> tuple[Tensor, Cameras]:
-    """GT videos ``[V, T, H, W, 3]`` and cameras of world ``seed`` (a dynamic world with ``dynamic``),
-    centre-cropped to ``H × W`` as the SDG does."""
+                dynamic: bool = False) -> tuple[Tensor, Cameras, Tensor]:
+    """GT videos ``[V, T, H, W, 3]``, cameras and z-depth ``[V, T, H, W]`` of world ``seed`` (a dynamic world with
+    ``dynamic``), centre-cropped to ``H × W`` as the SDG does."""
     from lyra.world import make_example
 
     ex = make_example(seed, preset, dynamic=dynamic, device=device)
@@ -162,7 +189,7 @@ def _gt_example(seed: int, preset: str, H: int, W: int, device: torch.device,
         raise ConfigError(f"world preset {preset} renders {Wf}x{Hf}, smaller than the SDG frames {W}x{H}")
     top, left = (Hf - H) // 2, (Wf - W) // 2
     videos = ex.videos[..., top:top + H, left:left + W].permute(0, 1, 3, 4, 2)
-    return videos, ex.cameras.crop(left, top, W, H)
+    return videos, ex.cameras.crop(left, top, W, H), ex.depths[..., top:top + H, left:left + W]
 
 
 @torch.no_grad()
@@ -170,24 +197,25 @@ def evaluate_gt(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes:
                 frame_stride: int = 1, backend: str = "auto", single_view: bool = False,
                 prune_ratio: float | None = PRUNE_RATIO, progress: bool = True,
                 dynamic: bool | None = None) -> dict[str, Any]:
-    """Student, teacher and warp-only baseline vs ground truth on SDG scenes made from procedural worlds.
+    """Student, teacher, filled warp and warp-only vs ground truth on SDG scenes made from procedural worlds.
 
     The student renders at the GT trajectory cameras of the regenerated world (pruned with ``prune_ratio``, as
-    a scene would be delivered; ``None``: all Gaussians). Frames ``1 … T − 1`` (every ``frame_stride``-th and
-    the last). Returns ``psnr_student``, ``ssim_student``, ``psnr_teacher``, ``ssim_teacher``, ``psnr_warp``,
-    ``ssim_warp``, ``scenes``, ``world_seeds``, ``max_camera_offset`` (largest distance between the SDG's and
-    the regenerated GT camera centres: 0 when the data matches its world). Dynamic data: see
-    :func:`evaluate_dynamic_gt` (``dynamic`` as in :func:`evaluate_fidelity`).
+    a scene would be delivered; ``None``: all Gaussians). Every ``frame_stride``-th frame and the last. Returns
+    ``psnr_<system>``, ``ssim_<system>`` (systems ``student``, ``teacher``, ``filled_warp``, ``warp``; frames
+    ``1 … T − 1``, as before the frame groups), ``table`` (the frame groups of :mod:`lyra.eval.groups` with every
+    metric, mean over scenes; depth metric as the data's depth is metric), ``scenes``, ``world_seeds``,
+    ``max_camera_offset`` (largest distance between the SDG's and the regenerated GT camera centres: 0 when the
+    data matches its world). Dynamic data: see :func:`evaluate_dynamic_gt` (``dynamic`` as in
+    :func:`evaluate_fidelity`).
     """
-    from lyra.gaussians.from_depth import gaussians_from_depth
-
     ds = _dataset(data, dynamic)
     if ds.dynamic:
         return evaluate_dynamic_gt(model, ds, encoder, max_scenes, frame_stride, backend, prune_ratio, progress)
     preset = _world_preset(ds)
     model.eval()
     dev = next(model.parameters()).device
-    per: dict[str, list[float]] = {f"{m}_{w}": [] for w in ("student", "teacher", "warp") for m in ("psnr", "ssim")}
+    rows: list[dict[str, float]] = []
+    tables: list[Table] = []
     seeds: list[int] = []
     offset = 0.0
     for i in tqdm(_scenes(ds, max_scenes), desc="ground truth", disable=not progress):
@@ -195,38 +223,37 @@ def evaluate_gt(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes:
         seed = int(s["world_seed"])
         if seed < 0:
             continue
-        teacher = _unit_rgb(s["rgb"])
-        V, T, H, W = teacher.shape[:4]
-        gt, gt_cams = _gt_example(seed, preset, H, W, dev)
-        gt, gt_cams = gt[:V], gt_cams[:V]  # the SDG's trajectories are the world's, in order
-        frames = _frames(T, frame_stride, skip_first=True)
+        teacher = _unit_rgb(s["rgb"]).movedim(-1, -3)  # [V, T, 3, H, W]
+        V, T, _, H, W = teacher.shape
+        gt, gt_cams, gt_depth = _gt_example(seed, preset, H, W, dev)
+        gt, gt_cams, gt_depth = gt[:V].movedim(-1, -3).cpu(), gt_cams[:V], gt_depth[:V].cpu()
+        frames = _frames(T, frame_stride)
         sdg_cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)
         offset = max(offset, float((sdg_cams.centers.to(dev) - gt_cams.centers.to(dev)).norm(dim=-1).max()))
         cams = gt_cams[:, frames]
-        target = gt[:, frames]
         raw = decode_sample(model, s, encoder, single_view)
         image = s["image"].to(dev).permute(2, 0, 1).float() / 255.0 if s["image"].dtype == torch.uint8 \
             else s["image"].to(dev).float()
-        warp_g = gaussians_from_depth(image[None], s["input_depth"].to(dev).float()[None], gt_cams[0, 0].reshape(1))
-        from lyra.render import render
-
-        renders = {
-            "student": render_sample(raw, cams, prune_ratio, backend),
-            "teacher": teacher[:, frames].to(dev),
-            "warp": render(warp_g, cams.to(dev), backend=backend).rgb if len(warp_g) else
-            torch.ones_like(target),
-        }
-        for who, pred in renders.items():
-            p, q = frame_metrics(pred, target)
-            per[f"psnr_{who}"].append(mean_finite(p))
-            per[f"ssim_{who}"].append(float(q.mean()))
+        warp = render_views(warp_only_gaussians(image, s["input_depth"].to(dev).float(), gt_cams[0, 0]), cams,
+                            backend).cpu()
+        systems = {"student": _student_views(raw, cams, prune_ratio, backend), "teacher": Views(teacher[:, frames]),
+                   "filled_warp": filled_warp(warp), "warp": warp}
+        target, depth = gt[:, frames], gt_depth[:, frames]
+        novel = [j for j, f in enumerate(frames) if f > 0]
+        row = {}
+        for name, v in systems.items():
+            m = view_metrics(Views(v.rgb[:, novel].flatten(0, 1)), target[:, novel].flatten(0, 1))
+            row[f"psnr_{name}"], row[f"ssim_{name}"] = m["psnr"], m["ssim"]
+        rows.append(row)
+        tables.append(group_metrics(systems, target, depth, holes=warp.alpha < HOLE_ALPHA, input_image=image.cpu(),
+                                    frame_numbers=frames, total_frames=T))
         seeds.append(seed)
     if not seeds:
         raise ConfigError("no world scenes (with a world seed) among the evaluated samples")
-    out: dict[str, Any] = {k: sum(v) / len(v) for k, v in per.items()}
+    out: dict[str, Any] = _mean_rows(rows)
     out.update(scenes=len(seeds), world_seeds=seeds, world_preset=preset, frames="1..T-1", frame_stride=frame_stride,
-               student_prune_ratio=prune_ratio, max_camera_offset=offset,
-               per_scene={k: [round(x, 4) for x in v] for k, v in per.items()})
+               student_prune_ratio=prune_ratio, max_camera_offset=offset, table=mean_tables(tables),
+               per_scene={k: [round(r[k], 4) for r in rows] for k in sorted(rows[0])})
     return out
 
 
@@ -338,7 +365,7 @@ def evaluate_dynamic_gt(model: LatentDecoder, data: str | Any, encoder: Any, max
         teacher = _unit_rgb(s["rgb"])
         V, T, H, W = teacher.shape[:4]
         fwd = _forward_views(ds, V)
-        gt, gt_cams = _gt_example(seed, preset, H, W, dev, dynamic=True)
+        gt, gt_cams, _ = _gt_example(seed, preset, H, W, dev, dynamic=True)
         S = min(len(fwd), gt.shape[0])
         fwd, gt, gt_cams = fwd[:S], gt[:S], gt_cams[:S]
         sdg_cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)

@@ -1,15 +1,23 @@
 """The teacher benchmark (``lyra eval teacher``): the teacher's decoded videos on held-out test worlds against
-the ground-truth renders, next to the warp-only baseline and the tokenizer ceiling.
+the ground-truth renders, beside the filled warp, warp-only and the tokenizer ceiling.
 
 For each of the first N held-out test worlds (:mod:`lyra.world`, split ``test``; :func:`lyra.world.load_example`,
 cropped to multiples of 16 pixels) the input image and depth (exact, or a depth estimator's) are warped along the
-world's six ground-truth trajectories, the teacher samples and the tokenizer decodes; frames ``1 … T−1`` (frame 0
-is the input) are compared with the ground-truth renders: PSNR (MSE pooled over the world's frames,
-:func:`lyra.eval.metrics.psnr_pooled`) and SSIM (mean over frames), overall and on the disoccluded pixels (where
-the warp has no data). Baselines: warp-only (the warped frames with holes filled by nearest-valid diffusion,
-:func:`lyra.eval.baselines.fill_holes`) and the tokenizer ceiling (the ground truth encoded and decoded by the
-tokenizer: the best any teacher decoded through it can reach). Dynamic worlds (``dynamic=True``): the teacher
-reads the input camera's video through the dynamic 3D cache.
+world's six ground-truth trajectories, the teacher samples and the tokenizer decodes. Every frame is compared with
+the ground truth in the frame groups of :mod:`lyra.eval.groups` (input view, near, far) with the metrics every
+evaluator shares, overall, on the pixels the warp sees (``psnr_visible``) and on the disoccluded pixels (where the
+warp has no data). Systems:
+
+* **teacher** — the decoded frames;
+* **filled warp** — the teacher's own warped input with its holes inpainted by OpenCV Telea
+  (:func:`lyra.eval.baselines.inpaint_holes`);
+* **warp-only** — the same warp with white holes;
+* **ceiling** — the ground truth encoded and decoded by the tokenizer: the best any teacher decoded through it can
+  reach.
+
+Dynamic worlds (``dynamic=True``): the teacher reads the input camera's video through the dynamic 3D cache.
+:func:`teacher_metrics` is the teacher trainer's cheap validation (pooled PSNR, nearest-valid hole filling), kept
+so that its recorded curves stay comparable.
 """
 
 from __future__ import annotations
@@ -23,11 +31,13 @@ import torch
 from torch import Tensor
 
 from lyra.errors import ConfigError
-from lyra.eval.baselines import fill_holes
-from lyra.eval.metrics import psnr_pooled, ssim_map
+from lyra.eval.baselines import Views, fill_holes, inpaint_holes
+from lyra.eval.groups import Table, frame_groups, group_metrics, mean_tables
+from lyra.eval.metrics import psnr_pooled
+from lyra.eval.report import sheet_rows
 
-__all__ = ["METRIC_KEYS", "check_options", "evaluate_teacher_worlds", "markdown_report", "summarize",
-           "teacher_metrics", "world_metrics"]
+__all__ = ["SHEET_COLUMNS", "SYSTEMS", "check_options", "evaluate_teacher_worlds", "markdown_report", "summarize",
+           "teacher_metrics", "world_table"]
 
 #: Salt mixed with ``seed`` and the world seed into the sampler seed (the same as ``lyra eval scene``).
 SAMPLER_SALT = 19
@@ -56,58 +66,45 @@ def teacher_metrics(teacher: Tensor, warped: Tensor, gt: Tensor, warp_mask: Tens
             "disoccluded_fraction": float(holes.float().mean())}
 
 
-def _ssim_values(pred: Tensor, gt: Tensor, holes: Tensor) -> tuple[float, float]:
-    """Mean SSIM over frames ``[..., 3, H, W]`` and mean SSIM-map value at disoccluded pixels (window
-    centres where ``holes`` ``[..., H, W]`` is true; ``nan`` if none)."""
-    m = ssim_map(pred, gt).mean(dim=-3)  # [..., H-10, W-10], valid window positions
-    overall = float(m.mean(dim=(-2, -1)).mean())
-    r = (holes.shape[-2] - m.shape[-2]) // 2
-    centre = holes[..., r:r + m.shape[-2], r:r + m.shape[-1]]
-    return overall, float(m[centre].mean()) if bool(centre.any()) else math.nan
+#: The compared systems (JSON key → name in the reports), in table order.
+SYSTEMS = {"teacher": "teacher", "filled_warp": "filled warp", "warp": "warp-only", "ceiling": "tokenizer ceiling"}
+#: The contact sheet's columns.
+SHEET_COLUMNS = ("input", "teacher", "filled warp", "warp-only", "ceiling", "ground truth")
 
 
-def world_metrics(teacher: Tensor, warped: Tensor, warp_mask: Tensor, gt: Tensor, ceiling: Tensor) -> dict[str, float]:
-    """PSNR / SSIM of teacher, warp-only baseline and tokenizer ceiling vs ``gt`` on frames ``1..T−1``.
+def world_table(teacher: Tensor, warped: Tensor, warp_mask: Tensor, gt: Tensor, ceiling: Tensor,
+                input_image: Tensor | None = None, lpips: Any = None) -> tuple[Table, dict[str, Tensor]]:
+    """One world's metric table (:func:`lyra.eval.groups.group_metrics`) of the four systems.
 
     Args:
-        teacher, warped, gt, ceiling: ``[V, T, 3, H, W]`` in [0, 1] (``ceiling``: ``gt`` through the
-            tokenizer); warp_mask: ``[V, T, H, W]`` bool (disoccluded = false).
+        teacher, warped, gt, ceiling: ``[V, T, 3, H, W]`` in [0, 1] (``warped``: the teacher's warped input, any
+            value where invalid; ``ceiling``: ``gt`` through the tokenizer); warp_mask: ``[V, T, H, W]`` bool
+            (disoccluded = false). All on one device; metrics run on the CPU.
+        input_image: ``[3, H, W]`` reference of the input-view group (default ``gt[:, 0]``).
+        lpips: an LPIPS callable or ``None``.
 
-    Returns the keys of :func:`teacher_metrics` (same definitions: PSNR of the MSE pooled over all frames and
-    trajectories) plus ``psnr_ceiling[_disoccluded]`` and
-    ``ssim_{teacher,warp,ceiling}[_disoccluded]``.
+    Returns:
+        ``(table, frames)``: ``table[group][system][metric]``; ``frames`` the RGB videos of every system (CPU).
     """
-    t, w, g, c = teacher[:, 1:], warped[:, 1:], gt[:, 1:], ceiling[:, 1:]
-    m = warp_mask[:, 1:].bool()
-    holes = ~m
-    base = fill_holes(w, m)
-    out = {"psnr_teacher": psnr_pooled(t, g), "psnr_warp": psnr_pooled(base, g), "psnr_ceiling": psnr_pooled(c, g),
-           "psnr_teacher_disoccluded": psnr_pooled(t, g, holes), "psnr_warp_disoccluded": psnr_pooled(base, g, holes),
-           "psnr_ceiling_disoccluded": psnr_pooled(c, g, holes), "disoccluded_fraction": float(holes.float().mean())}
-    for name, pred in (("teacher", t), ("warp", base), ("ceiling", c)):
-        out[f"ssim_{name}"], out[f"ssim_{name}_disoccluded"] = _ssim_values(pred, g, holes)
-    return out
-
-
-def _mean(rows: list[dict[str, Any]], key: str) -> float:
-    vals = [r[key] for r in rows if isinstance(r.get(key), float) and math.isfinite(r[key])]
-    return sum(vals) / len(vals) if vals else math.nan
-
-
-METRIC_KEYS = ("psnr_teacher", "psnr_warp", "psnr_ceiling", "ssim_teacher", "ssim_warp", "ssim_ceiling",
-               "psnr_teacher_disoccluded", "psnr_warp_disoccluded", "psnr_ceiling_disoccluded",
-               "ssim_teacher_disoccluded", "ssim_warp_disoccluded", "ssim_ceiling_disoccluded",
-               "disoccluded_fraction")
-
-
-def _fmt(v: float, digits: int) -> str:
-    return "–" if not math.isfinite(v) else f"{v:.{digits}f}"
+    holes = ~warp_mask.bool().cpu()
+    w = warped.float().cpu().clamp(0, 1)
+    frames = {"teacher": teacher.float().cpu(), "filled_warp": inpaint_holes(w, holes),
+              "warp": torch.where(holes[:, :, None], torch.ones(()), w), "ceiling": ceiling.float().cpu()}
+    table = group_metrics({k: Views(v) for k, v in frames.items()}, gt.float().cpu(), holes=holes,
+                          input_image=None if input_image is None else input_image.float().cpu(), lpips=lpips)
+    return table, frames
 
 
 def markdown_report(result: dict[str, Any]) -> str:
     """The Markdown page of a teacher evaluation (``result`` as written to the JSON)."""
+    from lyra.eval.report import fmt, group_tables_markdown, winners_markdown
+
     s = result["setting"]
     rows, mean = result["worlds"], result["mean"]
+    g = s.get("groups") or frame_groups(s["frames"])
+    near = f"{g['near'][0]}–{g['near'][-1]}" if g["near"] else "none"
+    far = f"{g['far'][0]}–{g['far'][-1]}" if g["far"] else "none"
+    gain = result.get("gain_db", {})
     lines = [
         f"# Teacher evaluation — {s['depth']} depth, {s['worlds']} held-out "
         + ("dynamic test worlds (the input camera's video through the dynamic 3D cache)" if s.get("dynamic")
@@ -117,37 +114,40 @@ def markdown_report(result: dict[str, Any]) -> str:
         f"seed {s['seed']}; world preset `{s['world_preset']}` ({s['frames']} frames × {s['height']} × {s['width']}), "
         f"test seeds {s['seeds'][0]}–{s['seeds'][-1]}; {s['device']}, {s['date']}. Command: `{s['command']}`.",
         "",
-        "Frames 1..T−1 of all six trajectories (frame 0 is the input). PSNR: MSE pooled over a world's frames; "
-        "SSIM: Gaussian 11×11, mean over frames (disoccluded: mean of the SSIM map at window centres without warp "
-        "data). **Warp-only**: the warped frames with holes filled by nearest-valid diffusion. **Ceiling**: the "
-        "ground truth encoded and decoded by the tokenizer — the best a teacher decoded through it can reach.",
+        "Systems: **teacher** — the decoded frames; **filled warp** — the teacher's warped input with its holes "
+        "inpainted by OpenCV Telea; **warp-only** — the same warp, white holes; **tokenizer ceiling** — the ground "
+        "truth encoded and decoded by the tokenizer, the best a teacher decoded through it can reach.",
         "",
-        f"**Teacher − warp-only: {mean['psnr_teacher'] - mean['psnr_warp']:+.2f} dB overall, "
-        f"{mean['psnr_teacher_disoccluded'] - mean['psnr_warp_disoccluded']:+.2f} dB on disoccluded pixels** "
-        "(target ≥ +2 dB on both).",
+        f"Frame groups (all six trajectories): **input view** = frame 0 against the input image; **near** = frames "
+        f"{near}; **far** = frames {far}. Metrics as `lyra eval scene` (mean per world, then over worlds; best of "
+        "each column in bold). *Visible* / *holes*: the pixels the warp sees / does not see (PSNR of the MSE pooled "
+        "over the group's pixels).",
         "",
-        "| world | family | disocc. | PSNR teacher | PSNR warp-only | PSNR ceiling | SSIM teacher | SSIM warp-only "
-        "| SSIM ceiling |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"**Teacher − warp-only on disoccluded pixels (near + far): {fmt(gain.get('disoccluded_vs_warp'), 2, True)} "
+        f"dB; teacher − filled warp there: {fmt(gain.get('disoccluded_vs_filled'), 2, True)} dB; teacher − ceiling "
+        f"on visible pixels: {fmt(gain.get('visible_vs_ceiling'), 2, True)} dB.**",
+        "",
+        *group_tables_markdown(mean, SYSTEMS),
+        "**Which system wins each metric** (mean over worlds):",
+        "",
+        *winners_markdown(mean, SYSTEMS),
+        "Per world (PSNR overall / visible / holes, far views):",
+        "",
+        "| world | family | holes | " + " | ".join(SYSTEMS.values()) + " |",
+        "|---|---|---:|" + "---:|" * len(SYSTEMS),
     ]
-
-    def row(label: str, fam: str, r: dict[str, Any], b: str = "") -> str:
-        return (f"| {b}{label}{b} | {fam} | {_fmt(100 * r['disoccluded_fraction'], 1)} % | "
-                + " | ".join(b + _fmt(r[k], 2) + b for k in ("psnr_teacher", "psnr_warp", "psnr_ceiling"))
-                + " | " + " | ".join(b + _fmt(r[k], 3) + b for k in ("ssim_teacher", "ssim_warp", "ssim_ceiling"))
-                + " |")
-
-    lines += [row(str(r["seed"]), r["family"], r) for r in rows] + [row("mean", "", mean, "**")]
-    lines += ["", "Disoccluded pixels only:", "",
-              "| world | PSNR teacher | PSNR warp-only | PSNR ceiling | SSIM teacher | SSIM warp-only | SSIM ceiling |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
-    keys_p = ("psnr_teacher_disoccluded", "psnr_warp_disoccluded", "psnr_ceiling_disoccluded")
-    keys_s = ("ssim_teacher_disoccluded", "ssim_warp_disoccluded", "ssim_ceiling_disoccluded")
-    for label, r, b in [*[(str(r["seed"]), r, "") for r in rows], ("mean", mean, "**")]:
-        lines.append(f"| {b}{label}{b} | " + " | ".join(b + _fmt(r[k], 2) + b for k in keys_p) + " | "
-                     + " | ".join(b + _fmt(r[k], 3) + b for k in keys_s) + " |")
-    lines += ["", f"Contact sheet: [{s['sheet']}]({s['sheet']}) — rows: worlds; columns: input | warped | teacher | "
-              f"ground truth, last frame of the `{s['sheet_trajectory']}` trajectory (black: no warp data).", ""]
+    for r in rows:
+        far_t = r["table"].get("far", {})
+        frac = far_t.get("teacher", {}).get("disoccluded_fraction", math.nan)
+        cells = [f"{fmt(m.get('psnr'), 2)} / {fmt(m.get('psnr_visible'), 2)} / {fmt(m.get('psnr_disoccluded'), 2)}"
+                 for m in (far_t.get(k, {}) for k in SYSTEMS)]
+        lines.append(f"| {r['seed']} | {r['family']} | {fmt(100 * frac, 1)} % | " + " | ".join(cells) + " |")
+    if s.get("sheet"):
+        lines += ["", f"Contact sheet: [{s['sheet']}]({s['sheet']}) — the first {s.get('sheet_worlds', '?')} worlds "
+                  "(not chosen), three rows each (input view; the last near frame; the last frame of the "
+                  f"`{s['sheet_trajectory']}` trajectory); columns: {' | '.join(SHEET_COLUMNS)}; full size.", "",
+                  f"![contact sheet]({s['sheet']})"]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -170,7 +170,7 @@ def check_options(worlds: int, steps: int, sheet_trajectory: str) -> list[int]:
 
 def evaluate_teacher_worlds(pipe: Any, seeds: list[int], world_preset: str, steps: int, seed: int = 0,
                             exact_depth: bool = True, dynamic: bool = False, sheet_trajectory: str = "left",
-                            progress: bool = False, log: Log | None = None
+                            progress: bool = False, log: Log | None = None, sheet_worlds: int = 4, lpips: Any = None
                             ) -> tuple[list[dict[str, Any]], list[tuple[str, list[Tensor]]], Any]:
     """The teacher benchmark on test worlds ``seeds`` (see the module doc).
 
@@ -181,12 +181,14 @@ def evaluate_teacher_worlds(pipe: Any, seeds: list[int], world_preset: str, step
         steps, seed: sampler steps; seed mixed with each world seed.
         exact_depth: give the teacher the world's exact depth (else the pipeline's estimator runs).
         dynamic: dynamic worlds (the input camera's video through the dynamic 3D cache).
-        sheet_trajectory: the trajectory whose last frame goes into the contact-sheet cells.
+        sheet_trajectory: the trajectory whose frames go into the contact sheet.
         log: one line per world (default: silent).
+        sheet_worlds: how many worlds (the first ones) get contact-sheet rows.
+        lpips: an LPIPS callable or ``None``.
 
     Returns:
-        ``(rows, cells, last_example)``: one row per world (``seed``, ``family``, ``center_depth``, the
-        :func:`world_metrics` keys, ``seconds``); contact-sheet cells ``(label, [input, warped, teacher, GT])``;
+        ``(rows, sheet, last_example)``: one row per world (``seed``, ``family``, ``center_depth``, ``table``
+        (:func:`world_table`), ``seconds``); contact-sheet rows (three per world, columns :data:`SHEET_COLUMNS`);
         the last world's example (for the frame count and size).
     """
     from lyra.geometry.trajectories import TRAJECTORY_NAMES
@@ -210,28 +212,36 @@ def evaluate_teacher_worlds(pipe: Any, seeds: list[int], world_preset: str, step
         video = pipe.decode(out)
         with torch.no_grad():
             ceiling = pipe.tokenizer.roundtrip(ex.videos.to(pipe.tokenizer.device))
-        dev = pipe.device  # the metrics (hole filling, SSIM) are heavy on the CPU: run them where the model runs
-        m = world_metrics(video.to(dev), out.conditions.rgb.to(dev), out.conditions.mask.to(dev), ex.videos.to(dev),
-                          ceiling.to(dev))
-        rows.append({"seed": s, "family": ex.family, "center_depth": ex.center_depth, **m,
+        table, frames = world_table(video, out.conditions.rgb, out.conditions.mask, ex.videos, ceiling,
+                                    ex.image, lpips)
+        rows.append({"seed": s, "family": ex.family, "center_depth": ex.center_depth, "table": table,
                      "seconds": time.perf_counter() - t0})
-        last = ex.videos.shape[1] - 1
-        cells.append((f"{s} {ex.family}", [ex.image, out.conditions.rgb[v_sheet, last], video[v_sheet, last],
-                                           ex.videos[v_sheet, last]]))
+        if len(rows) <= sheet_worlds:
+            frames["gt"] = ex.videos
+            cells += sheet_rows(f"{s} {ex.family}", ex.image, frames, v_sheet, tuple(SYSTEMS))
         if log is not None:
-            log(f"  world {s:>3} ({ex.family:7}): PSNR teacher {m['psnr_teacher']:.2f} / warp-only "
-                f"{m['psnr_warp']:.2f} / ceiling {m['psnr_ceiling']:.2f} dB; "
-                f"disoccluded ({100 * m['disoccluded_fraction']:.1f} %) "
-                f"{m['psnr_teacher_disoccluded']:.2f} / {m['psnr_warp_disoccluded']:.2f} / "
-                f"{m['psnr_ceiling_disoccluded']:.2f} dB; SSIM {m['ssim_teacher']:.3f} / {m['ssim_warp']:.3f} / "
-                f"{m['ssim_ceiling']:.3f} ({rows[-1]['seconds']:.1f} s)")
+            f = table["far"]
+            log(f"  world {s:>3} ({ex.family:7}): far PSNR teacher {f['teacher']['psnr']:.2f} / filled warp "
+                f"{f['filled_warp']['psnr']:.2f} / ceiling {f['ceiling']['psnr']:.2f} dB; holes "
+                f"({100 * f['teacher']['disoccluded_fraction']:.1f} %) {f['teacher']['psnr_disoccluded']:.2f} / "
+                f"{f['filled_warp']['psnr_disoccluded']:.2f} / {f['warp']['psnr_disoccluded']:.2f} dB (warp-only); "
+                f"SSIM {f['teacher']['ssim']:.3f} / {f['filled_warp']['ssim']:.3f} / {f['ceiling']['ssim']:.3f} "
+                f"({rows[-1]['seconds']:.1f} s)")
     return rows, cells, ex
 
 
-def summarize(rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
-    """``(mean, gain_db)``: the :data:`METRIC_KEYS` averaged over worlds (finite values), and the teacher's gain
-    over warp-only (``overall``, ``disoccluded``; ``target`` 2 dB)."""
-    mean = {k: _mean(rows, k) for k in METRIC_KEYS}
-    gain = {"overall": mean["psnr_teacher"] - mean["psnr_warp"],
-            "disoccluded": mean["psnr_teacher_disoccluded"] - mean["psnr_warp_disoccluded"], "target": 2.0}
-    return mean, gain
+def summarize(rows: list[dict[str, Any]]) -> tuple[Table, dict[str, float]]:
+    """``(mean, gain_db)``: the tables averaged over worlds (:func:`lyra.eval.groups.mean_tables`), and the
+    teacher's margins (issue 18's targets): ``disoccluded_vs_warp`` / ``disoccluded_vs_filled`` (teacher minus
+    warp-only / filled warp, PSNR on disoccluded pixels) and ``visible_vs_ceiling`` (teacher minus the tokenizer
+    ceiling on visible pixels), each the mean of the near and far groups."""
+    mean = mean_tables([r["table"] for r in rows])
+
+    def diff(metric: str, a: str, b: str) -> float:
+        vals = [mean[g][a][metric] - mean[g][b][metric] for g in ("near", "far")
+                if g in mean and math.isfinite(mean[g][a].get(metric, math.nan) - mean[g][b].get(metric, math.nan))]
+        return sum(vals) / len(vals) if vals else math.nan
+
+    return mean, {"disoccluded_vs_warp": diff("psnr_disoccluded", "teacher", "warp"),
+                  "disoccluded_vs_filled": diff("psnr_disoccluded", "teacher", "filled_warp"),
+                  "visible_vs_ceiling": diff("psnr_visible", "teacher", "ceiling")}
