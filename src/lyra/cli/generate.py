@@ -79,8 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "views, fewer Gaussians)")
     cam = p.add_mutually_exclusive_group()
     cam.add_argument("--fov", type=float, default=None, metavar="DEG",
-                     help="vertical field of view of the photo in degrees (default: from EXIF when the photo has a "
-                     "focal length there, else 50)")
+                     help="vertical field of view of the photo in degrees (default: the first camera of --trajectory, "
+                     "else the photo's EXIF focal length, else 50)")
     cam.add_argument("--focal-px", type=float, default=None, metavar="F",
                      help="focal length in pixels of the photo as it is (square pixels, centred principal point)")
     cam.add_argument("--intrinsics", default=None, metavar="fx,fy,cx,cy|FILE",
