@@ -422,8 +422,8 @@ def markdown_report(result: dict[str, Any]) -> str:
     if iv:
         lines += ["**Input view**: the delivered scene rendered at the input camera against the fitted photo, on "
                   "every photo; beside it the filled warp (the photo lifted to one Gaussian per pixel at the same "
-                  "depth: the ceiling of this row rather than a competitor; below the photo only by the splats' blur and "
-                  "aliasing at depth edges). Sharpness: gradient energy over the photo's (1 = as sharp).", ""]
+                  "depth: the ceiling of this row rather than a competitor; below the photo only by the splats' blur "
+                  "and aliasing at depth edges). Sharpness: gradient energy over the photo's (1 = as sharp).", ""]
         lines += _table(f"All {len(iv['images'])} photos (mean)", SYSTEMS, iv["mean"], VIEW_METRICS)
         for kind, vals in iv.get("by_kind", {}).items():
             lines += _table(f"{kind}", SYSTEMS, vals, VIEW_METRICS)
