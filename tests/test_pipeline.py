@@ -122,7 +122,7 @@ def test_trajectory_file_and_decoded_videos(pipe, image_file, tmp_path):
     cams = gen3c_trajectory("left", default_camera(96, 160), 3.0, 9, 0.5)  # 2× the working size: gets resized
     (tmp_path / "path.json").write_text(json.dumps(camera_path_dict(cams)))
     scene = pipe(str(image_file), seed=0, steps=1, size=SIZE, trajectory=tmp_path / "path.json", progress=False,
-                 decode_videos=True)
+                 decode_videos=True, replace_trajectories=True)  # the file replaces the six (else it is added)
     assert scene.cameras.shape == (1, 9) and scene.names == ("path",)
     assert scene.metadata["gaussians_before_prune"] == 9 * 6 * 10
     assert len(scene.gaussians) == kept(540) == 107  # 540 · 0.2 = 108 is whole → one fewer
@@ -132,7 +132,8 @@ def test_trajectory_file_and_decoded_videos(pipe, image_file, tmp_path):
     assert "decode_videos" in scene.metadata["timings_s"]
     (tmp_path / "bad.json").write_text(json.dumps(camera_path_dict(cams[:4])))
     with pytest.raises(ConfigError, match="1 \\+ 8k"):
-        pipe(str(image_file), steps=1, size=SIZE, trajectory=tmp_path / "bad.json", progress=False)
+        pipe(str(image_file), steps=1, size=SIZE, trajectory=tmp_path / "bad.json", progress=False,
+             replace_trajectories=True)
 
 
 def test_progress_callback_and_bad_options(pipe, image_file):

@@ -188,15 +188,26 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     return h, w
 
 
-def _load_trajectory(path: str | os.PathLike, height: int, width: int) -> tuple[Cameras, tuple[str, ...]]:
-    """A camera-path file (lyra JSON or nerfstudio) of ``1 + 8k`` cameras → ``Cameras [1, T]`` fitted to the
-    working size (as ``lyra teacher --trajectory``) and its name."""
+def _load_trajectory(path: str | os.PathLike, height: int, width: int,
+                     frames: int | None = None) -> tuple[Cameras, tuple[str, ...]]:
+    """A camera-path file (lyra JSON, nerfstudio ``transforms.json`` or Lyra-2 ``trajectory.npz``) → ``Cameras [1, T]``
+    fitted to the working size (as ``lyra teacher --trajectory``) and its name.
+
+    With ``frames`` (a path *added* to GEN3C's six): the path is re-expressed relative to its first camera (which
+    becomes the input camera at the origin, :func:`lyra.geometry.intrinsics.relative_path`) and resampled to
+    ``frames`` cameras (:func:`~lyra.geometry.intrinsics.resample_path`). Without: it must have ``1 + 8k`` cameras
+    and is used as it is (it replaces the six).
+    """
+    from lyra.geometry.intrinsics import relative_path, resample_path
     from lyra.geometry.trajectories import load_camera_path
     from lyra.inputs import fit_cameras_to_size
 
     cams = load_camera_path(path)
     n = len(cams)
-    if len(cams.shape) != 1 or (n - 1) % 8:
+    if frames is not None:
+        cams = resample_path(relative_path(cams), frames)
+        n = frames
+    elif len(cams.shape) != 1 or (n - 1) % 8:
         raise ConfigError(f"trajectory {path}: {n} cameras; the teacher needs 1 + 8k (9, 17, 25, ...)")
     return fit_cameras_to_size(cams, height, width).reshape(1, n), (Path(path).stem,)
 
@@ -360,8 +371,11 @@ class ScenePipeline:
     def __call__(self, image: Any, seed: int = 0, steps: int | None = None, size: tuple[int, int] | None = None,
                  trajectory: str | os.PathLike | Cameras | None = None, depth_map: Tensor | None = None,
                  progress: bool | ProgressFn = True, decode_videos: bool = False,
-                 prune_ratio: float | None = PRUNE_RATIO, num_frames: int | None = None) -> Scene:
-        """One image → :class:`Scene` (arguments as :func:`generate`)."""
+                 prune_ratio: float | None = PRUNE_RATIO, num_frames: int | None = None,
+                 camera: Cameras | None = None, replace_trajectories: bool = False,
+                 camera_source: str | None = None) -> Scene:
+        """One image → :class:`Scene` (arguments as :func:`generate`; ``camera`` is the input camera at the image's
+        own size, ``camera_source`` a note of where its intrinsics came from)."""
         t_start = time.perf_counter()
         report = reporter(progress)
         timings: dict[str, float] = {}
@@ -370,7 +384,10 @@ class ScenePipeline:
         # ---- inputs (checked before any model runs)
         t0 = time.perf_counter()
         original, label = _as_image(image)
-        height, width = _check_size(size) if size is not None else self.working_size
+        from lyra.geometry.intrinsics import working_size_for
+
+        height, width = _check_size(size) if size is not None else working_size_for(
+            int(original.shape[1]), int(original.shape[2]), self.working_size)
         steps = 35 if steps is None else int(steps)
         if steps < 1:
             raise ConfigError(f"steps must be >= 1, got {steps}")
@@ -378,22 +395,39 @@ class ScenePipeline:
             raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
         frames = num_frames or self.teacher.num_frames
         self.teacher.check_size(height, width, frames)
-        from lyra.inputs import fit_depth_to_size, fit_to_size
+        from lyra.inputs import fit_cameras_to_size, fit_depth_to_size, fit_to_size
 
         fitted, note = fit_to_size(original, height, width)
         if depth_map is not None:
             depth_map = fit_depth_to_size(torch.as_tensor(depth_map).float(), height, width)
-        trajectories, names = None, None
+        if camera is not None:
+            if not isinstance(camera, Cameras) or camera.shape != ():
+                raise ConfigError("camera must be one Cameras (batch shape []) of the input image")
+            if (camera.width, camera.height) != (int(original.shape[2]), int(original.shape[1])):
+                raise ConfigError(f"the input camera is {camera.width}x{camera.height} but the image is "
+                                  f"{original.shape[2]}x{original.shape[1]}; give intrinsics of the image as it is")
+            camera = fit_cameras_to_size(camera, height, width)
+            camera_source = camera_source or "given"
+        trajectories, names, extra, extra_names = None, None, None, None
         if isinstance(trajectory, Cameras):
             trajectories = trajectory if len(trajectory.shape) == 2 else trajectory.reshape(1, -1)
-        elif trajectory is not None:
+        elif trajectory is not None and replace_trajectories:
             trajectories, names = _load_trajectory(trajectory, height, width)
+        elif trajectory is not None:  # added to GEN3C's six: same frame count, first camera = the input camera
+            extra, extra_names = _load_trajectory(trajectory, height, width, frames)
+            if camera is None:  # the path's own intrinsics for the input view
+                camera = Cameras(extra.K[0, 0], torch.eye(4), width, height)
+                camera_source = f"the first camera of {Path(trajectory).name}"
+            extra = Cameras(extra.K, camera.c2w.to(extra.c2w) @ extra.c2w, width, height)
+        if trajectories is not None and camera is None:
+            camera_source = "the first camera of the trajectory"
         timings["inputs"] = time.perf_counter() - t0
         report("inputs", timings["inputs"])
 
         # ---- teacher: depth → trajectories → warp + encode → denoise
-        out = self.teacher(fitted, depth=depth_map, trajectories=trajectories, names=names, seed=seed, steps=steps,
-                           num_frames=None if trajectories is not None else frames, progress=progress is True)
+        out = self.teacher(fitted, depth=depth_map, camera=camera, trajectories=trajectories, names=names, seed=seed,
+                           steps=steps, num_frames=None if trajectories is not None else frames,
+                           progress=progress is True, extra_trajectories=extra, extra_names=extra_names)
         for key in ("depth", "trajectories", "warp_encode", "denoise"):
             timings[key] = out.timings[key]
             report(key, timings[key])
@@ -442,6 +476,10 @@ class ScenePipeline:
             "preset": self.preset, "seed": int(seed), "steps": steps, "size": [height, width],
             "input": label, "input_size": [int(original.shape[1]), int(original.shape[2])], "fit": note,
             "frames": int(cams.shape[1]), "trajectories": list(out.names),
+            "camera": {"fx": float(out.input_camera.K[0, 0]), "fy": float(out.input_camera.K[1, 1]),
+                       "cx": float(out.input_camera.K[0, 2]), "cy": float(out.input_camera.K[1, 2]),
+                       "fov_y_deg": float(out.input_camera.fov_y_deg),
+                       "source": camera_source or "default 50° vertical field of view"},
             "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
             "prune_ratio": prune_ratio, "gaussians_before_prune": n_raw, "gaussians": len(g),
             "latents": list(out.latents.shape), "single_view": self.single_view, "device": str(dev),
@@ -468,25 +506,62 @@ def _merge_peaks(teacher: dict[str, float] | None, student: dict[str, float] | N
     return out
 
 
+def _input_camera(image: Any, img: Tensor, camera: Cameras | None, fov: float | None, focal_px: float | None,
+                  intrinsics: Any, exif: bool) -> tuple[Cameras | None, str | None]:
+    """The input camera at the image's own size from the options (:func:`lyra.geometry.intrinsics.photo_camera`)
+    and, for an image file, its EXIF focal length; ``(None, None)`` when nothing is known (the pipeline's default,
+    or a trajectory file's first camera, then applies)."""
+    from lyra.geometry.intrinsics import photo_camera
+
+    if camera is not None:
+        if fov is not None or focal_px is not None or intrinsics is not None:
+            raise ConfigError("give either camera or fov / focal_px / intrinsics, not both")
+        return camera, "given"
+    H, W = int(img.shape[1]), int(img.shape[2])
+    exif_f = None
+    if fov is None and focal_px is None and intrinsics is None:
+        if exif and isinstance(image, (str, os.PathLike)):
+            from lyra.inputs_exif import exif_focal_px
+
+            exif_f = exif_focal_px(image, W, H)
+        if exif_f is None:
+            return None, None
+    cam, source = photo_camera(H, W, fov=fov, focal_px=focal_px, intrinsics=intrinsics,
+                               exif_focal_px=exif_f[0] if exif_f else None, exif_note=exif_f[1] if exif_f else None)
+    return cam, source
+
+
 def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None = None, seed: int = 0,
              steps: int | None = None, size: tuple[int, int] | None = None,
              trajectory: str | os.PathLike | Cameras | None = None, depth: Any = "tiny",
              device: str | torch.device = "auto", progress: bool | ProgressFn = True, decode_videos: bool = False,
              student: str | os.PathLike | None = None, prune_ratio: float | None = PRUNE_RATIO,
-             num_frames: int | None = None, low_memory: bool | None = None) -> Scene:
+             num_frames: int | None = None, low_memory: bool | None = None, camera: Cameras | None = None,
+             fov: float | None = None, focal_px: float | None = None,
+             intrinsics: tuple[float, float, float, float] | str | None = None, exif: bool = True,
+             replace_trajectories: bool = False) -> Scene:
     """One image → a 3D Gaussian Splatting :class:`Scene`.
 
     Args:
         image: an image file (anything :func:`lyra.inputs.load_image` reads), a PIL image, or a tensor
             ``[3, H, W]`` in [0, 1]. It is centre-cropped to the working aspect and resized (the note is in
-            ``scene.metadata["fit"]``).
+            ``scene.metadata["fit"]``): by default to a working size that follows the image's aspect (portrait
+            included; :func:`lyra.geometry.intrinsics.working_size_for`), so only a sliver is cropped.
         preset: ``tiny`` (shipped weights, CPU-friendly) or ``official`` (needs ``weights``).
         weights: weights folder (see the module doc); student: a student export folder or decoder file.
         seed: draws the trajectory distances and the sampler noise (same seed → same scene).
         steps: sampler steps (default 35, as GEN3C).
-        size: working ``(H, W)``, multiples of 16 (default: the preset's, 176 × 320 for ``tiny``).
-        trajectory: a camera-path file (lyra JSON / nerfstudio, ``1 + 8k`` cameras; its first camera is the
-            input view) or ``Cameras`` ``[V, T]``, instead of GEN3C's six trajectories.
+        size: working ``(H, W)``, multiples of 16 (default: the image's aspect at about the preset's pixel count,
+            e.g. 176 × 320 for a 16:9 photo with ``tiny``, 320 × 176 for a 9:16 one).
+        trajectory: a camera-path file (lyra JSON, nerfstudio ``transforms.json`` or Lyra-2 ``trajectory.npz``; its
+            first camera is the input view; its units are the depth's) *added* to GEN3C's six trajectories
+            (re-expressed relative to its first camera and resampled to the six's frame count), or ``Cameras``
+            ``[V, T]`` used instead of the six. ``replace_trajectories=True``: the file replaces the six (it then
+            needs ``1 + 8k`` cameras).
+        camera: the input camera (``Cameras`` of batch shape ``[]`` at the image's own size); else from
+            ``intrinsics`` (``(fx, fy, cx, cy)`` in pixels of the image, or a :func:`~lyra.geometry.intrinsics.
+            parse_intrinsics` spec), ``focal_px``, ``fov`` (vertical, degrees), the photo's EXIF focal length
+            (``exif``), a trajectory file's first camera, else a 50° vertical field of view.
         depth: depth spec (``"tiny"``, a ``.npy``/``.png`` depth file of the image, ``hf:DIR``) or an estimator.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
         progress: ``True``: one line per stage (and the sampler's bar) on stderr; ``False``: silent; or a
@@ -508,6 +583,8 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
     img, label = _as_image(image)  # fail on a bad image before loading any model
     if size is not None:
         _check_size(size)
+    camera, camera_source = _input_camera(image, img, camera, fov, focal_px, intrinsics,
+                                          exif and not (trajectory is not None and not isinstance(trajectory, Cameras)))
     depth_map = None
     if isinstance(depth, str) and not depth.startswith("hf:") and Path(depth).suffix.lower() in (".npy", ".png"):
         depth_map = read_depth_file(depth)
@@ -524,7 +601,8 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
                                      low_memory=low_memory)
     reporter(progress)("load", pipe.load_seconds)
     scene = pipe(img, seed=seed, steps=steps, size=size, trajectory=trajectory, depth_map=depth_map,
-                 progress=progress, decode_videos=decode_videos, prune_ratio=prune_ratio, num_frames=num_frames)
+                 progress=progress, decode_videos=decode_videos, prune_ratio=prune_ratio, num_frames=num_frames,
+                 camera=camera, replace_trajectories=replace_trajectories, camera_source=camera_source)
     scene.metadata["input"] = label
     scene.metadata["timings_s"] = {"load": round(pipe.load_seconds, 4), **scene.metadata["timings_s"],
                                    "total": round(time.perf_counter() - t0, 4)}

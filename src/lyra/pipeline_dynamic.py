@@ -338,7 +338,7 @@ def _depth_estimator(spec: str, device: torch.device) -> Any:
     if Path(spec).suffix.lower() in (".npy", ".png"):
         raise ConfigError(f"depth {spec}: a depth file describes one image; for a video give an estimator (tiny, "
                           "hf:DIR) or depth_maps [T, H, W]")
-    folder = spec[3:] if spec.startswith("hf:") else spec
+    folder = os.path.expanduser(spec[3:]) if spec.startswith("hf:") else spec
     if spec.startswith("hf:") and not Path(folder).is_dir():
         raise ConfigError(f"depth {spec}: {folder} is not a folder (a local transformers depth model)")
     return load_depth_estimator(folder, device=device)

@@ -26,7 +26,9 @@ Examples:
   lyra generate photo.jpg -o scene.ply
   lyra generate photo.jpg -o scene.spz --video flythrough.mp4 --cameras cams.json --seed 3
   lyra generate photo.jpg -o scene.ply --steps 20 --size 176x320 --depth depth.npy
-  lyra generate photo.jpg -o scene.ply --trajectory path.json     (your own camera path, 1 + 8k cameras)
+  lyra generate photo.jpg -o scene.ply --trajectory path.json     (your camera path, added to the six)
+  lyra generate photo.jpg -o scene.ply --trajectory trajectory.npz  (a Lyra-2 path: w2c + intrinsics)
+  lyra generate photo.jpg -o scene.ply --fov 65                     (or --focal-px 1450, --intrinsics fx,fy,cx,cy)
   lyra generate photo.jpg -o scene.ply --student runs/student/export
   lyra generate photo.jpg -o scene.ply --preset official --weights ~/lyra-official
   lyra generate --prompt "a cosy room" --t2i-model ~/models/sd-turbo --t2i-steps 1 --t2i-guidance 0 -o scene.ply
@@ -71,10 +73,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed: trajectory distances and noise (default 0)")
     p.add_argument("--steps", type=int, default=None, help="teacher sampler steps (default 35, as GEN3C)")
     p.add_argument("--size", default=None, metavar="HxW",
-                   help="working size, both multiples of 16 (default: the preset's, 176x320 for tiny)")
+                   help="working size, both multiples of 16 (default: the photo's aspect, portrait included, at about "
+                   "the preset's pixel count: 176x320 for a 16:9 photo with tiny, 320x176 for 9:16, 208x272 for 4:3)")
     p.add_argument("--trajectory", default=None, metavar="FILE",
-                   help="one camera path (lyra JSON or nerfstudio transforms.json, 1 + 8k cameras) instead of the "
-                   "six GEN3C trajectories; its first camera is the input view")
+                   help="your own camera path (lyra JSON, nerfstudio transforms.json or Lyra-2 trajectory.npz with "
+                   "w2c + intrinsics arrays), ADDED to the six GEN3C trajectories: re-expressed relative to its "
+                   "first camera (= the input view), in the depth's units, resampled to the six's frame count. Its "
+                   "first camera's intrinsics are the input camera's unless --fov/--focal-px/--intrinsics is given")
+    p.add_argument("--trajectory-only", action="store_true",
+                   help="use --trajectory instead of the six GEN3C trajectories (it then needs 1 + 8k cameras; fewer "
+                   "views, fewer Gaussians)")
+    cam = p.add_mutually_exclusive_group()
+    cam.add_argument("--fov", type=float, default=None, metavar="DEG",
+                     help="vertical field of view of the photo in degrees (default: the first camera of --trajectory, "
+                     "else the photo's EXIF focal length, else 50)")
+    cam.add_argument("--focal-px", type=float, default=None, metavar="F",
+                     help="focal length in pixels of the photo as it is (square pixels, centred principal point)")
+    cam.add_argument("--intrinsics", default=None, metavar="fx,fy,cx,cy|FILE",
+                     help="pixel intrinsics of the photo as it is: 'fx,fy,cx,cy', or a file (JSON with fx, fy, cx, cy "
+                     "or K; or text with 4 numbers or a 3x3 matrix). They follow the crop and resize to the working "
+                     "size")
+    p.add_argument("--no-exif", action="store_true",
+                   help="ignore the photo's EXIF focal length (FocalLengthIn35mmFilm, or FocalLength + "
+                   "FocalPlaneXResolution)")
     p.add_argument("--depth", default="tiny", metavar="SPEC",
                    help="depth source: 'tiny' (shipped depth net), a .npy z-depth or 16-bit .png (mm) of the image, "
                    "or hf:DIR (a local transformers depth model). Default tiny")
@@ -151,6 +172,10 @@ def run(args: argparse.Namespace) -> int:
         if args.mesh or args.mesh_collider:
             raise ConfigError("--mesh/--mesh-collider apply to image inputs (a static scene); mesh a 4D scene's "
                               "frame with `lyra mesh FRAME.ply`")
+        used = [f for f, v in (("--fov", args.fov), ("--focal-px", args.focal_px), ("--intrinsics", args.intrinsics),
+                               ("--trajectory-only", args.trajectory_only or None)) if v is not None]
+        if used:
+            raise ConfigError(f"{', '.join(used)} apply to an image; for a video give --input-cameras poses.json")
         return run_video(args)  # 4D Gaussians: lyra.cli.generate_video
     reject_video_options(args)
     check_common_options(args, "lyra_static.pt")
@@ -176,9 +201,13 @@ def run(args: argparse.Namespace) -> int:
         if progress:
             print(f"  {'text_to_image':<14} {t2i_seconds:8.2f} s", file=sys.stderr)
 
+    if args.trajectory_only and not args.trajectory:
+        raise ConfigError("--trajectory-only needs --trajectory FILE")
     scene = generate(image, preset=args.preset, weights=args.weights, seed=args.seed, steps=args.steps, size=size,
                      trajectory=args.trajectory, depth=args.depth, device=args.device, progress=progress,
-                     decode_videos=bool(args.teacher_videos), student=args.student)
+                     decode_videos=bool(args.teacher_videos), student=args.student, fov=args.fov,
+                     focal_px=args.focal_px, intrinsics=args.intrinsics, exif=not args.no_exif,
+                     replace_trajectories=args.trajectory_only)
     m = scene.metadata
     if args.prompt is not None:
         m["input"] = "prompt"
@@ -187,6 +216,10 @@ def run(args: argparse.Namespace) -> int:
                        "seconds": round(t2i_seconds, 4)}
     if m.get("fit"):
         print(f"{args.image or 'prompt image'}: {m['fit']}")
+    cam_m = m.get("camera") or {}
+    if cam_m:
+        print(f"input camera: vertical field of view {cam_m['fov_y_deg']:.1f}° (fx {cam_m['fx']:.1f} px at "
+              f"{m['size'][1]}x{m['size'][0]}) from {cam_m['source']}")
 
     # ---- files
     written = [scene.save(args.output)]

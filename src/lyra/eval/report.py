@@ -125,24 +125,31 @@ def check_out_dir(out_dir: str | Path) -> Path:
 
 
 def contact_sheet(cells: list[tuple[str, list[Tensor]]], labels: tuple[str, ...]) -> Any:
-    """A PIL image: one row per ``(row label, [images [3, H, W] in [0, 1]])``, a header with ``labels``."""
+    """A PIL image: one row per ``(row label, [images [3, H, W] in [0, 1]])``, a header with ``labels``.
+
+    Images are pasted at full size; rows and columns take the height and width of their largest image (all the
+    same for most evaluations; the real-image benchmark mixes aspect ratios)."""
     import numpy as np
     from PIL import Image, ImageDraw
 
-    H, W = cells[0][1][0].shape[-2:]
     head, gap = 14, 2
     ncol = len(labels)
-    sheet = Image.new("RGB", (ncol * (W + gap) - gap, head + len(cells) * (H + gap)), (255, 255, 255))
+    widths = [max((int(imgs[j].shape[-1]) for _, imgs in cells if j < len(imgs)), default=0) for j in range(ncol)]
+    heights = [max(int(img.shape[-2]) for img in imgs) for _, imgs in cells]
+    xs = [sum(widths[:j]) + j * gap for j in range(ncol)]
+    sheet = Image.new("RGB", (sum(widths) + gap * (ncol - 1), head + sum(heights) + gap * len(cells)),
+                      (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
     for j, lab in enumerate(labels):
-        draw.text((j * (W + gap) + 3, 1), lab, fill=(0, 0, 0))
-    for i, (row_label, imgs) in enumerate(cells):
-        y = head + i * (H + gap)
+        draw.text((xs[j] + 3, 1), lab, fill=(0, 0, 0))
+    y = head
+    for (row_label, imgs), h in zip(cells, heights, strict=True):
         for j, img in enumerate(imgs):
             a = (img.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-            sheet.paste(Image.fromarray(a), (j * (W + gap), y))
+            sheet.paste(Image.fromarray(a), (xs[j], y))
         draw.rectangle((0, y, 6 * len(row_label) + 4, y + 11), fill=(0, 0, 0))
         draw.text((2, y), row_label, fill=(255, 255, 255))
+        y += h + gap
     return sheet
 
 

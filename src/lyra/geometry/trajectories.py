@@ -296,11 +296,16 @@ def _nerfstudio_path(data: dict, src: str) -> Cameras:
 
 
 def load_camera_path(path: str | os.PathLike) -> Cameras:
-    """Read a camera path file: lyra's JSON schema (:data:`CAMERA_PATH_SCHEMA`) or a nerfstudio
-    ``transforms.json``. Returns ``Cameras`` of shape ``[T]`` in OpenCV convention."""
+    """Read a camera path file: lyra's JSON schema (:data:`CAMERA_PATH_SCHEMA`), a nerfstudio ``transforms.json``
+    or a Lyra-2 ``trajectory.npz`` (:mod:`lyra.geometry.camera_npz`). Returns ``Cameras`` of shape ``[T]`` in
+    OpenCV convention."""
     from lyra.limits import MAX_CAMERA_FRAMES, MAX_JSON_BYTES, read_bytes_bounded
 
     p = check_input_file(path)
+    from lyra.geometry.camera_npz import is_npz, load_npz_path
+
+    if is_npz(p):  # Lyra-2 trajectory.npz (w2c + intrinsics arrays)
+        return load_npz_path(p)
     try:
         data = json.loads(read_bytes_bounded(p, MAX_JSON_BYTES, "a camera path"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:

@@ -295,10 +295,26 @@ class TeacherOutput:
 def _resolve_depth(depth: str | DepthEstimator | None, device: torch.device) -> DepthEstimator | None:
     if depth is None or not isinstance(depth, str):
         return depth
-    spec = depth[3:] if depth.startswith("hf:") else depth
+    spec = os.path.expanduser(depth[3:]) if depth.startswith("hf:") else depth  # hf:~/models/... (no shell ~ there)
     if depth.startswith("hf:") and not Path(spec).is_dir():
         raise ConfigError(f"--depth {depth}: {spec} is not a folder (a local transformers depth model)")
     return load_depth_estimator(spec, device=device)
+
+
+def _append_trajectories(trajectories: Cameras, names: tuple[str, ...], extra: Cameras,
+                         extra_names: tuple[str, ...] | None, W: int, H: int) -> tuple[Cameras, tuple[str, ...]]:
+    """``trajectories [V, T]`` followed by ``extra [E, T]`` (same size and frame count), with their names."""
+    if len(extra.shape) == 1:
+        extra = extra.reshape(1, -1)
+    if len(extra.shape) != 2 or extra.shape[1] != trajectories.shape[1] or (extra.width, extra.height) != (W, H):
+        raise ConfigError(f"extra trajectories must be Cameras [E, {trajectories.shape[1]}] of size {W}x{H}, got "
+                          f"{tuple(extra.shape)} {extra.width}x{extra.height}")
+    extra_names = tuple(extra_names) if extra_names is not None else tuple(f"user{i}" for i in range(extra.shape[0]))
+    if len(extra_names) != extra.shape[0]:
+        raise ConfigError(f"{len(extra_names)} names for {extra.shape[0]} extra trajectories")
+    both = Cameras(torch.cat([trajectories.K, extra.K.to(trajectories.K)]),
+                   torch.cat([trajectories.c2w, extra.c2w.to(trajectories.c2w)]), W, H)
+    return both, tuple(names) + extra_names
 
 
 class TeacherPipeline:
@@ -454,6 +470,8 @@ class TeacherPipeline:
         video_depth: Tensor | None = None,
         video_cameras: Cameras | None = None,
         times: Tensor | None = None,
+        extra_trajectories: Cameras | None = None,
+        extra_names: tuple[str, ...] | None = None,
     ) -> TeacherOutput:
         """Run depth → trajectories → warp + encode → sampler, for one image or (dynamic) one video.
 
@@ -482,6 +500,9 @@ class TeacherPipeline:
             video_cameras: ``Cameras [T]`` of the frames (default: ``camera`` at every frame, a static camera).
             times: ``[T]`` frame times in [0, 1], non-decreasing or non-increasing (a time-reversed video);
                 default :func:`default_times`.
+            extra_trajectories: ``Cameras [E, T]`` (size ``W × H``) appended after GEN3C's six (a user's camera
+                path that adds to the six rather than replacing them); only without ``trajectories``.
+            extra_names: their names (default ``user0``, ``user1``, ...).
 
         Returns:
             :class:`TeacherOutput` (tensors on the CPU); dynamic scenes fill its ``times``, ``video``,
@@ -528,6 +549,9 @@ class TeacherPipeline:
         with meter.stage("trajectories"):
             trajectories, traj_names, camera, cd = self._trajectories(trajectories, names, camera, depths[0], H, W,
                                                                        T, seed, movement, distances, video_cameras)
+            if extra_trajectories is not None:
+                trajectories, traj_names = _append_trajectories(trajectories, traj_names, extra_trajectories,
+                                                                extra_names, W, H)
             if video is not None:
                 if video_cameras is None:  # a static camera: the input camera at every frame
                     video_cameras = Cameras(camera.K.expand(T, 3, 3), camera.c2w.expand(T, 4, 4), W, H)
