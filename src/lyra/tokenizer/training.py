@@ -25,6 +25,7 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
@@ -431,12 +432,15 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                       "precision": "fp16 weights, fp32 compute"}
     record["test"].pop("videos", None)
     record["test"]["videos"] = desc["videos"]
-    record["test_colour_patches"] = evaluate_colour_patches(reloaded, args.frames, height, width)
+    patches_ok = height >= 96 and width >= 192  # smaller frames leave no patch interiors
+    record["test_colour_patches"] = (evaluate_colour_patches(reloaded, args.frames, height, width) if patches_ok
+                                     else {"skipped": f"frames of {height}x{width} are below 96x192"})
     export(final, export_dir, record)
     t = record["test"]
+    patch_de = record["test_colour_patches"].get("delta_e2000", math.nan)
     print(f"exported {export_dir}: {record['parameters'] / 1e6:.2f} M parameters, "
           f"{record['weights']['bytes'] / 1e6:.2f} MB; test PSNR {t['psnr']:.2f} dB "
           f"(first frame {t['psnr_first_frame']:.2f}, others {t['psnr_other_frames']:.2f}), SSIM {t['ssim']:.4f}, "
-          f"ΔE00 {t['delta_e2000']:.2f}; colour patches ΔE00 {record['test_colour_patches']['delta_e2000']:.2f}",
+          f"ΔE00 {t['delta_e2000']:.2f}; colour patches ΔE00 {patch_de:.2f}",
           flush=True)
     return 0
