@@ -146,3 +146,12 @@ def test_cli_eval_colour_patches_json(tmp_path, capsys):
     assert "nothing to evaluate" in capsys.readouterr().err
     assert main(["tokenizer", "eval", "--weights", str(weights), "--worlds", "0", "--patch-video", "9x48"]) == 2
     assert "TxHxW" in capsys.readouterr().err
+
+
+@pytest.mark.skipif((preset_weights_path("tiny_v2") / "diffusion_pytorch_model.safetensors").is_file(),
+                    reason="tiny_v2 weights are shipped")
+def test_tiny_v2_without_weights_says_how_to_train_them():
+    from lyra.errors import WeightsError
+
+    with pytest.raises(WeightsError, match="'tiny_v2' tokenizer weights are missing.*tokenizer_gpu.sh"):
+        Tokenizer.from_preset("tiny_v2")

@@ -205,7 +205,7 @@ class Tokenizer(nn.Module):
                     raise WeightsError(
                         f"the '{name}' tokenizer weights are missing from {path}; train them with "
                         f"`python -m lyra.tokenizer.train --out DIR ...` and copy DIR/export/* there "
-                        "(see benchmarks/gpu/README or the tokenizer docs)"
+                        "(recipe in chunks on a GPU: scripts/tokenizer_gpu.sh; docs/benchmarks.md, 'Tokenizer')"
                     )
         return cls.from_pretrained(path, device=device, dtype=dtype, max_batch=max_batch)
 
