@@ -15,7 +15,7 @@ import torch
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lyra.cli.eval import contact_sheet
+    from lyra.eval.report import contact_sheet
     from lyra.inputs import fit_to_size, load_image
     from lyra.pipeline import generate
     from lyra.render import render

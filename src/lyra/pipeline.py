@@ -61,12 +61,11 @@ from torch import Tensor
 from lyra.errors import ConfigError, InputFileError, WeightsError
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
+from lyra.student.inference import PRUNE_RATIO  # the fraction of Gaussians dropped: Lyra keeps 20 %
 
 __all__ = ["OFFICIAL_LAYOUT", "PRUNE_RATIO", "DynamicWeightsMissing", "Scene", "ScenePipeline", "StudentWeightsMissing",
            "generate", "generate_dynamic", "image_from_prompt", "student_weights_dir"]
 
-#: Fraction of the Gaussians dropped (lowest opacity first): Lyra keeps 20 %.
-PRUNE_RATIO = 0.8
 #: Names tried, in order, for the decoder in an official ``weights`` folder.
 OFFICIAL_DECODER_NAMES = ("decoder.safetensors", "decoder.pt", "lyra_static.safetensors", "lyra_static.pt")
 OFFICIAL_LAYOUT = ("teacher/", "tokenizer/", "student/ or " + " | ".join(OFFICIAL_DECODER_NAMES))
@@ -623,10 +622,10 @@ class ScenePipeline:
             report(key, timings[key])
 
         # ---- student: Plücker latents (tokenizer encoder) → decoder → raw Gaussians
-        from lyra.distill.evaluate import decode_sample
         from lyra.distill.train import RawVideoEncoder
         from lyra.lowmem import StageMeter, resident
         from lyra.student import LatentDecoder, plucker_latents
+        from lyra.student.inference import decode_sample
 
         cams = out.cameras
         meter = StageMeter(dev, memory=self.low_memory)

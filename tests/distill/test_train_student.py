@@ -136,7 +136,7 @@ def test_resume_is_exact_and_export_round_trips(trained, tmp_path, sdg, stages_f
 
 
 def test_evaluation_against_teacher_and_ground_truth(trained, sdg, tokenizer):
-    from lyra.distill.evaluate import evaluate_fidelity, evaluate_gt
+    from lyra.eval.student_benchmark import evaluate_fidelity, evaluate_gt
 
     model, _ = load_student(trained / "export")
     fid = evaluate_fidelity(model, sdg, tokenizer, max_scenes=2, frame_stride=4, backend="torch", progress=False)
@@ -151,6 +151,13 @@ def test_evaluation_against_teacher_and_ground_truth(trained, sdg, tokenizer):
     # the stand-in teacher is the tokenizer round trip of the GT frames: far better than the warp-only baseline
     assert gt["psnr_teacher"] > 20.0 and gt["psnr_teacher"] > gt["psnr_warp"] + 3.0
     assert gt["psnr_student"] < gt["psnr_teacher"]  # 4 training steps
+    # the frame groups of lyra.eval: frames 0, 4, 8 of 9 are the input view and two far frames (near = 1..2)
+    assert set(fid["table"]) == {"input", "far"} and set(fid["table"]["far"]) == {"student", "student_pruned"}
+    assert fid["table"]["far"]["student"]["sharpness"] > 0 and fid["gmsd"] >= 0 and 0 < fid["ms_ssim"] <= 1
+    assert set(gt["table"]) == {"input", "far"}
+    assert set(gt["table"]["far"]) == {"student", "teacher", "filled_warp", "warp"}
+    assert gt["psnr_filled_warp"] > gt["psnr_warp"]  # inpainted holes beat white ones
+    assert gt["table"]["far"]["filled_warp"]["coverage"] == 1.0 and "abs_rel" in gt["table"]["far"]["student"]
 
 
 def test_cli_dispatch_and_ablation_flags(tmp_path, sdg, stages_file):

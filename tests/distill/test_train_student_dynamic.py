@@ -186,7 +186,7 @@ def test_one_scene_overfit_lowers_the_dynamic_loss(sdg, tokenizer):
 
 
 def test_dynamic_training_from_a_static_export_and_evaluation(tmp_path, sdg, stages_file, tokenizer):
-    from lyra.distill.evaluate import evaluate_fidelity, evaluate_gt
+    from lyra.eval.student_benchmark import evaluate_fidelity, evaluate_gt
 
     common = ["--data", str(sdg), "--steps", "2", "--cpu", "--no-progress", "--log-every", "1", "--warmup", "1",
               "--ckpt-every", "1", "--stages", str(stages_file), "--dynamic", "--init-from", str(STATIC),

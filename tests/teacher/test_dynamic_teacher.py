@@ -167,7 +167,8 @@ def test_dynamic_fine_tune_starts_from_the_static_weights_and_records_it(tmp_pat
 
 
 def test_dynamic_pool_conditions_on_the_input_video(tokenizer):
-    from lyra.teacher.train_teacher import TeacherPool, load_example, prepare_example
+    from lyra.teacher.train_teacher import TeacherPool, prepare_example
+    from lyra.world import load_example
 
     pool = TeacherPool(batch_size=1, tokenizer=tokenizer, preset="micro", pool_worlds=1, dynamic=True,
                        depth_scale=(1.0, 1.0), depth_noise=0.0)

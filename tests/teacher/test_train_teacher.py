@@ -1,56 +1,13 @@
-"""Teacher training entry point: end-to-end run/resume/export, warp-only inpainting, PSNR metrics."""
+"""Teacher training entry point: end-to-end run/resume/export, depth augmentation, the training pool."""
 
 from __future__ import annotations
 
 import json
 import math
 
-import pytest
 import torch
 
-from lyra.teacher.train_teacher import augment_depth, fill_holes, main, psnr, teacher_metrics
-
-
-def test_fill_holes_takes_neighbour_values():
-    rgb = torch.zeros(3, 5, 5)
-    rgb[:, :, :2] = torch.tensor([0.2, 0.4, 0.6])[:, None, None]  # left: valid, one colour
-    rgb[:, :, 3:] = 9.0  # right: invalid garbage
-    mask = torch.zeros(5, 5, dtype=torch.bool)
-    mask[:, :2] = True
-    out = fill_holes(rgb, mask)
-    # holes reached from a single-colour region take exactly that colour; valid pixels are untouched
-    assert torch.allclose(out, torch.tensor([0.2, 0.4, 0.6])[:, None, None].expand(3, 5, 5))
-    # two colours: a one-pixel hole between them gets the mean of its valid 3x3 neighbours
-    img = torch.tensor([[[0.0, 0.0, 5.0, 1.0, 1.0]]])
-    m = torch.tensor([[True, True, False, True, True]])
-    assert torch.allclose(fill_holes(img, m), torch.tensor([[[0.0, 0.0, 0.5, 1.0, 1.0]]]))
-    # batch dims are kept, an all-invalid image stays as it is
-    batch = torch.rand(2, 4, 3, 6, 7)
-    none = torch.zeros(2, 4, 6, 7, dtype=torch.bool)
-    assert torch.equal(fill_holes(batch, none), batch)
-
-
-def test_psnr_and_teacher_metrics_on_hand_built_tensors():
-    gt = torch.zeros(1, 3, 3, 4, 4)
-    pred = gt + 0.1  # MSE 0.01 -> 20 dB
-    assert psnr(pred, gt) == pytest.approx(20.0)
-    mask = torch.zeros(1, 3, 4, 4, dtype=torch.bool)
-    assert math.isnan(psnr(pred, gt, mask))
-    assert psnr(gt, gt) == math.inf
-
-    # warp valid on the left half (exact), holes on the right; teacher off by 0.1 everywhere
-    warp_mask = torch.zeros(1, 3, 4, 4, dtype=torch.bool)
-    warp_mask[..., :2] = True
-    gt = torch.zeros(1, 3, 3, 4, 4)
-    gt[..., 2:] = 0.5
-    warped = torch.where(warp_mask[:, :, None], gt, torch.zeros(()))
-    m = teacher_metrics(gt + 0.1, warped, gt, warp_mask)
-    assert m["psnr_teacher"] == pytest.approx(20.0)
-    assert m["psnr_teacher_disoccluded"] == pytest.approx(20.0)
-    # holes filled with the left value 0 against GT 0.5: MSE 0.25 on half the pixels
-    assert m["psnr_warp_disoccluded"] == pytest.approx(-10 * math.log10(0.25))
-    assert m["psnr_warp"] == pytest.approx(-10 * math.log10(0.125))
-    assert m["disoccluded_fraction"] == pytest.approx(0.5)
+from lyra.teacher.train_teacher import augment_depth, main
 
 
 def test_augment_depth_scale_and_noise():
@@ -111,7 +68,8 @@ def test_pool_batches_are_deterministic_and_conditioned():
     # micro 48x88 frames are centre-cropped to 48x80: latents [B, 16, 2, 6, 10]
     assert tuple(x["latents"].shape) == (2, 16, 2, 6, 10) and tuple(x["mask"].shape) == (2, 1, 2, 6, 10)
     # the augmented depth keeps (almost) all of the warp coverage that the exact depth gives
-    from lyra.teacher.train_teacher import load_example, prepare_example
+    from lyra.teacher.train_teacher import prepare_example
+    from lyra.world import load_example
 
     _, exact = prepare_example(load_example(a._pool[0][0], "micro", "cpu"), tok)
     assert float(a._pool[0][3].float().mean()) > 0.95 * float(exact.mask_latents.mean())

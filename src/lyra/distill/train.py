@@ -768,7 +768,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     final = wrapped.decoder.to(device)
     val: dict[str, Any] | None = None
     if args.val_data:
-        from lyra.distill.evaluate import evaluate_fidelity
+        from lyra.eval.student_benchmark import evaluate_fidelity
 
         final.half().float()  # evaluate what is exported: weights rounded to fp16
         val = evaluate_fidelity(final, args.val_data, tokenizer, max_scenes=args.val_scenes,

@@ -1,4 +1,18 @@
-"""Image metrics shared by every model here: PSNR, SSIM and CIEDE2000 colour difference on images in [0, 1].
+"""Image and depth metrics shared by every evaluator here (one implementation each).
+
+Image metrics take images in [0, 1]:
+
+* :func:`psnr`, :func:`ssim` — fidelity (below);
+* :func:`ms_ssim` — multi-scale SSIM (Wang, Simoncelli & Bovik 2003), the five-scale weights of the paper;
+* :func:`gmsd` — gradient magnitude similarity deviation (Xue, Zhang, Mou & Bovik, "Gradient Magnitude
+  Similarity Deviation: A Highly Efficient Perceptual Image Quality Index", IEEE TIP 23(2), 2014): a
+  non-learned full-reference perceptual metric, 0 for identical images, larger is worse;
+* :func:`sharpness_ratio` — mean gradient magnitude of the prediction over that of the reference on the same
+  pixels (1.0 = as sharp; a blurred prediction scores below 1, noise or hard hole edges above);
+* :func:`depth_errors` — AbsRel and δ < 1.25 of a depth map against the reference (optionally after median
+  scaling, for depth known only up to scale);
+* :func:`coverage` — the fraction of pixels a render covers (alpha ≥ 0.5);
+* :func:`delta_e2000` — mean CIEDE2000 colour difference ΔE00 of sRGB images (below).
 
 Conventions (LYRA_FACTS, "Metrics as released"): PSNR on [0, 1]; SSIM with a Gaussian window of
 11 × 11 pixels and σ = 1.5, constants K1 = 0.01, K2 = 0.03 (Wang et al. 2004). Both take images
@@ -25,8 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["ciede2000", "delta_e2000", "delta_e2000_map", "gaussian_window", "mean_finite", "psnr", "srgb_to_lab",
-           "ssim", "ssim_map"]
+__all__ = ["MS_SSIM_WEIGHTS", "ciede2000", "coverage", "delta_e2000", "delta_e2000_map", "depth_errors",
+           "gaussian_window", "gmsd", "gradient_magnitude", "luminance", "mean_finite", "ms_ssim", "psnr",
+           "psnr_pooled", "sharpness_ratio", "srgb_to_lab", "ssim", "ssim_map"]
 
 
 def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
@@ -45,6 +60,25 @@ def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
     return 10.0 * torch.log10(data_range**2 / mse)
 
 
+def psnr_pooled(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> float:
+    """One PSNR (dB, peak 1) of the MSE pooled over all elements (or the pixels where ``mask`` is true), in
+    float64 (:func:`psnr` gives one value per image instead).
+
+    ``pred``/``target`` ``[..., C, H, W]`` in [0, 1]; ``mask`` ``[..., H, W]`` bool. ``nan`` for an
+    empty mask, ``inf`` for identical inputs.
+    """
+    err = (pred.double() - target.double()).square()
+    if mask is not None:
+        w = mask.unsqueeze(-3).expand_as(err).double()
+        n = float(w.sum())
+        if n == 0:
+            return float("nan")
+        mse = float((err * w).sum()) / n
+    else:
+        mse = float(err.mean())
+    return float("inf") if mse == 0 else -10.0 * math.log10(mse)
+
+
 def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32,
                     device: torch.device | str | None = None) -> Tensor:
     """Normalised 1-D Gaussian weights ``[size]``, centred (odd ``size``), summing to 1."""
@@ -61,6 +95,13 @@ def ssim_map(pred: Tensor, target: Tensor, data_range: float = 1.0, window: int 
 
     Computed in float32 (float64 if the inputs are float64) with a separable Gaussian window.
     """
+    return _ssim_cs_maps(pred, target, data_range, window, sigma, k1, k2, padding)[0]
+
+
+def _ssim_cs_maps(pred: Tensor, target: Tensor, data_range: float, window: int, sigma: float, k1: float, k2: float,
+                  padding: str) -> tuple[Tensor, Tensor]:
+    """The SSIM map and the contrast-structure map ``cs = (2σxy + C2) / (σx² + σy² + C2)``, both
+    ``[..., C, H', W']``."""
     _check_pair(pred, target)
     if padding not in ("valid", "same"):
         raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
@@ -83,10 +124,10 @@ def ssim_map(pred: Tensor, target: Tensor, data_range: float = 1.0, window: int 
     sxy = blur(x * y) - mu_x * mu_y
     c1 = (k1 * data_range) ** 2
     c2 = (k2 * data_range) ** 2
-    num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
-    den = (mu_x * mu_x + mu_y * mu_y + c1) * (sxx + syy + c2)
-    out = num / den
-    return out.reshape(*lead, c, out.shape[-2], out.shape[-1])
+    cs = (2 * sxy + c2) / (sxx + syy + c2)
+    out = (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1) * cs
+    shape = (*lead, c, out.shape[-2], out.shape[-1])
+    return out.reshape(shape), cs.reshape(shape)
 
 
 def ssim(pred: Tensor, target: Tensor, data_range: float = 1.0, window: int = 11, sigma: float = 1.5,
@@ -96,6 +137,174 @@ def ssim(pred: Tensor, target: Tensor, data_range: float = 1.0, window: int = 11
     float32 (float64 for float64 inputs).
     """
     return ssim_map(pred, target, data_range, window, sigma, k1, k2, padding).mean(dim=(-3, -2, -1))
+
+
+#: MS-SSIM's exponents of the five scales (Wang, Simoncelli & Bovik 2003, fitted to human judgements).
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def ms_ssim(pred: Tensor, target: Tensor, data_range: float = 1.0, window: int = 11, sigma: float = 1.5,
+            k1: float = 0.01, k2: float = 0.03, levels: int | None = None) -> Tensor:
+    """Multi-scale SSIM, one value per image ``[...]`` for inputs ``[..., C, H, W]`` (1 for identical images).
+
+    The definition of Wang, Simoncelli & Bovik (2003) as the reference implementation ``pytorch-msssim``
+    computes it (the tests compare the two): at each scale the per-channel mean of the contrast-structure map
+    (SSIM's ``cs`` term, Gaussian 11×11, σ 1.5, valid positions), clamped at 0, raised to the scale's weight;
+    the last scale uses the full SSIM; between scales a 2×2 average pool (zero padding on odd sides).
+    Channels are averaged after the product over scales.
+
+    Five scales need the smaller side > ``(window − 1)·2⁴`` = 160 pixels. For smaller images ``levels``
+    defaults to the most that fit, with the first weights renormalised to sum to 1 (the scores of different
+    sizes are then not comparable; the reports say which size they ran at).
+
+    Raises:
+        ValueError: images smaller than the window, or ``levels`` that do not fit.
+    """
+    _check_pair(pred, target)
+    side = min(pred.shape[-2:])
+    fit = 1
+    while fit < len(MS_SSIM_WEIGHTS) and side > (window - 1) * 2**fit:
+        fit += 1
+    levels = fit if levels is None else levels
+    if not 1 <= levels <= fit:
+        raise ValueError(f"MS-SSIM with {levels} scales needs the smaller side > {(window - 1) * 2 ** (levels - 1)} "
+                         f"pixels, got {side}")
+    if side < window:
+        raise ValueError(f"images of {tuple(pred.shape[-2:])} are smaller than the {window}×{window} SSIM window")
+    weights = torch.tensor(MS_SSIM_WEIGHTS[:levels], dtype=torch.float64)
+    weights = (weights / weights.sum()).tolist()
+    *lead, c, h, w = pred.shape
+    dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
+    x = pred.to(dtype).reshape(-1, c, h, w)
+    y = target.to(dtype).reshape(-1, c, h, w)
+    value = torch.ones(x.shape[0], c, dtype=dtype, device=x.device)
+    for i, wt in enumerate(weights):
+        s_map, cs_map = _ssim_cs_maps(x, y, data_range, window, sigma, k1, k2, "valid")
+        term = (s_map if i == levels - 1 else cs_map).mean(dim=(-2, -1)).clamp_min(0)
+        value = value * term**wt
+        if i < levels - 1:
+            pad = (x.shape[-2] % 2, x.shape[-1] % 2)
+            x = F.avg_pool2d(x, kernel_size=2, padding=pad)
+            y = F.avg_pool2d(y, kernel_size=2, padding=pad)
+    return value.mean(dim=-1).reshape(lead)
+
+
+def luminance(img: Tensor) -> Tensor:
+    """Luma ``[..., H, W]`` of RGB images ``[..., 3, H, W]`` (ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B, the
+    weights of MATLAB's ``rgb2gray`` that the GMSD reference code uses). One-channel images pass through."""
+    if img.shape[-3] == 1:
+        return img[..., 0, :, :]
+    if img.shape[-3] != 3:
+        raise ValueError(f"expected 1 or 3 channels, got {img.shape[-3]}")
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=img.dtype, device=img.device)
+    return (img * w.view(3, 1, 1)).sum(dim=-3)
+
+
+def _prewitt_magnitude(y: Tensor, padding: int) -> Tensor:
+    """Gradient magnitude ``[N, H', W']`` of ``y`` ``[N, H, W]`` with the Prewitt operator ``[1 0 −1]/3`` of GMSD
+    (zero padding ``padding``: 1 keeps the size, 0 gives the valid ``H−2 × W−2`` positions)."""
+    k = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=y.dtype, device=y.device) / 3.0
+    kernels = torch.stack([k, k.t()])[:, None]  # [2, 1, 3, 3]: d/dx, d/dy
+    g = F.conv2d(y[:, None], kernels, padding=padding)
+    return g.square().sum(dim=1).sqrt()
+
+
+def gmsd(pred: Tensor, target: Tensor, data_range: float = 1.0, c: float = 170.0) -> Tensor:
+    """Gradient magnitude similarity deviation (Xue et al. 2014), one value per image ``[...]`` for inputs
+    ``[..., C, H, W]`` (RGB is reduced to BT.601 luma first). 0 for identical images; larger is worse.
+
+    As the authors' MATLAB code: both images on a 0–255 scale (``data_range`` maps to 255), a 2×2 average with
+    stride 2 (zero padding of an odd last row/column), Prewitt gradients ``[1 0 −1]/3`` with zero padding
+    (``conv2(..., 'same')``), the similarity map ``(2 m₁ m₂ + c) / (m₁² + m₂² + c)`` with ``c = 170``, and its
+    standard deviation (normalised by N − 1, MATLAB's ``std2``).
+    """
+    _check_pair(pred, target)
+    dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
+    lead = pred.shape[:-3]
+    scale = 255.0 / data_range
+    ys = []
+    for img in (pred, target):
+        y = luminance(img.to(dtype)) * scale
+        y = y.reshape(-1, 1, *y.shape[-2:])
+        pad = (y.shape[-2] % 2, y.shape[-1] % 2)
+        y = F.avg_pool2d(F.pad(y, (0, pad[1], 0, pad[0])), kernel_size=2)
+        ys.append(_prewitt_magnitude(y[:, 0], padding=1))
+    m1, m2 = ys
+    q = (2 * m1 * m2 + c) / (m1.square() + m2.square() + c)
+    return q.flatten(1).std(dim=1, unbiased=True).reshape(lead)
+
+
+def gradient_magnitude(img: Tensor) -> Tensor:
+    """Luma gradient magnitude ``[..., H−2, W−2]`` (Prewitt ``[1 0 −1]/3``, valid positions only, so the image
+    border adds no edge) of images ``[..., C, H, W]``; the measure of :func:`sharpness_ratio`."""
+    y = luminance(img.float() if img.dtype != torch.float64 else img)
+    lead = y.shape[:-2]
+    g = _prewitt_magnitude(y.reshape(-1, *y.shape[-2:]), padding=0)
+    return g.reshape(*lead, *g.shape[-2:])
+
+
+def sharpness_ratio(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> float:
+    """Mean luma gradient magnitude of ``pred`` over that of ``target`` on the same pixels (1.0 = as sharp).
+
+    Args:
+        pred, target: ``[..., C, H, W]`` in [0, 1] (same shape). The sums run over every image of the batch
+            (a ratio of totals, so flat frames with almost no gradient do not dominate).
+        mask: optional ``[..., H, W]`` bool, the pixels to compare (e.g. disoccluded ones).
+
+    Returns:
+        ``Σ|∇pred| / Σ|∇target|`` over the (masked) valid positions; NaN where the target has no gradient (a mean
+        magnitude below 1e-6, i.e. flat up to float rounding) or no pixel is compared.
+    """
+    _check_pair(pred, target)
+    gp, gt = gradient_magnitude(pred), gradient_magnitude(target)
+    if mask is not None:
+        m = mask.bool()[..., 1:-1, 1:-1].expand_as(gp)
+        gp, gt = gp[m], gt[m]
+    if gt.numel() == 0 or float(gt.double().mean()) < 1e-6:
+        return math.nan
+    return float(gp.double().sum() / gt.double().sum())
+
+
+def depth_errors(pred: Tensor, target: Tensor, mask: Tensor | None = None, align: str = "none") -> dict[str, float]:
+    """AbsRel and δ < 1.25 of depth ``pred`` against ``target`` (both ``[..., H, W]``, z-depth).
+
+    Valid pixels: ``target`` finite and > 0, ``pred`` finite and > 0, and ``mask`` where given.
+
+    Args:
+        align: ``"none"`` (metric depth, compared as it is) or ``"median"``: each map ``[H, W]`` of ``pred`` is
+            scaled by ``median(target) / median(pred)`` over its valid pixels first (the convention for depth
+            known up to scale, e.g. a monocular estimate).
+
+    Returns:
+        ``abs_rel`` (mean ``|pred − target| / target``), ``delta1`` (fraction with ``max(pred/target,
+        target/pred) < 1.25``) and ``pixels`` (the valid count); NaN metrics if no pixel is valid.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"depth shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    if align not in ("none", "median"):
+        raise ValueError(f"align must be 'none' or 'median', got {align!r}")
+    p = pred.double().reshape(-1, *pred.shape[-2:])
+    t = target.double().reshape(-1, *target.shape[-2:])
+    valid = torch.isfinite(t) & (t > 0) & torch.isfinite(p) & (p > 0)
+    if mask is not None:
+        valid &= mask.bool().expand(pred.shape).reshape(valid.shape)
+    if align == "median":
+        p = p.clone()
+        for i in range(p.shape[0]):
+            v = valid[i]
+            if bool(v.any()):
+                p[i] = p[i] * (t[i][v].median() / p[i][v].median())
+    pv, tv = p[valid], t[valid]
+    if pv.numel() == 0:
+        return {"abs_rel": math.nan, "delta1": math.nan, "pixels": 0}
+    ratio = torch.maximum(pv / tv, tv / pv)
+    return {"abs_rel": float(((pv - tv).abs() / tv).mean()), "delta1": float((ratio < 1.25).double().mean()),
+            "pixels": int(pv.numel())}
+
+
+def coverage(alpha: Tensor, threshold: float = 0.5) -> float:
+    """Fraction of pixels whose accumulated opacity ``alpha`` (``[..., H, W]`` in [0, 1]) is ≥ ``threshold``."""
+    return float((alpha >= threshold).float().mean()) if alpha.numel() else math.nan
 
 
 def _check_pair(pred: Tensor, target: Tensor) -> None:

@@ -1,27 +1,31 @@
-"""The product benchmark: image → 3D Gaussians → novel views, against exact ground truth (``lyra eval scene``).
+"""The product benchmark: image → 3D Gaussians → views, against exact ground truth (``lyra eval scene``).
 
 For each of the first N held-out test worlds (:mod:`lyra.world`, split ``test``; the example centre-cropped to
-multiples of 16 pixels as the teacher evaluation does, :func:`lyra.teacher.train_teacher.load_example`):
+multiples of 16 pixels as the teacher evaluation does, :func:`lyra.world.load_example`):
 
 1. the world's input image goes through :class:`lyra.pipeline.ScenePipeline` exactly as a user's photo would,
    except that the teacher follows the world's own six ground-truth trajectory cameras (``Cameras [6, T]``,
    frame 0 = the input camera) so that every generated view has a ground-truth frame; the depth is the tiny
    depth net's estimate (``depth="tiny"``, what a user gets) or the world's exact depth (``"exact"``);
 2. the delivered Gaussians (pruned, as :func:`lyra.pipeline.generate` returns them) are rendered at the GT
-   cameras (:func:`lyra.render.render`, white background);
-3. frames ``1 … T−1`` of all six trajectories (frame 0 is the input view) are compared with the GT renders.
+   cameras (RGB, expected depth, alpha; white background);
+3. every frame is compared with the GT renders in three groups (:mod:`lyra.eval.groups`): the **input view**
+   (frame 0 against the input image), **near** views (the first quarter of each trajectory) and **far** views.
 
-Two references beside the **student**:
+Four systems, one table per group (:func:`lyra.eval.groups.group_metrics`): PSNR, SSIM, MS-SSIM, GMSD, the
+sharpness ratio, LPIPS (when local weights are given), rendered-depth AbsRel and δ<1.25 (after per-frame median
+scaling when the depth is estimated: the estimate fixes the scene's scale, the GT cameras do not), coverage, and
+the same on the disoccluded pixels:
 
-* **warp-only** — the input image lifted to one Gaussian per pixel with the depth the teacher warped with
-  (:func:`lyra.gaussians.gaussians_from_depth`) and rendered at the same cameras: what 3D costs without any
-  generation (the baseline of :func:`lyra.distill.evaluate.evaluate_gt`);
-* **teacher** — the teacher's own decoded frames (``decode_videos=True``): the views the student distils.
+* **student** — the delivered scene;
+* **filled warp** — warp-only with its holes inpainted (OpenCV Telea, :func:`lyra.eval.baselines.filled_warp`):
+  the honest baseline;
+* **warp-only** — the input image lifted to one Gaussian per pixel with the depth the teacher warped with,
+  rendered at the same cameras, white where nothing projects;
+* **teacher** — the teacher's own decoded frames (no geometry).
 
-Metrics (:mod:`lyra.eval.metrics`, LYRA_FACTS "Metrics as released"): PSNR per frame on [0, 1], SSIM
-(Gaussian 11 × 11, σ 1.5) per frame, LPIPS(VGG16) per frame when local weights are found
-(:func:`lyra.distill.losses.find_lpips_weights`); averaged per world (infinite PSNR of identical frames left
-out), then over worlds. The target of issue 9: mean novel-view PSNR of the student ≥ warp-only + 3 dB.
+Each world also reports the delivered Gaussians' statistics (:func:`gaussian_stats`: count, scales, how many sit
+at the scale cap, their depth in the input camera against the true input depth).
 """
 
 from __future__ import annotations
@@ -35,16 +39,19 @@ import torch
 from torch import Tensor
 
 from lyra.errors import ConfigError
+from lyra.eval.baselines import HOLE_ALPHA, Views, filled_warp, render_views, warp_only_gaussians
+from lyra.eval.groups import FRAME_GROUPS, frame_groups, group_metrics, mean_tables, winners
+from lyra.eval.report import sheet_rows
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
 
-__all__ = ["SYSTEMS", "TARGET_GAIN_DB", "evaluate_scenes", "evaluate_world", "markdown_report", "render_frames",
-           "scene_metrics", "warp_only_gaussians"]
+__all__ = ["SHEET_COLUMNS", "SYSTEMS", "check_options", "evaluate_scenes", "evaluate_world", "gaussian_stats",
+           "markdown_report", "merge_results", "summarize_rows"]
 
-#: The compared systems, in table order.
-SYSTEMS = ("student", "warp", "teacher")
-#: Issue 9's target: the student's novel-view PSNR at least this many dB above warp-only.
-TARGET_GAIN_DB = 3.0
+#: The compared systems (JSON key → name in the reports), in table order.
+SYSTEMS = {"student": "student", "filled_warp": "filled warp", "warp": "warp-only", "teacher": "teacher"}
+#: The contact sheet's columns.
+SHEET_COLUMNS = ("input", "student", "filled warp", "warp-only", "teacher", "ground truth")
 #: Salt mixed with ``seed`` and the world seed into the sampler seed (the same as ``lyra eval teacher``, so
 #: that with exact depth both evaluations sample the same teacher latents).
 SAMPLER_SALT = 19
@@ -52,74 +59,52 @@ SAMPLER_SALT = 19
 Log = Callable[[str], None]
 
 
-def render_frames(gaussians: Gaussians, cameras: Cameras, backend: str = "auto", chunk: int = 16) -> Tensor:
-    """Render ``gaussians`` at every camera of ``cameras`` (batch shape ``[...]``) → RGB ``[..., 3, H, W]`` in
-    [0, 1], white background, ``chunk`` cameras at a time (bounded memory on the torch backend). No Gaussians:
-    the white background."""
-    from lyra.render import render
-
-    H, W = cameras.height, cameras.width
-    if len(gaussians) == 0:
-        return torch.ones(*cameras.shape, 3, H, W, device=gaussians.means.device)
-    flat = cameras.flatten().to(gaussians.means.device)
-    out = [render(gaussians, flat[i:i + chunk], backend=backend).rgb for i in range(0, flat.shape[0], chunk)]
-    return torch.cat(out).clamp(0, 1).reshape(*cameras.shape, H, W, 3).movedim(-1, -3)
+def _percentiles(v: Tensor, qs: tuple[float, ...] = (0.05, 0.5, 0.95)) -> list[float]:
+    v = v[torch.isfinite(v)].double()
+    if v.numel() == 0:
+        return [math.nan] * len(qs)
+    return [float(x) for x in torch.quantile(v[:: max(1, v.numel() // 1_000_000)], torch.tensor(qs, dtype=v.dtype))]
 
 
-def warp_only_gaussians(image: Tensor, depth: Tensor, camera: Cameras) -> Gaussians:
-    """The warp-only baseline: one Gaussian per pixel of ``image`` ``[3, H, W]`` at z-depth ``depth`` ``[H, W]``
-    seen from ``camera`` (batch shape ``[]``); pixels of non-finite depth (sky) are left out."""
-    from lyra.gaussians.from_depth import gaussians_from_depth
-
-    return gaussians_from_depth(image[None].float(), depth[None].float(), camera.reshape(1))
-
-
-def scene_metrics(preds: dict[str, Tensor], gt: Tensor, lpips: Any = None) -> dict[str, float]:
-    """Per-world PSNR / SSIM (/ LPIPS) of each prediction against ``gt``.
-
-    Args:
-        preds: name → frames ``[..., 3, H, W]`` in [0, 1] (the same shape as ``gt``).
-        gt: ground-truth frames ``[..., 3, H, W]``.
-        lpips: a loaded :class:`lyra.distill.losses.LPIPSVGG` or ``None`` (no LPIPS keys).
-
-    Returns:
-        ``psnr_<name>`` (mean of the finite per-frame PSNRs), ``ssim_<name>`` (mean per-frame SSIM) and, with
-        ``lpips``, ``lpips_<name>`` (mean per-frame distance).
-    """
-    from lyra.eval.metrics import mean_finite, psnr, ssim
-
-    out: dict[str, float] = {}
-    g = gt.float().reshape(-1, *gt.shape[-3:])
-    for name, pred in preds.items():
-        if pred.shape != gt.shape:
-            raise ValueError(f"{name}: frames {tuple(pred.shape)} do not match the ground truth {tuple(gt.shape)}")
-        p = pred.float().clamp(0, 1).reshape(-1, *pred.shape[-3:]).to(g.device)
-        out[f"psnr_{name}"] = mean_finite(psnr(p, g))
-        out[f"ssim_{name}"] = float(ssim(p, g).mean())
-        if lpips is not None:
-            with torch.no_grad():
-                d = torch.cat([lpips(p[i:i + 16], g[i:i + 16]) for i in range(0, p.shape[0], 16)])
-            out[f"lpips_{name}"] = float(d.mean())
+def gaussian_stats(gaussians: Gaussians, camera: Cameras, input_depth: Tensor, scale_cap: float | None) -> dict:
+    """What the delivered Gaussians look like: ``count``; ``scale_p05/p50/p95`` of each Gaussian's largest
+    scale; ``at_scale_cap`` (fraction whose largest scale is within 0.1 % of ``scale_cap``, NaN without a cap);
+    ``depth_p05/p50/p95`` of their centres' z-depth in the input ``camera`` (batch shape ``[]``) beside
+    ``input_depth_p05/p50/p95`` of the true input depth ``[H, W]`` (finite pixels); ``opacity_p50``."""
+    out: dict[str, Any] = {"count": len(gaussians)}
+    smax = gaussians.scales.float().amax(dim=-1) if len(gaussians) else torch.zeros(0)
+    z = camera.project(gaussians.means.float().cpu())[1] if len(gaussians) else torch.zeros(0)
+    for name, values in (("scale", smax), ("depth", z), ("input_depth", input_depth.float())):
+        out.update(zip((f"{name}_p05", f"{name}_p50", f"{name}_p95"), _percentiles(values), strict=True))
+    out["at_scale_cap"] = (float((smax >= scale_cap * (1 - 1e-3)).float().mean())
+                           if scale_cap is not None and len(gaussians) else math.nan)
+    out["opacity_p50"] = _percentiles(gaussians.opacities.float(), (0.5,))[0] if len(gaussians) else math.nan
     return out
+
+
+def _scale_cap(pipe: Any) -> float | None:
+    act = getattr(getattr(pipe, "student", None), "activations", None)
+    cap = getattr(act, "scale_cap", None)
+    return float(cap) if isinstance(cap, (int, float)) else None
 
 
 @torch.no_grad()
 def evaluate_world(pipe: Any, example: Any, exact_depth: bool, seed: int, steps: int, lpips: Any = None,
                    backend: str = "auto", progress: bool = False) -> tuple[dict[str, Any], dict[str, Tensor]]:
-    """One world: its input image → :class:`~lyra.pipeline.Scene` along its GT trajectories → metrics.
+    """One world: its input image → :class:`~lyra.pipeline.Scene` along its GT trajectories → metric table.
 
     Args:
         pipe: a loaded :class:`lyra.pipeline.ScenePipeline`.
         example: a :class:`lyra.world.Example` (sides multiples of 16; CPU).
         exact_depth: give the teacher the world's exact input depth (else the pipeline's estimator runs).
         seed: the sampler seed (the world's GT trajectories make the trajectory draw unused).
-        lpips: see :func:`scene_metrics`.
+        lpips: a callable ``(pred, gt) → [n]`` LPIPS distances, or ``None``.
 
     Returns:
-        ``(row, frames)``: ``row`` holds the :func:`scene_metrics` keys, ``gain_db`` (student − warp-only PSNR),
-        ``gaussians``, ``warp_gaussians``, ``max_camera_offset`` (largest distance between the scene's and the
-        GT camera centres: 0 when the teacher followed the GT cameras) and ``timings_s``; ``frames`` holds
-        full videos ``[V, T, 3, H, W]`` (CPU) ``student``, ``warp``, ``teacher``, ``gt``.
+        ``(row, frames)``: ``row`` holds ``table`` (:data:`~lyra.eval.groups.Table`: group → system → metric),
+        ``scene`` (:func:`gaussian_stats`), ``warp_gaussians``, ``max_camera_offset`` (largest distance between
+        the scene's and the GT camera centres: 0 when the teacher followed the GT cameras) and ``timings_s``;
+        ``frames`` holds RGB videos ``[V, T, 3, H, W]`` (CPU) of every system and ``gt``.
     """
     ex = example
     H, W = ex.image.shape[-2:]
@@ -129,21 +114,22 @@ def evaluate_world(pipe: Any, example: Any, exact_depth: bool, seed: int, steps:
     cams = ex.cameras
     t0 = time.perf_counter()
     warp_g = warp_only_gaussians(ex.image, scene.depth, cams[0, 0]).to(dev)
-    frames = {
-        "student": render_frames(scene.gaussians.to(dev), cams, backend),
-        "warp": render_frames(warp_g, cams, backend),
-        "teacher": scene.videos.to(dev).float(),
-    }
-    gt = ex.videos.to(dev).float()
+    warp = render_views(warp_g, cams, backend).cpu()
+    systems = {"student": render_views(scene.gaussians.to(dev), cams, backend).cpu(),
+               "filled_warp": filled_warp(warp), "warp": warp, "teacher": Views(scene.videos.float().cpu())}
     render_s = time.perf_counter() - t0
-    row: dict[str, Any] = scene_metrics({k: v[:, 1:] for k, v in frames.items()}, gt[:, 1:], lpips)
-    row["gain_db"] = row["psnr_student"] - row["psnr_warp"]
-    row["gaussians"] = len(scene.gaussians)
-    row["warp_gaussians"] = len(warp_g)
-    row["max_camera_offset"] = float((scene.cameras.centers - cams.centers).norm(dim=-1).max())
-    row["timings_s"] = {**scene.metadata["timings_s"], "render_and_metrics": round(time.perf_counter() - t0, 4),
-                        "render": round(render_s, 4)}
-    frames = {k: v.detach().cpu() for k, v in frames.items()}
+    table = group_metrics(systems, ex.videos.float().cpu(), ex.depths.float().cpu(),
+                          depth_align="none" if exact_depth else "median", lpips=lpips,
+                          holes=warp.alpha < HOLE_ALPHA, input_image=ex.image.float().cpu())
+    row: dict[str, Any] = {
+        "table": table,
+        "scene": gaussian_stats(scene.gaussians, cams[0, 0].to("cpu"), ex.depth.cpu(), _scale_cap(pipe)),
+        "warp_gaussians": len(warp_g),
+        "max_camera_offset": float((scene.cameras.centers - cams.centers).norm(dim=-1).max()),
+        "timings_s": {**scene.metadata["timings_s"], "render_and_metrics": round(time.perf_counter() - t0, 4),
+                      "render": round(render_s, 4)},
+    }
+    frames = {k: v.rgb for k, v in systems.items()}
     frames["gt"] = ex.videos.cpu()
     return row, frames
 
@@ -155,41 +141,41 @@ def _mean(rows: list[dict[str, Any]], key: str) -> float:
 
 def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", steps: int = 35, seed: int = 0,
                     exact_depth: bool = False, sheet_trajectory: str = "left", lpips: Any = None,
-                    backend: str = "auto", progress: bool = False, log: Log | None = None
-                    ) -> tuple[dict[str, Any], list[tuple[str, list[Tensor]]]]:
+                    backend: str = "auto", progress: bool = False, log: Log | None = None, sheet_worlds: int = 4,
+                    first: int = 0) -> tuple[dict[str, Any], list[tuple[str, list[Tensor]]]]:
     """The scene benchmark on the first ``worlds`` test worlds (see the module doc).
 
     Args:
-        pipe: a loaded :class:`lyra.pipeline.ScenePipeline` (its device runs everything).
+        pipe: a loaded :class:`lyra.pipeline.ScenePipeline` (its device runs the models; metrics on the CPU).
         worlds: number of test worlds (test seeds ``0 … worlds−1`` of :func:`lyra.world.split_seeds`).
         world_preset: :mod:`lyra.world` preset (``tiny``: 17 × 176 × 320; ``micro`` for tests).
         steps, seed: sampler steps; seed mixed with each world seed (as ``lyra eval teacher``).
         exact_depth: the world's depth instead of the pipeline's estimate.
-        sheet_trajectory: the trajectory whose last frame goes into the contact-sheet cells.
-        lpips: a loaded LPIPS(VGG) (adds ``lpips_*`` keys) or ``None``.
+        sheet_trajectory: the trajectory whose frames go into the contact sheet.
+        lpips: an LPIPS callable (adds ``lpips`` to the tables) or ``None``.
         log: one line per world (default: silent).
+        sheet_worlds: how many worlds (the first ones, not chosen) get rows in the contact sheet.
+        first: start at the ``first``-th test world (a part of a split run; :func:`merge_results`).
 
     Returns:
-        ``(result, cells)``: ``result`` with ``worlds`` (one row per world: ``seed``, ``family``,
-        ``center_depth``, the :func:`evaluate_world` keys, ``seconds``), ``mean`` (the metric keys averaged over
-        worlds) and ``gain_db`` (``student_vs_warp``, ``target``, ``met``); ``cells`` for
-        :func:`lyra.cli.eval.contact_sheet`: per world ``(label, [input, warp-only, student, teacher, GT])``,
-        images ``[3, H, W]``.
+        ``(result, rows)``: ``result`` with ``setting``, ``worlds`` (one row per world: ``seed``, ``family``,
+        ``center_depth``, the :func:`evaluate_world` keys, ``seconds``), ``mean`` (the tables averaged over
+        worlds), ``scene`` (the Gaussian statistics averaged over worlds) and ``winners`` (group → metric → system);
+        ``rows`` for :func:`lyra.eval.report.contact_sheet` (:func:`lyra.eval.report.sheet_rows`).
 
     Raises:
         ConfigError: bad ``worlds``, ``steps``, ``seed``, ``world_preset`` or ``sheet_trajectory``.
     """
     from lyra.geometry.trajectories import TRAJECTORY_NAMES
     from lyra.pipeline import PRUNE_RATIO
-    from lyra.teacher.train_teacher import load_example
     from lyra.train.runtime import mix_seed
-    from lyra.world import get_preset
+    from lyra.world import get_preset, load_example
 
-    seeds = check_options(worlds, steps, seed, sheet_trajectory)
+    seeds = check_options(worlds, steps, seed, sheet_trajectory, first)
     preset = get_preset(world_preset)
     v_sheet = TRAJECTORY_NAMES.index(sheet_trajectory)
     rows: list[dict[str, Any]] = []
-    cells: list[tuple[str, list[Tensor]]] = []
+    sheet: list[tuple[str, list[Tensor]]] = []
     for s in seeds:
         t0 = time.perf_counter()
         ex = load_example(s, preset.name, str(pipe.device)).to("cpu")
@@ -199,107 +185,153 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
                                  backend, progress)
         rows.append({"seed": s, "family": ex.family, "center_depth": float(ex.center_depth), **row,
                      "seconds": time.perf_counter() - t0})
-        last = fr["gt"].shape[1] - 1
-        cells.append((f"{s} {ex.family}", [ex.image, fr["warp"][v_sheet, last], fr["student"][v_sheet, last],
-                                           fr["teacher"][v_sheet, last], fr["gt"][v_sheet, last]]))
+        if len(rows) <= sheet_worlds:
+            sheet += sheet_rows(f"{s} {ex.family}", ex.image, fr, v_sheet, tuple(SYSTEMS))
         if log is not None:
-            log(f"  world {s:>3} ({ex.family:7}): PSNR student {row['psnr_student']:.2f} / warp-only "
-                f"{row['psnr_warp']:.2f} / teacher {row['psnr_teacher']:.2f} dB ({row['gain_db']:+.2f}); SSIM "
-                f"{row['ssim_student']:.3f} / {row['ssim_warp']:.3f} / {row['ssim_teacher']:.3f} "
-                f"({rows[-1]['seconds']:.1f} s)")
-    keys = [f"{m}_{w}" for m in ("psnr", "ssim") + (("lpips",) if lpips is not None else ()) for w in SYSTEMS]
-    mean = {k: _mean(rows, k) for k in keys}
-    mean["gain_db"] = mean["psnr_student"] - mean["psnr_warp"]
-    gain = mean["gain_db"]
+            t = row["table"]
+            log(f"  world {s:>3} ({ex.family:7}): " + "; ".join(
+                f"{g} PSNR/SSIM/sharp student {t[g]['student']['psnr']:.2f}/{t[g]['student']['ssim']:.3f}/"
+                f"{t[g]['student']['sharpness']:.2f} filled warp {t[g]['filled_warp']['psnr']:.2f}/"
+                f"{t[g]['filled_warp']['ssim']:.3f}/{t[g]['filled_warp']['sharpness']:.2f}" for g in t)
+                + f" ({rows[-1]['seconds']:.1f} s)")
     result = {
         "setting": {"worlds": len(seeds), "seeds": seeds, "world_preset": preset.name, "steps": steps, "seed": seed,
-                    "depth": "exact" if exact_depth else "estimate", "frames": int(ex.videos.shape[1]),
+                    "depth": "exact" if exact_depth else "estimate",
+                    "depth_align": "none" if exact_depth else "median", "frames": int(ex.videos.shape[1]),
                     "height": int(ex.videos.shape[-2]), "width": int(ex.videos.shape[-1]),
-                    "frames_compared": "1..T-1 of all six trajectories", "sheet_trajectory": sheet_trajectory,
-                    "lpips": lpips is not None, "prune_ratio": PRUNE_RATIO, "backend": backend},
-        "mean": mean,
-        "gain_db": {"student_vs_warp": gain, "target": TARGET_GAIN_DB,
-                    "met": bool(math.isfinite(gain) and gain >= TARGET_GAIN_DB)},
+                    "groups": frame_groups(int(ex.videos.shape[1])), "sheet_trajectory": sheet_trajectory,
+                    "sheet_worlds": min(sheet_worlds, len(seeds)), "lpips": lpips is not None,
+                    "prune_ratio": PRUNE_RATIO, "backend": backend, "hole_alpha": HOLE_ALPHA},
+        **summarize_rows(rows),
         "worlds": rows,
     }
-    return result, cells
+    return result, sheet
 
 
-def check_options(worlds: int, steps: int, seed: int, sheet_trajectory: str) -> list[int]:
-    """Validate the benchmark options (ConfigError with what to do); return the test seeds to evaluate."""
+def check_options(worlds: int, steps: int, seed: int, sheet_trajectory: str, first: int = 0) -> list[int]:
+    """Validate the benchmark options (ConfigError with what to do); return the test seeds to evaluate: ``worlds``
+    of them from the ``first``-th test world on (a run split into parts, see :func:`merge_results`)."""
     from lyra.geometry.trajectories import TRAJECTORY_NAMES
     from lyra.world import split_seeds
 
     all_seeds = list(split_seeds("test"))
     if isinstance(worlds, bool) or not isinstance(worlds, int) or worlds < 1:
         raise ConfigError(f"--worlds must be >= 1, got {worlds}")
-    if worlds > len(all_seeds):
-        raise ConfigError(f"--worlds: the test split holds {len(all_seeds)} worlds, got {worlds}")
+    if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+        raise ConfigError(f"--first must be >= 0, got {first}")
+    if first + worlds > len(all_seeds):
+        raise ConfigError(f"--worlds: the test split holds {len(all_seeds)} worlds, got {first} + {worlds}")
     if steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {steps}")
     if seed < 0:
         raise ConfigError(f"--seed must be a non-negative integer, got {seed}")
     if sheet_trajectory not in TRAJECTORY_NAMES:
         raise ConfigError(f"--sheet-trajectory must be one of {', '.join(TRAJECTORY_NAMES)}, got {sheet_trajectory!r}")
-    return all_seeds[:worlds]
+    return all_seeds[first:first + worlds]
 
 
-def _fmt(v: Any, digits: int, sign: bool = False) -> str:
-    if not isinstance(v, (int, float)) or not math.isfinite(v):
-        return "–"
-    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
+def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``mean`` (tables averaged over worlds), ``winners`` and ``scene`` (Gaussian statistics averaged) of world
+    rows."""
+    mean = mean_tables([r["table"] for r in rows])
+    return {"mean": mean, "winners": winners(mean),
+            "scene": {k: _mean([r["scene"] for r in rows], k) for k in rows[0]["scene"]}}
+
+
+def merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from the results of a run split into parts (``--first`` / ``--worlds``), e.g. run in parallel:
+    the world rows concatenated in seed order, the means recomputed; the settings must agree except for the
+    worlds, seeds, timings and date (ConfigError otherwise); the first part's sheet is kept."""
+    if not parts:
+        raise ConfigError("nothing to merge")
+    fixed = ("world_preset", "steps", "seed", "depth", "frames", "height", "width", "lpips", "prune_ratio",
+             "student_sha256")
+    base = parts[0]["setting"]
+    for p in parts[1:]:
+        diff = [k for k in fixed if p["setting"].get(k) != base.get(k)]
+        if diff:
+            raise ConfigError(f"the parts differ in {', '.join(diff)}: they are not one benchmark")
+    rows = sorted((r for p in parts for r in p["worlds"]), key=lambda r: r["seed"])
+    seeds = [r["seed"] for r in rows]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError("the parts overlap: a world is in more than one")
+    setting = dict(base)
+    setting.update(worlds=len(rows), seeds=seeds, parts=len(parts),
+                   seconds=sum(float(p["setting"].get("seconds", 0.0)) for p in parts))
+    return {"setting": setting, **summarize_rows(rows), "worlds": rows}
 
 
 def markdown_report(result: dict[str, Any]) -> str:
     """The Markdown page of a scene evaluation (``result`` as :func:`evaluate_scenes` returns it, plus the
     ``setting`` keys ``student``, ``student_sha256``, ``device``, ``date``, ``command``, ``sheet`` when present)."""
+    from lyra.eval.report import fmt, group_tables_markdown, winners_markdown
+
     s = result["setting"]
-    rows, mean, gain = result["worlds"], result["mean"], result["gain_db"]
-    has_lpips = bool(s.get("lpips"))
-    depth = "the world's exact depth" if s["depth"] == "exact" else "the tiny depth net's estimate"
-    verdict = "met" if gain["met"] else "missed"
+    rows, mean, st = result["worlds"], result["mean"], result["scene"]
+    exact = s["depth"] == "exact"
+    depth = "the world's exact depth" if exact else "the tiny depth net's estimate"
+    g = s.get("groups") or frame_groups(s["frames"])
+    near = f"{g['near'][0]}–{g['near'][-1]}" if g["near"] else "none"
+    far = f"{g['far'][0]}–{g['far'][-1]}" if g["far"] else "none"
     lines = [
-        f"# Scene evaluation — {s['worlds']} held-out test worlds, "
-        f"{'exact' if s['depth'] == 'exact' else 'estimated'} depth",
+        f"# Scene evaluation — {s['worlds']} held-out test worlds, {'exact' if exact else 'estimated'} depth",
         "",
         f"Image → 3D through `lyra.pipeline.ScenePipeline` with {depth}; student `{s.get('student', '?')}`"
         + (f" (sha256 {str(s['student_sha256'])[:12]}…)" if s.get("student_sha256") else "")
         + f"; teacher {s['steps']} Euler steps, seed {s['seed']}, following each world's six ground-truth "
-        f"trajectories; world preset `{s['world_preset']}` ({s['frames']} frames × {s['height']} × {s['width']}), "
-        f"test seeds {s['seeds'][0]}–{s['seeds'][-1]}"
+        f"trajectories; world preset `{s['world_preset']}` ({s['frames']} frames × {s['height']} × {s['width']}, "
+        f"the working size), test seeds {s['seeds'][0]}–{s['seeds'][-1]}"
         + (f"; {s['device']}, {s['date']}" if s.get("device") else "") + "."
         + (f" Command: `{s['command']}`." if s.get("command") else ""),
         "",
-        "Frames 1..T−1 of all six trajectories (frame 0 is the input view) against the ground-truth renders. "
-        "**Student**: the delivered (pruned) Gaussians rendered at the GT cameras. **Warp-only**: the input image "
-        "lifted to one Gaussian per pixel with the same input depth, rendered at the same cameras (white where "
-        "nothing projects). **Teacher**: the teacher's decoded frames. PSNR per frame on [0, 1], SSIM Gaussian "
-        "11×11 per frame; mean per world, then over worlds."
-        + (" LPIPS: VGG16, lpips v0.1 linear layers." if has_lpips else
-           " LPIPS omitted: no local VGG16/LPIPS weights (--lpips-weights FILE or $LYRA_LPIPS_WEIGHTS)."),
+        "Systems: **student** — the delivered (pruned) Gaussians rendered at the GT cameras; **filled warp** — "
+        "warp-only with its holes (alpha < 0.5) inpainted by OpenCV's Telea method, the honest baseline; "
+        "**warp-only** — the input image lifted to one Gaussian per pixel with the same input depth, white where "
+        "nothing projects; **teacher** — the teacher's decoded frames (no geometry).",
         "",
-        f"**Target: novel-view PSNR ≥ warp-only + {gain['target']:g} dB: {verdict}** "
-        f"(student − warp-only: {_fmt(gain['student_vs_warp'], 2, True)} dB mean over worlds).",
+        f"Frame groups (per trajectory, all six): **input view** = frame 0 against the input image; **near** = "
+        f"frames {near}; **far** = frames {far}. PSNR: mean of per-frame values; SSIM (Gaussian 11×11), "
+        "MS-SSIM (Wang et al. 2003), GMSD (Xue et al. 2014; lower is better): mean over frames; sharpness: "
+        "mean luma gradient magnitude over that of the ground truth on the same pixels (1 = as sharp; below 1 is "
+        "blur; above 1 is noise or hard hole edges); depth: rendered expected depth against the true depth"
+        + (" (metric)" if exact else ", each frame median-scaled first (estimated depth fixes the scene's scale)")
+        + "; coverage: pixels with alpha ≥ 0.5. *Holes*: the disoccluded pixels (where warp-only has alpha "
+        "< 0.5); PSNR there pools the MSE over the group. Mean per world, then over worlds; best of each column "
+        "in bold."
+        + ("" if s.get("lpips") else " LPIPS omitted: no local VGG16/LPIPS weights (--lpips-weights FILE or "
+           "$LYRA_LPIPS_WEIGHTS)."),
         "",
+        *group_tables_markdown(mean, SYSTEMS),
+        "**Which system wins each metric** (mean over worlds):",
+        "",
+        *winners_markdown(mean, SYSTEMS),
+        "**The delivered Gaussians** (mean over worlds): "
+        f"{fmt(st.get('count'), 0)} Gaussians; largest scale p5 / p50 / p95 = {fmt(st.get('scale_p05'), 3)} / "
+        f"{fmt(st.get('scale_p50'), 3)} / {fmt(st.get('scale_p95'), 3)}; at the scale cap: "
+        f"{fmt(100 * st.get('at_scale_cap', math.nan), 1)} %; depth of the centres in the input camera p5 / p50 / "
+        f"p95 = {fmt(st.get('depth_p05'), 2)} / {fmt(st.get('depth_p50'), 2)} / {fmt(st.get('depth_p95'), 2)} "
+        f"against the true input depth {fmt(st.get('input_depth_p05'), 2)} / {fmt(st.get('input_depth_p50'), 2)} "
+        f"/ {fmt(st.get('input_depth_p95'), 2)}; median opacity {fmt(st.get('opacity_p50'), 3)}.",
+        "",
+        "Per world (PSNR / SSIM / sharpness of the student and the filled warp):",
+        "",
+        "| world | family | " + " | ".join(f"{grp} student | {grp} filled warp" for grp in FRAME_GROUPS)
+        + " | Gaussians | at cap |",
+        "|---|---|" + "---:|" * (2 * len(FRAME_GROUPS) + 2),
     ]
-    head = ["world", "family", "PSNR student", "PSNR warp-only", "PSNR teacher", "gain (student − warp)",
-            "SSIM student", "SSIM warp-only", "SSIM teacher"]
-    if has_lpips:
-        head += ["LPIPS student", "LPIPS warp-only", "LPIPS teacher"]
-    lines += ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
-
-    def row(label: str, fam: str, r: dict[str, Any], b: str = "") -> str:
-        cells = [f"{b}{label}{b}", fam]
-        cells += [b + _fmt(r.get(f"psnr_{w}"), 2) + b for w in SYSTEMS]
-        cells.append(b + _fmt(r.get("gain_db"), 2, True) + b)
-        cells += [b + _fmt(r.get(f"ssim_{w}"), 3) + b for w in SYSTEMS]
-        if has_lpips:
-            cells += [b + _fmt(r.get(f"lpips_{w}"), 3) + b for w in SYSTEMS]
-        return "| " + " | ".join(cells) + " |"
-
-    lines += [row(str(r["seed"]), r["family"], r) for r in rows] + [row("mean", "", mean, "**")]
+    for r in rows:
+        t = r["table"]
+        cells = []
+        for grp in FRAME_GROUPS:
+            for sysname in ("student", "filled_warp"):
+                m = t.get(grp, {}).get(sysname, {})
+                cells.append(f"{fmt(m.get('psnr'), 2)} / {fmt(m.get('ssim'), 3)} / {fmt(m.get('sharpness'), 2)}")
+        lines.append(f"| {r['seed']} | {r['family']} | " + " | ".join(cells)
+                     + f" | {r['scene']['count']} | {fmt(100 * r['scene']['at_scale_cap'], 1)} % |")
     if s.get("sheet"):
-        lines += ["", f"Contact sheet: [{s['sheet']}]({s['sheet']}) — rows: worlds; columns: input | warp-only | "
-                  f"student | teacher | ground truth, last frame of the `{s['sheet_trajectory']}` trajectory."]
+        lines += ["", f"Contact sheet: [{s['sheet']}]({s['sheet']}) — the first {s.get('sheet_worlds', '?')} "
+                  "worlds (not chosen), three rows each (input view; the last near frame; the last frame of the "
+                  f"`{s['sheet_trajectory']}` trajectory); columns: {' | '.join(SHEET_COLUMNS)}; every image at "
+                  "full size.", "", f"![contact sheet]({s['sheet']})"]
     lines.append("")
     return "\n".join(lines)

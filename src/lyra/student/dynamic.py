@@ -15,7 +15,7 @@ Given the latents of all trajectories with their source times and a target time 
 decoder outputs (pixel-aligned to every frame of every view, as in the static model) is placed where the scene
 is at time ``τ``: the output is the 3D scene at ``τ``. Rendering it into the camera of any frame that shows
 time ``τ`` must reproduce that frame (:func:`frames_at_time` finds them) — that is how it is trained
-(:mod:`lyra.distill.train`, ``--dynamic``) and evaluated (:mod:`lyra.distill.evaluate`).
+(:mod:`lyra.distill.train`, ``--dynamic``) and evaluated (:mod:`lyra.eval.student_benchmark`).
 
 The time videos are encoded once per distinct time row and cached (:class:`TimeLatentCache`): a data set has
 few distinct rows (forward and reversed frame times; one constant row per target time).

@@ -23,7 +23,7 @@ Objective: rectified flow (:func:`~lyra.teacher.sampler.flow_matching_loss`; the
 says why). Evaluation on held-out *test* worlds, with exact depth: :func:`~lyra.teacher.sampler.sample`
 with ``--eval-steps`` Euler steps, tokenizer decode, PSNR against the ground-truth videos on frames
 ``1..T−1`` (frame 0 is the input) — overall and on the disoccluded pixels (warp mask 0) — next to a
-warp-only baseline (the warped frames with their holes filled by :func:`fill_holes`).
+warp-only baseline (the warped frames with their holes filled by :func:`lyra.eval.baselines.fill_holes`).
 
 Each invocation trains until ``--steps`` (or ``--max-minutes``), checkpoints (``--resume`` continues),
 and exports the denoiser (fp16, diffusers layout) + ``training_record.json`` to ``--export-to``
@@ -73,12 +73,11 @@ from lyra.train.runtime import (
     training_minutes,
 )
 
-__all__ = ["TeacherPool", "augment_depth", "evaluate_teacher", "fill_holes", "psnr", "teacher_metrics"]
+__all__ = ["TeacherPool", "augment_depth", "evaluate_teacher"]
 
 #: Seeds of the teacher's training worlds start here (inside lyra.world's train split).
 TEACHER_SEED_BASE = 2_500_000
 RECORD_NAME = "training_record.json"
-CROP_MULTIPLE = 16
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -102,34 +101,6 @@ def augment_depth(depth: Tensor, generator: torch.Generator, scale_range: tuple[
     field = F.interpolate(coarse, size=(H, W), mode="bicubic", align_corners=True)[:, 0].reshape(depth.shape)
     field = noise * field + pixel_noise * torch.randn(depth.shape, generator=generator)
     return depth * (s * torch.exp(field.to(depth.device, depth.dtype)))
-
-
-def _crop_example(ex: Any) -> Any:
-    """Centre-crop an example's frames (and cameras) to sides that are multiples of 16 pixels."""
-    H, W = ex.image.shape[-2:]
-    h, w = H - H % CROP_MULTIPLE, W - W % CROP_MULTIPLE
-    if (h, w) == (H, W):
-        return ex
-    if h == 0 or w == 0:
-        raise ConfigError(f"frames {H}x{W} are smaller than {CROP_MULTIPLE} pixels")
-    top, left = (H - h) // 2, (W - w) // 2
-    ys, xs = slice(top, top + h), slice(left, left + w)
-    from lyra.world.sample import Example
-
-    def crop(t: Tensor | None) -> Tensor | None:
-        return None if t is None else t[..., ys, xs]
-
-    return Example(ex.image[..., ys, xs], ex.depth[ys, xs], ex.cameras.crop(left, top, w, h),
-                   ex.videos[..., ys, xs], ex.depths[..., ys, xs], ex.seed, ex.family, ex.center_depth, ex.times,
-                   crop(ex.input_video), crop(ex.input_depths))
-
-
-def load_example(seed: int, preset: str, device: str, dynamic: bool = False) -> Any:
-    """``lyra.world.make_example`` centre-cropped to multiples of 16 pixels (``dynamic``: a dynamic world with
-    its input video)."""
-    from lyra.world import make_example
-
-    return _crop_example(make_example(seed, preset=preset, device=device, dynamic=dynamic, input_video=dynamic))
 
 
 def static_video_cameras(camera: Any, num_frames: int) -> Any:
@@ -204,6 +175,8 @@ class TeacherPool:
         seed = self.world_seed(slot, self._generation(slot, index))
         held = self._pool.get(slot)
         if held is None or held[0] != seed:
+            from lyra.world import load_example
+
             t0 = time.perf_counter()
             ex = load_example(seed, self.preset, self.device, self.dynamic)
             g = torch.Generator().manual_seed(mix_seed(self.seed, seed, 11))
@@ -240,82 +213,14 @@ def teacher_loss(model: nn.Module, batch: dict[str, Any]) -> tuple[Tensor, dict[
 
 
 # ---------------------------------------------------------------------------------------- metrics
-def fill_holes(rgb: Tensor, mask: Tensor, max_iters: int = 256) -> Tensor:
-    """Warp-only inpainting: fill invalid pixels by iterative nearest-valid diffusion.
-
-    Each iteration gives every invalid pixel with a valid 8-neighbour the mean of its valid 3 × 3
-    neighbours and marks it valid, so holes are filled from their rim inwards. Images with no valid
-    pixel stay as they are.
-
-    Args:
-        rgb: ``[..., C, H, W]`` images.
-        mask: ``[..., H, W]`` bool validity.
-        max_iters: iteration cap (holes wider than ``2·max_iters`` pixels keep a remainder).
-
-    Returns:
-        ``[..., C, H, W]`` with valid pixels unchanged.
-    """
-    shape = rgb.shape
-    x = rgb.reshape(-1, *shape[-3:]).float()
-    m = mask.reshape(-1, 1, *shape[-2:]).to(x.dtype)
-    ones = torch.ones(1, 1, 3, 3, device=x.device, dtype=x.dtype)
-    C = x.shape[1]
-    for _ in range(max_iters):
-        if bool((m > 0).all()):
-            break
-        count = F.conv2d(m, ones, padding=1)
-        total = F.conv2d(x * m, ones.expand(C, 1, 3, 3), padding=1, groups=C)
-        new = (m == 0) & (count > 0)
-        if not bool(new.any()):
-            break
-        x = torch.where(new, total / count.clamp_min(1), x)
-        m = torch.where(new, torch.ones_like(m), m)
-    return x.reshape(shape).to(rgb.dtype)
-
-
-def psnr(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> float:
-    """PSNR (dB, peak 1) of the MSE pooled over all elements (or the pixels where ``mask`` is true).
-
-    ``pred``/``target`` ``[..., C, H, W]`` in [0, 1]; ``mask`` ``[..., H, W]`` bool. ``nan`` for an
-    empty mask, ``inf`` for identical inputs.
-    """
-    err = (pred.double() - target.double()).square()
-    if mask is not None:
-        w = mask.unsqueeze(-3).expand_as(err).double()
-        n = float(w.sum())
-        if n == 0:
-            return float("nan")
-        mse = float((err * w).sum()) / n
-    else:
-        mse = float(err.mean())
-    return float("inf") if mse == 0 else -10.0 * math.log10(mse)
-
-
-def teacher_metrics(teacher: Tensor, warped: Tensor, gt: Tensor, warp_mask: Tensor) -> dict[str, float]:
-    """PSNR of the teacher and of the warp-only baseline vs ``gt``, overall and on disoccluded pixels.
-
-    Args:
-        teacher: decoded teacher videos ``[V, T, 3, H, W]`` in [0, 1].
-        warped: warped videos ``[V, T, 3, H, W]`` (invalid pixels arbitrary: filled by :func:`fill_holes`).
-        gt: ground truth ``[V, T, 3, H, W]``.
-        warp_mask: ``[V, T, H, W]`` bool validity of the warp; disoccluded = ``~warp_mask``.
-
-    Frame 0 (the input view) is left out. Returns ``psnr_teacher``, ``psnr_warp``,
-    ``psnr_teacher_disoccluded``, ``psnr_warp_disoccluded`` and ``disoccluded_fraction``.
-    """
-    t, w, g, m = teacher[:, 1:], warped[:, 1:], gt[:, 1:], warp_mask[:, 1:].bool()
-    base = fill_holes(w, m)
-    holes = ~m
-    return {"psnr_teacher": psnr(t, g), "psnr_warp": psnr(base, g),
-            "psnr_teacher_disoccluded": psnr(t, g, holes), "psnr_warp_disoccluded": psnr(base, g, holes),
-            "disoccluded_fraction": float(holes.float().mean())}
-
-
 @torch.no_grad()
 def evaluate_teacher(model: TeacherDenoiser, tokenizer: Any, seeds: list[int], preset: str, steps: int = 8,
                      seed: int = 0, dynamic: bool = False) -> dict[str, float]:
-    """Mean of :func:`teacher_metrics` over test worlds ``seeds`` (exact input depth, ``steps`` Euler steps;
-    ``dynamic``: dynamic worlds from their input video)."""
+    """Mean of :func:`lyra.eval.teacher_benchmark.teacher_metrics` over test worlds ``seeds`` (exact input depth,
+    ``steps`` Euler steps; ``dynamic``: dynamic worlds from their input video)."""
+    from lyra.eval.teacher_benchmark import teacher_metrics
+    from lyra.world import load_example
+
     model.eval()
     sums: dict[str, float] = {}
     dev = str(model.device)

@@ -281,3 +281,33 @@ def make_examples(seeds: Sequence[int], preset: str | WorldPreset = "tiny", dyna
                   input_video: bool = False) -> list[Example]:
     """Several examples rendered in one batch (same results as :func:`make_example` per seed)."""
     return render_samples([sample_world(s, preset, dynamic, family) for s in seeds], device, input_video=input_video)
+
+
+#: :func:`load_example` crops frames to multiples of this many pixels (the teacher patches 8×-compressed
+#: latents 2 × 2).
+CROP_MULTIPLE = 16
+
+
+def crop_example(ex: Example) -> Example:
+    """Centre-crop an example's frames (and cameras) to sides that are multiples of 16 pixels."""
+    H, W = ex.image.shape[-2:]
+    h, w = H - H % CROP_MULTIPLE, W - W % CROP_MULTIPLE
+    if (h, w) == (H, W):
+        return ex
+    if h == 0 or w == 0:
+        raise ConfigError(f"frames {H}x{W} are smaller than {CROP_MULTIPLE} pixels")
+    top, left = (H - h) // 2, (W - w) // 2
+    ys, xs = slice(top, top + h), slice(left, left + w)
+
+    def crop(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t[..., ys, xs]
+
+    return Example(ex.image[..., ys, xs], ex.depth[ys, xs], ex.cameras.crop(left, top, w, h),
+                   ex.videos[..., ys, xs], ex.depths[..., ys, xs], ex.seed, ex.family, ex.center_depth, ex.times,
+                   crop(ex.input_video), crop(ex.input_depths))
+
+
+def load_example(seed: int, preset: str | WorldPreset, device: torch.device | str, dynamic: bool = False) -> Example:
+    """:func:`make_example` centre-cropped to multiples of 16 pixels (``dynamic``: a dynamic world with its input
+    video): a held-out (or training) world example as the teacher and the evaluations read it."""
+    return crop_example(make_example(seed, preset=preset, device=device, dynamic=dynamic, input_video=dynamic))
