@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "lyra.world, 17 × 176 × 320; 16 worlds = the 96 videos of the training records) and four videos of "
         "saturated colour patches (12 hues at full saturation, dark primaries and three reds; ΔE00 inside the "
         "patches). Prints PSNR, SSIM and the mean CIEDE2000 ΔE00 of each set; --json writes them with the "
-        "per-frame values. On a CPU the 96 videos take minutes (world rendering included).",
+        "per-frame values. On a CPU this is slow: rendering the 16 worlds alone took 21 minutes on a loaded 2-core "
+        "machine (use --worlds 4 for a quick look, or a GPU).",
         epilog="Examples:\n  lyra tokenizer eval\n  lyra tokenizer eval --preset tiny_v2 --json tok_v2.json\n"
         "  lyra tokenizer eval --weights runs/tok/export --worlds 4",
         formatter_class=argparse.RawDescriptionHelpFormatter,
