@@ -11,7 +11,8 @@ Image metrics take images in [0, 1]:
   pixels (1.0 = as sharp; a blurred prediction scores below 1, noise or hard hole edges above);
 * :func:`depth_errors` — AbsRel and δ < 1.25 of a depth map against the reference (optionally after median
   scaling, for depth known only up to scale);
-* :func:`coverage` — the fraction of pixels a render covers (alpha ≥ 0.5).
+* :func:`coverage` — the fraction of pixels a render covers (alpha ≥ 0.5);
+* :func:`delta_e2000` — mean CIEDE2000 colour difference ΔE00 of sRGB images (below).
 
 Conventions (LYRA_FACTS, "Metrics as released"): PSNR on [0, 1]; SSIM with a Gaussian window of
 11 × 11 pixels and σ = 1.5, constants K1 = 0.01, K2 = 0.03 (Wang et al. 2004). Both take images
@@ -22,6 +23,12 @@ SSIM is evaluated on the *valid* window positions (no padding, the border of 5 p
 the convention of scikit-image's ``structural_similarity(gaussian_weights=True,
 use_sample_covariance=False)`` and of torchmetrics; ``padding="same"`` gives the zero-padded variant
 of the 3DGS code base instead. The channel SSIM maps are averaged (channels weigh equally).
+
+CIEDE2000 (:func:`delta_e2000`): images are read as sRGB (IEC 61966-2-1 transfer curve, D65 white),
+converted to CIE L*a*b* (D65 reference white ``X_n, Y_n, Z_n = 0.95047, 1, 1.08883``) and compared with
+the CIEDE2000 formula as Sharma, Wu & Dalal (2005) give it (k_L = k_C = k_H = 1), per pixel; the result
+is the mean over pixels (one value per image). ΔE ≈ 1 is about a just-noticeable difference; ≤ 3 is
+hard to see side by side.
 """
 
 from __future__ import annotations
@@ -32,8 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["MS_SSIM_WEIGHTS", "coverage", "depth_errors", "gaussian_window", "gmsd", "gradient_magnitude",
-           "luminance", "mean_finite", "ms_ssim", "psnr", "psnr_pooled", "sharpness_ratio", "ssim", "ssim_map"]
+__all__ = ["MS_SSIM_WEIGHTS", "ciede2000", "coverage", "delta_e2000", "delta_e2000_map", "depth_errors",
+           "gaussian_window", "gmsd", "gradient_magnitude", "luminance", "mean_finite", "ms_ssim", "psnr",
+           "psnr_pooled", "sharpness_ratio", "srgb_to_lab", "ssim", "ssim_map"]
 
 
 def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
@@ -310,3 +318,104 @@ def mean_finite(values: Tensor) -> float:
     """Mean of the finite entries (PSNR of identical images is +inf); NaN if none is finite."""
     v = values[torch.isfinite(values)]
     return float(v.mean()) if v.numel() else math.nan
+
+
+# ---------------------------------------------------------------------------------------- colour
+#: sRGB (linear) → CIE XYZ, D65 (IEC 61966-2-1).
+_SRGB_TO_XYZ = ((0.4124564, 0.3575761, 0.1804375),
+                (0.2126729, 0.7151522, 0.0721750),
+                (0.0193339, 0.1191920, 0.9503041))
+#: D65 reference white of L*a*b* (Y normalised to 1).
+_WHITE_D65 = (0.95047, 1.0, 1.08883)
+
+
+def srgb_to_lab(rgb: Tensor) -> Tensor:
+    """sRGB ``[..., 3, H, W]`` in [0, 1] (clamped) → CIE L*a*b* (D65) ``[..., 3, H, W]`` (L in [0, 100]).
+
+    float32 (float64 for float64 inputs).
+    """
+    if rgb.dim() < 3 or rgb.shape[-3] != 3:
+        raise ValueError(f"expected sRGB images [..., 3, H, W], got shape {tuple(rgb.shape)}")
+    x = rgb.clamp(0.0, 1.0)
+    x = x.double() if x.dtype == torch.float64 else x.float()
+    lin = torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055).pow(2.4))
+    m = torch.tensor(_SRGB_TO_XYZ, dtype=lin.dtype, device=lin.device)
+    xyz = torch.einsum("ij,...jhw->...ihw", m, lin)
+    xyz = xyz / torch.tensor(_WHITE_D65, dtype=lin.dtype, device=lin.device).view(3, 1, 1)
+    eps, kappa = 216.0 / 24389.0, 24389.0 / 27.0
+    f = torch.where(xyz > eps, xyz.clamp_min(eps).pow(1.0 / 3.0), (kappa * xyz + 16.0) / 116.0)
+    fx, fy, fz = f.unbind(-3)
+    return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
+
+
+def ciede2000(lab1: Tensor, lab2: Tensor, k_l: float = 1.0, k_c: float = 1.0, k_h: float = 1.0) -> Tensor:
+    """CIEDE2000 colour difference of L*a*b* triples ``[..., 3]`` → ``[...]`` (Sharma, Wu & Dalal 2005).
+
+    Follows the paper's notes: hue angles in [0°, 360°), ``h' = 0`` where ``a' = b = 0``; where one of the
+    two chromas is zero the hue difference is 0 and the mean hue is the sum of the hues. Symmetric.
+    """
+    if lab1.shape != lab2.shape or lab1.shape[-1] != 3:
+        raise ValueError(f"expected two L*a*b* tensors [..., 3] of one shape, got {tuple(lab1.shape)} "
+                         f"and {tuple(lab2.shape)}")
+    dt = torch.float64 if torch.float64 in (lab1.dtype, lab2.dtype) else torch.float32
+    l1, a1, b1 = lab1.to(dt).unbind(-1)
+    l2, a2, b2 = lab2.to(dt).unbind(-1)
+    c_bar = 0.5 * (torch.hypot(a1, b1) + torch.hypot(a2, b2))
+    c7 = c_bar.pow(7)
+    g = 0.5 * (1.0 - torch.sqrt(c7 / (c7 + 25.0**7)))
+    a1p, a2p = (1.0 + g) * a1, (1.0 + g) * a2
+    c1p, c2p = torch.hypot(a1p, b1), torch.hypot(a2p, b2)
+
+    def hue(ap: Tensor, b: Tensor) -> Tensor:
+        h = torch.rad2deg(torch.atan2(b, ap)) % 360.0
+        return torch.where((ap == 0) & (b == 0), torch.zeros_like(h), h)
+
+    h1p, h2p = hue(a1p, b1), hue(a2p, b2)
+    chroma0 = (c1p * c2p) == 0
+    dl = l2 - l1
+    dc = c2p - c1p
+    dh = h2p - h1p
+    dh = torch.where(dh > 180.0, dh - 360.0, torch.where(dh < -180.0, dh + 360.0, dh))
+    dh = torch.where(chroma0, torch.zeros_like(dh), dh)
+    d_hue = 2.0 * torch.sqrt(c1p * c2p) * torch.sin(torch.deg2rad(dh) / 2.0)
+
+    l_bar = 0.5 * (l1 + l2)
+    cp_bar = 0.5 * (c1p + c2p)
+    hsum = h1p + h2p
+    far = (h1p - h2p).abs() > 180.0
+    h_bar = torch.where(far, torch.where(hsum < 360.0, (hsum + 360.0) / 2.0, (hsum - 360.0) / 2.0), hsum / 2.0)
+    h_bar = torch.where(chroma0, hsum, h_bar)
+    t = (1.0 - 0.17 * torch.cos(torch.deg2rad(h_bar - 30.0)) + 0.24 * torch.cos(torch.deg2rad(2.0 * h_bar))
+         + 0.32 * torch.cos(torch.deg2rad(3.0 * h_bar + 6.0)) - 0.20 * torch.cos(torch.deg2rad(4.0 * h_bar - 63.0)))
+    d_theta = 30.0 * torch.exp(-(((h_bar - 275.0) / 25.0) ** 2))
+    cp7 = cp_bar.pow(7)
+    r_c = 2.0 * torch.sqrt(cp7 / (cp7 + 25.0**7))
+    l50 = (l_bar - 50.0) ** 2
+    s_l = 1.0 + 0.015 * l50 / torch.sqrt(20.0 + l50)
+    s_c = 1.0 + 0.045 * cp_bar
+    s_h = 1.0 + 0.015 * cp_bar * t
+    r_t = -torch.sin(torch.deg2rad(2.0 * d_theta)) * r_c
+    tl, tc, th = dl / (k_l * s_l), dc / (k_c * s_c), d_hue / (k_h * s_h)
+    return torch.sqrt((tl * tl + tc * tc + th * th + r_t * tc * th).clamp_min(0.0))
+
+
+def delta_e2000_map(pred: Tensor, target: Tensor) -> Tensor:
+    """Per-pixel CIEDE2000 ΔE ``[..., H, W]`` between sRGB images ``[..., 3, H, W]`` in [0, 1]."""
+    _check_pair(pred, target)
+    lab_p = srgb_to_lab(pred).movedim(-3, -1)
+    lab_t = srgb_to_lab(target).movedim(-3, -1)
+    return ciede2000(lab_p, lab_t)
+
+
+def delta_e2000(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean CIEDE2000 ΔE per image ``[...]`` between sRGB images ``[..., 3, H, W]`` in [0, 1].
+
+    ``mask`` (``[..., H, W]`` or broadcastable, bool or weights): average over those pixels only (NaN for an
+    image whose mask is empty).
+    """
+    de = delta_e2000_map(pred, target)
+    if mask is None:
+        return de.mean(dim=(-2, -1))
+    w = mask.to(de.dtype).expand_as(de)
+    total = w.sum(dim=(-2, -1))
+    return torch.where(total > 0, (de * w).sum(dim=(-2, -1)) / total.clamp_min(1e-12), torch.nan)

@@ -1,6 +1,6 @@
 """Configurations of the video tokenizer (diffusers ``AutoencoderKLCosmos`` keyword arguments).
 
-Both presets compress 8× in time (causally: ``T = 1 + 8k`` frames → ``1 + k`` latent frames), 8×8 in
+All presets compress 8× in time (causally: ``T = 1 + 8k`` frames → ``1 + k`` latent frames), 8×8 in
 space, to 16 latent channels, with the same block design (Haar patching 4×4×4, factorised causal
 convolutions, one spatial + one causal temporal attention in the middle blocks).
 
@@ -14,6 +14,10 @@ convolutions, one spatial + one causal temporal attention in the middle blocks).
     Small enough for CPU inference and ≤ 8 MB in fp16 (3.9 M parameters): narrower encoder and a
     somewhat wider decoder (decoding detail needs more capacity than encoding it), one residual block
     per level, no attention outside the middle blocks. Trained here on procedural worlds.
+``tiny_v2``
+    The ``tiny`` network, fine-tuned from its weights with a colour augmentation (hue rotation and
+    saturation gain) so that saturated colours survive a round trip. A separate weights folder: the
+    shipped teacher and students read ``tiny`` latents until they are retrained on ``tiny_v2``.
 
 The latent statistics (``latents_mean`` / ``latents_std``: 16 channels × 16 latent frames,
 channel-major, as in Cosmos' ``mean_std.pt``) travel in the model config; a tokenizer trained here gets
@@ -62,7 +66,12 @@ TINY: dict[str, Any] = {
     "num_layers": 1,
 }
 
-PRESETS: dict[str, dict[str, Any]] = {"tiny": TINY, "official": OFFICIAL}
+#: ``tiny_v2``: the ``tiny`` network (same CV8x8x8 latents, 16 channels, same size and CPU cost), fine-tuned from
+#: the ``tiny`` weights with saturated-colour augmentation (issue 18); shipped in ``weights/tokenizer_tiny_v2``
+#: beside ``tiny``, which the shipped teacher and students still read. See docs/benchmarks.md for what was measured.
+TINY_V2: dict[str, Any] = copy.deepcopy(TINY)
+
+PRESETS: dict[str, dict[str, Any]] = {"tiny": TINY, "official": OFFICIAL, "tiny_v2": TINY_V2}
 
 
 def preset_config(name: str) -> dict[str, Any]:

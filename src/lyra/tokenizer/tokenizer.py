@@ -70,15 +70,18 @@ def _diffusers_cls() -> type:
     return AutoencoderKLCosmos
 
 
-def latent_frames(num_frames: int) -> int:
-    """Latent frames for ``num_frames`` video frames (``1 + (T − 1)/8``); ConfigError unless T = 1 + 8k."""
-    if num_frames < 1 or (num_frames - 1) % TEMPORAL_COMPRESSION:
-        lower = 1 + (max(num_frames, 1) - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION
+def latent_frames(num_frames: int, temporal_compression: int = TEMPORAL_COMPRESSION) -> int:
+    """Latent frames for ``num_frames`` video frames (``1 + (T − 1)/c``, ``c`` = 8 for CV8x8x8); ConfigError
+    unless T = 1 + c·k."""
+    c = int(temporal_compression)
+    if num_frames < 1 or (num_frames - 1) % c:
+        lower = 1 + (max(num_frames, 1) - 1) // c * c
+        examples = ", ".join(str(1 + c * k) for k in range(4))
         raise ConfigError(
-            f"{num_frames} frames: the tokenizer needs 1 + 8k frames (1, 9, 17, 25, ..., 121); "
+            f"{num_frames} frames: the tokenizer needs 1 + {c}k frames ({examples}, ...); "
             f"trim the video to {lower} frames (e.g. with --trim)"
         )
-    return 1 + (num_frames - 1) // TEMPORAL_COMPRESSION
+    return 1 + (num_frames - 1) // c
 
 
 def weights_dir() -> Path:
@@ -98,10 +101,15 @@ def preset_weights_path(name: str) -> Path | None:
 
 
 class Tokenizer(nn.Module):
-    """Causal video tokenizer (Cosmos CV8x8x8 via diffusers): 8× time, 8×8 space, 16 channels.
+    """Causal video tokenizer (Cosmos design via diffusers), by default CV8x8x8: 8× time, 8×8 space, 16 channels.
+
+    The latent channels and the compression factors come from the model's config (``latent_channels``,
+    ``temporal_compression_ratio``, ``spatial_compression_ratio``): the shipped ``tiny`` and the
+    ``official`` presets are CV8x8x8; ``tiny_v2`` is too (see :mod:`lyra.tokenizer.presets`). The
+    teacher and students are built for CV8x8x8 latents with 16 channels.
 
     Args:
-        vae: a diffusers ``AutoencoderKLCosmos`` with 16 latent channels and 8×8×8 compression.
+        vae: a diffusers ``AutoencoderKLCosmos`` (compression factors powers of two, at least its patch size).
         max_batch: videos per forward pass (encode/decode run the batch in chunks of this size to
             bound memory); ``None`` runs the whole batch at once.
         chunk_elements: ``None`` (default): diffusers' plain forward. Else every layer runs over chunks of at
@@ -112,14 +120,17 @@ class Tokenizer(nn.Module):
     def __init__(self, vae: nn.Module, max_batch: int | None = None, chunk_elements: int | None = None) -> None:
         super().__init__()
         cfg = vae.config
-        if (cfg.latent_channels, cfg.temporal_compression_ratio, cfg.spatial_compression_ratio) != (
-            LATENT_CHANNELS, TEMPORAL_COMPRESSION, SPATIAL_COMPRESSION
-        ):
+        ct, cs, patch = (int(cfg.temporal_compression_ratio), int(cfg.spatial_compression_ratio),
+                         int(getattr(cfg, "patch_size", 1)))
+        if any(c < patch or c & (c - 1) for c in (ct, cs)) or int(cfg.latent_channels) < 1:
             raise WeightsError(
-                f"tokenizer config has {cfg.latent_channels} latent channels and {cfg.temporal_compression_ratio}×"
-                f"{cfg.spatial_compression_ratio}×{cfg.spatial_compression_ratio} compression; lyra needs a "
-                "CV8x8x8 tokenizer (16 channels, 8×8×8)"
+                f"tokenizer config has {cfg.latent_channels} latent channels and {ct}×{cs}×{cs} compression; "
+                f"the compression factors must be powers of two of at least the patch size {patch}"
             )
+        #: Latent channels, temporal and spatial compression of this tokenizer (16, 8, 8 for CV8x8x8).
+        self.latent_channels = int(cfg.latent_channels)
+        self.temporal_compression = ct
+        self.spatial_compression = cs
         self.vae = vae
         self.max_batch = max_batch
         self.chunk_elements: int | None = None
@@ -195,7 +206,7 @@ class Tokenizer(nn.Module):
                     raise WeightsError(
                         f"the '{name}' tokenizer weights are missing from {path}; train them with "
                         f"`python -m lyra.train.recipes.tokenizer --out DIR ...` and copy DIR/export/* there "
-                        "(see benchmarks/gpu/README or the tokenizer docs)"
+                        "(recipe in chunks on a GPU: scripts/tokenizer_gpu.sh; docs/benchmarks.md, 'Tokenizer')"
                     )
         return cls.from_pretrained(path, device=device, dtype=dtype, max_batch=max_batch)
 
@@ -245,9 +256,16 @@ class Tokenizer(nn.Module):
 
     @staticmethod
     def latent_shape(num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
-        """``(16, t, h, w)`` for a video of ``num_frames × height × width`` (sizes padded up to 8)."""
+        """``(16, t, h, w)`` of a CV8x8x8 tokenizer for a video of ``num_frames × height × width`` (sizes
+        padded up to 8). :meth:`latent_shape_of` gives it for this tokenizer's own factors."""
         return (LATENT_CHANNELS, latent_frames(num_frames), math.ceil(height / SPATIAL_COMPRESSION),
                 math.ceil(width / SPATIAL_COMPRESSION))
+
+    def latent_shape_of(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """``(C, t, h, w)`` of this tokenizer's latents for a ``num_frames × height × width`` video."""
+        s = self.spatial_compression
+        return (self.latent_channels, latent_frames(num_frames, self.temporal_compression), math.ceil(height / s),
+                math.ceil(width / s))
 
     def set_chunking(self, chunk_elements: int | None) -> Tokenizer:
         """Run encode/decode layer by layer over chunks of at most about ``chunk_elements`` elements (``None``:
@@ -260,7 +278,8 @@ class Tokenizer(nn.Module):
 
     # ------------------------------------------------------------------ encode / decode
     def encode(self, video: Tensor) -> Tensor:
-        """Video ``[B, T, 3, H, W]`` in [0, 1] → raw latents ``[B, 16, 1 + (T−1)/8, ⌈H/8⌉, ⌈W/8⌉]`` float32."""
+        """Video ``[B, T, 3, H, W]`` in [0, 1] → raw latents ``[B, 16, 1 + (T−1)/8, ⌈H/8⌉, ⌈W/8⌉]`` float32
+        (CV8x8x8; in general ``[B, C, 1 + (T−1)/c_t, ⌈H/c_s⌉, ⌈W/c_s⌉]``, :meth:`latent_shape_of`)."""
         if video.dim() != 5 or video.shape[2] != self.config.in_channels:
             raise ConfigError(
                 f"expected a video [B, T, {self.config.in_channels}, H, W], got shape {tuple(video.shape)}"
@@ -276,8 +295,8 @@ class Tokenizer(nn.Module):
             raise ConfigError(
                 f"expected [B, {self.config.in_channels}, T, H, W] in the model's range, got shape {tuple(x.shape)}"
             )
-        latent_frames(x.shape[2])
-        x = _pad_to_multiple(x, SPATIAL_COMPRESSION)
+        latent_frames(x.shape[2], self.temporal_compression)
+        x = _pad_to_multiple(x, self.spatial_compression)
         x = x.to(device=self.device, dtype=self.dtype)
         out = [self._encode_batch(chunk) for chunk in self._chunks(x)]
         return out[0] if len(out) == 1 else torch.cat(out, dim=0)
@@ -289,8 +308,10 @@ class Tokenizer(nn.Module):
 
     def decode_raw(self, latents: Tensor) -> Tensor:
         """Raw latents → ``[B, C, T, H, W]`` in the model's range (not clamped), float32."""
-        if latents.dim() != 5 or latents.shape[1] != LATENT_CHANNELS:
-            raise ValueError(f"expected latents [B, {LATENT_CHANNELS}, t, h, w], got shape {tuple(latents.shape)}")
+        if latents.dim() != 5 or latents.shape[1] != self.latent_channels:
+            raise ValueError(
+                f"expected latents [B, {self.latent_channels}, t, h, w], got shape {tuple(latents.shape)}"
+            )
         z = latents.to(device=self.device, dtype=self.dtype)
         out = [self._decode_batch(chunk) for chunk in self._chunks(z)]
         return out[0] if len(out) == 1 else torch.cat(out, dim=0)
@@ -324,27 +345,28 @@ class Tokenizer(nn.Module):
 
     # ------------------------------------------------------------------ latent statistics
     def latent_stats(self, num_latent_frames: int, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
-        """Mean and std ``[1, 16, t, 1, 1]`` (float32) for ``t`` latent frames.
+        """Mean and std ``[1, C, t, 1, 1]`` (float32) for ``t`` latent frames (C = 16 for CV8x8x8).
 
-        The config holds 16 channels × F frames (channel-major). Frames past F reuse the last
+        The config holds C channels × F frames (channel-major). Frames past F reuse the last
         frame's statistics (all frames after the first one behave alike). Without statistics: 0 and 1.
         """
         mean, std = self.config.latents_mean, self.config.latents_std
-        t = num_latent_frames
+        t, c = num_latent_frames, self.latent_channels
         if mean is None or std is None:
-            return (torch.zeros(1, LATENT_CHANNELS, t, 1, 1, device=device),
-                    torch.ones(1, LATENT_CHANNELS, t, 1, 1, device=device))
-        m = torch.tensor(mean, dtype=torch.float32, device=device).view(LATENT_CHANNELS, -1)
-        s = torch.tensor(std, dtype=torch.float32, device=device).view(LATENT_CHANNELS, -1)
+            return (torch.zeros(1, c, t, 1, 1, device=device),
+                    torch.ones(1, c, t, 1, 1, device=device))
+        m = torch.tensor(mean, dtype=torch.float32, device=device).view(c, -1)
+        s = torch.tensor(std, dtype=torch.float32, device=device).view(c, -1)
         if t > m.shape[1]:
             m = torch.cat([m, m[:, -1:].expand(-1, t - m.shape[1])], dim=1)
             s = torch.cat([s, s[:, -1:].expand(-1, t - s.shape[1])], dim=1)
-        return m[:, :t].reshape(1, LATENT_CHANNELS, t, 1, 1), s[:, :t].reshape(1, LATENT_CHANNELS, t, 1, 1)
+        return m[:, :t].reshape(1, c, t, 1, 1), s[:, :t].reshape(1, c, t, 1, 1)
 
     def set_latent_stats(self, mean: Tensor, std: Tensor) -> None:
-        """Store statistics ``[16, F]`` (per channel and latent frame) in the config."""
-        if mean.shape != std.shape or mean.dim() != 2 or mean.shape[0] != LATENT_CHANNELS:
-            raise ConfigError(f"latent statistics must be [16, F], got {tuple(mean.shape)} and {tuple(std.shape)}")
+        """Store statistics ``[C, F]`` (per channel and latent frame) in the config."""
+        c = self.latent_channels
+        if mean.shape != std.shape or mean.dim() != 2 or mean.shape[0] != c:
+            raise ConfigError(f"latent statistics must be [{c}, F], got {tuple(mean.shape)} and {tuple(std.shape)}")
         if not bool((std > 0).all()):
             raise ConfigError("latent std must be positive")
         self.vae.register_to_config(latents_mean=mean.float().flatten().tolist(),

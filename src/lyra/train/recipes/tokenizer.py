@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import sys
@@ -36,12 +37,13 @@ import torch
 from torch import Tensor, nn
 
 from lyra.errors import ConfigError
-from lyra.eval.metrics import psnr, ssim
+from lyra.eval.metrics import delta_e2000, psnr, ssim
 from lyra.tokenizer.presets import PRESETS, STAT_FRAMES
 from lyra.tokenizer.tokenizer import WEIGHTS_NAME, Tokenizer, stats_to_frames
 from lyra.train import IndexedBatches, Trainer
 from lyra.train.recipes.tokenizer_data import (
     VideoBatches,
+    colour_patch_videos,
     sample_world_cpu,
     synthetic_videos,
     test_world_seeds,
@@ -89,34 +91,58 @@ def reconstruction_loss(model: nn.Module, videos: Tensor, grad_weight: float = 0
 
 # ---------------------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def evaluate_reconstruction(tokenizer: Tokenizer, videos: Iterable[Tensor]) -> dict[str, Any]:
-    """PSNR / SSIM of ``tokenizer.roundtrip`` per frame position over batches ``[B, T, 3, H, W]``.
+def evaluate_reconstruction(tokenizer: Tokenizer, videos: Iterable[Tensor],
+                            masks: Iterable[Tensor | None] | None = None) -> dict[str, Any]:
+    """PSNR / SSIM / CIEDE2000 ΔE of ``tokenizer.roundtrip`` per frame position over batches ``[B, T, 3, H, W]``.
 
-    Returns mean PSNR/SSIM over all frames, per frame position (averaged over videos), and counts.
+    ``masks`` (one per batch, ``[B, 1, 1, H, W]`` or ``None``): pixels the mean ΔE covers (all by default;
+    PSNR and SSIM always cover whole frames). Returns means over all frames, per frame position (averaged
+    over videos), and counts.
     """
     psnr_sum: Tensor | None = None
     ssim_sum: Tensor | None = None
+    de_sum: Tensor | None = None
     n = 0
+    mask_iter = iter(masks) if masks is not None else None
     for batch in videos:
+        mask = next(mask_iter) if mask_iter is not None else None
         rec = tokenizer.roundtrip(batch.to(tokenizer.device, torch.float32)).float()
         ref = batch.to(rec.device, torch.float32)
         p = psnr(rec, ref).clamp(max=100.0).sum(0).cpu()  # [T]
         s = ssim(rec, ref).sum(0).cpu()
+        m = None if mask is None else mask.to(rec.device)[:, :, 0]  # [B, 1, H, W] → broadcast over T
+        d = delta_e2000(rec, ref, m).sum(0).cpu()
         psnr_sum = p if psnr_sum is None else psnr_sum + p
         ssim_sum = s if ssim_sum is None else ssim_sum + s
+        de_sum = d if de_sum is None else de_sum + d
         n += batch.shape[0]
-    if psnr_sum is None or ssim_sum is None:
+    if psnr_sum is None or ssim_sum is None or de_sum is None:
         raise ConfigError("no evaluation videos")
-    per_p, per_s = (psnr_sum / n).tolist(), (ssim_sum / n).tolist()
+    per_p, per_s, per_d = (psnr_sum / n).tolist(), (ssim_sum / n).tolist(), (de_sum / n).tolist()
     return {
         "videos": n,
         "psnr": sum(per_p) / len(per_p),
         "ssim": sum(per_s) / len(per_s),
+        "delta_e2000": sum(per_d) / len(per_d),
         "psnr_first_frame": per_p[0],
         "psnr_other_frames": sum(per_p[1:]) / max(1, len(per_p) - 1),
         "psnr_per_frame": [round(v, 3) for v in per_p],
         "ssim_per_frame": [round(v, 4) for v in per_s],
+        "delta_e2000_per_frame": [round(v, 3) for v in per_d],
     }
+
+
+def evaluate_colour_patches(tokenizer: Tokenizer, frames: int = 17, height: int = 176,
+                            width: int = 320) -> dict[str, Any]:
+    """Round trip of the saturated colour patches (:func:`lyra.train.recipes.tokenizer_data.colour_patch_videos`): mean
+    CIEDE2000 ΔE inside the patches, PSNR / SSIM of whole frames, and ΔE per patch colour (first video)."""
+    vids, masks = colour_patch_videos(frames, height, width, device=tokenizer.device)
+    if not bool(masks.any()):
+        raise ConfigError(f"colour patches of {frames}×{height}×{width}: too small to leave patch interiors "
+                          "(use at least 96×192)")
+    out = evaluate_reconstruction(tokenizer, [vids], [masks])
+    return {"source": "colour_patches", "videos": out["videos"], "delta_e2000": out["delta_e2000"],
+            "psnr": out["psnr"], "ssim": out["ssim"], "delta_e2000_per_frame": out["delta_e2000_per_frame"]}
 
 
 def eval_videos(source: str, count: int, frames: int, height: int, width: int, device: str,
@@ -204,12 +230,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--frames", type=int, default=17)
     p.add_argument("--size", default="176x320", help="HxW of the training videos (default 176x320)")
+    p.add_argument("--crop", default=None, metavar="HxW",
+                   help="train on random HxW crops of the videos (multiples of 8; cheaper steps, e.g. a CPU fine-tune)")
     add_optimizer_arguments(p, lr=4e-4, warmup=200)
     p.add_argument("--grad-weight", type=float, default=0.5, help="weight of the image-gradient L1 term")
     p.add_argument("--pool-worlds", type=int, default=32, help="worlds held in the training pool")
     p.add_argument("--refresh-every", type=int, default=8, help="steps between pool refreshes")
     p.add_argument("--refresh-count", type=int, default=1, help="worlds re-rendered per refresh")
     p.add_argument("--dynamic-fraction", type=float, default=0.25, help="share of training worlds that move")
+    p.add_argument("--colour-aug", type=float, default=0.0, metavar="SHARE",
+                   help="share of training videos given a random hue rotation and saturation gain (the worlds' "
+                   "palettes are muted: without it saturated reds come back brown); 0: off")
     p.add_argument("--world-workers", type=int, default=None,
                    help="processes preparing worlds ahead of the GPU (default: 6 on CUDA, 0 on CPU)")
     p.add_argument("--ckpt-every", type=int, default=1000)
@@ -286,7 +317,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     data = VideoBatches(source=source, batch_size=batch_size, frames=args.frames, height=height, width=width,
                         seed=args.seed, device=device, pool_worlds=args.pool_worlds,
                         refresh_every=args.refresh_every, refresh_count=args.refresh_count,
-                        preset=args.world_preset, dynamic_fraction=args.dynamic_fraction, workers=workers)
+                        preset=args.world_preset, dynamic_fraction=args.dynamic_fraction, workers=workers,
+                        colour_aug=args.colour_aug, crop=parse_size(args.crop, 8, option="--crop") if args.crop else None)
     fit_minutes = training_minutes(args, t_process)
     cfg = train_config(
         args, out, fit_minutes, grad_accum=args.grad_accum, print_every=args.print_every or None,
@@ -334,7 +366,9 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     mean16, std16 = stats_to_frames(mean, std, STAT_FRAMES)
     final.set_latent_stats(mean16, std16)
     record: dict[str, Any] = {
-        "model": "lyra tokenizer (diffusers AutoencoderKLCosmos, Cosmos CV8x8x8 design)",
+        "model": "lyra tokenizer (diffusers AutoencoderKLCosmos, Cosmos design, "
+                 f"{final.latent_channels} channels, {final.temporal_compression}x{final.spatial_compression}x"
+                 f"{final.spatial_compression})",
         "config": args.config,
         "parameters": final.num_parameters(),
         "steps": result.step,
@@ -345,9 +379,11 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         "grad_accum": args.grad_accum,
         "frames": args.frames,
         "size": [height, width],
+        "crop": args.crop,
         "optimizer": {"name": "AdamW", "lr": args.lr, "weight_decay": args.weight_decay, "warmup": args.warmup,
                       "schedule": args.schedule, "min_lr_ratio": args.min_lr_ratio, "grad_clip": args.grad_clip},
         "loss": {"l1": 1.0, "gradient_l1": args.grad_weight},
+        "init_from": args.init_from,
         "ema": args.ema or None,
         "data": {
             "source": source,
@@ -358,6 +394,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                 f"pool {args.pool_worlds}, {args.refresh_count} re-rendered every {args.refresh_every} steps"
             ) if source == "world" else "synthetic_videos(mix_seed(seed, batch_index, 2), ...)",
             "dynamic_fraction": args.dynamic_fraction if source == "world" else None,
+            "colour_aug": args.colour_aug,
             "latent_stats_from": f"training batches {first}..{first + args.stats_batches - 1} "
                                  f"({batch_size} videos each)",
         },
@@ -380,10 +417,15 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                       "precision": "fp16 weights, fp32 compute"}
     record["test"].pop("videos", None)
     record["test"]["videos"] = desc["videos"]
+    patches_ok = height >= 96 and width >= 192  # smaller frames leave no patch interiors
+    record["test_colour_patches"] = (evaluate_colour_patches(reloaded, args.frames, height, width) if patches_ok
+                                     else {"skipped": f"frames of {height}x{width} are below 96x192"})
     export(final, export_dir, record)
     t = record["test"]
+    patch_de = record["test_colour_patches"].get("delta_e2000", math.nan)
     print(f"exported {export_dir}: {record['parameters'] / 1e6:.2f} M parameters, "
           f"{record['weights']['bytes'] / 1e6:.2f} MB; test PSNR {t['psnr']:.2f} dB "
-          f"(first frame {t['psnr_first_frame']:.2f}, others {t['psnr_other_frames']:.2f}), SSIM {t['ssim']:.4f}",
+          f"(first frame {t['psnr_first_frame']:.2f}, others {t['psnr_other_frames']:.2f}), SSIM {t['ssim']:.4f}, "
+          f"ΔE00 {t['delta_e2000']:.2f}; colour patches ΔE00 {patch_de:.2f}",
           flush=True)
     return 0

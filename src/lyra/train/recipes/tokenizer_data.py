@@ -9,7 +9,9 @@ Two sources, both giving videos ``[B, T, 3, H, W]`` in [0, 1] on the requested d
 * ``synthetic`` — moving textured shapes over a drifting textured background, rendered in closed form
   (no dependency, fast on any device): for development, tests, and as a fallback.
 
-Augmentations (both sources): horizontal flip and time reversal, each with probability 1/2.
+Augmentations (both sources): horizontal flip and time reversal, each with probability 1/2; optionally
+(``colour_aug``) a hue rotation and saturation gain of a share of the videos, so that saturated colours,
+which the worlds' muted palettes lack, are seen in training.
 """
 
 from __future__ import annotations
@@ -89,8 +91,12 @@ def synthetic_videos(seed: int, n: int, frames: int, height: int, width: int,
     return video.clamp(0.0, 1.0)
 
 
-def augment(videos: Tensor, seed: int) -> Tensor:
-    """Random horizontal flips and time reversals (each with probability 1/2 per video)."""
+def augment(videos: Tensor, seed: int, colour: float = 0.0) -> Tensor:
+    """Random horizontal flips and time reversals (each with probability 1/2 per video); with ``colour`` > 0,
+    also a colour augmentation of that share of the videos (:func:`colour_augment`).
+
+    ``colour = 0`` draws exactly the random numbers it drew before the colour augmentation existed.
+    """
     g = torch.Generator().manual_seed(int(seed))
     flip = torch.rand(videos.shape[0], generator=g) < 0.5
     rev = torch.rand(videos.shape[0], generator=g) < 0.5
@@ -101,7 +107,93 @@ def augment(videos: Tensor, seed: int) -> Tensor:
     if rev.any():
         idx = rev.nonzero().flatten().to(videos.device)
         out[idx] = out[idx].flip(1)
+    if colour > 0:
+        out = colour_augment(out, int(torch.randint(2**62, (1,), generator=g)), colour)
     return out
+
+
+#: Saturation gain range of :func:`colour_augment` (1 = unchanged; clamping makes pure primaries).
+SATURATION_GAIN = (1.0, 2.5)
+
+
+def colour_augment(videos: Tensor, seed: int, share: float = 0.5) -> Tensor:
+    """Rotate the hue and raise the saturation of a random ``share`` of the videos ``[B, T, 3, H, W]``.
+
+    Why: the procedural worlds' palettes are muted (HSV saturation ≤ 0.9, mostly earth tones), so a tokenizer
+    trained on them alone never sees saturated reds, greens or blues and maps them into its training gamut
+    (a red apple comes back brown). Per chosen video: a rotation of the RGB cube about the grey axis by a
+    uniform random angle (hue shift that keeps ``r + g + b``), then the chroma (pixel − its grey mean) scaled by
+    a gain drawn from :data:`SATURATION_GAIN`, clamped to [0, 1] (which makes fully saturated colours).
+    """
+    g = torch.Generator().manual_seed(int(seed))
+    b = videos.shape[0]
+    chosen = torch.rand(b, generator=g) < share
+    angle = torch.rand(b, generator=g) * 2 * math.pi
+    lo, hi = SATURATION_GAIN
+    gain = lo + (hi - lo) * torch.rand(b, generator=g)
+    if not chosen.any():
+        return videos
+    idx = chosen.nonzero().flatten()
+    x = videos[idx.to(videos.device)]  # [n, T, 3, H, W]
+    k = torch.full((3,), 1.0 / math.sqrt(3.0), dtype=torch.float64)
+    kx = torch.tensor([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]], dtype=torch.float64)
+    mats = []
+    for a, s in zip(angle[idx].double(), gain[idx].double(), strict=True):
+        rot = torch.eye(3, dtype=torch.float64) + torch.sin(a) * kx + (1 - torch.cos(a)) * (kx @ kx)  # Rodrigues
+        grey = torch.full((3, 3), 1.0 / 3.0, dtype=torch.float64)
+        mats.append(grey + s * (rot - grey))  # rot keeps the grey axis: scale only the chroma part
+    m = torch.stack(mats).to(videos.device, videos.dtype)  # [n, 3, 3]
+    y = torch.einsum("nij,ntjhw->ntihw", m, x).clamp(0.0, 1.0)
+    out = videos.clone()
+    out[idx.to(videos.device)] = y
+    return out
+
+
+def colour_patch_videos(frames: int = 17, height: int = 176, width: int = 320, device: torch.device | str = "cpu",
+                        ) -> tuple[Tensor, Tensor]:
+    """Held-out saturated colour patches: videos ``[4, frames, 3, H, W]`` and patch masks ``[4, 1, 1, H, W]``.
+
+    A 3 × 6 grid of flat patches on a mid-grey background, panning one pixel per frame (each video its own
+    direction). Colours: 12 hues at full HSV saturation and value, then the pure primaries at value 0.6 and
+    three named reds of the defect report (apple (0.8, 0.08, 0.08), bus (0.86, 0.12, 0.1), saucer
+    (0.7, 0.1, 0.12)). Masks keep the patch interiors (3 pixels in from the edges, for every frame), so
+    colour difference there measures colour, not edges.
+    """
+    import colorsys
+
+    colours = [colorsys.hsv_to_rgb(h / 12.0, 1.0, 1.0) for h in range(12)]
+    colours += [(0.6, 0.0, 0.0), (0.0, 0.6, 0.0), (0.0, 0.0, 0.6), (0.8, 0.08, 0.08), (0.86, 0.12, 0.1),
+                (0.7, 0.1, 0.12)]
+    rows, cols = 3, 6
+    ph, pw = height // rows, width // cols
+    margin = max(4, frames)  # the pan stays inside the frame
+    ys = torch.arange(height, device=device).view(height, 1)
+    xs = torch.arange(width, device=device).view(1, width)
+    dirs = [(1, 1), (-1, 1), (1, -1), (-1, -1)]
+    vids, masks = [], []
+    for dy, dx in dirs:
+        video = torch.full((frames, 3, height, width), 0.5, device=device)
+        inside = torch.ones(height, width, dtype=torch.bool, device=device)
+        for t in range(frames):
+            oy, ox = dy * t, dx * t
+            lab = torch.full((height, width), -1, dtype=torch.long, device=device)
+            for i in range(rows):
+                for j in range(cols):
+                    y0, x0 = i * ph + 3 + oy, j * pw + 3 + ox
+                    y1, x1 = y0 + ph - 6, x0 + pw - 6
+                    sel = (ys >= y0) & (ys < y1) & (xs >= x0) & (xs < x1)
+                    lab[sel] = i * cols + j
+            for n, c in enumerate(colours):
+                sel = lab == n
+                video[t, :, sel] = torch.tensor(c, device=device, dtype=video.dtype).view(3, 1)
+            # interior: 3 px in from each patch edge, in every frame
+            pad = torch.nn.functional.max_pool2d((lab < 0).float()[None, None], 7, stride=1, padding=3)[0, 0] > 0
+            inside &= ~pad
+        inside[:margin] = inside[-margin:] = False
+        inside[:, :margin] = inside[:, -margin:] = False
+        vids.append(video)
+        masks.append(inside)
+    return torch.stack(vids), torch.stack(masks).view(len(dirs), 1, 1, height, width)
 
 
 def _world_api() -> Any:
@@ -171,6 +263,8 @@ class VideoBatches:
     preset: str = "tiny"
     dynamic_fraction: float = 0.25
     workers: int = 0  # processes preparing worlds (lyra.world.sample_world) ahead of rendering
+    colour_aug: float = 0.0  # share of videos given a hue rotation + saturation gain (colour_augment)
+    crop: tuple[int, int] | None = None  # random spatial crop (h, w) of every batch (cheaper steps, e.g. on a CPU)
     render: Callable[[int, str, str], Tensor] | None = None  # replaces lyra.world rendering (tests)
 
     def __post_init__(self) -> None:
@@ -269,4 +363,12 @@ class VideoBatches:
                 start = int(torch.randint(traj.shape[1] - self.frames + 1, (1,), generator=g))
                 out.append(traj[v, start:start + self.frames])
             videos = torch.stack(out)
-        return augment(videos, int(torch.randint(2**62, (1,), generator=g)))
+        aug_seed = int(torch.randint(2**62, (1,), generator=g))
+        if self.crop is not None:
+            ch, cw = self.crop
+            if ch > videos.shape[-2] or cw > videos.shape[-1]:
+                raise ConfigError(f"crop {ch}x{cw} is larger than the videos ({videos.shape[-2]}x{videos.shape[-1]})")
+            y0 = int(torch.randint(videos.shape[-2] - ch + 1, (1,), generator=g))
+            x0 = int(torch.randint(videos.shape[-1] - cw + 1, (1,), generator=g))
+            videos = videos[..., y0:y0 + ch, x0:x0 + cw]
+        return augment(videos, aug_seed, self.colour_aug)
