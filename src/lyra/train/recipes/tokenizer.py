@@ -318,7 +318,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                         seed=args.seed, device=device, pool_worlds=args.pool_worlds,
                         refresh_every=args.refresh_every, refresh_count=args.refresh_count,
                         preset=args.world_preset, dynamic_fraction=args.dynamic_fraction, workers=workers,
-                        colour_aug=args.colour_aug, crop=parse_size(args.crop, 8, option="--crop") if args.crop else None)
+                        colour_aug=args.colour_aug,
+                        crop=parse_size(args.crop, 8, option="--crop") if args.crop else None)
     fit_minutes = training_minutes(args, t_process)
     cfg = train_config(
         args, out, fit_minutes, grad_accum=args.grad_accum, print_every=args.print_every or None,
