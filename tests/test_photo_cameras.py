@@ -159,15 +159,13 @@ def test_relative_and_resampled_path():
 # ------------------------------------------------------------------------------------------------ pipeline
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory):
-    from lyra.distill.train import export_student
-
     from lyra.pipeline import ScenePipeline
     from lyra.student import LatentDecoder, decoder_config
 
     torch.manual_seed(0)
     cfg = decoder_config("tiny")
-    folder = export_student(LatentDecoder(cfg).state_dict(), cfg, tmp_path_factory.mktemp("s") / "student",
-                            {"preset": "tiny", "tokenizer": "tiny", "single_view": False})
+    folder = LatentDecoder(cfg).save_pretrained(tmp_path_factory.mktemp("s") / "student",
+                                                {"preset": "tiny", "tokenizer": "tiny", "single_view": False})
     return ScenePipeline.from_preset("tiny", student=folder, device="cpu")
 
 

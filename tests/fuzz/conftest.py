@@ -35,9 +35,10 @@ def _vm_bytes() -> int:
     return 0
 
 
-@pytest.fixture(autouse=True, scope="package")
+@pytest.fixture(autouse=True)
 def bounded_memory():
-    """Cap this process's address space while the fuzz tests run (restored afterwards)."""
+    """Cap this process's address space while each fuzz test runs (restored after each: a package-scoped cap
+    outlived the package under pytest and starved later tests, e.g. node's WebAssembly in the export tests)."""
     if not Path("/proc/self/status").exists():
         yield
         return

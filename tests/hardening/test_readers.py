@@ -240,7 +240,7 @@ def test_view_on_all_interfaces_names_the_address_and_warns(monkeypatch, capsys,
     monkeypatch.setattr(app, "serve", lambda *a, **k: SimpleNamespace(url="http://127.0.0.1:8123/", num_splats=10,
                                                                          trajectories={}))
     monkeypatch.setattr(app, "serve_forever", lambda viewer: None)
-    args = argparse.Namespace(file=str(p), cameras=None, host="0.0.0.0", port=8123, max_splats=0, up="-y")
+    args = argparse.Namespace(file=str(p), cameras=None, mesh=None, host="0.0.0.0", port=8123, max_splats=0, up="-y")
     assert view.run(args) == 0
     out, err = capsys.readouterr()
     assert "warning" in err and "0.0.0.0" in err

@@ -57,14 +57,12 @@ def photo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def student(tmp_path_factory):
-    from lyra.distill.train import export_student
-
     from lyra.student import LatentDecoder, decoder_config
 
     torch.manual_seed(0)
     cfg = decoder_config("tiny")
-    return export_student(LatentDecoder(cfg).state_dict(), cfg, tmp_path_factory.mktemp("s") / "student",
-                          {"preset": "tiny", "tokenizer": "tiny", "single_view": False})
+    return LatentDecoder(cfg).save_pretrained(tmp_path_factory.mktemp("s") / "student",
+                                                {"preset": "tiny", "tokenizer": "tiny", "single_view": False})
 
 
 @pytest.mark.parametrize("kind", ["da_relative", "da_metric"])

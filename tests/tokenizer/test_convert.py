@@ -38,7 +38,12 @@ def original_name(key: str) -> str:
 
 
 def test_every_official_parameter_name_round_trips():
-    with torch.device("meta"):
+    from accelerate import init_empty_weights
+
+    # parameters on "meta", buffers real. Built under torch.device("meta") instead, tokenizers loaded later in the
+    # same process carried meta tensors ("Cannot copy out of meta tensor" in tests/test_photo_cameras.py run after
+    # this file); the cause inside diffusers/accelerate was not traced
+    with init_empty_weights(include_buffers=False):
         keys = list(Tokenizer.from_config("official").vae.state_dict())
     originals = [original_name(k) for k in keys]
     assert len(set(originals)) == len(keys)

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  lyra view big.ply --max-splats 500000 --host 0.0.0.0   # reachable from other machines",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", help="a .ply, .splat or .spz file, or a 4D scene folder (with index.json)")
+    p.add_argument("file", help="a splat file (.ply, .splat, .spz, .glb, .sog), or a 4D scene folder (with index.json)")
     p.add_argument("--cameras", metavar="PATH.json",
                    help="camera path to draw and play back (lyra's camera-path JSON or nerfstudio transforms.json)")
     p.add_argument("--mesh", metavar="MESH", default=None,

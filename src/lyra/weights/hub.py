@@ -94,12 +94,12 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
         raise ConfigError(f"--device {device!r}: unknown device; use auto, cpu, cuda or cuda:N")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {device} was asked for, but no CUDA GPU is available (use cpu)")
+            raise ConfigError(f"--device {device} was asked for, but no CUDA GPU is available (use --device cpu)")
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
             raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
     if device == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ConfigError("device mps was asked for, but MPS is not available (use cpu)")
+        raise ConfigError("--device mps was asked for, but MPS is not available (use --device cpu)")
     return torch.device(device)
 
 
