@@ -18,7 +18,6 @@ import datetime as _dt
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from lyra.cli._common import add_device_argument, pick_device
 from lyra.errors import ConfigError
@@ -261,6 +260,7 @@ def _merge_scene(args: argparse.Namespace, stem: str) -> int:
     from lyra.errors import OutputPathError
     from lyra.eval.report import check_out_dir, write_report
     from lyra.eval.scene_benchmark import markdown_report, merge_results
+    from lyra.fileio import atomic_path
 
     parts = []
     for d in args.merge:
@@ -280,11 +280,9 @@ def _merge_scene(args: argparse.Namespace, stem: str) -> int:
                                     f"{result['setting']['seed']} --depth {args.depth} (in {len(parts)} parts "
                                     "joined with --merge)")
 
-    class _Copy:  # write_report's sheet: the first part's PNG, copied as it is
-        def save(self, path: Any, format: str = "PNG") -> None:
-            shutil.copyfile(sheet_src, path)
-
-    write_report(out_dir, stem, result, _Copy(), markdown_report(result))
+    write_report(out_dir, stem, result, None, markdown_report(result))
+    with atomic_path(out_dir / f"{stem}.png") as tmp:  # the first part's sheet, as it is
+        shutil.copyfile(sheet_src, tmp)
     _print_scene_summary(result["mean"])
     print(f"Joined {len(parts)} parts ({n} worlds). Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
     return 0
@@ -368,10 +366,8 @@ def run_real(args: argparse.Namespace) -> int:
         student=display_path(pipe.student_path), weights_sha256=pipe.weights, device=str(device),
         date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), command=command,
         sheet=f"{stem}.png" if sheet else None)
-    if sheet:
-        write_report(out_dir, stem, result, contact_sheet(sheet, SHEET_COLUMNS), markdown_report(result))
-    else:
-        _write_md_json(out_dir, stem, result, markdown_report(result))
+    write_report(out_dir, stem, result, contact_sheet(sheet, SHEET_COLUMNS) if sheet else None,
+                 markdown_report(result))
     for g, m in result["depth"]["mean"].items():
         dn, co = m.get("depth_net", {}), m.get("constant", {})
         print(f"depth {g:<20} n={m['images']:>2}: AbsRel {dn.get('abs_rel', float('nan')):.3f} δ1 "
@@ -389,20 +385,6 @@ def run_real(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_md_json(out_dir: Path, stem: str, result: dict, markdown: str) -> None:
-    """``STEM.json`` and ``STEM.md`` (no picture: the depth-only run renders nothing), each atomically."""
-    import json
-
-    from lyra.fileio import atomic_path
-
-    out_dir.mkdir(exist_ok=True)
-    with atomic_path(out_dir / f"{stem}.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2, default=float) + "\n")
-    with atomic_path(out_dir / f"{stem}.md") as tmp:
-        tmp.write_text(markdown)
-
-
-#: ``lyra eval`` sub-commands: name → function adding its parser to the sub-parsers.
 def _register_mesh(esub: argparse._SubParsersAction) -> None:
     from lyra.cli.eval_mesh import register_mesh_eval
 

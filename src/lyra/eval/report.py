@@ -154,14 +154,15 @@ def contact_sheet(cells: list[tuple[str, list[Tensor]]], labels: tuple[str, ...]
 
 
 def write_report(out_dir: Path, stem: str, result: dict[str, Any], sheet: Any, markdown: str) -> None:
-    """Write ``STEM.json`` (``result``), ``STEM.png`` (``sheet``, a PIL image) and ``STEM.md`` into ``out_dir``
-    (created if missing), each atomically."""
+    """Write ``STEM.json`` (``result``), ``STEM.png`` (``sheet``, a PIL image; none when ``sheet`` is ``None``) and
+    ``STEM.md`` into ``out_dir`` (created if missing), each atomically."""
     from lyra.fileio import atomic_path
 
     out_dir.mkdir(exist_ok=True)
     with atomic_path(out_dir / f"{stem}.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2, default=float) + "\n")
-    with atomic_path(out_dir / f"{stem}.png") as tmp:
-        sheet.save(tmp, format="PNG")
+    if sheet is not None:
+        with atomic_path(out_dir / f"{stem}.png") as tmp:
+            sheet.save(tmp, format="PNG")
     with atomic_path(out_dir / f"{stem}.md") as tmp:
         tmp.write_text(markdown)
