@@ -82,6 +82,7 @@ def main() -> int:
     import lyra.teacher.pipeline as tp
     from lyra.pipeline import ScenePipeline, student_weights_dir
     from lyra.world import make_example, split_seeds
+    from lyra.eval.report import display_path
 
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -145,7 +146,7 @@ def main() -> int:
         "what": f"lyra.pipeline generate ({args.preset}), one image -> {scene.metadata['gaussians']:,} Gaussians "
                 f"(of {scene.metadata['gaussians_before_prune']:,} before pruning)",
         "device": torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)",
-        "student": kind, "student_path": str(student) if kind != "random init (no shipped student yet)" else None,
+        "student": kind, "student_path": display_path(student) if kind != "random init (no shipped student yet)" else None,
         "size": scene.metadata["size"], "frames": scene.metadata["frames"], "latents": scene.metadata["latents"],
         "steps": args.steps, "seed": args.seed, "warmup": args.warmup, "repeats": args.repeats,
         "decode_videos": args.decode_videos, "load_s": round(t_load, 3),
