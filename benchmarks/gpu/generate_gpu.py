@@ -80,9 +80,9 @@ def main() -> int:
     args = ap.parse_args()
 
     import lyra.teacher.pipeline as tp
+    from lyra.eval.report import display_path
     from lyra.pipeline import ScenePipeline, student_weights_dir
     from lyra.world import make_example, split_seeds
-    from lyra.eval.report import display_path
 
     device = torch.device(args.device)
     cuda = device.type == "cuda"
