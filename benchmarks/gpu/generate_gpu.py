@@ -146,7 +146,8 @@ def main() -> int:
         "what": f"lyra.pipeline generate ({args.preset}), one image -> {scene.metadata['gaussians']:,} Gaussians "
                 f"(of {scene.metadata['gaussians_before_prune']:,} before pruning)",
         "device": torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)",
-        "student": kind, "student_path": display_path(student) if kind != "random init (no shipped student yet)" else None,
+        "student": kind,
+        "student_path": display_path(student) if kind != "random init (no shipped student yet)" else None,
         "size": scene.metadata["size"], "frames": scene.metadata["frames"], "latents": scene.metadata["latents"],
         "steps": args.steps, "seed": args.seed, "warmup": args.warmup, "repeats": args.repeats,
         "decode_videos": args.decode_videos, "load_s": round(t_load, 3),
