@@ -37,7 +37,7 @@ from torch import Tensor
 from lyra.eval.baselines import Views
 
 __all__ = ["FRAME_GROUPS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "METRICS", "ONE_IS_BEST", "Table", "best_system",
-           "frame_groups", "group_metrics", "mean_tables", "view_metrics", "winners"]
+           "frame_groups", "group_metrics", "mean_rows", "mean_tables", "view_metrics", "winners"]
 
 FRAME_GROUPS = ("input", "near", "far")
 #: Every metric key a table may hold, in report order.
@@ -182,20 +182,24 @@ def group_metrics(systems: Mapping[str, Views], gt_rgb: Tensor, gt_depth: Tensor
     return table
 
 
+def mean_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Key by key mean of several rows of numbers (keys in first-seen order; NaN, non-numeric and missing values
+    left out; NaN where no value is left)."""
+    rows = list(rows)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    out: dict[str, float] = {}
+    for k in keys:
+        vals = [float(r[k]) for r in rows if isinstance(r.get(k), (int, float)) and math.isfinite(r[k])]
+        out[k] = sum(vals) / len(vals) if vals else math.nan
+    return out
+
+
 def mean_tables(tables: list[Table]) -> Table:
-    """Mean of several worlds' tables, key by key (NaN and missing values left out)."""
+    """Mean of several worlds' tables, key by key (:func:`mean_rows`: NaN and missing values left out)."""
+    cells = dict.fromkeys((g, n) for t in tables for g, systems in t.items() for n in systems)
     out: Table = {}
-    for t in tables:
-        for group, systems in t.items():
-            for name, metrics in systems.items():
-                for k in metrics:
-                    out.setdefault(group, {}).setdefault(name, {}).setdefault(k, math.nan)
-    for group, systems in out.items():
-        for name, metrics in systems.items():
-            for k in metrics:
-                vals = [float(t[group][name][k]) for t in tables
-                        if k in t.get(group, {}).get(name, {}) and math.isfinite(float(t[group][name][k]))]
-                metrics[k] = sum(vals) / len(vals) if vals else math.nan
+    for g, n in cells:
+        out.setdefault(g, {})[n] = mean_rows(t[g][n] for t in tables if n in t.get(g, {}))
     return out
 
 

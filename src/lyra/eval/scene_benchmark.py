@@ -40,7 +40,7 @@ from torch import Tensor
 
 from lyra.errors import ConfigError
 from lyra.eval.baselines import HOLE_ALPHA, Views, filled_warp, render_views, warp_only_gaussians
-from lyra.eval.groups import FRAME_GROUPS, frame_groups, group_metrics, mean_tables, winners
+from lyra.eval.groups import FRAME_GROUPS, frame_groups, group_metrics, mean_rows, mean_tables, winners
 from lyra.eval.report import sheet_rows
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
@@ -132,11 +132,6 @@ def evaluate_world(pipe: Any, example: Any, exact_depth: bool, seed: int, steps:
     frames = {k: v.rgb for k, v in systems.items()}
     frames["gt"] = ex.videos.cpu()
     return row, frames
-
-
-def _mean(rows: list[dict[str, Any]], key: str) -> float:
-    vals = [float(r[key]) for r in rows if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
-    return sum(vals) / len(vals) if vals else math.nan
 
 
 def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", steps: int = 35, seed: int = 0,
@@ -235,7 +230,7 @@ def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     rows."""
     mean = mean_tables([r["table"] for r in rows])
     return {"mean": mean, "winners": winners(mean),
-            "scene": {k: _mean([r["scene"] for r in rows], k) for k in rows[0]["scene"]}}
+            "scene": mean_rows(r["scene"] for r in rows)}
 
 
 def merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -34,7 +34,6 @@ Dynamic students on dynamic SDG data (:mod:`lyra.student.dynamic`; chosen automa
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ from tqdm.auto import tqdm
 
 from lyra.errors import ConfigError
 from lyra.eval.baselines import HOLE_ALPHA, Views, filled_warp, render_views, warp_only_gaussians
-from lyra.eval.groups import Table, group_metrics, mean_tables, view_metrics
+from lyra.eval.groups import Table, group_metrics, mean_rows, mean_tables, view_metrics
 from lyra.eval.metrics import mean_finite, psnr, ssim
 from lyra.geometry import Cameras
 from lyra.student import LatentDecoder
@@ -103,11 +102,6 @@ def _student_views(raw: Tensor, cameras: Cameras, prune_ratio: float | None, bac
     return render_views(g, cameras.to(raw.device), backend).cpu()
 
 
-def _mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
-    keys = {k for r in rows for k in r}
-    return {k: mean_finite(torch.tensor([r.get(k, math.nan) for r in rows], dtype=torch.float64)) for k in keys}
-
-
 @torch.no_grad()
 def evaluate_fidelity(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes: int | None = 8,
                       frame_stride: int = 1, backend: str = "auto", single_view: bool = False,
@@ -160,7 +154,7 @@ def evaluate_fidelity(model: LatentDecoder, data: str | Any, encoder: Any, max_s
         ids.append(s["sample_id"])
     if not ids:
         raise ConfigError("no scenes to evaluate")
-    out: dict[str, Any] = _mean_rows(rows)
+    out: dict[str, Any] = mean_rows(rows)
     out["prune_cost_db"] = out["psnr"] - out["psnr_pruned"]
     out.update(scenes=len(ids), frames_per_scene=len(frames) * V, prune_ratio=prune_ratio, sample_ids=ids,
                table=mean_tables(tables), single_view=single_view,
@@ -250,7 +244,7 @@ def evaluate_gt(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes:
         seeds.append(seed)
     if not seeds:
         raise ConfigError("no world scenes (with a world seed) among the evaluated samples")
-    out: dict[str, Any] = _mean_rows(rows)
+    out: dict[str, Any] = mean_rows(rows)
     out.update(scenes=len(seeds), world_seeds=seeds, world_preset=preset, frames="1..T-1", frame_stride=frame_stride,
                student_prune_ratio=prune_ratio, max_camera_offset=offset, table=mean_tables(tables),
                per_scene={k: [round(r[k], 4) for r in rows] for k in sorted(rows[0])})
