@@ -47,13 +47,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
+def _add_world_options(t: argparse.ArgumentParser) -> None:
+    """--worlds, --steps and --seed of the held-out-world benchmarks (teacher, scene)."""
+    t.add_argument("--worlds", type=int, default=8, help="number of test worlds (the first N test seeds; default 8)")
+    t.add_argument("--steps", type=int, default=35, help="sampler steps (default 35)")
+    t.add_argument("--seed", type=int, default=0, help="sampling seed (mixed with each world seed; default 0)")
+
+
+def _add_sheet_options(t: argparse.ArgumentParser) -> None:
+    """--sheet-trajectory and --sheet-worlds: which frames and worlds the contact sheet shows."""
+    t.add_argument("--sheet-trajectory", default="left", help="trajectory shown in the contact sheet (default left)")
+    t.add_argument("--sheet-worlds", type=int, default=4, metavar="N",
+                   help="how many worlds (the first N, not chosen) the contact sheet shows (default 4)")
+
+
 # ============================================================================================ teacher
 def _register_teacher(esub: argparse._SubParsersAction) -> None:
     t = esub.add_parser("teacher", help="teacher vs ground truth, warp-only baseline and tokenizer ceiling",
                         description=TEACHER_DESCRIPTION)
-    t.add_argument("--worlds", type=int, default=8, help="number of test worlds (the first N test seeds; default 8)")
-    t.add_argument("--steps", type=int, default=35, help="sampler steps (default 35)")
-    t.add_argument("--seed", type=int, default=0, help="sampling seed (mixed with each world seed; default 0)")
+    _add_world_options(t)
     t.add_argument("--weights", default=None, metavar="DIR", help="teacher weights (default: the shipped tiny ones)")
     t.add_argument("--depth", default="exact", metavar="SPEC",
                    help="'exact' (the world's depth, default), 'tiny' (the shipped depth net) or hf:DIR (a local "
@@ -63,9 +75,7 @@ def _register_teacher(esub: argparse._SubParsersAction) -> None:
                    help="dynamic test worlds: the teacher reads the input camera's video (frame f at time t_f) "
                    "through the dynamic 3D cache; default weights: the shipped dynamic fine-tune if present, else "
                    "the static teacher. Files are suffixed _dynamic")
-    t.add_argument("--sheet-trajectory", default="left", help="trajectory shown in the contact sheet (default left)")
-    t.add_argument("--sheet-worlds", type=int, default=4, metavar="N",
-                   help="how many worlds (the first N, not chosen) the contact sheet shows (default 4)")
+    _add_sheet_options(t)
     t.add_argument("--out", default="docs/teacher_eval", metavar="DIR",
                    help="output folder (created if missing; its parent must exist). Default docs/teacher_eval")
     t.add_argument("--no-progress", action="store_true", help="no sampler progress bar")
@@ -164,9 +174,7 @@ SCENE_DESCRIPTION = (
 def _register_scene(esub: argparse._SubParsersAction) -> None:
     t = esub.add_parser("scene", help="image -> 3D scene vs ground truth, warp-only baseline and the teacher",
                         description=SCENE_DESCRIPTION)
-    t.add_argument("--worlds", type=int, default=8, help="number of test worlds (the first N test seeds; default 8)")
-    t.add_argument("--steps", type=int, default=35, help="sampler steps (default 35)")
-    t.add_argument("--seed", type=int, default=0, help="sampling seed (mixed with each world seed; default 0)")
+    _add_world_options(t)
     t.add_argument("--student", default=None, metavar="DIR",
                    help="student export folder (default: the shipped src/lyra/weights/student_tiny)")
     t.add_argument("--weights", default=None, metavar="DIR",
@@ -175,9 +183,7 @@ def _register_scene(esub: argparse._SubParsersAction) -> None:
                    help="'tiny' (the shipped depth net's estimate: what a user gets; default) or 'exact' (the "
                    "world's depth)")
     t.add_argument("--world-preset", default="tiny", help="lyra.world preset (default tiny: 17 x 176 x 320)")
-    t.add_argument("--sheet-trajectory", default="left", help="trajectory shown in the contact sheet (default left)")
-    t.add_argument("--sheet-worlds", type=int, default=4, metavar="N",
-                   help="how many worlds (the first N, not chosen) the contact sheet shows (default 4)")
+    _add_sheet_options(t)
     t.add_argument("--first", type=int, default=0, metavar="K",
                    help="start at the K-th test world (default 0): split a run into parts, e.g. in parallel, and "
                    "join their folders with --merge")
