@@ -86,17 +86,12 @@ def _register_teacher(esub: argparse._SubParsersAction) -> None:
 def run_teacher(args: argparse.Namespace) -> int:
     from lyra.eval.groups import frame_groups, winners
     from lyra.eval.report import check_out_dir, contact_sheet, display_path, write_report
-    from lyra.eval.teacher_benchmark import (
-        SHEET_COLUMNS,
-        check_options,
-        evaluate_teacher_worlds,
-        markdown_report,
-        summarize,
-    )
+    from lyra.eval.scene_benchmark import check_options
+    from lyra.eval.teacher_benchmark import SHEET_COLUMNS, evaluate_teacher_worlds, markdown_report, summarize
     from lyra.teacher.pipeline import TeacherPipeline
     from lyra.world import get_preset
 
-    seeds = check_options(args.worlds, args.steps, args.sheet_trajectory)
+    seeds = check_options(args.worlds, args.steps, args.seed, args.sheet_trajectory)
     if args.sheet_worlds < 1:
         raise ConfigError(f"--sheet-worlds must be >= 1, got {args.sheet_worlds}")
     preset = get_preset(args.world_preset)

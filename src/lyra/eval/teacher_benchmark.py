@@ -30,13 +30,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lyra.errors import ConfigError
 from lyra.eval.baselines import Views, fill_holes, inpaint_holes
 from lyra.eval.groups import Table, frame_groups, group_metrics, mean_tables
 from lyra.eval.metrics import psnr_pooled
 from lyra.eval.report import sheet_rows
 
-__all__ = ["SHEET_COLUMNS", "SYSTEMS", "check_options", "evaluate_teacher_worlds", "markdown_report", "summarize",
+__all__ = ["SHEET_COLUMNS", "SYSTEMS", "evaluate_teacher_worlds", "markdown_report", "summarize",
            "teacher_metrics", "world_table"]
 
 #: Salt mixed with ``seed`` and the world seed into the sampler seed (the same as ``lyra eval scene``).
@@ -151,23 +150,6 @@ def markdown_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def check_options(worlds: int, steps: int, sheet_trajectory: str) -> list[int]:
-    """Validate the benchmark options (ConfigError with what to do); return the test seeds to evaluate."""
-    from lyra.geometry.trajectories import TRAJECTORY_NAMES
-    from lyra.world import split_seeds
-
-    if worlds < 1:
-        raise ConfigError(f"--worlds must be >= 1, got {worlds}")
-    seeds = list(split_seeds("test"))
-    if worlds > len(seeds):
-        raise ConfigError(f"--worlds: the test split holds {len(seeds)} worlds, got {worlds}")
-    if steps < 1:
-        raise ConfigError(f"--steps must be >= 1, got {steps}")
-    if sheet_trajectory not in TRAJECTORY_NAMES:
-        raise ConfigError(f"--sheet-trajectory must be one of {', '.join(TRAJECTORY_NAMES)}")
-    return seeds[:worlds]
-
-
 def evaluate_teacher_worlds(pipe: Any, seeds: list[int], world_preset: str, steps: int, seed: int = 0,
                             exact_depth: bool = True, dynamic: bool = False, sheet_trajectory: str = "left",
                             progress: bool = False, log: Log | None = None, sheet_worlds: int = 4, lpips: Any = None
@@ -176,7 +158,7 @@ def evaluate_teacher_worlds(pipe: Any, seeds: list[int], world_preset: str, step
 
     Args:
         pipe: a loaded :class:`lyra.teacher.pipeline.TeacherPipeline` (static, or ``dynamic=True``).
-        seeds: test world seeds (:func:`check_options`).
+        seeds: test world seeds (:func:`lyra.eval.scene_benchmark.check_options`).
         world_preset: :mod:`lyra.world` preset name.
         steps, seed: sampler steps; seed mixed with each world seed.
         exact_depth: give the teacher the world's exact depth (else the pipeline's estimator runs).
