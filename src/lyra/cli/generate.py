@@ -75,6 +75,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default=None, metavar="HxW",
                    help="working size, both multiples of 16 (default: the photo's aspect, portrait included, at about "
                    "the preset's pixel count: 176x320 for a 16:9 photo with tiny, 320x176 for 9:16, 208x272 for 4:3)")
+    p.add_argument("--input-resolution", type=int, default=None, metavar="PX",
+                   help="long side of the input-view Gaussians: one Gaussian per pixel of the photo (its crop to the "
+                   "working aspect, never above its own resolution), in front of the generated ones, so the scene "
+                   "keeps the photo's detail where it was taken. Default 1024 for tiny, 0 (off) for official; 0: the "
+                   "generated Gaussians alone")
     p.add_argument("--trajectory", default=None, metavar="FILE",
                    help="your own camera path (lyra JSON, nerfstudio transforms.json or Lyra-2 trajectory.npz with "
                    "w2c + intrinsics arrays), ADDED to the six GEN3C trajectories: re-expressed relative to its "
@@ -207,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
                      trajectory=args.trajectory, depth=args.depth, device=args.device, progress=progress,
                      decode_videos=bool(args.teacher_videos), student=args.student, fov=args.fov,
                      focal_px=args.focal_px, intrinsics=args.intrinsics, exif=not args.no_exif,
-                     replace_trajectories=args.trajectory_only)
+                     replace_trajectories=args.trajectory_only, input_resolution=args.input_resolution)
     m = scene.metadata
     if args.prompt is not None:
         m["input"] = "prompt"
@@ -246,14 +251,20 @@ def run(args: argparse.Namespace) -> int:
         from lyra.media import write_video
 
         dev = pick_device(args.device)
-        cams = flythrough_cameras(scene.cameras, scene.gaussians, args.orbit_frames)
-        g = scene.gaussians.to(dev)
+        from lyra.pipeline import video_gaussians
+
+        g = video_gaussians(scene)  # the input-view Gaussians at the video's (working) size: no aliasing, fast
+        cams = flythrough_cameras(scene.cameras, g, args.orbit_frames)
+        g = g.to(dev)
         write_video(render_frames(g, cams.to(dev), (1.0, 1.0, 1.0), args.backend, progress=progress), args.video,
                     fps=args.fps)
         written.append(Path(args.video))
         print(f"wrote {args.video} ({len(cams)} frames, {cams.width}x{cams.height})")
     total = time.perf_counter() - t_start
-    print(f"wrote {args.output}: {m['gaussians']:,} Gaussians (of {m['gaussians_before_prune']:,}, pruned "
-          f"{m['prune_ratio']:.0%}), {len(scene.names)} trajectories × {m['frames']} frames at "
+    iv = m.get("input_view")
+    detail = (f" + {iv['gaussians']:,} input-view Gaussians at {iv['size'][1]}x{iv['size'][0]}" if iv else "")
+    print(f"wrote {args.output}: {m['gaussians']:,} Gaussians ({m['gaussians'] - (iv['gaussians'] if iv else 0):,} "
+          f"generated of {m['gaussians_before_prune']:,}, pruned {m['prune_ratio']:.0%}{detail}), {len(scene.names)} "
+          f"trajectories × {m['frames']} frames at "
           f"{m['size'][1]}x{m['size'][0]}, seed {m['seed']}, {m['steps']} steps, {total:.1f} s on {m['device']}")
     return 0
