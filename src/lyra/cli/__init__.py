@@ -13,9 +13,15 @@ import os
 import sys
 
 from lyra import __version__
-from lyra.cli._common import OneLineParser
-from lyra.errors import LyraError
-from lyra.fileio import install_cleanup_on_sigterm
+from lyra.cpu_threads import configure_threads, set_passive_wait
+
+# Before any command module imports torch: OpenMP reads its wait policy once, when torch loads it, and a spinning
+# wait makes a busy CPU many times slower (lyra.cpu_threads).
+set_passive_wait()
+
+from lyra.cli._common import OneLineParser  # noqa: E402
+from lyra.errors import LyraError  # noqa: E402
+from lyra.fileio import install_cleanup_on_sigterm  # noqa: E402
 
 #: OS errors a user's environment causes (full disk, quota, read-only medium): one line, not a traceback.
 _ENV_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM,
@@ -24,6 +30,8 @@ _ENV_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ("generate", "render", "view", "convert", "info", "mesh", "world", "tokenizer", "teacher", "sdg", "train",
             "eval", "bench")
+#: Commands that compute on the CPU: their torch thread count follows the free cores (lyra.cpu_threads).
+COMPUTE_COMMANDS = frozenset({"generate", "render", "mesh", "world", "tokenizer", "teacher", "sdg", "train", "eval"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     install_cleanup_on_sigterm()  # SIGTERM deletes our temporaries and unwinds like Ctrl-C
     try:
+        if args.command in COMPUTE_COMMANDS:
+            configure_threads()  # one torch thread per free core (LYRA_THREADS / OMP_NUM_THREADS override)
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # inside the try: a reader that left (| head) is met here, not at exit
         return code

@@ -255,5 +255,6 @@ def run(args: argparse.Namespace) -> int:
     total = time.perf_counter() - t_start
     print(f"wrote {args.output}: {m['gaussians']:,} Gaussians (of {m['gaussians_before_prune']:,}, pruned "
           f"{m['prune_ratio']:.0%}), {len(scene.names)} trajectories × {m['frames']} frames at "
-          f"{m['size'][1]}x{m['size'][0]}, seed {m['seed']}, {m['steps']} steps, {total:.1f} s on {m['device']}")
+          f"{m['size'][1]}x{m['size'][0]}, seed {m['seed']}, {m['steps']} steps, {total:.1f} s on {m['device']}"
+          + (f" ({m['cpu_threads']} CPU threads)" if m.get("cpu_threads") and m["device"] == "cpu" else ""))
     return 0
