@@ -483,7 +483,7 @@ class ScenePipeline:
             "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
             "prune_ratio": prune_ratio, "gaussians_before_prune": n_raw, "gaussians": len(g),
             "latents": list(out.latents.shape), "single_view": self.single_view, "device": str(dev),
-            "cpu_threads": torch.get_num_threads(),
+            "cpu_threads": torch.get_num_threads(), "student_path": self.student.compute_paths(),
             "weights": self.weights, "load_s": round(self.load_seconds, 4),
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
             "low_memory": self.low_memory, "peak_gib": peaks,
