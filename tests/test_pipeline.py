@@ -215,3 +215,22 @@ def test_low_memory_mode_same_scene_and_stage_order(student, image_file, pipe, m
         assert float((x - y).abs().max()) <= 1e-4 * float(x.abs().max()), name
     pruned = low(str(image_file), seed=2, steps=1, size=SIZE, progress=False)
     assert len(pruned.gaussians) == kept(PER_PIXEL)
+
+
+def test_quantized_denoiser_and_recorded_paths(student, image_file, scene0):
+    """Issue 22: the 8-bit memory mode changes the scene only a little, and the metadata say what ran."""
+    m0 = scene0.metadata
+    assert m0["denoiser_weights"] == "float32" and m0["cpu_threads"] == torch.get_num_threads()
+    assert m0["student_path"] == {"ssd": "torch", "attention": "sdpa"}
+    q = ScenePipeline.from_preset("tiny", student=student, device="cpu", quantize="int8")
+    assert q.quantized is not None and q.quantized.layers > 0
+    scene = q(str(image_file), seed=0, steps=1, size=SIZE, progress=False, prune_ratio=None)
+    full = ScenePipeline.from_preset("tiny", student=student, device="cpu")(str(image_file), seed=0, steps=1,
+                                                                             size=SIZE, progress=False,
+                                                                             prune_ratio=None)
+    assert scene.metadata["denoiser_weights"] == "int8"
+    a, b = scene.gaussians.means, full.gaussians.means
+    err = float((a - b).norm() / b.norm())
+    assert 0 < err < 0.05
+    with pytest.raises(ConfigError, match="quantisation"):
+        ScenePipeline.from_preset("tiny", student=student, device="cpu", quantize="int4")
