@@ -78,18 +78,21 @@ def main() -> int:
     ap.add_argument("--second-process", action="store_true", help="also time a first call in a fresh process")
     ap.add_argument("--first-call-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--cpu-smoke", action="store_true", help="tiny shapes on the CPU (tests this script)")
     args = ap.parse_args()
-    if not torch.cuda.is_available():
+    if args.cpu_smoke:
+        args.views, args.latent_frames, args.latent_height, args.latent_width = 2, 2, 4, 6
+    elif not torch.cuda.is_available():
         print("decoder_auto: no CUDA device; run this on the GPU machine", file=sys.stderr)
         return 0
     import lyra.student.decoder as dec
     from lyra.student.inference import decode
     from lyra.student.mamba2 import compile_available, mamba_ssm_available
 
-    dev = torch.device("cuda")
+    dev = torch.device("cpu" if args.cpu_smoke else "cuda")
     V, t, h, w = args.views, args.latent_frames, args.latent_height, args.latent_width
     model, latents, plucker, cams = build(dev, V, t, h, w)
-    model = model.to(torch.bfloat16)  # as the product loads the official student on CUDA
+    model = model.to(torch.bfloat16 if dev.type == "cuda" else torch.float32)  # as the product loads it
 
     def run():
         return decode(held["model"], latents, cams, plucker)
@@ -101,7 +104,7 @@ def main() -> int:
         print(json.dumps({"first_call_s": round(first, 3), "paths": model.compute_paths()}))
         return 0
 
-    res: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+    res: dict = {"device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu", "torch": torch.__version__,
                  "tokens": V * t * (h // 2) * (w // 2), "gaussians": V * (1 + 8 * (t - 1)) * h * w,
                  "compile_available": compile_available(), "mamba_ssm_available": mamba_ssm_available(),
                  "command": "python3 " + " ".join(sys.argv)}
@@ -112,16 +115,17 @@ def main() -> int:
         model.set_ssd_backend(backend)
         if backend == "torch":
             order, dec.ATTENTION_ORDER = dec.ATTENTION_ORDER, ()  # "sdpa": no kernel forced, as before issue 22
-        torch.cuda.reset_peak_memory_stats()
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         first, runs, out = timed_calls(run, args.repeats)
         if backend == "torch":
             dec.ATTENTION_ORDER = order
         outs[name] = out.float().cpu()
         res[name] = {"paths": model.compute_paths(), "first_call_s": round(first, 3),
                      "median_s": round(statistics.median(runs), 4), "runs_s": [round(r, 4) for r in runs],
-                     "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+                     "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if dev.type == "cuda" else None}
         print(f"{name:>5}: paths {res[name]['paths']}, first call {first:.2f} s, median {res[name]['median_s']:.3f}"
-              f" s ({', '.join(f'{r:.3f}' for r in runs)}), peak {res[name]['peak_gib']:.1f} GiB", flush=True)
+              f" s ({', '.join(f'{r:.3f}' for r in runs)}), peak {res[name]['peak_gib']} GiB", flush=True)
     # the oracle: fp32 weights and activations on the torch path
     model = held["model"] = model.float().set_ssd_backend("torch")
     with torch.no_grad():
@@ -136,9 +140,11 @@ def main() -> int:
         print(f"{name:>5}: rel L2 vs fp32 torch {res[name]['rel_l2_vs_fp32']:.2e} "
               f"{ {k: f'{v:.1e}' for k, v in res[name]['rel_l2_vs_fp32_by_field'].items()} }", flush=True)
     del model, outs, ref, held["model"]
-    torch.cuda.empty_cache()
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
     if args.second_process:
-        argv = [sys.executable, __file__, "--first-call-only", "--views", str(V), "--latent-frames", str(t),
+        smoke = ["--cpu-smoke"] if args.cpu_smoke else []
+        argv = [sys.executable, __file__, "--first-call-only", *smoke, "--views", str(V), "--latent-frames", str(t),
                 "--latent-height", str(h), "--latent-width", str(w)]
         p = subprocess.run(argv, capture_output=True, text=True, check=False)
         try:

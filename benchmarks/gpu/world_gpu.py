@@ -33,25 +33,34 @@ def _sample(args: tuple[int, str, bool]):
     return sample_world(seed, preset, dynamic)
 
 
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _render_rate(render_samples, batches, dev, iters: int) -> tuple[float, list[float], float, float]:
     """(median examples/s, per-batch rates, warm-up seconds, peak GiB) over ``batches[1:]`` after ``batches[0]``."""
     import torch
 
-    torch.cuda.synchronize()
+    cuda = dev.type == "cuda"
+    _sync()
     t0 = time.perf_counter()
     render_samples(batches[0], dev)  # warm-up: CUDA context, allocator (and compiling, when on)
-    torch.cuda.synchronize()
+    _sync()
     warm = time.perf_counter() - t0
-    torch.cuda.reset_peak_memory_stats()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     rates = []
     for b in batches[1:iters + 1]:
-        torch.cuda.synchronize()
+        _sync()
         t0 = time.perf_counter()
         out = render_samples(b, dev)
-        torch.cuda.synchronize()
+        _sync()
         rates.append(len(b) / (time.perf_counter() - t0))
-        assert out[0].videos.is_cuda
-    return statistics.median(rates), rates, warm, torch.cuda.max_memory_allocated(dev) / 2**30
+        assert out[0].videos.device.type == dev.type
+    return statistics.median(rates), rates, warm, torch.cuda.max_memory_allocated(dev) / 2**30 if cuda else 0.0
 
 
 def main() -> None:
@@ -70,12 +79,13 @@ def main() -> None:
                     "with torch.compile (LYRA_WORLD_COMPILE=1)")
     ap.add_argument("--profile", action="store_true", help="profile one batch of the smallest size")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--cpu-smoke", action="store_true", help="run on the CPU (tests this script; use --preset micro)")
     args = ap.parse_args()
     if args.compile:
         os.environ["LYRA_WORLD_COMPILE"] = "1"
     import torch
 
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not args.cpu_smoke:
         print("world_gpu: no CUDA device, nothing to measure")
         return
     from lyra.world.sample import render_samples, sample_world
@@ -93,8 +103,8 @@ def main() -> None:
         samples = pool.map(_sample, seeds, chunksize=1)
     t_sample = time.perf_counter() - t0
     sample_rate = n / t_sample
-    dev = torch.device("cuda")
-    name = torch.cuda.get_device_name(dev)
+    dev = torch.device("cpu" if args.cpu_smoke else "cuda")
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     res: dict = {"device": name, "torch": torch.__version__, "preset": args.preset, "dynamic": args.dynamic,
                  "cpu_sampling_per_s": round(sample_rate, 2), "workers": args.workers,
                  "pool_start_s": round(t_start, 2), "render": {},
@@ -118,7 +128,7 @@ def main() -> None:
         size = sizes[0]
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             render_samples(samples[:size], dev)
-            torch.cuda.synchronize()
+            _sync()
         try:
             table = prof.key_averages().table(sort_by="device_time_total", row_limit=15)
         except (KeyError, AttributeError, ValueError):
