@@ -104,7 +104,8 @@ def main() -> int:
         print(json.dumps({"first_call_s": round(first, 3), "paths": model.compute_paths()}))
         return 0
 
-    res: dict = {"device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu", "torch": torch.__version__,
+    res: dict = {"device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
+                 "torch_version": torch.__version__,
                  "tokens": V * t * (h // 2) * (w // 2), "gaussians": V * (1 + 8 * (t - 1)) * h * w,
                  "compile_available": compile_available(), "mamba_ssm_available": mamba_ssm_available(),
                  "command": "python3 " + " ".join(sys.argv)}

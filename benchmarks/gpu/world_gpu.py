@@ -73,16 +73,14 @@ def main() -> None:
     ap.add_argument("--dynamic", action="store_true")
     ap.add_argument("--first-seed", type=int, default=1_000_000, help="first seed (default: the train split)")
     ap.add_argument("--check", action="store_true", help="also compare one example with the CPU renderer")
-    ap.add_argument("--compile", action="store_true", help="torch.compile the kernels on CUDA too "
-                    "(sets LYRA_WORLD_COMPILE=1)")
+    ap.add_argument("--compile", action="store_true", help="render with the kernels through torch.compile "
+                    "(LYRA_WORLD_COMPILE=1, set after the sampling pool started, so sampling stays eager)")
     ap.add_argument("--compile-after", action="store_true", help="after the eager runs, time the largest batch "
                     "with torch.compile (LYRA_WORLD_COMPILE=1)")
     ap.add_argument("--profile", action="store_true", help="profile one batch of the smallest size")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--cpu-smoke", action="store_true", help="run on the CPU (tests this script; use --preset micro)")
     args = ap.parse_args()
-    if args.compile:
-        os.environ["LYRA_WORLD_COMPILE"] = "1"
     import torch
 
     if not torch.cuda.is_available() and not args.cpu_smoke:
@@ -103,6 +101,8 @@ def main() -> None:
         samples = pool.map(_sample, seeds, chunksize=1)
     t_sample = time.perf_counter() - t0
     sample_rate = n / t_sample
+    if args.compile:  # rendering only: set after the pool, so its workers sample eagerly
+        os.environ["LYRA_WORLD_COMPILE"] = "1"
     dev = torch.device("cpu" if args.cpu_smoke else "cuda")
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     res: dict = {"device": name, "torch": torch.__version__, "preset": args.preset, "dynamic": args.dynamic,
