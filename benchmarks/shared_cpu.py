@@ -11,7 +11,7 @@ that a figure measured on a shared machine says how shared it was).
 set ``OMP_WAIT_POLICY=PASSIVE`` (OpenMP's default spinning wait) and a thread for every usable core
 (``LYRA_THREADS``). The input is the image of test world ``--world`` (tiny preset), the shipped tiny weights.
 
-    python benchmarks/busy_cpu.py [--steps 35] [--repeats 2] [--legacy] [--legacy-steps 8] [--write]
+    python benchmarks/shared_cpu.py [--steps 35] [--repeats 2] [--legacy] [--legacy-steps 8] [--write]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "docs" / "bench" / "busy_cpu.json"
+OUT = ROOT / "docs" / "bench" / "shared_cpu.json"
 HOG = "while True:\n    pass\n"
 #: Starts ``lyra`` the pre-issue-22 way: torch (and so OpenMP) loaded before the command line sets its wait policy.
 LEGACY = "import sys, torch\nfrom lyra.cli import main\nsys.exit(main(sys.argv[1:]))\n"
