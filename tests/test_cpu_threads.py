@@ -124,3 +124,18 @@ def test_a_bad_thread_count_is_one_line(tmp_path):
     assert "Traceback" not in p.stderr
     assert p.stderr.strip().splitlines()[-1].startswith("lyra world: error: LYRA_THREADS")
     assert not (tmp_path / "w").exists()
+
+
+def test_in_process_main_restores_the_thread_count(tmp_path, monkeypatch):
+    import torch
+
+    from lyra.cli import main
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("LYRA_THREADS", "1")
+    before = torch.get_num_threads()
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda n, _real=torch.set_num_threads: (seen.append(n), _real(n)))
+    main(["world", "--seed", "-1", "-o", str(tmp_path / "w")])  # fails on the seed, after the threads were set
+    assert seen == [1, before]
+    assert torch.get_num_threads() == before

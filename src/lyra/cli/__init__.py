@@ -11,6 +11,7 @@ import errno
 import importlib
 import os
 import sys
+from collections.abc import Callable
 
 from lyra import __version__
 from lyra.cpu_threads import configure_threads, set_passive_wait
@@ -61,8 +62,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     install_cleanup_on_sigterm()  # SIGTERM deletes our temporaries and unwinds like Ctrl-C
     try:
-        if args.command in COMPUTE_COMMANDS:
-            configure_threads()  # one torch thread per free core (LYRA_THREADS / OMP_NUM_THREADS override)
+        restore = _threads_for(args.command)
+    except LyraError as e:  # a bad LYRA_THREADS
+        print(f"lyra {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    try:
+        return _run(args)
+    finally:
+        restore()
+
+
+def _threads_for(command: str | None) -> Callable[[], None]:
+    """One torch thread per free core for a computing command (``LYRA_THREADS`` / ``OMP_NUM_THREADS`` override).
+    Returns what restores the previous count (``main`` called in-process, e.g. by tests, leaves no trace)."""
+    if command not in COMPUTE_COMMANDS:
+        return lambda: None
+    import torch
+
+    before = torch.get_num_threads()
+    configure_threads()
+    return lambda: torch.set_num_threads(before)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # inside the try: a reader that left (| head) is met here, not at exit
         return code
