@@ -81,9 +81,11 @@ def summary(runs: list[dict], key: str) -> dict:
     return {"median": round(statistics.median(vals), 2), "min": min(vals), "max": max(vals)}
 
 
-def pair(image: Path, out_dir: Path, steps: int, repeats: int, legacy: bool) -> dict:
+def pair(image: Path, out_dir: Path, steps: int, repeats: int, legacy: bool, threads: int | None = None) -> dict:
     env = _env()
     usable = None
+    if threads is not None:
+        env["LYRA_THREADS"] = str(threads)
     if legacy:
         sys.path.insert(0, str(ROOT / "src"))
         from lyra.cpu_threads import usable_cores
@@ -99,15 +101,18 @@ def pair(image: Path, out_dir: Path, steps: int, repeats: int, legacy: bool) -> 
         for hog, runs in ((False, quiet), (True, busy)):
             res = run_once(argv, env, hog)
             runs.append(res)
-            print(f"{'legacy ' if legacy else ''}{'busy ' if hog else 'quiet'} run {r + 1}: wall {res['wall_s']:.1f} s,"
+            label = "legacy " if legacy else f"{threads} threads " if threads else ""
+            print(f"{label}{'busy ' if hog else 'quiet'} run {r + 1}: wall {res['wall_s']:.1f} s,"
                   f" CPU {res['cpu_s']:.1f} s, {res['threads']} threads (load {res['load_1min_before']:.2f}, "
                   f"{res['other_busy_cores_before']:.2f} cores busy before)", flush=True)
     q_wall, b_wall = summary(quiet, "wall_s"), summary(busy, "wall_s")
     q_cpu, b_cpu = summary(quiet, "cpu_s"), summary(busy, "cpu_s")
     return {
-        "mode": "legacy (spinning OpenMP wait, a thread per usable core)" if legacy else "product (lyra generate)",
-        "steps": steps, "command": ("LYRA_THREADS={usable} python -c 'import torch; lyra.cli.main()' " if legacy
-                                    else "lyra ") + f"generate input.png -o scene.ply --steps {steps}",
+        "mode": "legacy (spinning OpenMP wait, a thread per usable core)" if legacy else
+                f"forced (LYRA_THREADS={threads}, passive wait)" if threads else "product (lyra generate)",
+        "steps": steps, "command": (f"LYRA_THREADS={usable} python -c 'import torch; lyra.cli.main()' " if legacy
+                                    else f"LYRA_THREADS={threads} lyra " if threads else "lyra ")
+        + f"generate input.png -o scene.ply --steps {steps}",
         "threads_forced": usable, "quiet": quiet, "busy": busy,
         "quiet_wall_s": q_wall, "busy_wall_s": b_wall, "quiet_cpu_s": q_cpu, "busy_cpu_s": b_cpu,
         "wall_ratio": round(b_wall["median"] / q_wall["median"], 3),
@@ -123,6 +128,8 @@ def main() -> int:
     ap.add_argument("--legacy", action="store_true", help="also run the pre-issue-22 start-up, for comparison")
     ap.add_argument("--legacy-steps", type=int, default=8, help="steps of the legacy pair (default 8: it is slow)")
     ap.add_argument("--legacy-repeats", type=int, default=1, help="legacy quiet/busy pairs (default 1)")
+    ap.add_argument("--compare-threads", type=int, default=None, metavar="N",
+                    help="also run the pair with LYRA_THREADS=N (passive wait kept): is 'one per free core' right?")
     ap.add_argument("--write", action="store_true", help=f"write {OUT}")
     args = ap.parse_args()
     if args.steps < 1 or args.repeats < 1:
@@ -139,6 +146,8 @@ def main() -> int:
         arr = (img.clamp(0, 1).permute(1, 2, 0) * 255).round().byte().numpy()
         Image.fromarray(arr).save(image)
         results = [pair(image, Path(tmp), args.steps, args.repeats, False)]
+        if args.compare_threads:
+            results.append(pair(image, Path(tmp), args.steps, args.repeats, False, args.compare_threads))
         if args.legacy:
             results.append(pair(image, Path(tmp), args.legacy_steps, args.legacy_repeats, True))
     print()

@@ -9,7 +9,7 @@ Two things make torch's CPU work degrade badly when another process keeps a core
   OpenMP's ``KMP_BLOCKTIME=0``) — it only works **before torch is imported**, because OpenMP reads its
   environment once, when torch loads it. The ``lyra`` command line calls it first thing.
 * **More threads than free cores.** One intra-op thread per *free* core: :func:`choose_threads` takes the cores
-  this process may run on (``os.sched_getaffinity``, capped by a cgroup v2 ``cpu.max`` quota), measures how busy
+  this process may run on (``os.sched_getaffinity``, capped by a cgroup CPU quota, v2 or v1), measures how busy
   each of them is over a short sample of ``/proc/stat`` (falling back to the 1-minute load average), and
   subtracts. :func:`configure_threads` applies the choice with ``torch.set_num_threads``.
 
@@ -56,10 +56,7 @@ def usable_cores(affinity: set[int] | None = None, cpu_max: str | None = None) -
         affinity = _affinity()
     n = max(1, len(affinity))
     if cpu_max is None:
-        try:
-            cpu_max = Path("/sys/fs/cgroup/cpu.max").read_text()
-        except OSError:
-            cpu_max = ""
+        cpu_max = _cgroup_cpu_max()
     parts = cpu_max.split()
     if len(parts) == 2 and parts[0] != "max":
         try:
@@ -69,6 +66,22 @@ def usable_cores(affinity: set[int] | None = None, cpu_max: str | None = None) -
         except ValueError:
             pass
     return n
+
+
+def _cgroup_cpu_max() -> str:
+    """The CPU quota as cgroup v2 writes it (``"QUOTA PERIOD"`` or ``"max PERIOD"``), from v2's ``cpu.max`` or v1's
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (quota -1: none); ``""`` when neither is readable."""
+    try:
+        return Path("/sys/fs/cgroup/cpu.max").read_text()
+    except OSError:
+        pass
+    try:
+        v1 = Path("/sys/fs/cgroup/cpu")
+        quota = int(v1.joinpath("cpu.cfs_quota_us").read_text())
+        period = int(v1.joinpath("cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return ""
+    return f"{quota if quota > 0 else 'max'} {period}"
 
 
 def _affinity() -> set[int]:
