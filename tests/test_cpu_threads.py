@@ -139,3 +139,15 @@ def test_in_process_main_restores_the_thread_count(tmp_path, monkeypatch):
     main(["world", "--seed", "-1", "-o", str(tmp_path / "w")])  # fails on the seed, after the threads were set
     assert seen == [1, before]
     assert torch.get_num_threads() == before
+
+
+def test_cgroup_quota_v2_then_v1(tmp_path):
+    assert ct._cgroup_cpu_max(tmp_path) == ""
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert ct._cgroup_cpu_max(tmp_path) == "max 100000"
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("150000\n")
+    assert ct.usable_cores({0, 1, 2, 3}, ct._cgroup_cpu_max(tmp_path)) == 2
+    (tmp_path / "cpu.max").write_text("300000 100000\n")  # v2 wins
+    assert ct.usable_cores({0, 1, 2, 3}, ct._cgroup_cpu_max(tmp_path)) == 3

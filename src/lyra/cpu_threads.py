@@ -68,15 +68,15 @@ def usable_cores(affinity: set[int] | None = None, cpu_max: str | None = None) -
     return n
 
 
-def _cgroup_cpu_max() -> str:
+def _cgroup_cpu_max(root: Path = Path("/sys/fs/cgroup")) -> str:
     """The CPU quota as cgroup v2 writes it (``"QUOTA PERIOD"`` or ``"max PERIOD"``), from v2's ``cpu.max`` or v1's
     ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (quota -1: none); ``""`` when neither is readable."""
     try:
-        return Path("/sys/fs/cgroup/cpu.max").read_text()
+        return (root / "cpu.max").read_text()
     except OSError:
         pass
     try:
-        v1 = Path("/sys/fs/cgroup/cpu")
+        v1 = root / "cpu"
         quota = int(v1.joinpath("cpu.cfs_quota_us").read_text())
         period = int(v1.joinpath("cpu.cfs_period_us").read_text())
     except (OSError, ValueError):
