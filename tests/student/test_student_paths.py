@@ -38,9 +38,11 @@ def test_auto_order_on_cuda(monkeypatch, fresh):
         monkeypatch.setattr(mb, "compile_available", lambda: False)
         monkeypatch.setattr(mb, "mamba_ssm_available", lambda: False)
         assert mb.auto_candidates(_like()) == ("torch",)
-    # with gradients (training) auto stays on the torch path
+    # with gradients (training) auto does not compile; mamba_ssm (it has a backward) stays first where it imports
     monkeypatch.setattr(mb, "compile_available", lambda: True)
     assert mb.auto_candidates(_like()) == ("torch",)
+    monkeypatch.setattr(mb, "mamba_ssm_available", lambda: True)
+    assert mb.auto_candidates(_like()) == ("mamba_ssm", "torch")
 
 
 def _fake_mamba_ssm_kernel(calls: list):

@@ -22,10 +22,10 @@ Python loop over time and nothing quadratic in the sequence length). Backends (:
 (eager), ``compile`` (each whole Mamba-2 block through ``torch.compile``, one graph shared by all blocks),
 ``mamba_ssm`` (its fused Triton SSD kernel ``mamba_chunk_scan_combined``; from the installed package, or from
 an unpacked source tree named by ``$LYRA_MAMBA_SSM_SRC``), and ``auto``: the fastest path that works here
-(:func:`auto_candidates`). On CUDA in inference, ``auto`` tries ``compile`` (where Triton is there and the sequence
-is long enough for compiling to pay: :data:`COMPILE_MIN_TOKENS`), then ``mamba_ssm`` (where it imports), then
-``torch``; a path that raises is reported once (a warning), never tried again in this process, and the next one
-runs instead. With gradients, in float64 and on the CPU ``auto`` is ``torch`` (the oracle of the tests).
+(:func:`auto_candidates`). On CUDA, ``auto`` tries ``compile`` (in inference, where Triton is there and the
+sequence is long enough for compiling to pay: :data:`COMPILE_MIN_TOKENS`), then ``mamba_ssm`` (where it imports),
+then ``torch``; a path that raises is reported once (a warning), never tried again in this process, and the next
+one runs instead. In float64 and on the CPU ``auto`` is ``torch`` (the oracle of the tests).
 :attr:`Mamba2Block.used_backend` says which path a block last ran.
 """
 
@@ -380,14 +380,14 @@ def auto_candidates(x: Tensor) -> tuple[str, ...]:
     """The SSD paths ``auto`` tries for input ``x`` [b, L, d], fastest first (measured at paper scale on an H100:
     compiled blocks 1.59 s, mamba_ssm 1.81 s, torch 2.50 s per forward; docs/bench/student_official_h100.json).
 
-    On CUDA, without gradients and below float64: ``compile`` when :func:`compile_available` and ``L`` ≥
-    :data:`COMPILE_MIN_TOKENS`, then ``mamba_ssm`` when :func:`mamba_ssm_available`, then ``torch``; elsewhere
-    ``torch`` alone. Paths that failed earlier in this process are left out.
+    On CUDA below float64: ``compile`` (inference only, without gradients) when :func:`compile_available` and
+    ``L`` ≥ :data:`COMPILE_MIN_TOKENS`, then ``mamba_ssm`` when :func:`mamba_ssm_available` (training too, as
+    before), then ``torch``; elsewhere ``torch`` alone. Paths that failed earlier in this process are left out.
     """
-    if not _is_cuda(x) or x.dtype == torch.float64 or torch.is_grad_enabled():
+    if not _is_cuda(x) or x.dtype == torch.float64:
         return ("torch",)
     order = []
-    if x.shape[1] >= COMPILE_MIN_TOKENS and compile_available():
+    if not torch.is_grad_enabled() and x.shape[1] >= COMPILE_MIN_TOKENS and compile_available():
         order.append("compile")
     if mamba_ssm_available():
         order.append("mamba_ssm")
