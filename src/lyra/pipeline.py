@@ -493,9 +493,10 @@ class ScenePipeline:
             "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
             "prune_ratio": prune_ratio, "gaussians_before_prune": n_raw, "gaussians": len(g),
             "latents": list(out.latents.shape), "single_view": self.single_view, "device": str(dev),
-            "cpu_threads": torch.get_num_threads(), "student_path": getattr(self.student, "compute_paths", dict)() or None,
-            "denoiser_weights": self.quantized.mode if self.quantized is not None else str(self.teacher.denoiser.dtype)
-            .removeprefix("torch."),
+            "cpu_threads": torch.get_num_threads(),
+            "student_path": getattr(self.student, "compute_paths", dict)() or None,
+            "denoiser_weights": self.quantized.mode if self.quantized is not None
+            else str(self.teacher.denoiser.dtype).removeprefix("torch."),
             "weights": self.weights, "load_s": round(self.load_seconds, 4),
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
             "low_memory": self.low_memory, "peak_gib": peaks,
