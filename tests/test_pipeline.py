@@ -253,3 +253,22 @@ def test_input_view_gaussians_by_default(student, image_file, pipe):
     assert big.metadata["input_view"]["size"] == [72, 120] and big.latent_start <= 72 * 120
     with pytest.raises(ConfigError, match="input_resolution"):
         pipe(str(image_file), steps=1, size=SIZE, input_resolution=-1, progress=False)
+
+
+def test_quantized_denoiser_and_recorded_paths(student, image_file, scene0):
+    """Issue 22: the 8-bit memory mode changes the scene only a little, and the metadata say what ran."""
+    m0 = scene0.metadata
+    assert m0["denoiser_weights"] == "float32" and m0["cpu_threads"] == torch.get_num_threads()
+    assert m0["student_path"] == {"ssd": "torch", "attention": "sdpa"}
+    q = ScenePipeline.from_preset("tiny", student=student, device="cpu", quantize="int8")
+    assert q.quantized is not None and q.quantized.layers > 0
+    scene = q(str(image_file), seed=0, steps=1, size=SIZE, progress=False, prune_ratio=None, input_resolution=0)
+    full = ScenePipeline.from_preset("tiny", student=student, device="cpu")(str(image_file), seed=0, steps=1,
+                                                                             size=SIZE, progress=False,
+                                                                             prune_ratio=None, input_resolution=0)
+    assert scene.metadata["denoiser_weights"] == "int8"
+    a, b = scene.gaussians.means, full.gaussians.means
+    err = float((a - b).norm() / b.norm())
+    assert 0 < err < 0.05
+    with pytest.raises(ConfigError, match="quantisation"):
+        ScenePipeline.from_preset("tiny", student=student, device="cpu", quantize="int4")

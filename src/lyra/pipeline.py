@@ -279,6 +279,8 @@ class ScenePipeline:
         self.weights = weights or {}
         self.load_seconds = 0.0
         self.low_memory = False
+        #: What ``quantize`` did to the denoiser (:class:`lyra.teacher.quant.QuantStats`), else ``None``.
+        self.quantized: Any = None
         self.execution_device: torch.device | None = None
         #: long side (pixels) of the input-view Gaussians by default (0: the latent head's Gaussians alone); the
         #: tiny preset delivers the photo's detail, the official one stays as released unless asked
@@ -304,7 +306,7 @@ class ScenePipeline:
     def from_preset(cls, preset: str = "tiny", weights: str | os.PathLike | None = None,
                     student: str | os.PathLike | None = None, depth: Any = "tiny",
                     device: str | torch.device = "auto", dtype: torch.dtype | None = None,
-                    low_memory: bool | None = None) -> ScenePipeline:
+                    low_memory: bool | None = None, quantize: str | None = None) -> ScenePipeline:
         """Load the teacher (depth net, tokenizer, denoiser) and the student of ``preset``.
 
         Args:
@@ -317,6 +319,8 @@ class ScenePipeline:
             dtype: denoiser and student precision (default float32; bfloat16 for ``official`` on CUDA).
             low_memory: models parked on the CPU, each on the GPU only for its stage (module doc); default: on
                 for ``official`` on CUDA.
+            quantize: ``"fp8"`` or ``"int8"``: the denoiser's large linear layers keep their weights in 8 bits
+                (:mod:`lyra.teacher.quant`; half the memory of bf16, a small error); ``None``: as loaded.
 
         Raises:
             StudentWeightsMissing: no student weights (says how to get them); WeightsError, ConfigError.
@@ -337,6 +341,11 @@ class ScenePipeline:
         model, meta = load_decoder(decoder_path, home, dtype)
         teacher = TeacherPipeline.from_preset(preset, weights=teacher_dir, depth=depth, device=dev, dtype=dtype,
                                               tokenizer=tokenizer_dir, low_memory=low_memory)
+        quant = None
+        if quantize is not None:
+            from lyra.teacher.quant import quantize_linears
+
+            quant = quantize_linears(teacher.denoiser, quantize)
         tok_name = meta.get("tokenizer") or PIPELINE_PRESETS[preset].tokenizer
         if tok_name == PIPELINE_PRESETS[preset].tokenizer:
             encoder = teacher.tokenizer
@@ -359,6 +368,7 @@ class ScenePipeline:
         pipe = cls(teacher, model, encoder, preset=preset, single_view=bool(meta.get("single_view", False)),
                    weights=hashes)
         pipe.student_path = decoder_path
+        pipe.quantized = quant
         if low_memory:
             pipe.enable_low_memory(dev)
         pipe.load_seconds = time.perf_counter() - t0
@@ -497,6 +507,10 @@ class ScenePipeline:
             "prune_ratio": prune_ratio, "gaussians_before_prune": n_raw, "gaussians": len(g),
             "input_view": None,
             "latents": list(out.latents.shape), "single_view": self.single_view, "device": str(dev),
+            "cpu_threads": torch.get_num_threads(),
+            "student_path": getattr(self.student, "compute_paths", dict)() or None,
+            "denoiser_weights": self.quantized.mode if self.quantized is not None
+            else str(self.teacher.denoiser.dtype).removeprefix("torch."),
             "weights": self.weights, "load_s": round(self.load_seconds, 4),
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
             "low_memory": self.low_memory, "peak_gib": peaks,
@@ -634,7 +648,8 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
              num_frames: int | None = None, low_memory: bool | None = None, camera: Cameras | None = None,
              fov: float | None = None, focal_px: float | None = None,
              intrinsics: tuple[float, float, float, float] | str | None = None, exif: bool = True,
-             replace_trajectories: bool = False, input_resolution: int | None = None) -> Scene:
+             replace_trajectories: bool = False, input_resolution: int | None = None,
+             quantize: str | None = None) -> Scene:
     """One image → a 3D Gaussian Splatting :class:`Scene`.
 
     Args:
@@ -668,6 +683,7 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
         input_resolution: long side (pixels) of the input-view Gaussians, one per pixel of the photo
             (:mod:`lyra.student.input_view`; never above the photo's own resolution); ``0``: none, the latent head's
             Gaussians alone; default ``1024`` for ``tiny``, ``0`` for ``official``.
+        quantize: ``"fp8"`` / ``"int8"``: the denoiser's weights in 8 bits (:meth:`ScenePipeline.from_preset`).
 
     Returns:
         :class:`Scene`: the input-view Gaussians (``scene.metadata["input_view"]``) followed by the latent head's
@@ -698,7 +714,7 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
                                  f"image is {img.shape[2]}x{img.shape[1]}; give one of the image's size")
         depth = None
     pipe = ScenePipeline.from_preset(preset, weights=weights, student=student, depth=depth, device=device,
-                                     low_memory=low_memory)
+                                     low_memory=low_memory, quantize=quantize)
     reporter(progress)("load", pipe.load_seconds)
     scene = pipe(img, seed=seed, steps=steps, size=size, trajectory=trajectory, depth_map=depth_map,
                  progress=progress, decode_videos=decode_videos, prune_ratio=prune_ratio, num_frames=num_frames,

@@ -233,6 +233,12 @@ class _VideoTeacher:
                                     timings=dict(out.timings), weights={"teacher": self.weights})
 
 
+def _student_paths(student: Any) -> dict[str, str | None] | None:
+    """The compute paths a decoder-backed student last ran (``LatentDecoder.compute_paths``), else ``None``."""
+    paths = getattr(getattr(student, "model", None), "compute_paths", None)
+    return paths() if callable(paths) else None
+
+
 class _TimeStudent:
     """:class:`DynamicStudent` over a time-conditioned decoder: Plücker latents once per teacher output, time
     latents cached per distinct time row (:class:`~lyra.student.latents.LatentCache`)."""
@@ -520,6 +526,7 @@ def generate_dynamic(
         "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
         "prune_ratio": prune_ratio, "gaussians_before_prune": before, "gaussians": [len(g) for g in sets],
         "device": str(dev), "weights": dict(out.weights),
+        "student_path": _student_paths(student),
         "timings_s": {k: round(v, 4) for k, v in {**out.timings, **timings}.items()},
     }
     meta.update(metadata or {})
