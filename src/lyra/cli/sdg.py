@@ -149,13 +149,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--gt-depth and --store-gt need procedural worlds (they have exact depth); drop them "
                           "with --images")
     depth_weights = _depth_weights(args.depth)
-    ensure_output_dir(args.out_dir)  # fail before loading models
-    if args.images:  # an empty folder or an unreadable photo fails here, before the models load
+    if args.images:  # an empty folder or an unreadable photo fails here, before any model loads or folder is made
         from lyra.inputs import parse_size
 
         H, W = (parse_size(args.size, 16, "--size") if args.size is not None
                 else PIPELINE_PRESETS[args.preset].size[1:])
         source = ImageSource(args.images, H, W)
+    ensure_output_dir(args.out_dir)  # fail before loading models
 
     state = PartialState()
     device = state.device if state.num_processes > 1 and args.device == "auto" else pick_device(args.device)
