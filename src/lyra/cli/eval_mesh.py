@@ -18,7 +18,7 @@ DESCRIPTION = (
     "goes through lyra.pipeline.ScenePipeline with the teacher following the world's six GT trajectories (as lyra "
     "eval scene); the scene is meshed as `lyra mesh` does (depth fused over the same cameras) and the mesh and the "
     "Gaussians' centres are compared with points on the world's analytic surfaces ray-cast from every GT camera: "
-    "Chamfer distance and F-score at 1/2/5 %% of the world's centre depth, within 3 centre depths of the input "
+    "Chamfer distance and F-score at 1/2/5 % of the world's centre depth, within 3 centre depths of the input "
     "camera. Generated scenes are cached in --cache (reused on the next run with the same settings and weights). "
     "Writes mesh_eval.md and mesh_eval.json into --out, again after every world (a run cut short keeps the worlds "
     "it finished; 'missing' lists the others). A long run splits into parts run side by side and joined: "
