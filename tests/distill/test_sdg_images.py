@@ -47,7 +47,7 @@ def photos(tmp_path_factory):
 def sdg(photos, tmp_path_factory):
     out = tmp_path_factory.mktemp("sdg") / "mine"
     code = main(["sdg", str(out), "--images", str(photos), "--size", SIZE, "--steps", "1", "--shard-size", "2",
-                 "--device", "cpu", "--no-progress"])
+                 "--store-plucker", "--device", "cpu", "--no-progress"])
     assert code == 0
     return out
 
@@ -64,6 +64,7 @@ def test_photos_become_sdg_scenes_with_their_cameras(sdg):
         assert tuple(s["rgb"].shape) == (6, 17, 3, 48, 80) and tuple(s["image"].shape) == (3, 48, 80)
         assert s["K"].shape[:1] == (6,)  # the six GEN3C trajectories
         assert torch.isfinite(s["depth"]).any()
+        assert s["plucker"].shape[:2] == (6, 32)  # stored: the fine-tune does not encode them again
         assert torch.equal(s["c2w"][:, 0], torch.eye(4).expand(6, 4, 4))  # frame 0 = the input camera
     # a_exif.jpg: 26 mm (35 mm equivalent) on a 160x120 photo, centre-cropped to 160x96 and scaled to 80x48
     f_exif = 26 / FULL_FRAME_DIAGONAL_MM * math.hypot(160, 120) * 80 / 160
