@@ -157,8 +157,8 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from lyra.cli.teacher import parse_size
-    from lyra.pipeline import generate, image_from_prompt
-    from lyra.render.flythrough import flythrough_cameras, render_frames
+    from lyra.inputs_text import image_from_prompt
+    from lyra.pipeline import generate
 
     t_start = time.perf_counter()
     # ---- options and outputs, all checked before any model is loaded
@@ -244,12 +244,11 @@ def run(args: argparse.Namespace) -> int:
               f"{st['collider_faces']:,} triangles)".replace("  ", " "))
     if args.video:
         from lyra.media import write_video
+        from lyra.render.flythrough import flythrough
 
-        dev = pick_device(args.device)
-        cams = flythrough_cameras(scene.cameras, scene.gaussians, args.orbit_frames)
-        g = scene.gaussians.to(dev)
-        write_video(render_frames(g, cams.to(dev), (1.0, 1.0, 1.0), args.backend, progress=progress), args.video,
-                    fps=args.fps)
+        cams, frames = flythrough(scene, args.orbit_frames, pick_device(args.device), backend=args.backend,
+                                  progress=progress)
+        write_video(frames, args.video, fps=args.fps)
         written.append(Path(args.video))
         print(f"wrote {args.video} ({len(cams)} frames, {cams.width}x{cams.height})")
     total = time.perf_counter() - t_start

@@ -173,14 +173,11 @@ def run_video(args: argparse.Namespace) -> int:
             tmp.write_text(json.dumps(scene.camera_path()) + "\n")
     if args.video:
         from lyra.media import write_video
-        from lyra.render.flythrough import dynamic_frames, flythrough_cameras, flythrough_times
+        from lyra.render.flythrough import flythrough
 
-        assert scene.cameras is not None and scene.camera_times is not None
-        dev = pick_device(args.device)
-        cams = flythrough_cameras(scene.cameras, scene.gaussians[0], args.orbit_frames)
-        path_times = flythrough_times(scene.camera_times, scene.cameras.shape[0], args.orbit_frames)
-        write_video(dynamic_frames(scene, cams.to(dev), path_times, (1.0, 1.0, 1.0), args.backend, progress),
-                    args.video, fps=args.fps)
+        cams, frames = flythrough(scene, args.orbit_frames, pick_device(args.device), backend=args.backend,
+                                  progress=progress)
+        write_video(frames, args.video, fps=args.fps)
         print(f"wrote {args.video} ({len(cams)} frames, {cams.width}x{cams.height}, time advancing)")
     total = time.perf_counter() - t_start
     counts = m["gaussians"]
