@@ -119,7 +119,7 @@ from lyra.pipeline_parts import (
 )
 from lyra.scene import DynamicScene, Scene
 from lyra.student.inference import PRUNE_RATIO  # the fraction of Gaussians dropped: Lyra keeps 20 %
-from lyra.weights.hub import pick_device, sha256_file, weights_root, weights_sha256
+from lyra.weights.hub import get_preset, pick_device, preset_weights_dir, weights_hashes, weights_root
 
 __all__ = ["DEFAULT_NUM_TIMES", "DYNAMIC_DECODER_NAMES", "OFFICIAL_LAYOUT", "PRUNE_RATIO", "DynamicScene",
            "DynamicStudent", "DynamicTeacher", "DynamicTeacherOutput", "DynamicWeights", "DynamicWeightsMissing",
@@ -135,20 +135,12 @@ DYNAMIC_DECODER_NAMES = ("lyra_dynamic.safetensors", "lyra_dynamic.pt", "dynamic
 
 
 def student_weights_dir(preset: str = "tiny") -> Path:
-    """Folder of the shipped student export of ``preset`` (``src/lyra/weights/student_<preset>``)."""
-    return weights_root() / f"student_{preset}"
-
-
-def _hashes(path: Path | None) -> dict[str, str] | str | None:
-    """SHA-256 of a weights file, or of the ``.safetensors``/``.json`` files of a weights folder."""
-    if path is None:
-        return None
-    path = Path(path)
-    if path.is_file():
-        return sha256_file(path)
-    if path.is_dir():
-        return weights_sha256(path)
-    return None
+    """Folder of the shipped student export of ``preset`` (the hub's :attr:`~lyra.weights.hub.Preset.student`,
+    ``src/lyra/weights/student_tiny`` for ``tiny``). StudentWeightsMissing when the preset ships none."""
+    folder = preset_weights_dir(preset, "student")
+    if folder is None:
+        raise StudentWeightsMissing(f"the '{preset}' preset ships no student; pass --student DIR (student=DIR)")
+    return folder
 
 
 # ------------------------------------------------------------------------------------------------ weights
@@ -226,10 +218,7 @@ def resolve_dynamic_weights(preset: str = "tiny", weights: str | os.PathLike | N
     Raises:
         DynamicWeightsMissing: "dynamic weights not found: ..." naming what is missing and where it was looked for.
     """
-    from lyra.teacher.pipeline import PIPELINE_PRESETS
-
-    if preset not in PIPELINE_PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PIPELINE_PRESETS)}")
+    p = get_preset(preset)
     tokenizer = None
     if weights is not None:
         root = Path(weights).expanduser()
@@ -247,12 +236,16 @@ def resolve_dynamic_weights(preset: str = "tiny", weights: str | os.PathLike | N
                                     "teacher/ (GEN3C), tokenizer/ and lyra_dynamic.pt")
     else:
         root = _weights_root()
-        t_dir, s_dir = root / f"teacher_{preset}_dynamic", root / f"student_{preset}_dynamic"
-        # GEN3C's one denoiser serves images and videos: without a dynamic fine-tune the static teacher runs on the
-        # dynamic 3D cache (that is also what made the shipped dynamic student's SDG data).
-        teacher = next((d for d in (t_dir, root / f"teacher_{preset}") if (d / "config.json").is_file()), None)
+        # The preset's shipped folders (lyra.weights.hub); GEN3C's one denoiser serves images and videos: without
+        # a dynamic fine-tune the static teacher runs on the dynamic 3D cache (that is also what made the shipped
+        # dynamic student's SDG data).
+        if not (p.teacher_dynamic and p.teacher and p.student_dynamic):
+            raise DynamicWeightsMissing(f"dynamic weights not found: the {preset} preset ships none; pass "
+                                        "--weights DIR / --student PATH")
+        t_dir, static_dir, s_dir = root / p.teacher_dynamic, root / p.teacher, root / p.student_dynamic
+        teacher = next((d for d in (t_dir, static_dir) if (d / "config.json").is_file()), None)
         decoder = s_dir if (s_dir / "student.json").is_file() else None
-        where = f"(looked for {t_dir} or {root / f'teacher_{preset}'}, and {s_dir}; train them, or pass " \
+        where = f"(looked for {t_dir} or {static_dir}, and {s_dir}; train them, or pass " \
                 "--weights DIR / --student PATH)"
     if student is not None:
         decoder = Path(student).expanduser()
@@ -373,11 +366,12 @@ class ScenePipeline:
         Raises:
             StudentWeightsMissing: no student weights (says how to get them); WeightsError, ConfigError.
         """
-        from lyra.teacher.pipeline import PIPELINE_PRESETS, TeacherPipeline, teacher_weights_dir
+        from lyra.teacher.pipeline import TeacherPipeline, teacher_weights_dir
         from lyra.tokenizer import Tokenizer
+        from lyra.tokenizer.tokenizer import preset_weights_path
+        from lyra.weights.hub import DEPTH_NETS, depth_net_dir
 
-        if preset not in PIPELINE_PRESETS:
-            raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PIPELINE_PRESETS)}")
+        p = get_preset(preset)
         t0 = time.perf_counter()
         dev = pick_device(device)
         if dynamic:
@@ -394,24 +388,19 @@ class ScenePipeline:
         model, meta = load_decoder(decoder_path, home, dtype)
         teacher = TeacherPipeline.from_preset(preset, weights=teacher_dir, depth=depth, device=dev, dtype=dtype,
                                               tokenizer=tokenizer_dir, low_memory=low_memory)
-        tok_name = meta.get("tokenizer") or PIPELINE_PRESETS[preset].tokenizer
-        if tok_name == PIPELINE_PRESETS[preset].tokenizer:
+        tok_name = meta.get("tokenizer") or p.tokenizer
+        if tok_name == p.tokenizer:
             encoder = teacher.tokenizer
         else:  # a student trained with another tokenizer's Plücker latents
             encoder = Tokenizer.from_preset(tok_name, device=home).eval().requires_grad_(False)
-        import lyra.tokenizer.tokenizer as _tok
-
-        tok_folder = tokenizer_dir if tokenizer_dir is not None else (
-            _tok.weights_dir() / f"tokenizer_{PIPELINE_PRESETS[preset].tokenizer}" if preset == "tiny"
-            else os.environ.get(_tok.OFFICIAL_ENV))
-        depth_dir = None
-        if depth == "tiny":
-            depth_dir = _tok.weights_dir() / "depth_tiny"
+        tok_folder = tokenizer_dir if tokenizer_dir is not None else preset_weights_path(p.tokenizer)
+        depth_dir = depth_net_dir(depth) if isinstance(depth, str) and depth in DEPTH_NETS else None
         hashes = {
-            "teacher": _hashes(teacher_dir if teacher_dir is not None else teacher_weights_dir(preset)),
-            "tokenizer": _hashes(Path(tok_folder)) if tok_folder else None,
-            "student": _hashes(decoder_path),
-            "depth": _hashes(depth_dir) if depth_dir is not None else (depth if isinstance(depth, str) else None),
+            "teacher": weights_hashes(teacher_dir if teacher_dir is not None else teacher_weights_dir(preset)),
+            "tokenizer": weights_hashes(tok_folder),
+            "student": weights_hashes(decoder_path),
+            "depth": weights_hashes(depth_dir) if depth_dir is not None else (
+                depth if isinstance(depth, str) else None),
         }
         pipe = cls(teacher, model, encoder, preset=preset, single_view=bool(meta.get("single_view", False)),
                    weights=hashes)

@@ -45,7 +45,7 @@ def run_mesh_eval(args: argparse.Namespace) -> int:
     from lyra.fileio import atomic_path
     from lyra.mesh import DEFAULT_RESOLUTION
     from lyra.pipeline import ScenePipeline
-    from lyra.train.runtime import mix_seed
+    from lyra.seeds import mix_seed
     from lyra.world import get_preset
 
     seeds = check_options(args.worlds, args.steps, args.seed, "left")

@@ -190,10 +190,9 @@ def run(args: argparse.Namespace) -> int:
 
     image = args.image
     if args.prompt is not None:
-        from lyra.world.presets import get_preset
+        from lyra.weights.hub import get_preset
 
-        world = get_preset(args.preset)
-        h, w = size or (world.height, world.width)
+        h, w = size or get_preset(args.preset).size[1:]
         t0 = time.perf_counter()
         image = image_from_prompt(args.prompt, args.t2i_model, h, w, seed=args.seed, steps=args.t2i_steps,
                                   guidance=args.t2i_guidance, device=pick_device(args.device), progress=progress)
