@@ -62,3 +62,25 @@ def test_from_preset_loads_the_shipped_video_models():
     assert scene.metadata["gaussians_before_prune"] == [n, n]
     assert [len(g) for g in scene.gaussians] == scene.metadata["gaussians"]
     assert all(abs(len(g) - 0.2 * n) <= 1 for g in scene.gaussians)
+
+
+def test_models_breaking_their_protocol_are_bugs_not_user_errors():
+    frames, times = video()
+    depth = torch.ones(T, H, W)
+
+    class NoOutput(FakeTeacher):
+        def __call__(self, *a, **k):
+            super().__call__(*a, **k)
+            return "latents"
+
+    class NotGaussians(FakeStudent):
+        def __call__(self, out, t):
+            return torch.zeros(3)
+
+    with pytest.raises(TypeError, match="DynamicTeacherOutput"):
+        ScenePipeline.for_video(NoOutput(), FakeStudent(FakeTeacher()), device="cpu").video(
+            frames, times, depth_maps=depth, progress=False)
+    teacher = FakeTeacher()
+    with pytest.raises(TypeError, match="Gaussians"):
+        ScenePipeline.for_video(teacher, NotGaussians(teacher), device="cpu").video(
+            frames, times, depth_maps=depth, progress=False)

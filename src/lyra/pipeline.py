@@ -602,7 +602,7 @@ class ScenePipeline:
         for tau in tqdm(inputs.output_times.tolist(), desc="student", unit="time", disable=progress is not True):
             g = self.student(out, float(tau))
             if not isinstance(g, Gaussians):
-                raise ConfigError(f"the student must return Gaussians, got {type(g).__name__}")
+                raise TypeError(f"the student must return Gaussians, got {type(g).__name__}")
             before.append(len(g))
             g = g.detach()
             if inputs.prune_ratio > 0 and len(g):

@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from lyra.errors import ConfigError, WeightsError
+from lyra.errors import WeightsError
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
 
@@ -181,13 +181,16 @@ class TimeStudent:
 
 
 def check_teacher_output(out: Any, num_frames: int) -> DynamicTeacherOutput:
+    """The contract of a :class:`DynamicTeacher` (a programming error, not a user's: TypeError / ValueError): a
+    :class:`DynamicTeacherOutput` with latents ``[V, C, t, h, w]``, cameras ``[V, T]``, ``V`` names and ``T`` frame
+    times for the ``num_frames`` input frames."""
     if not isinstance(out, DynamicTeacherOutput):
-        raise ConfigError(f"the teacher must return a DynamicTeacherOutput, got {type(out).__name__}")
+        raise TypeError(f"the teacher must return a DynamicTeacherOutput, got {type(out).__name__}")
     if out.raw_latents.dim() != 5 or len(out.cameras.shape) != 2:
-        raise ConfigError(f"teacher output: latents must be [V, C, t, h, w] and cameras [V, T], got "
-                          f"{tuple(out.raw_latents.shape)} and {tuple(out.cameras.shape)}")
+        raise ValueError(f"teacher output: latents must be [V, C, t, h, w] and cameras [V, T], got "
+                         f"{tuple(out.raw_latents.shape)} and {tuple(out.cameras.shape)}")
     v, t = out.cameras.shape
     if out.raw_latents.shape[0] != v or len(out.names) != v or t != num_frames or len(out.frame_times) != t:
-        raise ConfigError(f"teacher output: {out.raw_latents.shape[0]} latent videos, {len(out.names)} names, "
-                          f"cameras {v}x{t} and {len(out.frame_times)} frame times for {num_frames} input frames")
+        raise ValueError(f"teacher output: {out.raw_latents.shape[0]} latent videos, {len(out.names)} names, "
+                         f"cameras {v}x{t} and {len(out.frame_times)} frame times for {num_frames} input frames")
     return out
