@@ -329,6 +329,8 @@ class ScenePipeline:
         stage, ``trajectory_batch`` trajectories at a time (see the module doc). Returns ``self``."""
         from lyra.lowmem import park
 
+        if self.dynamic:
+            raise TypeError("low-memory mode is for the image models (the video models stay where they were loaded)")
         dev = torch.device(device) if device is not None else next(self.student.parameters()).device
         self.teacher.enable_low_memory(dev, trajectory_batch)
         if self.encoder is not self.teacher.tokenizer and hasattr(self.encoder, "set_chunking"):
