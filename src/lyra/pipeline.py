@@ -54,10 +54,12 @@ models loaded between runs::
 
 Weights
 -------
-``preset="tiny"`` (default): the shipped teacher, tokenizer and depth net under ``src/lyra/weights/`` and the
-student export ``src/lyra/weights/student_tiny/`` (``model.safetensors`` + ``student.json`` +
-``training_record.json``, written by :meth:`lyra.student.LatentDecoder.save_pretrained`). Another student export:
-``student=DIR``.
+Every shipped folder is found through the preset hub (:mod:`lyra.weights.hub`). ``preset="tiny"`` (default): the
+shipped teacher, tokenizer and depth net under ``src/lyra/weights/`` and the student export
+``src/lyra/weights/student_tiny/`` (``model.safetensors`` + ``student.json`` + ``training_record.json``, written by
+:meth:`lyra.student.LatentDecoder.save_pretrained`). Another student export: ``student=DIR``. Videos use the
+preset's dynamic folders (``teacher_tiny_dynamic/`` or else ``teacher_tiny/``, and ``student_tiny_dynamic/``;
+:func:`resolve_dynamic_weights`).
 
 ``preset="official"`` needs ``weights=DIR``, a folder laid out as (:data:`OFFICIAL_LAYOUT`)::
 
