@@ -95,7 +95,6 @@ from lyra.pipeline_inputs import (
     VideoInputs,
     align_depth_scales,
     as_image,
-    check_run_options,
     check_size,
     check_video_inputs,
     depth_estimator,
@@ -116,7 +115,6 @@ from lyra.pipeline_parts import (
     VideoTeacher,
     check_teacher_output,
     load_decoder,
-    merge_peaks,
     reporter,
 )
 from lyra.scene import DynamicScene, Scene
@@ -306,8 +304,7 @@ class ScenePipeline:
     """
 
     def __init__(self, teacher: Any, student: Any, encoder: Any, preset: str = "tiny", single_view: bool = False,
-                 weights: dict[str, Any] | None = None, *, dynamic: bool = False,
-                 device: torch.device | None = None) -> None:
+                 weights: dict[str, Any] | None = None, *, dynamic: bool = False) -> None:
         self.teacher = teacher
         self.student = student.eval().requires_grad_(False) if isinstance(student, torch.nn.Module) else student
         self.encoder = encoder
@@ -317,14 +314,16 @@ class ScenePipeline:
         self.weights = weights or {}
         self.load_seconds = 0.0
         self.low_memory = False
-        self.execution_device: torch.device | None = device
+        self.execution_device: torch.device | None = None
 
     @classmethod
     def for_video(cls, teacher: DynamicTeacher, student: DynamicStudent, preset: str = "tiny",
                   device: str | torch.device = "auto") -> ScenePipeline:
         """A video pipeline over given models (any objects following :class:`DynamicTeacher` and
         :class:`DynamicStudent`); ``device`` is where the depth estimator runs and what the metadata records."""
-        return cls(teacher, student, None, preset=preset, dynamic=True, device=pick_device(device))
+        pipe = cls(teacher, student, None, preset=preset, dynamic=True)
+        pipe.execution_device = pick_device(device)
+        return pipe
 
     def enable_low_memory(self, device: str | torch.device | None = None, trajectory_batch: int = 1) -> ScenePipeline:
         """Park every model on the CPU; run each on ``device`` (default: where the student is now) only during its
@@ -426,128 +425,6 @@ class ScenePipeline:
         """``(H, W)`` the preset's weights were trained at (176 × 320 for ``tiny``)."""
         return self.teacher.working_size
 
-    @torch.no_grad()
-    def __call__(self, image: Any, seed: int = 0, steps: int | None = None, size: tuple[int, int] | None = None,
-                 trajectory: str | os.PathLike | Cameras | None = None, depth_map: Tensor | None = None,
-                 progress: bool | ProgressFn = True, decode_videos: bool = False,
-                 prune_ratio: float | None = PRUNE_RATIO, num_frames: int | None = None,
-                 camera: Cameras | None = None, replace_trajectories: bool = False,
-                 camera_source: str | None = None) -> Scene:
-        """One image → :class:`Scene` (arguments as :func:`generate`; ``camera`` is the input camera at the image's
-        own size, ``camera_source`` a note of where its intrinsics came from)."""
-        if self.dynamic:
-            raise TypeError("this pipeline holds the video models: call pipe.video(frames, times)")
-        t_start = time.perf_counter()
-        report = reporter(progress)
-        timings: dict[str, float] = {}
-        dev = self.device
-
-        # ---- inputs (checked before any model runs)
-        t0 = time.perf_counter()
-        original, label = as_image(image)
-        from lyra.geometry.intrinsics import working_size_for
-
-        height, width = check_size(size) if size is not None else working_size_for(
-            int(original.shape[1]), int(original.shape[2]), self.working_size)
-        steps = check_run_options(seed, steps)
-        frames = num_frames or self.teacher.num_frames
-        self.teacher.check_size(height, width, frames)
-        from lyra.inputs import fit_cameras_to_size, fit_depth_to_size, fit_to_size
-
-        fitted, note = fit_to_size(original, height, width)
-        if depth_map is not None:
-            depth_map = fit_depth_to_size(torch.as_tensor(depth_map).float(), height, width)
-        if camera is not None:
-            if not isinstance(camera, Cameras) or camera.shape != ():
-                raise ConfigError("camera must be one Cameras (batch shape []) of the input image")
-            if (camera.width, camera.height) != (int(original.shape[2]), int(original.shape[1])):
-                raise ConfigError(f"the input camera is {camera.width}x{camera.height} but the image is "
-                                  f"{original.shape[2]}x{original.shape[1]}; give intrinsics of the image as it is")
-            camera = fit_cameras_to_size(camera, height, width)
-            camera_source = camera_source or "given"
-        trajectories, names, extra, extra_names = None, None, None, None
-        if isinstance(trajectory, Cameras):
-            trajectories = trajectory if len(trajectory.shape) == 2 else trajectory.reshape(1, -1)
-        elif trajectory is not None and replace_trajectories:
-            trajectories, names = load_trajectory(trajectory, height, width)
-        elif trajectory is not None:  # added to GEN3C's six: same frame count, first camera = the input camera
-            extra, extra_names = load_trajectory(trajectory, height, width, frames)
-            if camera is None:  # the path's own intrinsics for the input view
-                camera = Cameras(extra.K[0, 0], torch.eye(4), width, height)
-                camera_source = f"the first camera of {Path(trajectory).name}"
-            extra = Cameras(extra.K, camera.c2w.to(extra.c2w) @ extra.c2w, width, height)
-        if trajectories is not None and camera is None:
-            camera_source = "the first camera of the trajectory"
-        timings["inputs"] = time.perf_counter() - t0
-        report("inputs", timings["inputs"])
-
-        # ---- teacher: depth → trajectories → warp + encode → denoise
-        out = self.teacher(fitted, depth=depth_map, camera=camera, trajectories=trajectories, names=names, seed=seed,
-                           steps=steps, num_frames=None if trajectories is not None else frames,
-                           progress=progress is True, extra_trajectories=extra, extra_names=extra_names)
-        for key in ("depth", "trajectories", "warp_encode", "denoise"):
-            timings[key] = out.timings[key]
-            report(key, timings[key])
-
-        # ---- student: Plücker latents (tokenizer encoder) → decoder → raw Gaussians
-        from lyra.lowmem import StageMeter, resident
-        from lyra.student import LatentDecoder
-        from lyra.student.inference import decode, plucker_of
-
-        cams = out.cameras
-        meter = StageMeter(dev, memory=self.low_memory)
-        on = dev if self.low_memory else None
-        transfer = dict(out.profile.get("transfer_s", {}))
-        with meter.stage("plucker"), resident(self.encoder, on) as moved:
-            plucker = plucker_of(cams.to(dev), self.encoder)
-        transfer["plucker"] = moved.seconds
-        timings["plucker"] = meter.seconds["plucker"]
-        report("plucker", timings["plucker"])
-
-        with meter.stage("student"), resident(self.student, on) as moved:
-            H, W = out.depth.shape[-2:]
-            raw = decode(self.student, out.raw_latents, Cameras(cams.K.float(), cams.c2w.float(), W, H), plucker,
-                         self.single_view)
-            del plucker
-        transfer["student"] = moved.seconds
-        timings["student"] = meter.seconds["student"]
-        report("student", timings["student"])
-
-        with meter.stage("gaussians"):
-            (g,) = LatentDecoder.to_gaussians(raw[None], prune_ratio)
-            n_raw = int(raw.shape[0])
-            del raw
-            g = g.detach().to("cpu").float()
-        timings["gaussians"] = meter.seconds["gaussians"]
-        report("gaussians", timings["gaussians"])
-
-        videos = None
-        if decode_videos:
-            videos = self.teacher.decode(out)
-            timings["decode_videos"] = out.timings["decode"]
-            report("decode_videos", timings["decode_videos"])
-        timings["total"] = time.perf_counter() - t_start
-        peaks = merge_peaks(out.profile.get("peak_gib"), meter.peak_gib(), out.profile.get("decode_peak_gib"))
-
-        meta = {
-            "preset": self.preset, "seed": int(seed), "steps": steps, "size": [height, width],
-            "input": label, "input_size": [int(original.shape[1]), int(original.shape[2])], "fit": note,
-            "frames": int(cams.shape[1]), "trajectories": list(out.names),
-            "camera": {"fx": float(out.input_camera.K[0, 0]), "fy": float(out.input_camera.K[1, 1]),
-                       "cx": float(out.input_camera.K[0, 2]), "cy": float(out.input_camera.K[1, 2]),
-                       "fov_y_deg": float(out.input_camera.fov_y_deg),
-                       "source": camera_source or "default 50° vertical field of view"},
-            "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
-            "prune_ratio": prune_ratio, "gaussians_before_prune": n_raw, "gaussians": len(g),
-            "latents": list(out.latents.shape), "single_view": self.single_view, "device": str(dev),
-            "weights": self.weights, "load_s": round(self.load_seconds, 4),
-            "timings_s": {k: round(v, 4) for k, v in timings.items()},
-            "low_memory": self.low_memory, "peak_gib": peaks,
-            "transfer_s": {k: round(v, 4) for k, v in transfer.items()},
-        }
-        return Scene(gaussians=g, cameras=cams, names=tuple(out.names), metadata=meta, videos=videos,
-                     image=out.image, depth=out.depth)
-
     def video(self, frames: Tensor, times: Tensor, *, depth: Any = "tiny", depth_maps: Tensor | None = None,
               input_cameras: Cameras | None = None, output_times: int | Sequence[float] | Tensor | None = None,
               seed: int = 0, steps: int | None = None, prune_ratio: float | None = None,
@@ -635,6 +512,145 @@ class ScenePipeline:
                             names=tuple(out.names), camera_times=out.frame_times.detach().float().cpu(),
                             metadata=meta)
 
+    @torch.no_grad()
+    def __call__(self, image: Any, seed: int = 0, steps: int | None = None, size: tuple[int, int] | None = None,
+                 trajectory: str | os.PathLike | Cameras | None = None, depth_map: Tensor | None = None,
+                 progress: bool | ProgressFn = True, decode_videos: bool = False,
+                 prune_ratio: float | None = PRUNE_RATIO, num_frames: int | None = None,
+                 camera: Cameras | None = None, replace_trajectories: bool = False,
+                 camera_source: str | None = None) -> Scene:
+        """One image → :class:`Scene` (arguments as :func:`generate`; ``camera`` is the input camera at the image's
+        own size, ``camera_source`` a note of where its intrinsics came from)."""
+        if self.dynamic:
+            raise TypeError("this pipeline holds the video models: call pipe.video(frames, times)")
+        t_start = time.perf_counter()
+        report = reporter(progress)
+        timings: dict[str, float] = {}
+        dev = self.device
+
+        # ---- inputs (checked before any model runs)
+        t0 = time.perf_counter()
+        original, label = as_image(image)
+        from lyra.geometry.intrinsics import working_size_for
+
+        height, width = check_size(size) if size is not None else working_size_for(
+            int(original.shape[1]), int(original.shape[2]), self.working_size)
+        steps = 35 if steps is None else int(steps)
+        if steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {steps}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+        frames = num_frames or self.teacher.num_frames
+        self.teacher.check_size(height, width, frames)
+        from lyra.inputs import fit_cameras_to_size, fit_depth_to_size, fit_to_size
+
+        fitted, note = fit_to_size(original, height, width)
+        if depth_map is not None:
+            depth_map = fit_depth_to_size(torch.as_tensor(depth_map).float(), height, width)
+        if camera is not None:
+            if not isinstance(camera, Cameras) or camera.shape != ():
+                raise ConfigError("camera must be one Cameras (batch shape []) of the input image")
+            if (camera.width, camera.height) != (int(original.shape[2]), int(original.shape[1])):
+                raise ConfigError(f"the input camera is {camera.width}x{camera.height} but the image is "
+                                  f"{original.shape[2]}x{original.shape[1]}; give intrinsics of the image as it is")
+            camera = fit_cameras_to_size(camera, height, width)
+            camera_source = camera_source or "given"
+        trajectories, names, extra, extra_names = None, None, None, None
+        if isinstance(trajectory, Cameras):
+            trajectories = trajectory if len(trajectory.shape) == 2 else trajectory.reshape(1, -1)
+        elif trajectory is not None and replace_trajectories:
+            trajectories, names = load_trajectory(trajectory, height, width)
+        elif trajectory is not None:  # added to GEN3C's six: same frame count, first camera = the input camera
+            extra, extra_names = load_trajectory(trajectory, height, width, frames)
+            if camera is None:  # the path's own intrinsics for the input view
+                camera = Cameras(extra.K[0, 0], torch.eye(4), width, height)
+                camera_source = f"the first camera of {Path(trajectory).name}"
+            extra = Cameras(extra.K, camera.c2w.to(extra.c2w) @ extra.c2w, width, height)
+        if trajectories is not None and camera is None:
+            camera_source = "the first camera of the trajectory"
+        timings["inputs"] = time.perf_counter() - t0
+        report("inputs", timings["inputs"])
+
+        # ---- teacher: depth → trajectories → warp + encode → denoise
+        out = self.teacher(fitted, depth=depth_map, camera=camera, trajectories=trajectories, names=names, seed=seed,
+                           steps=steps, num_frames=None if trajectories is not None else frames,
+                           progress=progress is True, extra_trajectories=extra, extra_names=extra_names)
+        for key in ("depth", "trajectories", "warp_encode", "denoise"):
+            timings[key] = out.timings[key]
+            report(key, timings[key])
+
+        # ---- student: Plücker latents (tokenizer encoder) → decoder → raw Gaussians
+        from lyra.lowmem import StageMeter, resident
+        from lyra.student import LatentDecoder
+        from lyra.student.inference import decode, plucker_of
+
+        cams = out.cameras
+        meter = StageMeter(dev, memory=self.low_memory)
+        on = dev if self.low_memory else None
+        transfer = dict(out.profile.get("transfer_s", {}))
+        with meter.stage("plucker"), resident(self.encoder, on) as moved:
+            plucker = plucker_of(cams.to(dev), self.encoder)
+        transfer["plucker"] = moved.seconds
+        timings["plucker"] = meter.seconds["plucker"]
+        report("plucker", timings["plucker"])
+
+        with meter.stage("student"), resident(self.student, on) as moved:
+            H, W = out.depth.shape[-2:]
+            raw = decode(self.student, out.raw_latents, Cameras(cams.K.float(), cams.c2w.float(), W, H), plucker,
+                         self.single_view)
+            del plucker
+        transfer["student"] = moved.seconds
+        timings["student"] = meter.seconds["student"]
+        report("student", timings["student"])
+
+        with meter.stage("gaussians"):
+            (g,) = LatentDecoder.to_gaussians(raw[None], prune_ratio)
+            n_raw = int(raw.shape[0])
+            del raw
+            g = g.detach().to("cpu").float()
+        timings["gaussians"] = meter.seconds["gaussians"]
+        report("gaussians", timings["gaussians"])
+
+        videos = None
+        if decode_videos:
+            videos = self.teacher.decode(out)
+            timings["decode_videos"] = out.timings["decode"]
+            report("decode_videos", timings["decode_videos"])
+        timings["total"] = time.perf_counter() - t_start
+        peaks = _merge_peaks(out.profile.get("peak_gib"), meter.peak_gib(), out.profile.get("decode_peak_gib"))
+
+        meta = {
+            "preset": self.preset, "seed": int(seed), "steps": steps, "size": [height, width],
+            "input": label, "input_size": [int(original.shape[1]), int(original.shape[2])], "fit": note,
+            "frames": int(cams.shape[1]), "trajectories": list(out.names),
+            "camera": {"fx": float(out.input_camera.K[0, 0]), "fy": float(out.input_camera.K[1, 1]),
+                       "cx": float(out.input_camera.K[0, 2]), "cy": float(out.input_camera.K[1, 2]),
+                       "fov_y_deg": float(out.input_camera.fov_y_deg),
+                       "source": camera_source or "default 50° vertical field of view"},
+            "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
+            "prune_ratio": prune_ratio, "gaussians_before_prune": n_raw, "gaussians": len(g),
+            "latents": list(out.latents.shape), "single_view": self.single_view, "device": str(dev),
+            "weights": self.weights, "load_s": round(self.load_seconds, 4),
+            "timings_s": {k: round(v, 4) for k, v in timings.items()},
+            "low_memory": self.low_memory, "peak_gib": peaks,
+            "transfer_s": {k: round(v, 4) for k, v in transfer.items()},
+        }
+        return Scene(gaussians=g, cameras=cams, names=tuple(out.names), metadata=meta, videos=videos,
+                     image=out.image, depth=out.depth)
+
+
+def _merge_peaks(teacher: dict[str, float] | None, student: dict[str, float] | None,
+                 decode: float | None) -> dict[str, float] | None:
+    """Per-stage peak GPU memory (GiB) of the teacher's and the student's stages; ``run`` is the largest of both
+    runs (and of the video decode, ``decode_videos``). ``None`` on the CPU."""
+    if teacher is None and student is None:
+        return None
+    out = {k: v for k, v in (teacher or {}).items() if k != "run"}
+    out.update({k: v for k, v in (student or {}).items() if k != "run"})
+    if decode is not None:
+        out["decode_videos"] = decode
+    out["run"] = max([(teacher or {}).get("run", 0.0), (student or {}).get("run", 0.0), decode or 0.0])
+    return out
 
 
 def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None = None, seed: int = 0,

@@ -7,7 +7,6 @@ model protocols a video run is written against.
   stages run on, so the pipeline runs with fakes in tests; :class:`VideoTeacher` and :class:`TimeStudent` adapt the
   real models (:class:`~lyra.teacher.pipeline.TeacherPipeline` on a video, a time-conditioned
   :class:`~lyra.student.LatentDecoder`) to them;
-* :func:`merge_peaks` — per-stage peak GPU memory of the teacher's and the student's stages.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from lyra.geometry.cameras import Cameras
 
 __all__ = ["DynamicStudent", "DynamicTeacher", "DynamicTeacherOutput", "DynamicWeightsMissing", "ProgressFn",
            "StudentWeightsMissing", "TimeStudent", "VideoTeacher", "check_teacher_output", "load_decoder",
-           "merge_peaks", "reporter"]
+           "reporter"]
 
 ProgressFn = Callable[[str, float], None]
 
@@ -67,20 +66,6 @@ def reporter(progress: bool | ProgressFn) -> ProgressFn:
 
         return show
     return lambda stage, seconds: None
-
-
-def merge_peaks(teacher: dict[str, float] | None, student: dict[str, float] | None,
-                decode: float | None) -> dict[str, float] | None:
-    """Per-stage peak GPU memory (GiB) of the teacher's and the student's stages; ``run`` is the largest of both
-    runs (and of the video decode, ``decode_videos``). ``None`` on the CPU."""
-    if teacher is None and student is None:
-        return None
-    out = {k: v for k, v in (teacher or {}).items() if k != "run"}
-    out.update({k: v for k, v in (student or {}).items() if k != "run"})
-    if decode is not None:
-        out["decode_videos"] = decode
-    out["run"] = max([(teacher or {}).get("run", 0.0), (student or {}).get("run", 0.0), decode or 0.0])
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ protocols
