@@ -51,7 +51,12 @@ def image_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pipe(student):
-    return ScenePipeline.from_preset("tiny", student=student, device="cpu")
+    """The pipeline without input-view Gaussians (the latent head's output alone, Lyra's arithmetic); the input-view
+    Gaussians have their own tests below."""
+    p = ScenePipeline.from_preset("tiny", student=student, device="cpu")
+    assert p.input_resolution == 1024  # the tiny preset's default
+    p.input_resolution = 0
+    return p
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +65,7 @@ def scene0(pipe, image_file):
 
 
 def test_generate_end_to_end(student, image_file, capsys):
-    scene = generate(str(image_file), student=student, size=SIZE, steps=1, seed=0, device="cpu")
+    scene = generate(str(image_file), student=student, size=SIZE, steps=1, seed=0, device="cpu", input_resolution=0)
     err = capsys.readouterr().err
     assert isinstance(scene, Scene)
     assert scene.metadata["gaussians_before_prune"] == PER_PIXEL == 6120
@@ -185,6 +190,7 @@ def test_low_memory_mode_same_scene_and_stage_order(student, image_file, pipe, m
     import lyra.teacher.pipeline as tp
 
     low = ScenePipeline.from_preset("tiny", student=student, device="cpu", low_memory=True)
+    low.input_resolution = 0
     assert low.low_memory and low.teacher.low_memory and low.device == torch.device("cpu")
     assert low.teacher.trajectory_batch == 1 and low.teacher.tokenizer.chunk_elements is not None
     assert not pipe.low_memory and pipe.teacher.tokenizer.chunk_elements is None
@@ -215,3 +221,54 @@ def test_low_memory_mode_same_scene_and_stage_order(student, image_file, pipe, m
         assert float((x - y).abs().max()) <= 1e-4 * float(x.abs().max()), name
     pruned = low(str(image_file), seed=2, steps=1, size=SIZE, progress=False)
     assert len(pruned.gaussians) == kept(PER_PIXEL)
+
+
+def test_input_view_gaussians_by_default(student, image_file, pipe):
+    """The tiny preset's default: one Gaussian per pixel of the photo (its crop to the working aspect, up to
+    input_resolution on the long side) in front of the latent head's Gaussians that do not duplicate them; the input
+    view then renders the photo far more faithfully than the latent head alone."""
+    from lyra.eval.baselines import render_views
+    from lyra.eval.metrics import psnr
+    from lyra.inputs import load_image
+
+    latent = pipe(str(image_file), seed=0, steps=1, size=SIZE, progress=False)
+    seen: list[str] = []
+    full = pipe(str(image_file), seed=0, steps=1, size=SIZE, input_resolution=1024,
+                progress=lambda stage, s: seen.append(stage))
+    assert seen[-1] == "input_view"
+    iv = full.metadata["input_view"]
+    assert iv["size"] == [48, 80]  # never above the photo's own resolution (48 × 88 cropped to 48 × 80)
+    assert full.latent_start == iv["gaussians"] == 48 * 80  # the estimate has no sky here
+    assert iv["latent_kept"] + iv["latent_dropped"] == len(latent.gaussians)
+    assert len(full.gaussians) == full.metadata["gaussians"] == 48 * 80 + iv["latent_kept"]
+    assert torch.equal(full.gaussians.means[full.latent_start:], latent.gaussians.means[
+        torch.isin(latent.gaussians.means[:, 0], full.gaussians.means[full.latent_start:, 0])])
+    photo = load_image(str(image_file))[:, :, 4:84]  # the centre crop the pipeline fits
+    cam = full.input_camera.reshape(1)
+    ours = render_views(full.gaussians, cam, backend="torch").rgb[0]
+    alone = render_views(latent.gaussians, cam, backend="torch").rgb[0]
+    assert float(psnr(ours, photo)) > 30.0 > float(psnr(alone, photo)) + 5.0
+    # a larger photo: the input-view Gaussians follow it up to the cap
+    big = pipe(torch.rand(3, 96, 176), seed=0, steps=1, size=SIZE, input_resolution=120, progress=False)
+    assert big.metadata["input_view"]["size"] == [72, 120] and big.latent_start <= 72 * 120
+    with pytest.raises(ConfigError, match="input_resolution"):
+        pipe(str(image_file), steps=1, size=SIZE, input_resolution=-1, progress=False)
+
+
+def test_quantized_denoiser_and_recorded_paths(student, image_file, scene0):
+    """Issue 22: the 8-bit memory mode changes the scene only a little, and the metadata say what ran."""
+    m0 = scene0.metadata
+    assert m0["denoiser_weights"] == "float32" and m0["cpu_threads"] == torch.get_num_threads()
+    assert m0["student_path"] == {"ssd": "torch", "attention": "sdpa"}
+    q = ScenePipeline.from_preset("tiny", student=student, device="cpu", quantize="int8")
+    assert q.quantized is not None and q.quantized.layers > 0
+    scene = q(str(image_file), seed=0, steps=1, size=SIZE, progress=False, prune_ratio=None, input_resolution=0)
+    full = ScenePipeline.from_preset("tiny", student=student, device="cpu")(str(image_file), seed=0, steps=1,
+                                                                             size=SIZE, progress=False,
+                                                                             prune_ratio=None, input_resolution=0)
+    assert scene.metadata["denoiser_weights"] == "int8"
+    a, b = scene.gaussians.means, full.gaussians.means
+    err = float((a - b).norm() / b.norm())
+    assert 0 < err < 0.05
+    with pytest.raises(ConfigError, match="quantisation"):
+        ScenePipeline.from_preset("tiny", student=student, device="cpu", quantize="int4")

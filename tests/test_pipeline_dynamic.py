@@ -234,6 +234,7 @@ def test_load_dynamic_models_runs_the_real_models(tmp_path):
     a, b = scene.gaussians
     assert torch.isfinite(a.means).all() and torch.isfinite(b.means).all()
     assert (a.means - b.means).abs().max() > 1e-4  # the target time changes the scene
+    assert scene.metadata["student_path"] == {"ssd": "torch", "attention": "sdpa"}  # what the decoder ran (CPU)
     # A static export is refused with a one-line reason.
     model.save_pretrained(root / "static", {"preset": "tiny", "tokenizer": "tiny"})
     with pytest.raises(WeightsError, match="static student"):

@@ -1,12 +1,16 @@
 """World examples per second on CUDA (target, issue 4: ≥ 20 ``tiny`` examples/s on an H100).
 
-    PYTHONPATH=src python3 benchmarks/gpu/world_gpu.py [--batch 16] [--iters 3] [--workers 12] [--dynamic]
+    PYTHONPATH=src python3 benchmarks/gpu/world_gpu.py [--batch 16,64] [--iters 3] [--workers 12] [--dynamic]
+        [--compile-after] [--profile] [--json out.json]
 
 Worlds and cameras are generated on the CPU (deterministic per seed, same on every machine) by a pool
 of worker processes; all frames of a batch of examples are ray-cast in one batched call on the GPU.
-Prints the GPU rendering rate, the CPU sampling rate of the pool, their pipelined minimum (what a
-training loop with data-loader workers sees), peak GPU memory, and (``--check``) the CPU/GPU
-difference of one example. Exits quietly without CUDA.
+Prints the GPU rendering rate per batch size (``--batch`` takes a comma list), the CPU sampling rate of the
+pool (timed once its workers have started and imported torch: the steady rate a data loader sees), their
+pipelined minimum (what a training loop with data-loader workers sees), peak GPU memory, and (``--check``) the
+CPU/GPU difference of one example. ``--compile-after`` then times the largest batch again with the kernels
+through ``torch.compile`` (``LYRA_WORLD_COMPILE=1``; its warm-up includes compiling); ``--profile`` lists the
+CUDA kernels of one batch of the smallest size by GPU time and counts the launches. Exits quietly without CUDA.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import multiprocessing as mp
 import os
 import statistics
+import sys
 import time
 
 
@@ -28,63 +33,128 @@ def _sample(args: tuple[int, str, bool]):
     return sample_world(seed, preset, dynamic)
 
 
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _render_rate(render_samples, batches, dev, iters: int) -> tuple[float, list[float], float, float]:
+    """(median examples/s, per-batch rates, warm-up seconds, peak GiB) over ``batches[1:]`` after ``batches[0]``."""
+    import torch
+
+    cuda = dev.type == "cuda"
+    _sync()
+    t0 = time.perf_counter()
+    render_samples(batches[0], dev)  # warm-up: CUDA context, allocator (and compiling, when on)
+    _sync()
+    warm = time.perf_counter() - t0
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    rates = []
+    for b in batches[1:iters + 1]:
+        _sync()
+        t0 = time.perf_counter()
+        out = render_samples(b, dev)
+        _sync()
+        rates.append(len(b) / (time.perf_counter() - t0))
+        assert out[0].videos.device.type == dev.type
+    return statistics.median(rates), rates, warm, torch.cuda.max_memory_allocated(dev) / 2**30 if cuda else 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--batch", type=int, default=16, help="examples rendered per GPU call (default 16)")
-    ap.add_argument("--iters", type=int, default=3, help="timed batches (default 3)")
+    ap.add_argument("--batch", default="16", help="examples rendered per GPU call; a comma list times each "
+                    "(default 16)")
+    ap.add_argument("--iters", type=int, default=3, help="timed batches per size (default 3)")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2), help="CPU sampling processes")
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--dynamic", action="store_true")
     ap.add_argument("--first-seed", type=int, default=1_000_000, help="first seed (default: the train split)")
     ap.add_argument("--check", action="store_true", help="also compare one example with the CPU renderer")
-    ap.add_argument("--compile", action="store_true", help="torch.compile the kernels on CUDA too "
-                    "(sets LYRA_WORLD_COMPILE=1)")
+    ap.add_argument("--compile", action="store_true", help="render with the kernels through torch.compile "
+                    "(LYRA_WORLD_COMPILE=1, set after the sampling pool started, so sampling stays eager)")
+    ap.add_argument("--compile-after", action="store_true", help="after the eager runs, time the largest batch "
+                    "with torch.compile (LYRA_WORLD_COMPILE=1)")
+    ap.add_argument("--profile", action="store_true", help="profile one batch of the smallest size")
+    ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--cpu-smoke", action="store_true", help="run on the CPU (tests this script; use --preset micro)")
     args = ap.parse_args()
-    if args.compile:
-        os.environ["LYRA_WORLD_COMPILE"] = "1"
     import torch
 
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not args.cpu_smoke:
         print("world_gpu: no CUDA device, nothing to measure")
         return
     from lyra.world.sample import render_samples, sample_world
 
-    n = args.batch * (args.iters + 1)
+    sizes = sorted({int(b) for b in str(args.batch).split(",") if b.strip()})
+    n = max(sizes) * (args.iters + 1)
     seeds = [(args.first_seed + i, args.preset, args.dynamic) for i in range(n)]
     ctx = mp.get_context("spawn")
     t0 = time.perf_counter()
     with ctx.Pool(args.workers) as pool:
+        pool.map(_sample, [(args.first_seed + 10_000_000 + i, args.preset, args.dynamic)
+                           for i in range(args.workers)], chunksize=1)  # start the workers, import torch
+        t_start = time.perf_counter() - t0
+        t0 = time.perf_counter()
         samples = pool.map(_sample, seeds, chunksize=1)
     t_sample = time.perf_counter() - t0
     sample_rate = n / t_sample
-    dev = torch.device("cuda")
-    name = torch.cuda.get_device_name(dev)
-    batches = [samples[i * args.batch:(i + 1) * args.batch] for i in range(args.iters + 1)]
-    t0 = time.perf_counter()
-    render_samples(batches[0], dev)  # warm-up: CUDA context, allocator
-    torch.cuda.synchronize()
-    warm = time.perf_counter() - t0
-    torch.cuda.reset_peak_memory_stats()
-    rates = []
-    for b in batches[1:]:
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = render_samples(b, dev)
-        torch.cuda.synchronize()
-        dt = time.perf_counter() - t0
-        rates.append(len(b) / dt)
-        assert out[0].videos.is_cuda
-    frames = out[0].videos.shape[0] * out[0].videos.shape[1]
-    size = f"{out[0].videos.shape[-1]}x{out[0].videos.shape[-2]}"
-    render_rate = statistics.median(rates)
-    print(f"device {name}; preset {args.preset} ({frames} frames {size} per example), "
-          f"{'dynamic' if args.dynamic else 'static'}, batch {args.batch}")
-    print(f"GPU render   : {render_rate:6.1f} examples/s (median of {args.iters}; per batch "
-          + ", ".join(f"{r:.1f}" for r in rates) + f"; warm-up batch {warm:.1f} s)")
-    print(f"CPU sampling : {sample_rate:6.1f} examples/s with {args.workers} worker processes")
-    print(f"pipelined    : {min(render_rate, sample_rate):6.1f} examples/s (target >= 20)")
-    print(f"peak GPU memory {torch.cuda.max_memory_allocated(dev) / 2**30:.2f} GiB")
+    if args.compile:  # rendering only: set after the pool, so its workers sample eagerly
+        os.environ["LYRA_WORLD_COMPILE"] = "1"
+    dev = torch.device("cpu" if args.cpu_smoke else "cuda")
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    res: dict = {"device": name, "torch": torch.__version__, "preset": args.preset, "dynamic": args.dynamic,
+                 "cpu_sampling_per_s": round(sample_rate, 2), "workers": args.workers,
+                 "pool_start_s": round(t_start, 2), "render": {},
+                 "command": "python3 " + " ".join(sys.argv)}
+    print(f"device {name}; preset {args.preset}, {'dynamic' if args.dynamic else 'static'}; CPU sampling "
+          f"{sample_rate:.1f} examples/s with {args.workers} worker processes (pool start {t_start:.1f} s, not "
+          "counted)", flush=True)
+    best = 0.0
+    for size in sizes:
+        batches = [samples[i * size:(i + 1) * size] for i in range(args.iters + 1)]
+        rate, rates, warm, peak = _render_rate(render_samples, batches, dev, args.iters)
+        best = max(best, rate)
+        res["render"][f"eager_batch{size}"] = {"median_per_s": round(rate, 2), "rates": [round(r, 2) for r in rates],
+                                               "warmup_s": round(warm, 2), "peak_gib": round(peak, 2)}
+        print(f"GPU render, batch {size:>3}: {rate:6.1f} examples/s (median of {len(rates)}; "
+              + ", ".join(f"{r:.1f}" for r in rates) + f"; warm-up batch {warm:.1f} s; peak {peak:.1f} GiB)",
+              flush=True)
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        size = sizes[0]
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            render_samples(samples[:size], dev)
+            _sync()
+        try:
+            table = prof.key_averages().table(sort_by="device_time_total", row_limit=15)
+        except (KeyError, AttributeError, ValueError):
+            table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=15)
+        events = prof.key_averages()
+        launches = sum(e.count for e in events if e.key in ("cudaLaunchKernel", "cuLaunchKernel",
+                                                            "cudaLaunchKernelExC"))
+        syncs = sum(e.count for e in events if "Synchronize" in e.key or e.key == "cudaMemcpyAsync")
+        res["profile"] = {"batch": size, "kernel_launches": launches, "syncs_and_copies": syncs}
+        print(f"profile of one batch of {size}: {launches:,} kernel launches, {syncs:,} syncs/copies")
+        print(table, flush=True)
+    if args.compile_after:
+        os.environ["LYRA_WORLD_COMPILE"] = "1"
+        size = sizes[-1]
+        batches = [samples[i * size:(i + 1) * size] for i in range(args.iters + 1)]
+        rate, rates, warm, peak = _render_rate(render_samples, batches, dev, args.iters)
+        best = max(best, rate)
+        res["render"][f"compiled_batch{size}"] = {"median_per_s": round(rate, 2),
+                                                  "rates": [round(r, 2) for r in rates],
+                                                  "warmup_incl_compile_s": round(warm, 2), "peak_gib": round(peak, 2)}
+        print(f"GPU render, batch {size:>3}, torch.compile: {rate:6.1f} examples/s ("
+              + ", ".join(f"{r:.1f}" for r in rates) + f"; warm-up batch incl. compiling {warm:.1f} s)", flush=True)
+    res["pipelined_per_s"] = round(min(best, sample_rate), 2)
+    print(f"pipelined    : {min(best, sample_rate):6.1f} examples/s (best render rate vs CPU sampling; target >= 20)")
     if args.check:
+        os.environ["LYRA_WORLD_COMPILE"] = "1" if args.compile else "0"
         ws = sample_world(args.first_seed, args.preset, args.dynamic)
         g = render_samples([ws], dev)[0]
         c = render_samples([ws], "cpu")[0]
@@ -94,6 +164,13 @@ def main() -> None:
         rel = ((d_g - d_c).abs() / d_c)[both]
         print(f"CPU vs GPU   : mean |rgb diff| {diff.mean():.2e}, max {diff.max():.3f}; depth rel diff < 1e-4 on "
               f"{(rel < 1e-4).float().mean() * 100:.2f} % of pixels")
+        res["cpu_vs_gpu"] = {"mean_abs_rgb": float(diff.mean()), "max_abs_rgb": float(diff.max()),
+                             "depth_within_1e-4": float((rel < 1e-4).float().mean())}
+    if args.json:
+        import json
+
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -220,6 +220,13 @@ def fit_to_size(image: Tensor, height: int, width: int) -> tuple[Tensor, str | N
     return out.clamp(0.0, 1.0).to(image.dtype), note
 
 
+def photo_crop(image: Tensor, height: int, width: int) -> Tensor:
+    """The part of ``image`` ``[3, H, W]`` that :func:`fit_to_size` keeps for a working size ``height × width``
+    (the largest centred crop of that aspect), at the image's own resolution."""
+    top, left, ch, cw = _crop_box(int(image.shape[-2]), int(image.shape[-1]), height, width)
+    return image[..., top:top + ch, left:left + cw]
+
+
 def fit_depth_to_size(depth: Tensor, height: int, width: int) -> Tensor:
     """The depth-map counterpart of :func:`fit_to_size`: the same centre crop of ``depth`` ``[H, W]``, then a
     nearest-neighbour resize to ``height × width`` (no blending across depth edges; ``inf`` stays ``inf``).

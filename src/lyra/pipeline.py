@@ -116,9 +116,11 @@ from lyra.pipeline_parts import (
     check_teacher_output,
     load_decoder,
     reporter,
+    student_paths,
 )
 from lyra.scene import DynamicScene, Scene
 from lyra.student.inference import PRUNE_RATIO  # the fraction of Gaussians dropped: Lyra keeps 20 %
+from lyra.student.input_view import DEFAULT_MAX_SIDE
 from lyra.weights.hub import get_preset, pick_device, preset_weights_dir, weights_hashes, weights_root
 
 __all__ = ["DEFAULT_NUM_TIMES", "DYNAMIC_DECODER_NAMES", "OFFICIAL_LAYOUT", "PRUNE_RATIO", "DynamicScene",
@@ -314,7 +316,12 @@ class ScenePipeline:
         self.weights = weights or {}
         self.load_seconds = 0.0
         self.low_memory = False
+        #: What ``quantize`` did to the denoiser (:class:`lyra.teacher.quant.QuantStats`), else ``None``.
+        self.quantized: Any = None
         self.execution_device: torch.device | None = None
+        #: long side (pixels) of the input-view Gaussians by default (0: the latent head's Gaussians alone); the
+        #: tiny preset delivers the photo's detail, the official one stays as released unless asked
+        self.input_resolution = DEFAULT_MAX_SIDE if preset == "tiny" else 0
 
     @classmethod
     def for_video(cls, teacher: DynamicTeacher, student: DynamicStudent, preset: str = "tiny",
@@ -347,7 +354,8 @@ class ScenePipeline:
     def from_preset(cls, preset: str = "tiny", weights: str | os.PathLike | None = None,
                     student: str | os.PathLike | None = None, depth: Any = "tiny",
                     device: str | torch.device = "auto", dtype: torch.dtype | None = None,
-                    low_memory: bool | None = None, dynamic: bool = False) -> ScenePipeline:
+                    low_memory: bool | None = None, quantize: str | None = None,
+                    dynamic: bool = False) -> ScenePipeline:
         """Load the teacher (depth net, tokenizer, denoiser) and the student of ``preset``.
 
         ``dynamic=True`` loads the video models instead (:func:`load_dynamic_models`: the dynamic teacher and the
@@ -365,6 +373,8 @@ class ScenePipeline:
             dtype: denoiser and student precision (default float32; bfloat16 for ``official`` on CUDA).
             low_memory: models parked on the CPU, each on the GPU only for its stage (module doc); default: on
                 for ``official`` on CUDA.
+            quantize: ``"fp8"`` or ``"int8"``: the denoiser's large linear layers keep their weights in 8 bits
+                (:mod:`lyra.teacher.quant`; half the memory of bf16, a small error); ``None``: as loaded.
 
         Raises:
             StudentWeightsMissing: no student weights (says how to get them); WeightsError, ConfigError.
@@ -391,6 +401,11 @@ class ScenePipeline:
         model, meta = load_decoder(decoder_path, home, dtype)
         teacher = TeacherPipeline.from_preset(preset, weights=teacher_dir, depth=depth, device=dev, dtype=dtype,
                                               tokenizer=tokenizer_dir, low_memory=low_memory)
+        quant = None
+        if quantize is not None:
+            from lyra.teacher.quant import quantize_linears
+
+            quant = quantize_linears(teacher.denoiser, quantize)
         tok_name = meta.get("tokenizer") or p.tokenizer
         if tok_name == p.tokenizer:
             encoder = teacher.tokenizer
@@ -408,6 +423,7 @@ class ScenePipeline:
         pipe = cls(teacher, model, encoder, preset=preset, single_view=bool(meta.get("single_view", False)),
                    weights=hashes)
         pipe.student_path = decoder_path
+        pipe.quantized = quant
         if low_memory:
             pipe.enable_low_memory(dev)
         pipe.load_seconds = time.perf_counter() - t0
@@ -504,7 +520,7 @@ class ScenePipeline:
             "trajectories": list(out.names), "latents": list(out.raw_latents.shape),
             "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
             "prune_ratio": inputs.prune_ratio, "gaussians_before_prune": before, "gaussians": [len(g) for g in sets],
-            "device": str(dev), "weights": dict(out.weights),
+            "device": str(dev), "weights": dict(out.weights), "student_path": student_paths(self.student),
             "timings_s": {k: round(v, 4) for k, v in {**out.timings, **timings}.items()},
         }
         meta.update(metadata or {})
@@ -518,7 +534,7 @@ class ScenePipeline:
                  progress: bool | ProgressFn = True, decode_videos: bool = False,
                  prune_ratio: float | None = PRUNE_RATIO, num_frames: int | None = None,
                  camera: Cameras | None = None, replace_trajectories: bool = False,
-                 camera_source: str | None = None) -> Scene:
+                 camera_source: str | None = None, input_resolution: int | None = None) -> Scene:
         """One image → :class:`Scene` (arguments as :func:`generate`; ``camera`` is the input camera at the image's
         own size, ``camera_source`` a note of where its intrinsics came from)."""
         if self.dynamic:
@@ -540,6 +556,9 @@ class ScenePipeline:
             raise ConfigError(f"steps must be >= 1, got {steps}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+        input_resolution = self.input_resolution if input_resolution is None else input_resolution
+        if isinstance(input_resolution, bool) or not isinstance(input_resolution, int) or input_resolution < 0:
+            raise ConfigError(f"input_resolution must be a non-negative integer (0: off), got {input_resolution!r}")
         frames = num_frames or self.teacher.num_frames
         self.teacher.check_size(height, width, frames)
         from lyra.inputs import fit_cameras_to_size, fit_depth_to_size, fit_to_size
@@ -611,6 +630,7 @@ class ScenePipeline:
         timings["gaussians"] = meter.seconds["gaussians"]
         report("gaussians", timings["gaussians"])
 
+
         videos = None
         if decode_videos:
             videos = self.teacher.decode(out)
@@ -629,14 +649,100 @@ class ScenePipeline:
                        "source": camera_source or "default 50° vertical field of view"},
             "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
             "prune_ratio": prune_ratio, "gaussians_before_prune": n_raw, "gaussians": len(g),
+            "input_view": None,
             "latents": list(out.latents.shape), "single_view": self.single_view, "device": str(dev),
+            "cpu_threads": torch.get_num_threads(),
+            "student_path": getattr(self.student, "compute_paths", dict)() or None,
+            "denoiser_weights": self.quantized.mode if self.quantized is not None
+            else str(self.teacher.denoiser.dtype).removeprefix("torch."),
             "weights": self.weights, "load_s": round(self.load_seconds, 4),
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
             "low_memory": self.low_memory, "peak_gib": peaks,
             "transfer_s": {k: round(v, 4) for k, v in transfer.items()},
         }
-        return Scene(gaussians=g, cameras=cams, names=tuple(out.names), metadata=meta, videos=videos,
-                     image=out.image, depth=out.depth)
+        scene = Scene(gaussians=g, cameras=cams, names=tuple(out.names), metadata=meta, videos=videos,
+                      image=out.image, depth=out.depth, input_camera=out.input_camera.to("cpu"))
+        # ---- input-view Gaussians: one per pixel of the photo (up to input_resolution on the long side)
+        if input_resolution:
+            t0 = time.perf_counter()
+            scene = with_input_view(scene, original, input_resolution)
+            t = scene.metadata["timings_s"] = dict(scene.metadata["timings_s"])
+            t["input_view"] = round(time.perf_counter() - t0, 4)
+            report("input_view", t["input_view"])
+            t["total"] = round(time.perf_counter() - t_start, 4)
+        return scene
+
+
+def with_input_view(scene: Scene, photo: Tensor, max_side: int = DEFAULT_MAX_SIDE) -> Scene:
+    """``scene`` (the latent head's Gaussians alone) with the photo's pixel Gaussians added
+    (:mod:`lyra.student.input_view`): the input-view Gaussians first, then the latent head's Gaussians that they do not
+    duplicate or hide (:func:`~lyra.student.input_view.drop_redundant`).
+
+    Args:
+        scene: a :class:`Scene` with ``depth`` and ``input_camera`` (at the working size) and no input-view Gaussians
+            yet (``latent_start == 0``).
+        photo: the photo ``[3, H0, W0]`` in [0, 1] as given to the pipeline (before the working-size fit); its crop
+            to the working aspect is used.
+        max_side: long side (pixels) of the input-view Gaussians, at most the crop's own (never upsampled).
+
+    Returns:
+        a new :class:`Scene` (the same cameras, videos, image and depth); ``metadata["input_view"]`` holds the
+        delivered ``size`` ``[H, W]``, the count of input-view ``gaussians``, ``latent_kept`` / ``latent_dropped``
+        and the settings; ``metadata["gaussians"]`` the new total.
+    """
+    import dataclasses
+
+    from lyra.inputs import fit_to_size, photo_crop
+    from lyra.student.input_view import (
+        InputViewSettings,
+        delivery_size,
+        drop_redundant,
+        fit_colors,
+        input_view_gaussians,
+        upsample_depth,
+    )
+
+    if scene.depth is None or scene.input_camera is None:
+        raise ValueError("with_input_view needs the scene's input depth and input camera")
+    if scene.latent_start:
+        raise ValueError("the scene already has input-view Gaussians")
+    depth = scene.depth.float().cpu()
+    h, w = depth.shape
+    crop = photo_crop(photo.float().cpu(), h, w)
+    Hd, Wd = delivery_size(int(crop.shape[1]), int(crop.shape[2]), max_side)
+    image, _ = fit_to_size(crop, Hd, Wd)
+    settings = InputViewSettings()
+    cam = scene.input_camera.to("cpu")
+    pixels = input_view_gaussians(image.float(), upsample_depth(depth, Hd, Wd, settings.edge_ratio),
+                                  cam.resize(Wd, Hd), settings)
+    latent = scene.gaussians
+    kept = latent[drop_redundant(latent, depth, cam, settings.redundant_margin)]
+    both = fit_colors(Gaussians.cat([pixels, kept]), len(pixels), cam.resize(Wd, Hd), image.float(),
+                      settings.color_iterations, backend="torch" if latent.means.device.type == "cpu" else "auto")
+    meta = dict(scene.metadata)
+    meta["input_view"] = {"size": [Hd, Wd], "gaussians": len(pixels), "latent_kept": len(kept),
+                          "latent_dropped": len(latent) - len(kept), "footprint_px": settings.footprint,
+                          "opacity": settings.opacity, "redundant_margin": settings.redundant_margin,
+                          "color_iterations": settings.color_iterations}
+    meta["gaussians"] = len(pixels) + len(kept)
+    return dataclasses.replace(scene, gaussians=both, metadata=meta,
+                               latent_start=len(pixels))
+
+
+def video_gaussians(scene: Scene) -> Gaussians:
+    """The Gaussians to render ``scene``'s fly-through with at the working size: the input-view Gaussians rebuilt at
+    the working size from ``scene.image`` when the delivered ones are finer (a splat scene seen at a fraction of its
+    resolution aliases, and renders slower), followed by the latent head's; otherwise ``scene.gaussians``."""
+    import dataclasses
+
+    iv = scene.metadata.get("input_view")
+    if not scene.latent_start or not iv or scene.image is None or scene.depth is None:
+        return scene.gaussians
+    h, w = scene.depth.shape
+    if max(iv["size"]) <= max(h, w):
+        return scene.gaussians
+    latent = dataclasses.replace(scene, gaussians=scene.gaussians[scene.latent_start:], latent_start=0)
+    return with_input_view(latent, scene.image, max(h, w)).gaussians
 
 
 def _merge_peaks(teacher: dict[str, float] | None, student: dict[str, float] | None,
@@ -661,7 +767,8 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
              num_frames: int | None = None, low_memory: bool | None = None, camera: Cameras | None = None,
              fov: float | None = None, focal_px: float | None = None,
              intrinsics: tuple[float, float, float, float] | str | None = None, exif: bool = True,
-             replace_trajectories: bool = False) -> Scene:
+             replace_trajectories: bool = False, input_resolution: int | None = None,
+             quantize: str | None = None) -> Scene:
     """One image → a 3D Gaussian Splatting :class:`Scene`.
 
     Args:
@@ -692,9 +799,15 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
         prune_ratio: fraction of Gaussians dropped, least opaque first (Lyra: 0.8; ``None``: keep all).
         num_frames: frames per GEN3C trajectory (``1 + 8k``; default the preset's, 17 for ``tiny``).
         low_memory: each model on the GPU only for its stage (module doc); default: on for ``official`` on CUDA.
+        input_resolution: long side (pixels) of the input-view Gaussians, one per pixel of the photo
+            (:mod:`lyra.student.input_view`; never above the photo's own resolution); ``0``: none, the latent head's
+            Gaussians alone; default ``1024`` for ``tiny``, ``0`` for ``official``.
+        quantize: ``"fp8"`` / ``"int8"``: the denoiser's weights in 8 bits (:meth:`ScenePipeline.from_preset`).
 
     Returns:
-        :class:`Scene`: ``len(scene.gaussians) == int(V·T·(H/8)·(W/8) · (1 − prune_ratio))``.
+        :class:`Scene`: the input-view Gaussians (``scene.metadata["input_view"]``) followed by the latent head's
+        Gaussians that they do not duplicate; without input-view Gaussians,
+        ``len(scene.gaussians) == int(V·T·(H/8)·(W/8) · (1 − prune_ratio))``.
 
     Raises:
         InputFileError: the image cannot be read; ConfigError: a bad option; StudentWeightsMissing / WeightsError.
@@ -720,11 +833,12 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
                                  f"image is {img.shape[2]}x{img.shape[1]}; give one of the image's size")
         depth = None
     pipe = ScenePipeline.from_preset(preset, weights=weights, student=student, depth=depth, device=device,
-                                     low_memory=low_memory)
+                                     low_memory=low_memory, quantize=quantize)
     reporter(progress)("load", pipe.load_seconds)
     scene = pipe(img, seed=seed, steps=steps, size=size, trajectory=trajectory, depth_map=depth_map,
                  progress=progress, decode_videos=decode_videos, prune_ratio=prune_ratio, num_frames=num_frames,
-                 camera=camera, replace_trajectories=replace_trajectories, camera_source=camera_source)
+                 camera=camera, replace_trajectories=replace_trajectories, camera_source=camera_source,
+                 input_resolution=input_resolution)
     scene.metadata["input"] = label
     scene.metadata["timings_s"] = {"load": round(pipe.load_seconds, 4), **scene.metadata["timings_s"],
                                    "total": round(time.perf_counter() - t0, 4)}

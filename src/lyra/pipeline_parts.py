@@ -27,7 +27,7 @@ from lyra.geometry.cameras import Cameras
 
 __all__ = ["DynamicStudent", "DynamicTeacher", "DynamicTeacherOutput", "DynamicWeightsMissing", "ProgressFn",
            "StudentWeightsMissing", "TimeStudent", "VideoTeacher", "check_teacher_output", "load_decoder",
-           "reporter"]
+           "reporter", "student_paths"]
 
 ProgressFn = Callable[[str, float], None]
 
@@ -134,6 +134,12 @@ class VideoTeacher:
         return DynamicTeacherOutput(raw_latents=out.raw_latents, cameras=out.cameras, names=tuple(out.names),
                                     frame_times=out.times, center_depth=out.center_depth,
                                     timings=dict(out.timings), weights={"teacher": self.weights})
+
+
+def student_paths(student: Any) -> dict[str, str | None] | None:
+    """The compute paths a decoder-backed student last ran (``LatentDecoder.compute_paths``), else ``None``."""
+    paths = getattr(getattr(student, "model", None), "compute_paths", None)
+    return paths() if callable(paths) else None
 
 
 class TimeStudent:

@@ -156,6 +156,9 @@ class Scene:
         videos: the teacher's decoded videos ``[V, T, 3, H, W]`` in [0, 1] (only with ``decode_videos``).
         image: the fitted input image ``[3, H, W]`` in [0, 1].
         depth: the input view's z-depth ``[H, W]`` the teacher warped with (given or estimated; ``inf``: sky).
+        input_camera: the input view's camera at the working size (batch shape ``[]``).
+        latent_start: index of the first latent-head Gaussian in ``gaussians`` (the input-view Gaussians, one per
+            pixel of the photo, come first; 0 when there are none).
     """
 
     gaussians: Gaussians
@@ -165,6 +168,8 @@ class Scene:
     videos: Tensor | None = None
     image: Tensor | None = None
     depth: Tensor | None = None
+    input_camera: Cameras | None = None
+    latent_start: int = 0
 
     #: A static scene: one time.
     dynamic = False

@@ -66,7 +66,7 @@ def test_writes_table_json_and_sheet(runs, capsys):
     table = row["table"]
     assert set(table) == {"input", "near", "far"}
     for group in ("input", "near", "far"):
-        assert set(table[group]) == {"student", "filled_warp", "warp", "teacher"}
+        assert set(table[group]) == {"student", "latent", "filled_warp", "warp", "teacher"}
         for name, m in table[group].items():
             for k in ("ssim", "ms_ssim", "gmsd", "sharpness"):
                 assert math.isfinite(m[k]), (group, name, k)
@@ -86,7 +86,12 @@ def test_writes_table_json_and_sheet(runs, capsys):
     assert res["winners"]["near"]["coverage"] == "filled_warp"
     assert row["max_camera_offset"] == pytest.approx(0.0, abs=1e-5)  # the teacher followed the GT cameras
     sc = row["scene"]
-    assert sc["count"] == int(6 * 9 * 6 * 10 * (1 - lp.PRUNE_RATIO))  # V·T·h·w pruned to 20 %
+    lat = row["latent_scene"]  # the latent head's part: at most V·T·h·w pruned to 20 %
+    assert lat["count"] == sc["count"] - 48 * 80 == row["input_view"]["latent_kept"]
+    assert lat["count"] + row["input_view"]["latent_dropped"] == int(6 * 9 * 6 * 10 * (1 - lp.PRUNE_RATIO))
+    assert row["input_view"]["gaussians"] == 48 * 80  # exact depth: no sky in this world, one per pixel
+    # the input-view Gaussians reproduce the input far better than the latent head alone
+    assert table["input"]["student"]["psnr"] > table["input"]["latent"]["psnr"] + 5.0
     assert 0.0 <= sc["at_scale_cap"] <= 1.0 and sc["scale_p05"] <= sc["scale_p50"] <= sc["scale_p95"]
     assert sc["input_depth_p05"] <= sc["input_depth_p50"] <= sc["input_depth_p95"]
     md = (out / "scene_eval_depth-exact.md").read_text()
@@ -95,7 +100,7 @@ def test_writes_table_json_and_sheet(runs, capsys):
     assert f"{table['near']['warp']['ssim']:.3f}" in md
     assert "](scene_eval_depth-exact.png)" in md and "/root/" not in md and "/work/" not in md
     sheet = Image.open(out / "scene_eval_depth-exact.png")
-    assert sheet.size == (6 * 80 + 5 * 2, 14 + 3 * (48 + 2))  # input | 4 systems | GT; 3 rows per world
+    assert sheet.size == (7 * 80 + 6 * 2, 14 + 3 * (48 + 2))  # input | 5 systems | GT; 3 rows per world
 
 
 def _micro_world():

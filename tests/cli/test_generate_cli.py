@@ -158,3 +158,28 @@ def test_help_teaches(capsys):
     for needle in ("Examples:", "lyra generate photo.jpg -o scene.ply", "--video", "--teacher-videos", "--t2i-model",
                    "--preset official --weights", "20 % most opaque"):
         assert needle in text, needle
+
+
+def test_quantize_reaches_the_pipeline_and_is_image_only(tmp_path, capsys, monkeypatch, photo):
+    """Issue 22's memory mode: --quantize goes to ScenePipeline.from_preset; a video input refuses it."""
+    from lyra.errors import WeightsError
+
+    seen = {}
+
+    def capture(*a, **k):
+        seen.update(k)
+        raise WeightsError("stop here")
+
+    monkeypatch.setattr(lp.ScenePipeline, "from_preset", capture)
+    code, _, err = run_cli(capsys, "generate", str(photo), "-o", str(tmp_path / "s.ply"), "--quantize", "fp8",
+                           "--device", "cpu", "--no-progress")
+    assert code != 0 and "stop here" in err
+    assert seen["quantize"] == "fp8"
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((48, 80, 3), 40 * i, np.uint8)).save(frames / f"{i:03d}.png")
+    code, _, err = run_cli(capsys, "generate", str(frames), "-o", str(tmp_path / "out4d"), "--quantize", "int8",
+                           "--device", "cpu", "--no-progress")
+    assert code != 0 and "--quantize applies to image inputs" in err and err.count("\n") == 1
+    assert not (tmp_path / "out4d").exists()

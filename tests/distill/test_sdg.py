@@ -307,7 +307,11 @@ def test_image_source(tmp_path):
     with pytest.raises(ConfigError, match="multiples of 16"):
         ImageSource(folder, 20, 32)
     (folder / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(InputFileError, match="broken.png: not an image"):
+    with pytest.raises(InputFileError, match="broken.png cannot be read as an image"):
+        ImageSource(folder, 16, 32)  # found up front, before any model loads (it used to fail at its load)
+    Image.new("RGB", (64, 64), (0, 255, 0)).save(folder / "broken.png")
+    (folder / "broken.png").write_bytes((folder / "broken.png").read_bytes()[:60])  # header intact, pixels cut
+    with pytest.raises(InputFileError, match="broken.png"):
         ImageSource(folder, 16, 32).load([2])
 
 

@@ -155,7 +155,8 @@ def test_synthetic_benchmark_geometry(data, pipe, tmp_path):
     # every photo has an input-view row (the filled warp at the input view is near-perfect by construction)
     iv = result["input_view"]
     assert [r["kind"] for r in iv["images"]] == ["rgbd", "stereo", "fern"]
-    assert iv["mean"]["filled_warp"]["psnr"] > max(28.0, iv["mean"]["ours"]["psnr"])  # ours: a random student
+    # ours: a random student, but the input-view Gaussians reproduce the photo at its own camera
+    assert iv["mean"]["filled_warp"]["psnr"] > 28.0 and iv["mean"]["ours"]["psnr"] > 35.0
     assert math.isfinite(iv["mean"]["ours"]["sharpness"])
     assert len(sheet) == 3 + 1 + 3 and all(len(imgs) == 4 for _, imgs in sheet)
     md = markdown_report(result)

@@ -159,3 +159,33 @@ def test_cli_mesh_bad_inputs_one_line_no_file(tmp_path, capsys, case):
     assert err.count("\n") == 1 and err.startswith("lyra mesh: error:")
     assert "Traceback" not in err
     assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("case", ["collider_under_a_file", "max_faces0", "disk_full_at_collider"])
+def test_cli_mesh_two_outputs_all_or_nothing(tmp_path, capsys, monkeypatch, case):
+    """A collider that cannot be written leaves no visual mesh behind (and no temporary): checked up front where the
+    folder refuses files, and by writing both to temporaries before renaming either when the write itself fails."""
+    import lyra.mesh.export as export
+
+    g = wall_and_floor(300)
+    scene = tmp_path / "s.ply"
+    save_gaussians(g, scene)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "blocker").write_text("a file, not a folder")
+    args = ["mesh", str(scene), "-o", str(out_dir / "m.glb"), "--collider", str(out_dir / "c.usda"),
+            "--resolution", "32"]
+    if case == "collider_under_a_file":
+        args[5] = str(out_dir / "blocker" / "c.usda")
+    if case == "max_faces0":
+        args += ["--max-faces", "0"]
+    if case == "disk_full_at_collider":
+        def full(*a, **k):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(export, "_write_usd", full)
+    code, _, err = run_cli(capsys, *args)
+    assert code != 0 and err.count("\n") == 1 and err.startswith("lyra mesh: error:"), err
+    assert {"collider_under_a_file": "blocker", "max_faces0": "--max-faces",
+            "disk_full_at_collider": "No space left"}[case] in err
+    assert sorted(p.name for p in out_dir.iterdir()) == ["blocker"]  # neither mesh, no temporary

@@ -11,11 +11,18 @@ import errno
 import importlib
 import os
 import sys
+from collections.abc import Callable
 
 from lyra import __version__
-from lyra.cli._common import OneLineParser
-from lyra.errors import LyraError
-from lyra.fileio import install_cleanup_on_sigterm
+from lyra.cpu_threads import configure_threads, set_passive_wait
+
+# Before any command module imports torch: OpenMP reads its wait policy once, when torch loads it, and a spinning
+# wait makes a busy CPU many times slower (lyra.cpu_threads).
+set_passive_wait()
+
+from lyra.cli._common import OneLineParser  # noqa: E402
+from lyra.errors import LyraError  # noqa: E402
+from lyra.fileio import install_cleanup_on_sigterm  # noqa: E402
 
 #: OS errors a user's environment causes (full disk, quota, read-only medium): one line, not a traceback.
 _ENV_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM,
@@ -24,6 +31,8 @@ _ENV_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ("generate", "render", "view", "convert", "info", "mesh", "world", "tokenizer", "teacher", "sdg", "train",
             "eval", "bench")
+#: Commands that compute on the CPU: their torch thread count follows the free cores (lyra.cpu_threads).
+COMPUTE_COMMANDS = frozenset({"generate", "render", "mesh", "world", "tokenizer", "teacher", "sdg", "train", "eval"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +61,30 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     install_cleanup_on_sigterm()  # SIGTERM deletes our temporaries and unwinds like Ctrl-C
+    try:
+        restore = _threads_for(args.command)
+    except LyraError as e:  # a bad LYRA_THREADS
+        print(f"lyra {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    try:
+        return _run(args)
+    finally:
+        restore()
+
+
+def _threads_for(command: str | None) -> Callable[[], None]:
+    """One torch thread per free core for a computing command (``LYRA_THREADS`` / ``OMP_NUM_THREADS`` override).
+    Returns what restores the previous count (``main`` called in-process, e.g. by tests, leaves no trace)."""
+    if command not in COMPUTE_COMMANDS:
+        return lambda: None
+    import torch
+
+    before = torch.get_num_threads()
+    configure_threads()
+    return lambda: torch.set_num_threads(before)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # inside the try: a reader that left (| head) is met here, not at exit

@@ -160,8 +160,8 @@ SCENE_DESCRIPTION = (
     "(warp-only with its holes inpainted by OpenCV Telea: the honest baseline), warp-only (white holes) and the "
     "teacher's own decoded frames. Writes scene_eval.md (a table per group, which system wins each metric, the "
     "delivered Gaussians' scale and depth statistics), scene_eval.json and scene_eval.png (the first "
-    "--sheet-worlds worlds at full size, three rows each; columns: input | student | filled warp | warp-only | "
-    "teacher | GT) into --out (files of the exact-depth setting are suffixed _depth-exact). "
+    "--sheet-worlds worlds at full size, three rows each; columns: input | ours | latent head alone | filled warp | "
+    "warp-only | teacher | GT) into --out (files of the exact-depth setting are suffixed _depth-exact). "
     "Example: lyra eval scene --worlds 32 --steps 35"
 )
 
@@ -179,6 +179,13 @@ def _register_scene(esub: argparse._SubParsersAction) -> None:
                    "world's depth)")
     t.add_argument("--world-preset", default="tiny", help="lyra.world preset (default tiny: 17 x 176 x 320)")
     _add_sheet_options(t)
+    t.add_argument("--input-resolution", type=int, default=None, metavar="PX",
+                   help="long side of the input-view Gaussians as lyra generate (default 1024; 0: the latent head's "
+                   "Gaussians alone). With input-view Gaussians the report adds 'latent head alone' (the ablation)")
+    t.add_argument("--photo-scale", type=float, default=3.5, metavar="X",
+                   help="also render each world's input view at X times the working size (a user's photo) and score "
+                   "the input view delivered from it at its own size (default 3.5: 616x1120 -> delivered at 1024 px; "
+                   "0: skip)")
     t.add_argument("--first", type=int, default=0, metavar="K",
                    help="start at the K-th test world (default 0): split a run into parts, e.g. in parallel, and "
                    "join their folders with --merge")
@@ -197,7 +204,7 @@ def _register_scene(esub: argparse._SubParsersAction) -> None:
 def run_scene(args: argparse.Namespace) -> int:
     from lyra.distill.losses import find_lpips_weights, load_lpips
     from lyra.eval.report import check_out_dir, contact_sheet, display_path, write_report
-    from lyra.eval.scene_benchmark import SHEET_COLUMNS, check_options, evaluate_scenes, markdown_report
+    from lyra.eval.scene_benchmark import check_options, evaluate_scenes, markdown_report
     from lyra.pipeline import ScenePipeline
     from lyra.world import get_preset
 
@@ -209,6 +216,10 @@ def run_scene(args: argparse.Namespace) -> int:
     check_options(args.worlds, args.steps, args.seed, args.sheet_trajectory, args.first)
     if args.sheet_worlds < 1:
         raise ConfigError(f"--sheet-worlds must be >= 1, got {args.sheet_worlds}")
+    if args.input_resolution is not None and args.input_resolution < 0:
+        raise ConfigError(f"--input-resolution must be >= 0 (0: off), got {args.input_resolution}")
+    if not (args.photo_scale == 0 or 1 <= args.photo_scale <= 8):
+        raise ConfigError(f"--photo-scale must be 0 (off) or in [1, 8], got {args.photo_scale}")
     preset = get_preset(args.world_preset)
     out_dir = check_out_dir(args.out)
     stem = "scene_eval" + ("_depth-exact" if exact else "")
@@ -217,6 +228,8 @@ def run_scene(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     pipe = ScenePipeline.from_preset("tiny", weights=args.weights, student=args.student,
                                      depth=None if exact else "tiny", device=device)
+    if args.input_resolution is not None:
+        pipe.input_resolution = args.input_resolution
     lpips = load_lpips(lpips_file).to(pipe.device) if lpips_file is not None else None
     print(f"student {display_path(pipe.student_path)} on {device}: {args.worlds} test worlds, {args.steps} steps, "
           f"{args.depth} depth; LPIPS {'on' if lpips is not None else 'off (no local VGG16 weights)'}", flush=True)
@@ -224,13 +237,15 @@ def run_scene(args: argparse.Namespace) -> int:
     result, rows = evaluate_scenes(pipe, args.worlds, preset.name, args.steps, args.seed, exact,
                                    args.sheet_trajectory, lpips, progress=not args.no_progress,
                                    log=lambda line: print(line, flush=True), sheet_worlds=args.sheet_worlds,
-                                   first=args.first)
+                                   first=args.first, photo_scale=args.photo_scale or None)
     student_hash = pipe.weights.get("student")
     command = (f"lyra eval scene --worlds {args.worlds} --steps {args.steps} --seed {args.seed} --depth {args.depth} "
                f"--world-preset {preset.name}" + (f" --student {display_path(args.student)}" if args.student else "")
                + (f" --weights {display_path(args.weights)}" if args.weights else "")
                + (f" --sheet-worlds {args.sheet_worlds}" if args.sheet_worlds != 4 else "")
-               + (f" --first {args.first}" if args.first else ""))
+               + (f" --first {args.first}" if args.first else "")
+               + (f" --input-resolution {args.input_resolution}" if args.input_resolution is not None else "")
+               + (f" --photo-scale {args.photo_scale:g}" if args.photo_scale != 3.5 else ""))
     result["setting"].update(
         student=display_path(pipe.student_path),
         student_sha256=(student_hash.get("model.safetensors", "") if isinstance(student_hash, dict)
@@ -239,7 +254,8 @@ def run_scene(args: argparse.Namespace) -> int:
         date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), command=command,
         sheet=f"{stem}.png", lpips_weights=display_path(lpips_file) if lpips_file is not None else None,
         seconds=time.perf_counter() - t_all)
-    write_report(out_dir, stem, result, contact_sheet(rows, SHEET_COLUMNS), markdown_report(result))
+    write_report(out_dir, stem, result, contact_sheet(rows, tuple(result["setting"]["sheet_columns"])),
+                 markdown_report(result))
     _print_scene_summary(result["mean"])
     print(f"Wrote {out_dir}/{stem}.md, .json, .png", flush=True)
     return 0

@@ -75,6 +75,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default=None, metavar="HxW",
                    help="working size, both multiples of 16 (default: the photo's aspect, portrait included, at about "
                    "the preset's pixel count: 176x320 for a 16:9 photo with tiny, 320x176 for 9:16, 208x272 for 4:3)")
+    p.add_argument("--input-resolution", type=int, default=None, metavar="PX",
+                   help="long side of the input-view Gaussians: one Gaussian per pixel of the photo (its crop to the "
+                   "working aspect, never above its own resolution), in front of the generated ones, so the scene "
+                   "keeps the photo's detail where it was taken. Default 1024 for tiny, 0 (off) for official; 0: the "
+                   "generated Gaussians alone")
     p.add_argument("--trajectory", default=None, metavar="FILE",
                    help="your own camera path (lyra JSON, nerfstudio transforms.json or Lyra-2 trajectory.npz with "
                    "w2c + intrinsics arrays), ADDED to the six GEN3C trajectories: re-expressed relative to its "
@@ -103,6 +108,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="student export folder (lyra train student) or official decoder file (default: shipped)")
     p.add_argument("--preset", default="tiny", choices=("tiny", "official"), help="model preset (default tiny)")
     p.add_argument("--weights", default=None, metavar="DIR", help="weights folder (required for --preset official)")
+    p.add_argument("--quantize", default=None, choices=("fp8", "int8"),
+                   help="memory mode: keep the teacher denoiser's large linear weights in 8 bits (fp8 e4m3 or int8, "
+                   "one scale per output row; half the memory of bf16, about 2.5 %% (fp8) / 0.4 %% (int8) error per "
+                   "layer); with --preset official on CUDA it is what fits a 16 GB card. Image inputs only")
     p.add_argument("--teacher-videos", default=None, metavar="DIR",
                    help="also decode the teacher's latents and write traj_<name>.mp4 into this new folder")
     p.add_argument("--prompt", default=None, metavar="TEXT",
@@ -174,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
                               "frame with `lyra mesh FRAME.ply`")
         used = [f for f, v in (("--fov", args.fov), ("--focal-px", args.focal_px), ("--intrinsics", args.intrinsics),
                                ("--trajectory-only", args.trajectory_only or None)) if v is not None]
+        if args.quantize is not None:
+            raise ConfigError("--quantize applies to image inputs (the static teacher's denoiser)")
         if used:
             raise ConfigError(f"{', '.join(used)} apply to an image; for a video give --input-cameras poses.json")
         return run_video(args)  # 4D Gaussians: lyra.cli.generate_video
@@ -206,7 +217,8 @@ def run(args: argparse.Namespace) -> int:
                      trajectory=args.trajectory, depth=args.depth, device=args.device, progress=progress,
                      decode_videos=bool(args.teacher_videos), student=args.student, fov=args.fov,
                      focal_px=args.focal_px, intrinsics=args.intrinsics, exif=not args.no_exif,
-                     replace_trajectories=args.trajectory_only)
+                     replace_trajectories=args.trajectory_only, input_resolution=args.input_resolution,
+                     quantize=args.quantize)
     m = scene.metadata
     if args.prompt is not None:
         m["input"] = "prompt"
@@ -242,16 +254,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote mesh {args.mesh or ''} {args.mesh_collider or ''} ({st['visual_faces']:,} / "
               f"{st['collider_faces']:,} triangles)".replace("  ", " "))
     if args.video:
+        import dataclasses
+
         from lyra.media import write_video
+        from lyra.pipeline import video_gaussians
         from lyra.render.flythrough import flythrough
 
-        cams, frames = flythrough(scene, args.orbit_frames, pick_device(args.device), backend=args.backend,
+        # the input-view Gaussians at the video's (working) size: no aliasing, fast
+        shown = dataclasses.replace(scene, gaussians=video_gaussians(scene))
+        cams, frames = flythrough(shown, args.orbit_frames, pick_device(args.device), backend=args.backend,
                                   progress=progress)
         write_video(frames, args.video, fps=args.fps)
         written.append(Path(args.video))
         print(f"wrote {args.video} ({len(cams)} frames, {cams.width}x{cams.height})")
     total = time.perf_counter() - t_start
-    print(f"wrote {args.output}: {m['gaussians']:,} Gaussians (of {m['gaussians_before_prune']:,}, pruned "
-          f"{m['prune_ratio']:.0%}), {len(scene.names)} trajectories × {m['frames']} frames at "
-          f"{m['size'][1]}x{m['size'][0]}, seed {m['seed']}, {m['steps']} steps, {total:.1f} s on {m['device']}")
+    iv = m.get("input_view")
+    detail = (f" + {iv['gaussians']:,} input-view Gaussians at {iv['size'][1]}x{iv['size'][0]}" if iv else "")
+    print(f"wrote {args.output}: {m['gaussians']:,} Gaussians ({m['gaussians'] - (iv['gaussians'] if iv else 0):,} "
+          f"generated of {m['gaussians_before_prune']:,}, pruned {m['prune_ratio']:.0%}{detail}), {len(scene.names)} "
+          f"trajectories × {m['frames']} frames at "
+          f"{m['size'][1]}x{m['size'][0]}, seed {m['seed']}, {m['steps']} steps, {total:.1f} s on {m['device']}"
+          + (f" ({m['cpu_threads']} CPU threads)" if m.get("cpu_threads") and m["device"] == "cpu" else ""))
     return 0

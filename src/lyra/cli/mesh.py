@@ -67,7 +67,7 @@ def add_mesh_arguments(p: argparse.ArgumentParser, prefix: str = "") -> None:
 def check_mesh_options(output: str | None, collider: str | None, collider_faces: int, max_faces: int,
                        resolution: int) -> None:
     """Validate mesh options and output paths before any work (one-line errors)."""
-    from lyra.mesh.export import check_mesh_path
+    from lyra.mesh.export import check_mesh_path, probe_writable
 
     if output is None and collider is None:
         raise ConfigError("nothing to write: give -o MESH and/or --collider FILE")
@@ -80,21 +80,19 @@ def check_mesh_options(output: str | None, collider: str | None, collider_faces:
     if len(outs) == 2 and Path(outs[0]).resolve() == Path(outs[1]).resolve():
         raise OutputPathError(f"{outs[0]}: the mesh and the collider need different files")
     for o in outs:
-        check_mesh_path(o)
+        probe_writable(check_mesh_path(o))
 
 
 def write_meshes(gaussians, cameras, output: str | None, collider: str | None, collider_faces: int, max_faces: int,
                  resolution: int, depth_source: str = "auto") -> dict:
     """Build and write the meshes; returns the stats of :func:`lyra.mesh.build_meshes`."""
     from lyra.mesh import build_meshes
-    from lyra.mesh.export import write_mesh
+    from lyra.mesh.export import write_meshes_atomically
 
     res = build_meshes(gaussians, cameras, resolution=resolution, collider_faces=collider_faces,
                        visual_faces=max_faces, depth_source=depth_source)
-    if output:
-        write_mesh(res.visual, output)
-    if collider:
-        write_mesh(res.collider, collider, physics=True)
+    write_meshes_atomically([(m, p, physics) for m, p, physics in ((res.visual, output, False),
+                                                                    (res.collider, collider, True)) if p])
     return res.stats
 
 

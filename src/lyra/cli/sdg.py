@@ -35,7 +35,8 @@ examples:
   lyra sdg data/sdg --count 64                      64 training worlds, 8 per shard
   lyra sdg data/sdg --count 128                     ... continue to 128 (same settings)
   lyra sdg data/val --split val --count 16 --store-gt
-  lyra sdg data/mine --images photos/ --steps 35
+  lyra sdg data/mine --images photos/ --steps 35    your own photos (then: lyra train student --data data/mine
+                                                    --init-from src/lyra/weights/student_tiny --steps 200 ...)
   lyra sdg data/dyn --dynamic --teacher-weights runs/teacher_dyn/export --count 64
 Read the shards with lyra.distill.ShardDataset(OUT_DIR).
 """
@@ -55,7 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="procedural world split (train: seeds from 1,000,000; val: 1000-1999; test: 0-999). "
                    "Default: train")
     p.add_argument("--images", metavar="DIR", default=None,
-                   help="use the images of this folder (sorted by name) instead of procedural worlds")
+                   help="use the photos of this folder (sorted by name; png, jpg, webp, bmp, tif) instead of "
+                   "procedural worlds: each is centre-cropped to --size, its depth estimated, its camera taken from "
+                   "its EXIF focal length (else a 50° vertical field of view), as lyra generate takes a photo")
+    p.add_argument("--size", metavar="HxW", default=None,
+                   help="with --images: the working size HEIGHTxWIDTH, multiples of 16 (default: the teacher "
+                   "preset's, 176x320 for tiny, the size lyra generate works at)")
     p.add_argument("--steps", type=int, default=35, help="teacher sampling steps (default 35, as GEN3C)")
     p.add_argument("--shard-size", type=int, default=8, help="scenes per shard file (default 8)")
     p.add_argument("--gt-depth", action="store_true",
@@ -138,10 +144,18 @@ def run(args: argparse.Namespace) -> int:
     if args.images and args.dynamic:
         raise ConfigError("--dynamic needs procedural worlds (videos of a folder are not an SDG source yet); "
                           "drop --images")
+    if args.size is not None and not args.images:
+        raise ConfigError("--size applies to --images (a procedural world's size is its --world-preset's)")
     if args.images and (args.gt_depth or args.store_gt):
         raise ConfigError("--gt-depth and --store-gt need procedural worlds (they have exact depth); drop them "
                           "with --images")
     depth_weights = _depth_weights(args.depth)
+    if args.images:  # an empty folder or an unreadable photo fails here, before any model loads or folder is made
+        from lyra.inputs import parse_size
+
+        H, W = (parse_size(args.size, 16, "--size") if args.size is not None
+                else get_preset(args.preset).size[1:])
+        source = ImageSource(args.images, H, W)
     ensure_output_dir(args.out_dir)  # fail before loading models
 
     state = PartialState()
@@ -149,10 +163,7 @@ def run(args: argparse.Namespace) -> int:
     pipe = TeacherPipeline.from_preset(args.preset, weights=args.teacher_weights, depth=args.depth, device=device,
                                        dynamic=args.dynamic)
     teacher = PipelineTeacher(pipe, _tokenizer_weights(args.preset), depth_weights)
-    if args.images:
-        H, W = pipe.working_size
-        source = ImageSource(args.images, H, W)
-    else:
+    if not args.images:
         source = WorldSource(args.split, args.world_preset or get_preset(args.preset).world, args.gt_depth,
                              args.store_gt, device, dynamic=args.dynamic,
                              motion_reversal=args.motion_reversal is not False)

@@ -463,14 +463,40 @@ def load_input_image(path: Path, height: int, width: int) -> Tensor:
     return fit_to_size(load_image(path), height, width)[0].contiguous()
 
 
+def photo_input_camera(path: Path, height: int, width: int) -> tuple[Cameras, str]:
+    """The input camera of the photo at ``path`` once fitted to ``height × width`` as :func:`load_input_image`
+    fits it (batch shape ``[]``, identity ``c2w``, OpenCV): its EXIF focal length when present
+    (:func:`lyra.inputs_exif.exif_focal_px`, in pixels of the stored image, then scaled and cropped with it),
+    else the default 50° vertical field of view, as ``lyra generate`` assumes. Returns the camera and a note of
+    where its intrinsics came from."""
+    from lyra.geometry.intrinsics import photo_camera
+    from lyra.inputs import fit_cameras_to_size, stored_image_size
+    from lyra.inputs_exif import exif_focal_px
+
+    size = stored_image_size(path)
+    if size is None:
+        raise InputFileError(f"{path}: not a readable image")
+    h0, w0 = size
+    exif = exif_focal_px(path, w0, h0)
+    cam, note = photo_camera(h0, w0, exif_focal_px=exif[0] if exif else None, exif_note=exif[1] if exif else None)
+    return fit_cameras_to_size(cam, height, width), note
+
+
 class ImageSource:
     """The images of a folder (``.png .jpg .jpeg .webp .bmp .tif .tiff``), sorted by name: item ``i`` is
-    the ``i``-th file. Each is centre-cropped to the aspect of ``height × width`` and resized; the teacher
-    estimates its depth and draws the six GEN3C trajectories from the sample's noise seed."""
+    the ``i``-th file, the way ``lyra generate`` takes a user's photo. Each is centre-cropped to the aspect of
+    ``height × width`` and resized; its input camera comes from its EXIF focal length when it has one, else the
+    default 50° vertical field of view (:func:`photo_input_camera`); the teacher estimates its depth and draws the
+    six GEN3C trajectories from the sample's noise seed.
+
+    Every file's header is read up front, so an unreadable image fails before any model is loaded or any shard
+    is written (``InputFileError`` naming it)."""
 
     trajectory_set = "gen3c6"
 
     def __init__(self, folder: str | os.PathLike, height: int, width: int) -> None:
+        from lyra.inputs import stored_image_size
+
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise InputFileError(f"--images {self.folder}: no such folder")
@@ -480,6 +506,11 @@ class ImageSource:
             raise InputFileError(f"--images {self.folder}: holds no images ({' '.join(IMAGE_SUFFIXES)})")
         if height % SIDE_MULTIPLE or width % SIDE_MULTIPLE:
             raise ConfigError(f"image size {width}x{height}: sides must be multiples of {SIDE_MULTIPLE}")
+        bad = [p.name for p in self.files if stored_image_size(p) is None]
+        if bad:
+            more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+            raise InputFileError(f"--images {self.folder}: {bad[0]}{more} cannot be read as an image; remove or "
+                                 "convert them")
         self.height, self.width = height, width
         self.name = "images"
 
@@ -490,7 +521,7 @@ class ImageSource:
         names = "".join(f"{p.name}\n" for p in self.files)
         return {"kind": "images", "folder": self.folder.resolve().name, "files": len(self.files),
                 "files_sha256": hashlib.sha256(names.encode()).hexdigest(), "size": [self.height, self.width],
-                "trajectories": self.trajectory_set}
+                "trajectories": self.trajectory_set, "camera": "exif-or-default"}
 
     def key(self, index: int) -> str:
         return self.files[index].name
@@ -501,10 +532,14 @@ class ImageSource:
     def noise_key(self, index: int) -> int:
         return index
 
+    def camera(self, index: int) -> tuple[Cameras, str]:
+        """Item ``index``'s input camera and where it came from (:func:`photo_input_camera`)."""
+        return photo_input_camera(self.files[index], self.height, self.width)
+
     def load(self, indices: Sequence[int]) -> list[SourceItem]:
         return [SourceItem(key=self.files[i].name, world_seed=None,
-                           image=load_input_image(self.files[i], self.height, self.width), depth=None, camera=None,
-                           trajectories=None) for i in indices]
+                           image=load_input_image(self.files[i], self.height, self.width), depth=None,
+                           camera=self.camera(i)[0], trajectories=None) for i in indices]
 
 
 # ------------------------------------------------------------------------------------ planning

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CROP", "TAUS", "evaluate_cached_world", "markdown_report", "point_metrics", "sample_mesh"]
+__all__ = ["CROP", "TAUS", "evaluate_cached_world", "make_result", "markdown_report", "merge_results", "point_metrics",
+           "sample_mesh", "summary"]
 
 #: F-score thresholds as fractions of the world's centre depth.
 TAUS = (0.01, 0.02, 0.05)
@@ -146,16 +147,79 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _seed_ranges(seeds: list[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` → ``"0–2, 5, 7–8"``."""
+    runs: list[list[int]] = []
+    for s in sorted(seeds):
+        if runs and s == runs[-1][1] + 1:
+            runs[-1][1] = s
+        else:
+            runs.append([s, s])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
+
+
+def make_result(setting: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A report: ``setting`` (``seeds`` set to the evaluated worlds, ``worlds`` to their number, ``missing`` to the
+    planned seeds, ``setting["planned"]``, not evaluated yet), the world rows in seed order and their ``mean``.
+
+    A run writes this after every world, so a part cut short leaves the worlds it finished; ``missing`` says which
+    of its planned worlds it did not reach."""
+    rows = sorted(rows, key=lambda r: r["seed"])
+    done = [r["seed"] for r in rows]
+    planned = list(setting.get("planned", done))
+    setting = {**setting, "planned": planned, "worlds": len(rows), "seeds": done,
+               "missing": [s for s in planned if s not in done]}
+    return {"setting": setting, "worlds": rows, "mean": summary(rows) if rows else {}}
+
+
+#: Settings that must agree between the parts of a split run (:func:`merge_results`).
+MERGE_FIXED = ("world_preset", "steps", "seed", "depth", "mesh", "weights_key")
+
+
+def merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report from the reports of a run split into parts (``--first`` / ``--worlds``, e.g. run in parallel):
+    the world rows joined in seed order, the means recomputed, ``planned`` the union of the parts' planned worlds
+    (so ``missing`` lists every planned world that no part finished), ``parts`` their number, ``seconds`` the sum.
+
+    Raises:
+        ConfigError: no parts; parts whose settings differ in :data:`MERGE_FIXED` (not one benchmark); a world in
+            more than one part; no world evaluated at all.
+    """
+    from lyra.errors import ConfigError
+
+    if not parts:
+        raise ConfigError("nothing to merge")
+    base = parts[0]["setting"]
+    for p in parts[1:]:
+        diff = [k for k in MERGE_FIXED if p["setting"].get(k) != base.get(k)]
+        if diff:
+            raise ConfigError(f"the parts differ in {', '.join(diff)}: they are not one benchmark")
+    rows = [r for p in parts for r in p["worlds"]]
+    seeds = [r["seed"] for r in rows]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError("the parts overlap: a world is in more than one")
+    if not rows:
+        raise ConfigError("the parts hold no evaluated world")
+    planned = sorted({s for p in parts for s in p["setting"].get("planned", p["setting"]["seeds"])})
+    setting = {**base, "planned": planned, "parts": len(parts),
+               "seconds": sum(float(p["setting"].get("seconds", 0.0)) for p in parts)}
+    return make_result(setting, rows)
+
+
 def markdown_report(result: dict[str, Any]) -> str:
     """The Markdown page of a mesh evaluation (``result`` with ``setting``, ``worlds`` rows and ``mean``)."""
     s, rows, mean = result["setting"], result["worlds"], result["mean"]
     taus = " / ".join(f"{t:.0%}" for t in TAUS)
+    missing = s.get("missing") or []
     lines = [
-        f"# Mesh accuracy — {len(rows)} held-out test worlds",
+        f"# Mesh accuracy — {len(rows)} held-out test worlds"
+        + (f" (of {len(rows) + len(missing)} planned; not evaluated: {', '.join(map(str, missing))})"
+           if missing else ""),
         "",
-        f"Scenes: `lyra.pipeline.ScenePipeline` (tiny preset, {s['depth']} depth, {s['steps']} steps) on the input "
-        f"image of test worlds {s['seeds']} (world preset `{s['world_preset']}`), the teacher following each world's "
-        "six GT trajectories. Mesh: `lyra mesh` defaults (" + ", ".join(f"{k}={v}" for k, v in s["mesh"].items())
+        f"Scenes: `lyra.pipeline.ScenePipeline` (tiny preset, {s['depth']} depth, {s['steps']} steps"
+        + (f", student `{s['student']}`" if s.get("student") else "") + ") on the input image of test worlds "
+        f"{_seed_ranges(s['seeds'])} (world preset `{s['world_preset']}`), the teacher following each world's six "
+        "GT trajectories. Mesh: `lyra mesh` defaults (" + ", ".join(f"{k}={v}" for k, v in s["mesh"].items())
         + "), depth fused over the world's trajectory cameras. Ground truth: the world's analytic surfaces ray-cast "
         "from all 6 × T GT cameras (its exact depth maps), thinned to one point per cube of 0.8 % of the centre "
         "depth; the mesh is sampled (200k area-uniform points) and the Gaussians' centres taken as they are, both "

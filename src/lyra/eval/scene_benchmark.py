@@ -17,7 +17,10 @@ sharpness ratio, LPIPS (when local weights are given), rendered-depth AbsRel and
 scaling when the depth is estimated: the estimate fixes the scene's scale, the GT cameras do not), coverage, and
 the same on the disoccluded pixels:
 
-* **student** — the delivered scene;
+* **ours** (key ``student``) — the delivered scene: the input-view Gaussians (one per pixel of the photo,
+  :mod:`lyra.student.input_view`) and the latent head's Gaussians they do not duplicate;
+* **latent head alone** (key ``latent``, when the pipeline adds input-view Gaussians) — the same run's latent head
+  Gaussians (pruned), Lyra's decoder output: the ablation of the input-view Gaussians;
 * **filled warp** — warp-only with its holes inpainted (OpenCV Telea, :func:`lyra.eval.baselines.filled_warp`):
   the honest baseline;
 * **warp-only** — the input image lifted to one Gaussian per pixel with the depth the teacher warped with,
@@ -49,9 +52,13 @@ __all__ = ["SHEET_COLUMNS", "SYSTEMS", "check_options", "evaluate_scenes", "eval
            "markdown_report", "merge_results", "summarize_rows"]
 
 #: The compared systems (JSON key → name in the reports), in table order.
-SYSTEMS = {"student": "student", "filled_warp": "filled warp", "warp": "warp-only", "teacher": "teacher"}
+SYSTEMS = {"student": "ours", "latent": "latent head alone", "filled_warp": "filled warp", "warp": "warp-only",
+           "teacher": "teacher"}
 #: The contact sheet's columns.
-SHEET_COLUMNS = ("input", "student", "filled warp", "warp-only", "teacher", "ground truth")
+SHEET_COLUMNS = ("input", "ours", "latent head alone", "filled warp", "warp-only", "teacher", "ground truth")
+#: The "photo" of the high-resolution delivery check: the world rendered at this multiple of the working size
+#: (3.5 × 176 × 320 = 616 × 1120, the working aspect exactly), delivered at 1024 px on the long side.
+PHOTO_SCALE = 3.5
 #: Salt mixed with ``seed`` and the world seed into the sampler seed (the same as ``lyra eval teacher``, so
 #: that with exact depth both evaluations sample the same teacher latents).
 SAMPLER_SALT = 19
@@ -89,8 +96,42 @@ def _scale_cap(pipe: Any) -> float | None:
 
 
 @torch.no_grad()
+def _input_hd(delivered: Any, latent: Any, photo: Tensor, backend: str) -> dict[str, dict[str, float]]:
+    """The input view at the delivery size: ``delivered`` (and the ``latent``-only scene) rendered at the input camera
+    scaled to ``metadata["input_view"]["size"]``, against the photo's crop resized to that size."""
+    from lyra.eval.metrics import psnr, sharpness_ratio, ssim
+    from lyra.inputs import fit_to_size, photo_crop
+
+    h, w = delivered.depth.shape
+    Hd, Wd = delivered.metadata["input_view"]["size"]
+    gt, _ = fit_to_size(photo_crop(photo.float().cpu(), h, w), Hd, Wd)
+    cam = delivered.input_camera.resize(Wd, Hd).reshape(1)
+    out = {}
+    for name, sc in (("student", delivered), ("latent", latent)):
+        dev = sc.gaussians.means.device
+        p = render_views(sc.gaussians, cam.to(dev), backend, chunk=1).rgb[0].cpu()
+        out[name] = {"psnr": float(psnr(p, gt)), "ssim": float(ssim(p[None], gt[None])),
+                     "sharpness": float(sharpness_ratio(p[None], gt[None]))}
+    out["size"] = {"height": float(Hd), "width": float(Wd)}
+    return out
+
+
+def hires_photo(seed: int, example: Any, preset: Any, scale: float = PHOTO_SCALE,
+                device: str | torch.device = "cpu") -> Tensor:
+    """The test world of ``seed`` rendered at its input camera (``example.cameras[0, 0]``) scaled ``scale`` times:
+    a "photo" ``[3, round(scale·H), round(scale·W)]`` of the same view at a higher resolution (CPU)."""
+    from lyra.world import sample_world
+    from lyra.world.render import render as render_world
+
+    ws = sample_world(seed, preset)
+    cam = example.cameras[0, 0]
+    hi = cam.resize(round(cam.width * scale), round(cam.height * scale)).to(device)
+    return render_world(ws.scene, hi).rgb.clamp(0, 1).cpu()
+
+
 def evaluate_world(pipe: Any, example: Any, exact_depth: bool, seed: int, steps: int, lpips: Any = None,
-                   backend: str = "auto", progress: bool = False) -> tuple[dict[str, Any], dict[str, Tensor]]:
+                   backend: str = "auto", progress: bool = False,
+                   photo: Tensor | None = None) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """One world: its input image → :class:`~lyra.pipeline.Scene` along its GT trajectories → metric table.
 
     Args:
@@ -99,6 +140,10 @@ def evaluate_world(pipe: Any, example: Any, exact_depth: bool, seed: int, steps:
         exact_depth: give the teacher the world's exact input depth (else the pipeline's estimator runs).
         seed: the sampler seed (the world's GT trajectories make the trajectory draw unused).
         lpips: a callable ``(pred, gt) → [n]`` LPIPS distances, or ``None``.
+        photo: the same input view at a higher resolution (:func:`hires_photo`): ``row["input_hd"]`` scores the
+            scene with input-view Gaussians made from it (at up to ``pipe.input_resolution`` px) at its own size.
+            The frame groups score the scene at the working size (input-view Gaussians from the working-size
+            image): a splat scene seen at a fraction of its resolution aliases, in every 3DGS renderer.
 
     Returns:
         ``(row, frames)``: ``row`` holds ``table`` (:data:`~lyra.eval.groups.Table`: group → system → metric),
@@ -106,24 +151,36 @@ def evaluate_world(pipe: Any, example: Any, exact_depth: bool, seed: int, steps:
         the scene's and the GT camera centres: 0 when the teacher followed the GT cameras) and ``timings_s``;
         ``frames`` holds RGB videos ``[V, T, 3, H, W]`` (CPU) of every system and ``gt``.
     """
+    from lyra.pipeline import with_input_view
+
     ex = example
     H, W = ex.image.shape[-2:]
     scene = pipe(ex.image, seed=seed, steps=steps, size=(H, W), trajectory=ex.cameras,
-                 depth_map=ex.depth if exact_depth else None, progress=progress, decode_videos=True)
+                 depth_map=ex.depth if exact_depth else None, progress=progress, decode_videos=True,
+                 input_resolution=0)
+    max_side = int(getattr(pipe, "input_resolution", 0) or 0)
+    delivered = with_input_view(scene, ex.image, max_side) if max_side else scene
     dev = pipe.device
     cams = ex.cameras
     t0 = time.perf_counter()
     warp_g = warp_only_gaussians(ex.image, scene.depth, cams[0, 0]).to(dev)
     warp = render_views(warp_g, cams, backend).cpu()
-    systems = {"student": render_views(scene.gaussians.to(dev), cams, backend).cpu(),
-               "filled_warp": filled_warp(warp), "warp": warp, "teacher": Views(scene.videos.float().cpu())}
+    systems = {"student": render_views(delivered.gaussians.to(dev), cams, backend).cpu()}
+    if delivered is not scene:
+        systems["latent"] = render_views(scene.gaussians.to(dev), cams, backend).cpu()
+    systems.update(filled_warp=filled_warp(warp), warp=warp, teacher=Views(scene.videos.float().cpu()))
     render_s = time.perf_counter() - t0
     table = group_metrics(systems, ex.videos.float().cpu(), ex.depths.float().cpu(),
                           depth_align="none" if exact_depth else "median", lpips=lpips,
                           holes=warp.alpha < HOLE_ALPHA, input_image=ex.image.float().cpu())
     row: dict[str, Any] = {
         "table": table,
-        "scene": gaussian_stats(scene.gaussians, cams[0, 0].to("cpu"), ex.depth.cpu(), _scale_cap(pipe)),
+        "scene": gaussian_stats(delivered.gaussians, cams[0, 0].to("cpu"), ex.depth.cpu(), _scale_cap(pipe)),
+        "latent_scene": gaussian_stats(delivered.gaussians[delivered.latent_start:], cams[0, 0].to("cpu"),
+                                       ex.depth.cpu(), _scale_cap(pipe)),
+        "input_view": delivered.metadata.get("input_view"),
+        "input_hd": (_input_hd(with_input_view(scene, photo, max_side), scene, photo, backend)
+                     if photo is not None and max_side else None),
         "warp_gaussians": len(warp_g),
         "max_camera_offset": float((scene.cameras.centers - cams.centers).norm(dim=-1).max()),
         "timings_s": {**scene.metadata["timings_s"], "render_and_metrics": round(time.perf_counter() - t0, 4),
@@ -137,7 +194,8 @@ def evaluate_world(pipe: Any, example: Any, exact_depth: bool, seed: int, steps:
 def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", steps: int = 35, seed: int = 0,
                     exact_depth: bool = False, sheet_trajectory: str = "left", lpips: Any = None,
                     backend: str = "auto", progress: bool = False, log: Log | None = None, sheet_worlds: int = 4,
-                    first: int = 0) -> tuple[dict[str, Any], list[tuple[str, list[Tensor]]]]:
+                    first: int = 0, photo_scale: float | None = PHOTO_SCALE
+                    ) -> tuple[dict[str, Any], list[tuple[str, list[Tensor]]]]:
     """The scene benchmark on the first ``worlds`` test worlds (see the module doc).
 
     Args:
@@ -151,6 +209,9 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
         log: one line per world (default: silent).
         sheet_worlds: how many worlds (the first ones, not chosen) get rows in the contact sheet.
         first: start at the ``first``-th test world (a part of a split run; :func:`merge_results`).
+        photo_scale: also render each world's input view at this multiple of the working size
+            (:func:`hires_photo`), a user's photo, and score the input view delivered from it at its own size
+            (``input_hd``); ``None``: skip that.
 
     Returns:
         ``(result, rows)``: ``result`` with ``setting``, ``worlds`` (one row per world: ``seed``, ``family``,
@@ -176,16 +237,17 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
         ex = load_example(s, preset.name, str(pipe.device)).to("cpu")
         if ex.cameras.shape[0] != len(TRAJECTORY_NAMES):
             raise ConfigError(f"world {s} has {ex.cameras.shape[0]} trajectories, expected {len(TRAJECTORY_NAMES)}")
+        photo = hires_photo(s, ex, preset, photo_scale, pipe.device) if photo_scale else None
         row, fr = evaluate_world(pipe, ex, exact_depth, mix_seed(seed, s, SAMPLER_SALT) % 2**31, steps, lpips,
-                                 backend, progress)
+                                 backend, progress, photo)
         rows.append({"seed": s, "family": ex.family, "center_depth": float(ex.center_depth), **row,
                      "seconds": time.perf_counter() - t0})
         if len(rows) <= sheet_worlds:
-            sheet += sheet_rows(f"{s} {ex.family}", ex.image, fr, v_sheet, tuple(SYSTEMS))
+            sheet += sheet_rows(f"{s} {ex.family}", ex.image, fr, v_sheet, tuple(k for k in SYSTEMS if k in fr))
         if log is not None:
             t = row["table"]
             log(f"  world {s:>3} ({ex.family:7}): " + "; ".join(
-                f"{g} PSNR/SSIM/sharp student {t[g]['student']['psnr']:.2f}/{t[g]['student']['ssim']:.3f}/"
+                f"{g} PSNR/SSIM/sharp ours {t[g]['student']['psnr']:.2f}/{t[g]['student']['ssim']:.3f}/"
                 f"{t[g]['student']['sharpness']:.2f} filled warp {t[g]['filled_warp']['psnr']:.2f}/"
                 f"{t[g]['filled_warp']['ssim']:.3f}/{t[g]['filled_warp']['sharpness']:.2f}" for g in t)
                 + f" ({rows[-1]['seconds']:.1f} s)")
@@ -196,7 +258,9 @@ def evaluate_scenes(pipe: Any, worlds: int = 8, world_preset: str = "tiny", step
                     "height": int(ex.videos.shape[-2]), "width": int(ex.videos.shape[-1]),
                     "groups": frame_groups(int(ex.videos.shape[1])), "sheet_trajectory": sheet_trajectory,
                     "sheet_worlds": min(sheet_worlds, len(seeds)), "lpips": lpips is not None,
-                    "prune_ratio": PRUNE_RATIO, "backend": backend, "hole_alpha": HOLE_ALPHA},
+                    "prune_ratio": PRUNE_RATIO, "backend": backend, "hole_alpha": HOLE_ALPHA,
+                    "sheet_columns": ["input", *(SYSTEMS[k] for k in SYSTEMS if k in fr), "ground truth"],
+                    "photo_scale": photo_scale, "input_resolution": int(getattr(pipe, "input_resolution", 0) or 0)},
         **summarize_rows(rows),
         "worlds": rows,
     }
@@ -229,8 +293,13 @@ def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """``mean`` (tables averaged over worlds), ``winners`` and ``scene`` (Gaussian statistics averaged) of world
     rows."""
     mean = mean_tables([r["table"] for r in rows])
-    return {"mean": mean, "winners": winners(mean),
-            "scene": mean_rows(r["scene"] for r in rows)}
+    out = {"mean": mean, "winners": winners(mean), "scene": mean_rows(r["scene"] for r in rows)}
+    if all(r.get("latent_scene") for r in rows):
+        out["latent_scene"] = mean_rows(r["latent_scene"] for r in rows)
+    hd = [r["input_hd"] for r in rows if r.get("input_hd")]
+    if hd:
+        out["input_hd"] = {k: mean_rows(h[k] for h in hd) for k in hd[0]}
+    return out
 
 
 def merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -256,6 +325,34 @@ def merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return {"setting": setting, **summarize_rows(rows), "worlds": rows}
 
 
+def _input_view_lines(result: dict[str, Any]) -> list[str]:
+    """The report's paragraphs on the input-view Gaussians and the high-resolution delivery (if measured)."""
+    from lyra.eval.report import fmt
+
+    s, lines = result["setting"], []
+    iv = [r["input_view"] for r in result["worlds"] if r.get("input_view")]
+    if iv:
+        lat = result.get("latent_scene", {})
+        n = sum(v["gaussians"] for v in iv) / len(iv)
+        kept = sum(v["latent_kept"] for v in iv) / len(iv)
+        dropped = sum(v["latent_dropped"] for v in iv) / len(iv)
+        lines += [f"**Input-view Gaussians** (`--input-resolution {s.get('input_resolution')}`): one per pixel of "
+                  f"the photo, {fmt(n, 0)} per world on average, in front of {fmt(kept, 0)} latent-head Gaussians "
+                  f"(of which {fmt(100 * lat.get('at_scale_cap', math.nan), 1)} % sit at the scale cap); "
+                  f"{fmt(dropped, 0)} latent-head Gaussians on or in front of the visible surface were dropped as "
+                  "redundant. *Latent head alone* is the same run's latent Gaussians without them (Lyra's "
+                  "decoder output, pruned as before).", ""]
+    hd = result.get("input_hd")
+    if hd:
+        size = hd.get("size", {})
+        lines += [f"**Input view at the delivery size** ({fmt(size.get('height'), 0)} × {fmt(size.get('width'), 0)}; "
+                  f"the photo is the world rendered at {s.get('photo_scale')} × the working size): ours PSNR "
+                  f"{fmt(hd['student'].get('psnr'), 2)} dB, SSIM {fmt(hd['student'].get('ssim'), 3)}, sharpness "
+                  f"{fmt(hd['student'].get('sharpness'), 2)}; latent head alone {fmt(hd['latent'].get('psnr'), 2)} "
+                  f"dB, {fmt(hd['latent'].get('ssim'), 3)}, {fmt(hd['latent'].get('sharpness'), 2)}.", ""]
+    return lines
+
+
 def markdown_report(result: dict[str, Any]) -> str:
     """The Markdown page of a scene evaluation (``result`` as :func:`evaluate_scenes` returns it, plus the
     ``setting`` keys ``student``, ``student_sha256``, ``device``, ``date``, ``command``, ``sheet`` when present)."""
@@ -279,7 +376,9 @@ def markdown_report(result: dict[str, Any]) -> str:
         + (f"; {s['device']}, {s['date']}" if s.get("device") else "") + "."
         + (f" Command: `{s['command']}`." if s.get("command") else ""),
         "",
-        "Systems: **student** — the delivered (pruned) Gaussians rendered at the GT cameras; **filled warp** — "
+        "Systems: **ours** — the delivered Gaussians (input-view Gaussians, one per pixel of the photo, plus the "
+        "latent head's that they do not duplicate) rendered at the GT cameras; **latent head alone** — the same "
+        "run's latent-head Gaussians without the input-view ones (the ablation); **filled warp** — "
         "warp-only with its holes (alpha < 0.5) inpainted by OpenCV's Telea method, the honest baseline; "
         "**warp-only** — the input image lifted to one Gaussian per pixel with the same input depth, white where "
         "nothing projects; **teacher** — the teacher's decoded frames (no geometry).",
@@ -308,9 +407,10 @@ def markdown_report(result: dict[str, Any]) -> str:
         f"against the true input depth {fmt(st.get('input_depth_p05'), 2)} / {fmt(st.get('input_depth_p50'), 2)} "
         f"/ {fmt(st.get('input_depth_p95'), 2)}; median opacity {fmt(st.get('opacity_p50'), 3)}.",
         "",
-        "Per world (PSNR / SSIM / sharpness of the student and the filled warp):",
+        *_input_view_lines(result),
+        "Per world (PSNR / SSIM / sharpness of ours and of the filled warp):",
         "",
-        "| world | family | " + " | ".join(f"{grp} student | {grp} filled warp" for grp in FRAME_GROUPS)
+        "| world | family | " + " | ".join(f"{grp} ours | {grp} filled warp" for grp in FRAME_GROUPS)
         + " | Gaussians | at cap |",
         "|---|---|" + "---:|" * (2 * len(FRAME_GROUPS) + 2),
     ]
@@ -324,9 +424,10 @@ def markdown_report(result: dict[str, Any]) -> str:
         lines.append(f"| {r['seed']} | {r['family']} | " + " | ".join(cells)
                      + f" | {r['scene']['count']} | {fmt(100 * r['scene']['at_scale_cap'], 1)} % |")
     if s.get("sheet"):
+        columns = " | ".join(s.get("sheet_columns", SHEET_COLUMNS))
         lines += ["", f"Contact sheet: [{s['sheet']}]({s['sheet']}) — the first {s.get('sheet_worlds', '?')} "
                   "worlds (not chosen), three rows each (input view; the last near frame; the last frame of the "
-                  f"`{s['sheet_trajectory']}` trajectory); columns: {' | '.join(SHEET_COLUMNS)}; every image at "
+                  f"`{s['sheet_trajectory']}` trajectory); columns: {columns}; every image at "
                   "full size.", "", f"![contact sheet]({s['sheet']})"]
     lines.append("")
     return "\n".join(lines)

@@ -12,7 +12,9 @@ scene costs tens of seconds on a CPU, so each world is written once into ``DIR/w
   trajectories, thinned to one point per voxel of :data:`GT_VOXEL` × centre depth;
 * ``world.json`` — seed, family, centre depth, the settings and the generation time.
 
-A folder whose ``world.json`` exists is complete (it is written last) and is reused.
+A folder whose ``world.json`` exists is complete (it is written last); it is reused when its settings (preset,
+steps, sampler seed, depth, and ``weights_key``: a digest of the models' weights) are those asked for, and generated
+again otherwise, so a cache never serves a scene of another student or teacher.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 
 from lyra.fileio import atomic_path
 
-__all__ = ["GT_VOXEL", "cache_world", "gt_surface_points", "load_cached_world", "voxel_thin"]
+__all__ = ["GT_VOXEL", "cache_world", "gt_surface_points", "load_cached_world", "voxel_thin", "weights_key"]
 
 #: GT points are thinned to one per cube of this side, relative to the world's centre depth.
 GT_VOXEL = 0.004
@@ -52,20 +54,37 @@ def gt_surface_points(example: Any, voxel_rel: float = GT_VOXEL) -> np.ndarray:
     return voxel_thin(pts, voxel_rel * float(example.center_depth)).astype(np.float32)
 
 
+def weights_key(weights: Any) -> str:
+    """A short digest (16 hex digits) of a pipeline's weight hashes (``ScenePipeline.weights``: name → sha256 or a
+    dict of them); equal keys mean the same models."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(weights, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def cache_world(pipe: Any, seed: int, folder: Path, preset: str = "tiny", steps: int = 35, sample_seed: int = 0,
-                exact_depth: bool = False) -> Path:
+                exact_depth: bool = False, key: str = "") -> Path:
     """Generate test world ``seed``'s scene with ``pipe`` (a :class:`lyra.pipeline.ScenePipeline`) and write it
-    with its GT points into ``folder/world_SEED`` (see the module doc); a complete folder is reused."""
+    with its GT points into ``folder/world_SEED`` (see the module doc); a complete folder made with the same
+    settings and weights ``key`` (:func:`weights_key`) is reused, any other is generated again."""
     from lyra.gaussians.io import save_gaussians
     from lyra.geometry.trajectories import camera_path_dict
     from lyra.world import load_example
 
     out = Path(folder) / f"world_{seed}"
+    want = {"preset": preset, "steps": steps, "sample_seed": sample_seed,
+            "depth": "exact" if exact_depth else "estimate", "weights_key": key}
     if (out / "world.json").is_file():
-        return out
+        try:
+            have = json.loads((out / "world.json").read_text())
+        except (OSError, ValueError):
+            have = {}
+        if all(have.get(k) == v for k, v in want.items()):
+            return out
+        (out / "world.json").unlink()  # another setting or other weights: generate again
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    ex = load_example(seed, preset, "cpu").to("cpu")
+    ex = load_example(seed, preset, str(getattr(pipe, "device", "cpu"))).to("cpu")
     H, W = ex.image.shape[-2:]
     scene = pipe(ex.image, seed=sample_seed, steps=steps, size=(H, W), trajectory=ex.cameras,
                  depth_map=ex.depth if exact_depth else None, progress=False)
@@ -76,8 +95,7 @@ def cache_world(pipe: Any, seed: int, folder: Path, preset: str = "tiny", steps:
     with atomic_path(out / "gt_points.npy") as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, gt)
-    meta = {"seed": seed, "family": ex.family, "center_depth": float(ex.center_depth), "preset": preset,
-            "steps": steps, "sample_seed": sample_seed, "depth": "exact" if exact_depth else "estimate",
+    meta = {"seed": seed, "family": ex.family, "center_depth": float(ex.center_depth), **want,
             "gaussians": len(scene.gaussians), "gt_points": int(len(gt)), "height": int(H), "width": int(W),
             "generate_s": round(time.perf_counter() - t0, 2)}
     with atomic_path(out / "world.json") as tmp:

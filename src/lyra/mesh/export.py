@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from lyra.errors import ConfigError, LyraError, OutputPathError
-from lyra.fileio import atomic_path
 
 #: Mesh file extensions lyra writes.
 MESH_EXTENSIONS = (".glb", ".obj", ".ply", ".usd", ".usda", ".usdc")
@@ -65,31 +64,71 @@ def _write_usd(mesh, path: Path, physics: bool) -> None:
     stage.GetRootLayer().Save()
 
 
+def probe_writable(path: str | os.PathLike) -> None:
+    """Create and delete a temporary beside ``path``: OutputPathError now, before minutes of meshing, when its
+    folder cannot take a file (read-only, a pseudo file system, no space for an inode)."""
+    from lyra.fileio import discard_temp, make_temp_file
+
+    try:
+        discard_temp(make_temp_file(path))
+    except OSError as e:
+        raise OutputPathError(f"{path}: cannot write there ({e.strerror or e})") from None
+
+
+def _write_to(mesh, tmp: Path, ext: str, physics: bool) -> None:
+    import trimesh
+
+    if ext in (".usd", ".usda", ".usdc"):
+        _write_usd(mesh, tmp, physics)
+        return
+    out = trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.faces), process=False)
+    if not physics and mesh.visual.kind == "vertex":
+        out.visual.vertex_colors = np.asarray(mesh.visual.vertex_colors)
+    if ext == ".glb":
+        out.vertices = np.asarray(out.vertices) * _GL_AXES
+    data = out.export(file_type=ext[1:])
+    tmp.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+
+
+def write_meshes_atomically(items: list[tuple[object, str | os.PathLike, bool]]) -> list[Path]:
+    """Write several meshes ``(mesh, path, physics)`` all or none: each goes to a temporary beside its path, and
+    only when every one is written are they renamed into place; on any failure every temporary is deleted and
+    no file is left (a collider that cannot be written does not leave the visual mesh behind).
+
+    Raises OutputPathError (bad extension, missing/unwritable folder) or ConfigError (an empty mesh)."""
+    from lyra.fileio import discard_temp, make_temp_file
+
+    paths = [check_mesh_path(p) for _, p, _ in items]
+    for (mesh, _, _), p in zip(items, paths, strict=True):
+        if len(mesh.faces) == 0:
+            raise ConfigError(f"{p}: the mesh has no triangles; nothing to write")
+    temps: list[Path] = []
+    current = paths[0]
+    try:
+        for (mesh, _, physics), p in zip(items, paths, strict=True):
+            current = p
+            temps.append(make_temp_file(p))
+            _write_to(mesh, temps[-1], p.suffix.lower(), physics)
+        mask = os.umask(0)
+        os.umask(mask)
+        for tmp, p in zip(temps, paths, strict=True):
+            current = p
+            os.chmod(tmp, 0o666 & ~mask)
+            os.replace(tmp, p)
+    except BaseException as e:
+        for tmp in temps:
+            discard_temp(tmp)
+        if isinstance(e, OSError) and not isinstance(e, LyraError):
+            raise OutputPathError(f"{current}: cannot write the mesh ({e.strerror or e})") from e
+        raise
+    for tmp in temps:
+        discard_temp(tmp)  # renamed: only forgets it
+    return paths
+
+
 def write_mesh(mesh, path: str | os.PathLike, physics: bool = False) -> Path:
     """Write ``mesh`` (``trimesh.Trimesh`` in lyra's OpenCV world) to ``path`` by extension, atomically.
 
     Raises OutputPathError (bad extension, missing/unwritable folder) or ConfigError (an empty mesh).
     """
-    import trimesh
-
-    p = check_mesh_path(path)
-    if len(mesh.faces) == 0:
-        raise ConfigError(f"{p}: the mesh has no triangles; nothing to write")
-    ext = p.suffix.lower()
-    try:
-        with atomic_path(p) as tmp:
-            if ext in (".usd", ".usda", ".usdc"):
-                _write_usd(mesh, tmp, physics)
-            else:
-                out = trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.faces), process=False)
-                if not physics and mesh.visual.kind == "vertex":
-                    out.visual.vertex_colors = np.asarray(mesh.visual.vertex_colors)
-                if ext == ".glb":
-                    out.vertices = np.asarray(out.vertices) * _GL_AXES
-                data = out.export(file_type=ext[1:])
-                tmp.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-    except LyraError:
-        raise
-    except OSError as e:
-        raise OutputPathError(f"{p}: cannot write the mesh ({e.strerror or e})") from e
-    return p
+    return write_meshes_atomically([(mesh, path, physics)])[0]

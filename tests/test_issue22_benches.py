@@ -1,0 +1,39 @@
+"""The GPU benchmark scripts of issue 22 run end to end in their CPU smoke mode (so a GPU call is not wasted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu" / script), *args], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_decoder_auto_cpu_smoke(tmp_path):
+    out = tmp_path / "d.json"
+    p = _run("decoder_auto.py", "--cpu-smoke", "--repeats", "1", "--json", str(out))
+    assert p.returncode == 0, p.stderr
+    r = json.loads(out.read_text())
+    assert r["auto"]["paths"] == {"ssd": "torch", "attention": "sdpa"}  # the CPU: the oracle path
+    assert r["auto"]["rel_l2_vs_fp32"] == 0.0 and r["torch"]["rel_l2_vs_fp32"] == 0.0  # fp32 on both sides
+    assert r["oracle"]["paths"]["ssd"] == "torch"
+
+
+def test_denoiser_8bit_cpu_smoke(tmp_path):
+    out = tmp_path / "q.json"
+    p = _run("denoiser_8bit.py", "--cpu-smoke", "--repeats", "1", "--int8", "--json", str(out))
+    assert p.returncode == 0, p.stderr
+    r = json.loads(out.read_text())
+    for mode in ("fp8", "int8"):
+        assert r[mode]["layers"] > 0
+        assert 0 < r[mode]["rel_l2_vs_bf16"] < 0.05
+    assert r["int8"]["rel_l2_vs_bf16"] < r["fp8"]["rel_l2_vs_bf16"]
