@@ -1,4 +1,4 @@
-"""Text → image → 3D: :func:`lyra.pipeline.image_from_prompt` and ``lyra generate --prompt`` run for real through a
+"""Text → image → 3D: :func:`lyra.inputs_text.image_from_prompt` and ``lyra generate --prompt`` run for real through a
 tiny random diffusers ``StableDiffusionPipeline`` saved to a temporary folder (:mod:`tests.t2i_fakes`); its bad folders
 and options fail with one-line errors before anything is loaded or written."""
 
@@ -18,7 +18,7 @@ import lyra.pipeline as lp  # noqa: E402
 from lyra.cli import main  # noqa: E402
 from lyra.errors import ConfigError, WeightsError  # noqa: E402
 from lyra.gaussians.io import load_gaussians  # noqa: E402
-from lyra.pipeline import image_from_prompt  # noqa: E402
+from lyra.inputs_text import image_from_prompt  # noqa: E402
 from tests.t2i_fakes import save_tiny_t2i_pipeline  # noqa: E402
 
 PROMPT = "a red room"
@@ -83,7 +83,7 @@ def test_pipeline_outputs_become_one_float_chw_image(form):
     import numpy as np
     from PIL import Image
 
-    from lyra.text_to_image import _t2i_images_to_tensor
+    from lyra.inputs_text import _t2i_images_to_tensor
 
     ref = torch.rand(3, 6, 10)
     hwc = (ref.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)

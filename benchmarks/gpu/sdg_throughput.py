@@ -75,9 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from lyra.distill.sdg import PipelineTeacher, WorldSource, generate_sdg
     from lyra.teacher.denoiser import TeacherDenoiser
-    from lyra.teacher.depth_net import preset_dir
     from lyra.teacher.pipeline import TeacherPipeline, teacher_weights_dir
-    from lyra.tokenizer.tokenizer import weights_dir
+    from lyra.weights.hub import depth_net_dir, tokenizer_dir
 
     # one folder for all processes of a launch (they share the launcher as parent)
     tmp = Path(tempfile.gettempdir()) / f"sdg_bench_{os.getppid()}"
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         weights = tmp / f"teacher_random_rank{state.process_index}"
         TeacherDenoiser.from_config("tiny", seed=0).save_pretrained(weights)
     pipe = TeacherPipeline.from_preset("tiny", weights=weights, device=device)
-    teacher = PipelineTeacher(pipe, weights_dir() / "tokenizer_tiny", preset_dir("tiny"))
+    teacher = PipelineTeacher(pipe, tokenizer_dir("tiny"), depth_net_dir("tiny"))
     source = WorldSource("train", "tiny", device=device)
     frame_depth = Timed(pipe.depth_estimator, sync)
     source.load = Timed(source.load, sync)

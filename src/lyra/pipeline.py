@@ -1,6 +1,8 @@
-"""The product entry point: one image → a 3D Gaussian Splatting :class:`Scene` (``lyra generate``).
+"""The product: one image → a 3D Gaussian Splatting :class:`Scene`, one video → 4D Gaussians, a
+:class:`DynamicScene` (``lyra generate``). One :class:`ScenePipeline` runs both; a static scene is the one-time
+case of a dynamic one (:mod:`lyra.scene`).
 
-Flow (each stage timed, one progress line per stage)::
+Image flow (each stage timed, one progress line per stage)::
 
     image ──► lyra.inputs (load, centre-crop + resize to the working size)
           ──► TeacherPipeline (depth → six trajectories → warp + encode → sampler): raw latents [V, 16, t, h, w]
@@ -17,18 +19,47 @@ the tokenizer's layers run in chunks (:mod:`lyra.tokenizer.chunked`) and the CUD
 Same results as the plain mode up to float rounding. ``scene.metadata["peak_gib"]`` holds the peak GPU memory of
 every stage (low-memory mode on CUDA; measuring it resets CUDA's peak counter at every stage boundary).
 
-Use :func:`generate` for one image; :class:`ScenePipeline` keeps the models loaded between images::
+Video flow (LYRA_FACTS "Dynamic"; :meth:`ScenePipeline.video`, :func:`generate_dynamic`)::
 
-    from lyra.pipeline import generate
+    video ──► lyra.inputs.load_video: frames [T, 3, H, W] in [0, 1] (working size), times [T] in [0, 1]
+          ──► input cameras, one per frame: Cameras [T] (OpenCV, c2w 4×4). Default: the static-camera assumption
+              (every frame at the identity pose, lyra.inputs.default_camera's intrinsics); or given poses (the
+              release uses ViPE's).
+          ──► depth per frame [T, H, W] (z-depth; the depth estimator run on every frame; with a static camera each
+              frame's scale is aligned to frame 0's by the median depth ratio)
+          ──► dynamic teacher: frames + depth + cameras + times → raw latents of the six GEN3C trajectories
+              [V=6, 16, t, h, w], their cameras Cameras [V, T], and the time of each trajectory frame [T]
+              (frame f of every trajectory shows the scene at times[f]: the camera moves while time advances)
+          ──► time-conditioned student at every output time τ_k (time encoded as [t, cos t, sin t], source- and
+              target-time embeddings): Gaussians(τ_k), pruned to the most opaque 1 − prune_ratio (Lyra: 20 %)
+          ──► DynamicScene(times=τ [K], gaussians [K], cameras [V, T], camera_times [T], metadata)
+
+The video models are *injected* as any objects following :class:`DynamicTeacher` and :class:`DynamicStudent`
+(:mod:`lyra.pipeline_parts`; so the pipeline runs with fakes in tests). Without them :func:`load_dynamic_models`
+finds the preset's dynamic weights (:func:`resolve_dynamic_weights`) and raises :class:`DynamicWeightsMissing`
+("dynamic weights not found") when they are absent. The inputs of both flows are checked before any model runs
+(:mod:`lyra.pipeline_inputs`).
+
+Use :func:`generate` for one image and :func:`generate_dynamic` for one video; :class:`ScenePipeline` keeps the
+models loaded between runs::
+
+    from lyra.pipeline import generate, generate_dynamic
     scene = generate("photo.jpg", seed=3)
     scene.save("scene.ply")          # or .splat / .spz
 
+    from lyra.inputs import load_video
+    frames, times, info = load_video("clip.mp4", num_frames=17, size=(176, 320))
+    scene4d = generate_dynamic(frames, times, output_times=9)
+    scene4d.save("scene4d/")         # t000.ply … t008.ply + index.json + cameras.json
+
 Weights
 -------
-``preset="tiny"`` (default): the shipped teacher, tokenizer and depth net under ``src/lyra/weights/`` and the
-student export ``src/lyra/weights/student_tiny/`` (``model.safetensors`` + ``student.json`` +
-``training_record.json``, written by :meth:`lyra.student.LatentDecoder.save_pretrained`). Another student export:
-``student=DIR``.
+Every shipped folder is found through the preset hub (:mod:`lyra.weights.hub`). ``preset="tiny"`` (default): the
+shipped teacher, tokenizer and depth net under ``src/lyra/weights/`` and the student export
+``src/lyra/weights/student_tiny/`` (``model.safetensors`` + ``student.json`` + ``training_record.json``, written by
+:meth:`lyra.student.LatentDecoder.save_pretrained`). Another student export: ``student=DIR``. Videos use the
+preset's dynamic folders (``teacher_tiny_dynamic/`` or else ``teacher_tiny/``, and ``student_tiny_dynamic/``;
+:func:`resolve_dynamic_weights`).
 
 ``preset="official"`` needs ``weights=DIR``, a folder laid out as (:data:`OFFICIAL_LAYOUT`)::
 
@@ -48,7 +79,8 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,167 +90,62 @@ from torch import Tensor
 from lyra.errors import ConfigError, InputFileError, WeightsError
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
-from lyra.pipeline_parts import ProgressFn, StudentWeightsMissing, load_decoder, reporter
+from lyra.pipeline_inputs import (
+    DEFAULT_NUM_TIMES,
+    VideoInputs,
+    align_depth_scales,
+    as_image,
+    check_size,
+    check_video_inputs,
+    depth_estimator,
+    estimate_depths,
+    input_camera,
+    load_trajectory,
+    output_time_grid,
+    static_cameras,
+)
+from lyra.pipeline_parts import (
+    DynamicStudent,
+    DynamicTeacher,
+    DynamicTeacherOutput,
+    DynamicWeightsMissing,
+    ProgressFn,
+    StudentWeightsMissing,
+    TimeStudent,
+    VideoTeacher,
+    check_teacher_output,
+    load_decoder,
+    reporter,
+    student_paths,
+)
+from lyra.scene import DynamicScene, Scene
 from lyra.student.inference import PRUNE_RATIO  # the fraction of Gaussians dropped: Lyra keeps 20 %
 from lyra.student.input_view import DEFAULT_MAX_SIDE
-from lyra.text_to_image import image_from_prompt  # noqa: F401  (re-exported: the product takes prompts)
-from lyra.weights.hub import pick_device, sha256_file, weights_root, weights_sha256
+from lyra.weights.hub import get_preset, pick_device, preset_weights_dir, weights_hashes, weights_root
 
-__all__ = ["OFFICIAL_LAYOUT", "PRUNE_RATIO", "DynamicWeightsMissing", "Scene", "ScenePipeline", "StudentWeightsMissing",
-           "generate", "generate_dynamic", "image_from_prompt", "student_weights_dir"]
+__all__ = ["DEFAULT_NUM_TIMES", "DYNAMIC_DECODER_NAMES", "OFFICIAL_LAYOUT", "PRUNE_RATIO", "DynamicScene",
+           "DynamicStudent", "DynamicTeacher", "DynamicTeacherOutput", "DynamicWeights", "DynamicWeightsMissing",
+           "Scene", "ScenePipeline", "StudentWeightsMissing", "align_depth_scales", "estimate_depths", "generate",
+           "generate_dynamic", "load_dynamic_models", "output_time_grid", "resolve_dynamic_weights",
+           "static_cameras", "student_weights_dir"]
 
 #: Names tried, in order, for the decoder in an official ``weights`` folder.
 OFFICIAL_DECODER_NAMES = ("decoder.safetensors", "decoder.pt", "lyra_static.safetensors", "lyra_static.pt")
 OFFICIAL_LAYOUT = ("teacher/", "tokenizer/", "student/ or " + " | ".join(OFFICIAL_DECODER_NAMES))
+#: Names tried, in order, for the dynamic 3DGS decoder in a ``weights`` folder (the release ships lyra_dynamic.pt).
+DYNAMIC_DECODER_NAMES = ("lyra_dynamic.safetensors", "lyra_dynamic.pt", "dynamic_decoder.safetensors")
 
 
 def student_weights_dir(preset: str = "tiny") -> Path:
-    """Folder of the shipped student export of ``preset`` (``src/lyra/weights/student_<preset>``)."""
-    return weights_root() / f"student_{preset}"
+    """Folder of the shipped student export of ``preset`` (the hub's :attr:`~lyra.weights.hub.Preset.student`,
+    ``src/lyra/weights/student_tiny`` for ``tiny``). StudentWeightsMissing when the preset ships none."""
+    folder = preset_weights_dir(preset, "student")
+    if folder is None:
+        raise StudentWeightsMissing(f"the '{preset}' preset ships no student; pass --student DIR (student=DIR)")
+    return folder
 
 
-def _hashes(path: Path | None) -> dict[str, str] | str | None:
-    """SHA-256 of a weights file, or of the ``.safetensors``/``.json`` files of a weights folder."""
-    if path is None:
-        return None
-    path = Path(path)
-    if path.is_file():
-        return sha256_file(path)
-    if path.is_dir():
-        return weights_sha256(path)
-    return None
-
-
-# ------------------------------------------------------------------------------------------------ Scene
-@dataclass
-class Scene:
-    """What :func:`generate` returns (DESIGN.md "Contracts": pipeline → user).
-
-    Attributes:
-        gaussians: the pruned Gaussians (CPU, float32; OpenCV world of the input camera at the origin).
-        cameras: ``Cameras [V, T]`` of the trajectories the teacher generated (frame 0 = the input view).
-        names: the trajectory names (``V``).
-        metadata: ``preset``, ``seed``, ``steps``, ``size`` ``[H, W]``, ``input_size`` ``[H, W]``, ``fit``
-            (the crop/resize note or ``None``), ``trajectories``, ``center_depth``, ``prune_ratio``,
-            ``gaussians_before_prune``, ``gaussians``, ``device``, ``weights`` (SHA-256 per component),
-            ``timings_s`` (seconds per stage, and ``total``), ``low_memory``, ``peak_gib`` (peak GPU memory per
-            stage and ``run``, GiB; measured in low-memory mode on CUDA, else ``None``), ``transfer_s`` (seconds
-            moving models to the GPU).
-        videos: the teacher's decoded videos ``[V, T, 3, H, W]`` in [0, 1] (only with ``decode_videos``).
-        image: the fitted input image ``[3, H, W]`` in [0, 1].
-        depth: the input view's z-depth ``[H, W]`` the teacher warped with (given or estimated; ``inf``: sky).
-        input_camera: the input view's camera at the working size (batch shape ``[]``).
-        latent_start: index of the first latent-head Gaussian in ``gaussians`` (the input-view Gaussians, one per
-            pixel of the photo, come first; 0 when there are none).
-    """
-
-    gaussians: Gaussians
-    cameras: Cameras
-    names: tuple[str, ...]
-    metadata: dict[str, Any] = field(default_factory=dict)
-    videos: Tensor | None = None
-    image: Tensor | None = None
-    depth: Tensor | None = None
-    input_camera: Cameras | None = None
-    latent_start: int = 0
-
-    def save(self, path: str | os.PathLike, **options: Any) -> Path:
-        """Write the Gaussians to ``path`` atomically, the format chosen by its extension (``.ply``, ``.splat``,
-        ``.spz``; format options as :func:`lyra.gaussians.io.save_gaussians`). Unknown extensions raise
-        :class:`~lyra.errors.OutputPathError` before anything is written."""
-        from lyra.gaussians.io import save_gaussians
-
-        return save_gaussians(self.gaussians, path, **options)
-
-    def camera_path(self) -> dict[str, Any]:
-        """The trajectory cameras as lyra's camera-path JSON (``lyra render --trajectory`` / ``lyra view
-        --cameras``): the ``V`` trajectories one after the other (``V·T`` frames)."""
-        from lyra.geometry.trajectories import camera_path_dict
-
-        return camera_path_dict(self.cameras)
-
-    def save_cameras(self, path: str | os.PathLike) -> Path:
-        """Write :meth:`camera_path` (plus the trajectory names and frame counts) to a JSON file, atomically."""
-        import json
-
-        from lyra.fileio import atomic_path
-
-        data = self.camera_path()
-        data["trajectories"] = [{"name": n, "frames": int(self.cameras.shape[1])} for n in self.names]
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(data) + "\n")
-        return Path(path)
-
-    def __len__(self) -> int:
-        return len(self.gaussians)
-
-
-# ------------------------------------------------------------------------------------------------ inputs
-def _as_image(image: Any) -> tuple[Tensor, str]:
-    """A path, a PIL image or a ``[3, H, W]`` tensor → float ``[3, H, W]`` in [0, 1] and a label."""
-    from lyra.inputs import load_image
-
-    if isinstance(image, (str, os.PathLike)):
-        return load_image(image), str(image)
-    if isinstance(image, Tensor):
-        if image.dim() != 3 or image.shape[0] != 3 or image.shape[1] == 0 or image.shape[2] == 0:
-            raise ConfigError(f"image must be a tensor [3, H, W] in [0, 1], got {tuple(image.shape)}")
-        img = image.detach().float().cpu()
-        if image.dtype == torch.uint8:
-            img = img / 255.0
-        if not torch.isfinite(img).all():
-            raise ConfigError("the image tensor holds non-finite values")
-        return img.clamp(0, 1), "tensor"
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover
-        Image = None
-    if Image is not None and isinstance(image, Image.Image):
-        import numpy as np
-
-        arr = np.asarray(image.convert("RGB")).astype("float32") / 255.0
-        return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), "PIL image"
-    raise ConfigError(f"image must be a file path, a PIL image or a [3, H, W] tensor, got {type(image).__name__}")
-
-
-def _check_size(size: tuple[int, int]) -> tuple[int, int]:
-    from lyra.teacher.pipeline import SIZE_MULTIPLE
-
-    try:
-        h, w = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise ConfigError(f"size must be (height, width), got {size!r}") from None
-    if h <= 0 or w <= 0 or h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
-        raise ConfigError(f"size {h}x{w}: height and width must be positive multiples of {SIZE_MULTIPLE} "
-                          "(e.g. 176x320)")
-    return h, w
-
-
-def _load_trajectory(path: str | os.PathLike, height: int, width: int,
-                     frames: int | None = None) -> tuple[Cameras, tuple[str, ...]]:
-    """A camera-path file (lyra JSON, nerfstudio ``transforms.json`` or Lyra-2 ``trajectory.npz``) → ``Cameras [1, T]``
-    fitted to the working size (as ``lyra teacher --trajectory``) and its name.
-
-    With ``frames`` (a path *added* to GEN3C's six): the path is re-expressed relative to its first camera (which
-    becomes the input camera at the origin, :func:`lyra.geometry.intrinsics.relative_path`) and resampled to
-    ``frames`` cameras (:func:`~lyra.geometry.intrinsics.resample_path`). Without: it must have ``1 + 8k`` cameras
-    and is used as it is (it replaces the six).
-    """
-    from lyra.geometry.intrinsics import relative_path, resample_path
-    from lyra.geometry.trajectories import load_camera_path
-    from lyra.inputs import fit_cameras_to_size
-
-    cams = load_camera_path(path)
-    n = len(cams)
-    if frames is not None:
-        cams = resample_path(relative_path(cams), frames)
-        n = frames
-    elif len(cams.shape) != 1 or (n - 1) % 8:
-        raise ConfigError(f"trajectory {path}: {n} cameras; the teacher needs 1 + 8k (9, 17, 25, ...)")
-    return fit_cameras_to_size(cams, height, width).reshape(1, n), (Path(path).stem,)
-
-
-# ------------------------------------------------------------------------------------------------ pipeline
+# ------------------------------------------------------------------------------------------------ weights
 def _resolve_weights(preset: str, weights: str | os.PathLike | None, student: str | os.PathLike | None
                      ) -> tuple[Path | None, Path | None, Path]:
     """(teacher folder or None = shipped, tokenizer folder or None = preset's, student path)."""
@@ -260,22 +187,132 @@ def _resolve_weights(preset: str, weights: str | os.PathLike | None, student: st
     return teacher, tokenizer, decoder
 
 
-class ScenePipeline:
-    """Loaded models of one preset: call it with an image to get a :class:`Scene` (see the module doc).
+@dataclass(frozen=True)
+class DynamicWeights:
+    """Where the dynamic models' weights are: ``teacher`` (a denoiser folder), ``tokenizer`` (a folder, or ``None``
+    for the preset's), ``student`` (a student export folder or a released decoder file)."""
 
-    Build with :meth:`from_preset`. Attributes: ``teacher`` (:class:`~lyra.teacher.pipeline.TeacherPipeline`),
-    ``student`` (:class:`~lyra.student.LatentDecoder`), ``encoder`` (the tokenizer used for the Plücker
-    latents), ``single_view`` (the student was trained on one trajectory at a time), ``weights`` (hashes),
+    preset: str
+    teacher: Path
+    tokenizer: Path | None
+    student: Path
+
+
+def _weights_root() -> Path:
+    """The shipped weights folder (:func:`lyra.weights.hub.weights_root`; a seam for tests)."""
+    return weights_root()
+
+
+def resolve_dynamic_weights(preset: str = "tiny", weights: str | os.PathLike | None = None,
+                            student: str | os.PathLike | None = None) -> DynamicWeights:
+    """Find the dynamic teacher and student weights of ``preset`` (nothing is loaded).
+
+    Layout looked for:
+
+    * ``weights=None`` (``tiny`` only): the shipped ``src/lyra/weights/teacher_tiny_dynamic/`` (``config.json``), or
+      else the static ``teacher_tiny/`` (one denoiser serves images and videos), and
+      ``src/lyra/weights/student_tiny_dynamic/`` (``student.json``).
+    * ``weights=DIR``: ``DIR/teacher_dynamic/`` or else ``DIR/teacher/`` (GEN3C's one denoiser serves images and
+      videos), ``DIR/tokenizer/`` (optional), and ``DIR/student_dynamic/`` or ``DIR/lyra_dynamic.pt``
+      (:data:`DYNAMIC_DECODER_NAMES`).
+    * ``student=PATH`` overrides the student (a dynamic student export folder or decoder file).
+
+    Raises:
+        DynamicWeightsMissing: "dynamic weights not found: ..." naming what is missing and where it was looked for.
+    """
+    p = get_preset(preset)
+    tokenizer = None
+    if weights is not None:
+        root = Path(weights).expanduser()
+        if not root.is_dir():
+            raise DynamicWeightsMissing(f"dynamic weights not found: {root} is not a folder")
+        teacher = next((root / n for n in ("teacher_dynamic", "teacher") if (root / n / "config.json").is_file()),
+                       None)
+        tokenizer = root / "tokenizer" if (root / "tokenizer").is_dir() else None
+        decoder = root / "student_dynamic" if (root / "student_dynamic" / "student.json").is_file() else next(
+            (root / n for n in DYNAMIC_DECODER_NAMES if (root / n).is_file()), None)
+        where = f"in {root} (looked for teacher_dynamic/ or teacher/, and student_dynamic/ or " \
+                f"{' | '.join(DYNAMIC_DECODER_NAMES)})"
+    elif preset == "official":
+        raise DynamicWeightsMissing("dynamic weights not found: the official preset needs --weights DIR with "
+                                    "teacher/ (GEN3C), tokenizer/ and lyra_dynamic.pt")
+    else:
+        root = _weights_root()
+        # The preset's shipped folders (lyra.weights.hub); GEN3C's one denoiser serves images and videos: without
+        # a dynamic fine-tune the static teacher runs on the dynamic 3D cache (that is also what made the shipped
+        # dynamic student's SDG data).
+        if not (p.teacher_dynamic and p.teacher and p.student_dynamic):
+            raise DynamicWeightsMissing(f"dynamic weights not found: the {preset} preset ships none; pass "
+                                        "--weights DIR / --student PATH")
+        t_dir, static_dir, s_dir = root / p.teacher_dynamic, root / p.teacher, root / p.student_dynamic
+        teacher = next((d for d in (t_dir, static_dir) if (d / "config.json").is_file()), None)
+        decoder = s_dir if (s_dir / "student.json").is_file() else None
+        where = f"(looked for {t_dir} or {static_dir}, and {s_dir}; train them, or pass " \
+                "--weights DIR / --student PATH)"
+    if student is not None:
+        decoder = Path(student).expanduser()
+        if not decoder.exists():
+            raise DynamicWeightsMissing(f"dynamic weights not found: student {decoder} does not exist")
+    missing = [name for name, p in (("dynamic teacher", teacher), ("dynamic student", decoder)) if p is None]
+    if missing:
+        raise DynamicWeightsMissing(f"dynamic weights not found: no {' and no '.join(missing)} {where}")
+    assert teacher is not None and decoder is not None
+    return DynamicWeights(preset, teacher, tokenizer, decoder)
+
+
+def load_dynamic_models(preset: str = "tiny", weights: str | os.PathLike | None = None,
+                        student: str | os.PathLike | None = None, depth: Any = "tiny",
+                        device: str | torch.device = "auto") -> tuple[DynamicTeacher, DynamicStudent]:
+    """Load the dynamic teacher and student of ``preset`` (:func:`resolve_dynamic_weights` finds them).
+
+    The teacher is :class:`~lyra.teacher.pipeline.TeacherPipeline` on a video (the dynamic 3D cache); the student
+    is a time-conditioned :class:`~lyra.student.LatentDecoder` (``student.json`` with ``"dynamic": true``, or a
+    released ``lyra_dynamic.pt``), sharing the teacher's tokenizer for its Plücker and time latents.
+
+    Raises:
+        DynamicWeightsMissing: the weights are absent. WeightsError: a student that has no time embeddings.
+    """
+    from lyra.teacher.pipeline import TeacherPipeline
+
+    found = resolve_dynamic_weights(preset, weights, student)
+    dev = pick_device(device)
+    dtype = torch.bfloat16 if preset == "official" and dev.type == "cuda" else torch.float32
+    model, meta = load_decoder(found.student, dev, dtype)
+    if not model.config.time_embeddings:
+        raise WeightsError(f"{found.student}: this decoder has no time embeddings; it cannot decode dynamic scenes")
+    if found.student.is_dir() and not meta.get("dynamic", False):
+        raise WeightsError(f"{found.student}: a static student export (no \"dynamic\": true in student.json); "
+                           "fine-tune it with `lyra train student --dynamic --init-from ...`")
+    pipe = TeacherPipeline.from_preset(preset, weights=found.teacher, depth=None, device=dev,
+                                       dtype=dtype, tokenizer=found.tokenizer)
+    return VideoTeacher(pipe), TimeStudent(model, pipe.tokenizer)
+
+
+# ------------------------------------------------------------------------------------------------ the pipeline
+class ScenePipeline:
+    """Loaded models of one preset: an image → :class:`Scene` (``pipe(image)``), or a video → :class:`DynamicScene`
+    (``pipe.video(frames, times)``); see the module doc.
+
+    A static scene is the one-time case of a dynamic one: both runs go inputs → teacher → student → pruned
+    Gaussians → scene, with the same option checks, stage reporter and provenance; the image run decodes one
+    Gaussian set (no time conditioning), the video run one per output time.
+
+    Build with :meth:`from_preset` (``dynamic=True`` for videos) or, with injected models, :meth:`for_video`.
+    Attributes: ``teacher`` (:class:`~lyra.teacher.pipeline.TeacherPipeline`; a :class:`DynamicTeacher` for videos),
+    ``student`` (:class:`~lyra.student.LatentDecoder`; a :class:`DynamicStudent` for videos), ``encoder`` (the
+    tokenizer used for the Plücker latents; ``None`` for videos, whose student keeps its own), ``single_view`` (the
+    student was trained on one trajectory at a time), ``dynamic`` (the models take videos), ``weights`` (hashes),
     ``load_seconds``.
     """
 
     def __init__(self, teacher: Any, student: Any, encoder: Any, preset: str = "tiny", single_view: bool = False,
-                 weights: dict[str, Any] | None = None) -> None:
+                 weights: dict[str, Any] | None = None, *, dynamic: bool = False) -> None:
         self.teacher = teacher
-        self.student = student.eval().requires_grad_(False)
+        self.student = student.eval().requires_grad_(False) if isinstance(student, torch.nn.Module) else student
         self.encoder = encoder
         self.preset = preset
         self.single_view = single_view
+        self.dynamic = dynamic
         self.weights = weights or {}
         self.load_seconds = 0.0
         self.low_memory = False
@@ -286,11 +323,22 @@ class ScenePipeline:
         #: tiny preset delivers the photo's detail, the official one stays as released unless asked
         self.input_resolution = DEFAULT_MAX_SIDE if preset == "tiny" else 0
 
+    @classmethod
+    def for_video(cls, teacher: DynamicTeacher, student: DynamicStudent, preset: str = "tiny",
+                  device: str | torch.device = "auto") -> ScenePipeline:
+        """A video pipeline over given models (any objects following :class:`DynamicTeacher` and
+        :class:`DynamicStudent`); ``device`` is where the depth estimator runs and what the metadata records."""
+        pipe = cls(teacher, student, None, preset=preset, dynamic=True)
+        pipe.execution_device = pick_device(device)
+        return pipe
+
     def enable_low_memory(self, device: str | torch.device | None = None, trajectory_batch: int = 1) -> ScenePipeline:
         """Park every model on the CPU; run each on ``device`` (default: where the student is now) only during its
         stage, ``trajectory_batch`` trajectories at a time (see the module doc). Returns ``self``."""
         from lyra.lowmem import park
 
+        if self.dynamic:
+            raise TypeError("low-memory mode is for the image models (the video models stay where they were loaded)")
         dev = torch.device(device) if device is not None else next(self.student.parameters()).device
         self.teacher.enable_low_memory(dev, trajectory_batch)
         if self.encoder is not self.teacher.tokenizer and hasattr(self.encoder, "set_chunking"):
@@ -306,8 +354,14 @@ class ScenePipeline:
     def from_preset(cls, preset: str = "tiny", weights: str | os.PathLike | None = None,
                     student: str | os.PathLike | None = None, depth: Any = "tiny",
                     device: str | torch.device = "auto", dtype: torch.dtype | None = None,
-                    low_memory: bool | None = None, quantize: str | None = None) -> ScenePipeline:
+                    low_memory: bool | None = None, quantize: str | None = None,
+                    dynamic: bool = False) -> ScenePipeline:
         """Load the teacher (depth net, tokenizer, denoiser) and the student of ``preset``.
+
+        ``dynamic=True`` loads the video models instead (:func:`load_dynamic_models`: the dynamic teacher and the
+        time-conditioned student; ``weights`` / ``student`` as :func:`resolve_dynamic_weights` reads them; the
+        depth estimator is chosen per video, :meth:`video`'s ``depth``); ``dtype`` and ``low_memory`` then do not
+        apply.
 
         Args:
             preset: ``tiny`` or ``official``.
@@ -325,13 +379,19 @@ class ScenePipeline:
         Raises:
             StudentWeightsMissing: no student weights (says how to get them); WeightsError, ConfigError.
         """
-        from lyra.teacher.pipeline import PIPELINE_PRESETS, TeacherPipeline, teacher_weights_dir
+        from lyra.teacher.pipeline import TeacherPipeline, teacher_weights_dir
         from lyra.tokenizer import Tokenizer
+        from lyra.tokenizer.tokenizer import preset_weights_path
+        from lyra.weights.hub import DEPTH_NETS, depth_net_dir
 
-        if preset not in PIPELINE_PRESETS:
-            raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PIPELINE_PRESETS)}")
+        p = get_preset(preset)
         t0 = time.perf_counter()
         dev = pick_device(device)
+        if dynamic:
+            video_teacher, video_student = load_dynamic_models(preset, weights, student, depth, dev)
+            pipe = cls.for_video(video_teacher, video_student, preset=preset, device=dev)
+            pipe.load_seconds = time.perf_counter() - t0
+            return pipe
         if dtype is None:
             dtype = torch.bfloat16 if preset == "official" and dev.type == "cuda" else torch.float32
         if low_memory is None:
@@ -346,24 +406,19 @@ class ScenePipeline:
             from lyra.teacher.quant import quantize_linears
 
             quant = quantize_linears(teacher.denoiser, quantize)
-        tok_name = meta.get("tokenizer") or PIPELINE_PRESETS[preset].tokenizer
-        if tok_name == PIPELINE_PRESETS[preset].tokenizer:
+        tok_name = meta.get("tokenizer") or p.tokenizer
+        if tok_name == p.tokenizer:
             encoder = teacher.tokenizer
         else:  # a student trained with another tokenizer's Plücker latents
             encoder = Tokenizer.from_preset(tok_name, device=home).eval().requires_grad_(False)
-        import lyra.tokenizer.tokenizer as _tok
-
-        tok_folder = tokenizer_dir if tokenizer_dir is not None else (
-            _tok.weights_dir() / f"tokenizer_{PIPELINE_PRESETS[preset].tokenizer}" if preset == "tiny"
-            else os.environ.get(_tok.OFFICIAL_ENV))
-        depth_dir = None
-        if depth == "tiny":
-            depth_dir = _tok.weights_dir() / "depth_tiny"
+        tok_folder = tokenizer_dir if tokenizer_dir is not None else preset_weights_path(p.tokenizer)
+        depth_dir = depth_net_dir(depth) if isinstance(depth, str) and depth in DEPTH_NETS else None
         hashes = {
-            "teacher": _hashes(teacher_dir if teacher_dir is not None else teacher_weights_dir(preset)),
-            "tokenizer": _hashes(Path(tok_folder)) if tok_folder else None,
-            "student": _hashes(decoder_path),
-            "depth": _hashes(depth_dir) if depth_dir is not None else (depth if isinstance(depth, str) else None),
+            "teacher": weights_hashes(teacher_dir if teacher_dir is not None else teacher_weights_dir(preset)),
+            "tokenizer": weights_hashes(tok_folder),
+            "student": weights_hashes(decoder_path),
+            "depth": weights_hashes(depth_dir) if depth_dir is not None else (
+                depth if isinstance(depth, str) else None),
         }
         pipe = cls(teacher, model, encoder, preset=preset, single_view=bool(meta.get("single_view", False)),
                    weights=hashes)
@@ -376,8 +431,8 @@ class ScenePipeline:
 
     @property
     def device(self) -> torch.device:
-        """Where the models run (the execution device in low-memory mode, else the student's device)."""
-        if self.low_memory and self.execution_device is not None:
+        """Where the models run (the execution device in low-memory mode or for videos, else the student's)."""
+        if (self.low_memory or self.dynamic) and self.execution_device is not None:
             return self.execution_device
         return next(self.student.parameters()).device
 
@@ -385,6 +440,93 @@ class ScenePipeline:
     def working_size(self) -> tuple[int, int]:
         """``(H, W)`` the preset's weights were trained at (176 × 320 for ``tiny``)."""
         return self.teacher.working_size
+
+    def video(self, frames: Tensor, times: Tensor, *, depth: Any = "tiny", depth_maps: Tensor | None = None,
+              input_cameras: Cameras | None = None, output_times: int | Sequence[float] | Tensor | None = None,
+              seed: int = 0, steps: int | None = None, prune_ratio: float | None = None,
+              progress: bool | ProgressFn = True, metadata: dict[str, Any] | None = None) -> DynamicScene:
+        """One video → :class:`DynamicScene` (arguments as :func:`generate_dynamic`; needs a pipeline of the video
+        models, ``from_preset(..., dynamic=True)`` or :meth:`for_video`)."""
+        t_start = time.perf_counter()
+        inputs = check_video_inputs(frames, times, depth_maps, input_cameras, output_times, seed, steps, prune_ratio)
+        timings = {"inputs": time.perf_counter() - t_start}
+        reporter(progress)("inputs", timings["inputs"])
+        return self._video(inputs, depth, progress, metadata, timings, t_start)
+
+    @torch.no_grad()
+    def _video(self, inputs: VideoInputs, depth: Any, progress: bool | ProgressFn, metadata: dict[str, Any] | None,
+               timings: dict[str, float], t_start: float) -> DynamicScene:
+        """The video stages on checked inputs: depth of every frame → dynamic teacher → the time-conditioned
+        student at every output time → pruned Gaussians → :class:`DynamicScene`. ``timings`` holds the stages
+        already run (``inputs``, ``load``), ``t_start`` when the run began."""
+        if not self.dynamic:
+            raise TypeError("this pipeline holds the image models: load the video ones with "
+                            "ScenePipeline.from_preset(..., dynamic=True)")
+        report = reporter(progress)
+        dev = self.device
+        frames, T = inputs.frames, len(inputs.frames)
+        H, W = frames.shape[-2:]
+
+        # ---- depth of every frame
+        t0 = time.perf_counter()
+        depth_source, depth_scales, depth_maps = "given", None, inputs.depth_maps
+        if depth_maps is None:
+            estimator = depth
+            if estimator is None:
+                raise ConfigError("no depth: give depth (an estimator or spec such as 'tiny') or depth_maps")
+            if isinstance(estimator, str):
+                estimator = depth_estimator(estimator, dev)
+            depth_maps = estimate_depths(frames, estimator, device=dev)
+            depth_source = depth if isinstance(depth, str) else type(depth).__name__
+            if inputs.static_camera:
+                depth_maps, depth_scales = align_depth_scales(depth_maps)
+        timings["depth"] = time.perf_counter() - t0
+        report("depth", timings["depth"])
+
+        # ---- dynamic teacher: latents of the six trajectories
+        t0 = time.perf_counter()
+        out = check_teacher_output(self.teacher(frames, depth_maps, inputs.cameras, inputs.times, seed=inputs.seed,
+                                                steps=inputs.steps), T)
+        timings["teacher"] = time.perf_counter() - t0
+        report("teacher", timings["teacher"])
+
+        # ---- time-conditioned student at every output time (a static scene is the case of one time)
+        t0 = time.perf_counter()
+        sets: list[Gaussians] = []
+        before: list[int] = []
+        from tqdm import tqdm
+
+        for tau in tqdm(inputs.output_times.tolist(), desc="student", unit="time", disable=progress is not True):
+            g = self.student(out, float(tau))
+            if not isinstance(g, Gaussians):
+                raise TypeError(f"the student must return Gaussians, got {type(g).__name__}")
+            before.append(len(g))
+            g = g.detach()
+            if inputs.prune_ratio > 0 and len(g):
+                g = g.prune(1.0 - inputs.prune_ratio)
+            sets.append(g.to("cpu").float())
+        timings["student"] = time.perf_counter() - t0
+        report("student", timings["student"])
+        timings["total"] = time.perf_counter() - t_start
+
+        meta: dict[str, Any] = {
+            "kind": "dynamic", "preset": self.preset, "seed": int(inputs.seed), "steps": inputs.steps,
+            "size": [int(H), int(W)], "frames": T,
+            "input_times": [round(float(v), 6) for v in inputs.times],
+            "output_times": [round(float(v), 6) for v in inputs.output_times],
+            "input_cameras": "static (identity pose, 50° FoV)" if inputs.static_camera else "given",
+            "depth": depth_source,
+            "depth_scales": None if depth_scales is None else [round(float(v), 6) for v in depth_scales],
+            "trajectories": list(out.names), "latents": list(out.raw_latents.shape),
+            "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
+            "prune_ratio": inputs.prune_ratio, "gaussians_before_prune": before, "gaussians": [len(g) for g in sets],
+            "device": str(dev), "weights": dict(out.weights), "student_path": student_paths(self.student),
+            "timings_s": {k: round(v, 4) for k, v in {**out.timings, **timings}.items()},
+        }
+        meta.update(metadata or {})
+        return DynamicScene(times=inputs.output_times, gaussians=sets, cameras=out.cameras.to("cpu"),
+                            names=tuple(out.names), camera_times=out.frame_times.detach().float().cpu(),
+                            metadata=meta)
 
     @torch.no_grad()
     def __call__(self, image: Any, seed: int = 0, steps: int | None = None, size: tuple[int, int] | None = None,
@@ -395,6 +537,8 @@ class ScenePipeline:
                  camera_source: str | None = None, input_resolution: int | None = None) -> Scene:
         """One image → :class:`Scene` (arguments as :func:`generate`; ``camera`` is the input camera at the image's
         own size, ``camera_source`` a note of where its intrinsics came from)."""
+        if self.dynamic:
+            raise TypeError("this pipeline holds the video models: call pipe.video(frames, times)")
         t_start = time.perf_counter()
         report = reporter(progress)
         timings: dict[str, float] = {}
@@ -402,10 +546,10 @@ class ScenePipeline:
 
         # ---- inputs (checked before any model runs)
         t0 = time.perf_counter()
-        original, label = _as_image(image)
+        original, label = as_image(image)
         from lyra.geometry.intrinsics import working_size_for
 
-        height, width = _check_size(size) if size is not None else working_size_for(
+        height, width = check_size(size) if size is not None else working_size_for(
             int(original.shape[1]), int(original.shape[2]), self.working_size)
         steps = 35 if steps is None else int(steps)
         if steps < 1:
@@ -434,9 +578,9 @@ class ScenePipeline:
         if isinstance(trajectory, Cameras):
             trajectories = trajectory if len(trajectory.shape) == 2 else trajectory.reshape(1, -1)
         elif trajectory is not None and replace_trajectories:
-            trajectories, names = _load_trajectory(trajectory, height, width)
+            trajectories, names = load_trajectory(trajectory, height, width)
         elif trajectory is not None:  # added to GEN3C's six: same frame count, first camera = the input camera
-            extra, extra_names = _load_trajectory(trajectory, height, width, frames)
+            extra, extra_names = load_trajectory(trajectory, height, width, frames)
             if camera is None:  # the path's own intrinsics for the input view
                 camera = Cameras(extra.K[0, 0], torch.eye(4), width, height)
                 camera_source = f"the first camera of {Path(trajectory).name}"
@@ -615,31 +759,6 @@ def _merge_peaks(teacher: dict[str, float] | None, student: dict[str, float] | N
     return out
 
 
-def _input_camera(image: Any, img: Tensor, camera: Cameras | None, fov: float | None, focal_px: float | None,
-                  intrinsics: Any, exif: bool) -> tuple[Cameras | None, str | None]:
-    """The input camera at the image's own size from the options (:func:`lyra.geometry.intrinsics.photo_camera`)
-    and, for an image file, its EXIF focal length; ``(None, None)`` when nothing is known (the pipeline's default,
-    or a trajectory file's first camera, then applies)."""
-    from lyra.geometry.intrinsics import photo_camera
-
-    if camera is not None:
-        if fov is not None or focal_px is not None or intrinsics is not None:
-            raise ConfigError("give either camera or fov / focal_px / intrinsics, not both")
-        return camera, "given"
-    H, W = int(img.shape[1]), int(img.shape[2])
-    exif_f = None
-    if fov is None and focal_px is None and intrinsics is None:
-        if exif and isinstance(image, (str, os.PathLike)):
-            from lyra.inputs_exif import exif_focal_px
-
-            exif_f = exif_focal_px(image, W, H)
-        if exif_f is None:
-            return None, None
-    cam, source = photo_camera(H, W, fov=fov, focal_px=focal_px, intrinsics=intrinsics,
-                               exif_focal_px=exif_f[0] if exif_f else None, exif_note=exif_f[1] if exif_f else None)
-    return cam, source
-
-
 def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None = None, seed: int = 0,
              steps: int | None = None, size: tuple[int, int] | None = None,
              trajectory: str | os.PathLike | Cameras | None = None, depth: Any = "tiny",
@@ -696,10 +815,10 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
     from lyra.teacher.depth import read_depth_file
 
     t0 = time.perf_counter()
-    img, label = _as_image(image)  # fail on a bad image before loading any model
+    img, label = as_image(image)  # fail on a bad image before loading any model
     if size is not None:
-        _check_size(size)
-    camera, camera_source = _input_camera(image, img, camera, fov, focal_px, intrinsics,
+        check_size(size)
+    camera, camera_source = input_camera(image, img, camera, fov, focal_px, intrinsics,
                                           exif and not (trajectory is not None and not isinstance(trajectory, Cameras)))
     depth_map = None
     if isinstance(depth, str) and not depth.startswith("hf:") and Path(depth).suffix.lower() in (".npy", ".png"):
@@ -726,6 +845,72 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
     return scene
 
 
-# ------------------------------------------------------------------------------------------------ video input
-# A video gives 4D Gaussians (lyra.dynamic_scene.DynamicScene); the pipeline lives in its own module.
-from lyra.pipeline_dynamic import DynamicWeightsMissing, generate_dynamic  # noqa: E402
+# ------------------------------------------------------------------------------------------------ a video
+@torch.no_grad()
+def generate_dynamic(
+    frames: Tensor,
+    times: Tensor,
+    *,
+    teacher: DynamicTeacher | None = None,
+    student: DynamicStudent | None = None,
+    depth: Any = "tiny",
+    depth_maps: Tensor | None = None,
+    input_cameras: Cameras | None = None,
+    output_times: int | Sequence[float] | Tensor | None = None,
+    preset: str = "tiny",
+    weights: str | os.PathLike | None = None,
+    student_weights: str | os.PathLike | None = None,
+    seed: int = 0,
+    steps: int | None = None,
+    prune_ratio: float | None = None,
+    device: str | torch.device = "auto",
+    progress: Any = True,
+    metadata: dict[str, Any] | None = None,
+) -> DynamicScene:
+    """A monocular video → 4D Gaussians (the stages are in the module doc).
+
+    Args:
+        frames: ``[T, 3, H, W]`` float in [0, 1] at the working size (:func:`lyra.inputs.load_video`).
+        times: ``[T]`` in [0, 1], strictly increasing: each frame's time (``load_video``'s second output).
+        teacher, student: the dynamic models (:class:`DynamicTeacher`, :class:`DynamicStudent`); default: loaded
+            from ``preset`` / ``weights`` / ``student_weights`` by :func:`load_dynamic_models`.
+        depth: depth estimator spec (``"tiny"``, ``hf:DIR``, a transformers folder) or a
+            :class:`~lyra.teacher.depth.DepthEstimator`, run on every frame; ignored with ``depth_maps``.
+        depth_maps: ``[T, H, W]`` z-depth of the frames, instead of estimating it.
+        input_cameras: ``Cameras [T]`` of the frames (OpenCV c2w, size ``W × H``); default the static-camera
+            assumption (:func:`static_cameras`), under which estimated depths are scale-aligned to frame 0
+            (:func:`align_depth_scales`).
+        output_times: how many output times (evenly spaced in [0, 1]; at most ``T``) or the times themselves;
+            default ``min(T, DEFAULT_NUM_TIMES)`` (17).
+        seed: trajectory distances and sampler noise; steps: sampler steps (default 35, as GEN3C).
+        prune_ratio: fraction of each time's Gaussians dropped, least opaque first (default Lyra's 0.8; 0 keeps
+            all).
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` (for loaded models and the depth estimator).
+        progress: ``True`` (one line per stage on stderr), ``False``, or a callable ``(stage, seconds)``.
+        metadata: extra provenance stored in the scene (e.g. ``load_video``'s ``info`` under ``"input"``).
+
+    Returns:
+        :class:`DynamicScene` with ``K`` output times; ``gaussians[k]`` = the pruned student output at ``times[k]``;
+        ``cameras`` the teacher's trajectories ``[V, T]`` and ``camera_times`` their frame times.
+
+    Raises:
+        ConfigError: bad frames, times, cameras, depth or options (checked before any model runs);
+        DynamicWeightsMissing: no models given and no dynamic weights found.
+    """
+    t_start = time.perf_counter()
+    report = reporter(progress)
+    # ---- inputs, all checked before any model is loaded or run
+    inputs = check_video_inputs(frames, times, depth_maps, input_cameras, output_times, seed, steps, prune_ratio)
+    dev = pick_device(device)
+    timings = {"inputs": time.perf_counter() - t_start}
+    report("inputs", timings["inputs"])
+
+    # ---- models (the weights are checked before the depth net is loaded)
+    if teacher is None or student is None:
+        t0 = time.perf_counter()
+        loaded_teacher, loaded_student = load_dynamic_models(preset, weights, student_weights, depth, dev)
+        teacher, student = teacher or loaded_teacher, student or loaded_student
+        timings["load"] = time.perf_counter() - t0
+        report("load", timings["load"])
+    pipe = ScenePipeline.for_video(teacher, student, preset=preset, device=dev)
+    return pipe._video(inputs, depth, progress, metadata, timings, t_start)

@@ -1,23 +1,43 @@
-"""What the image and the video pipelines share: the student loader and the stage reporter."""
+"""What the product pipeline's stages share (:mod:`lyra.pipeline`): the student loader, the stage reporter, and the
+model protocols a video run is written against.
+
+* :func:`load_decoder` — a student export folder or an official decoder file → ``LatentDecoder``;
+* :func:`reporter` — ``progress`` as a ``(stage, seconds)`` callback;
+* :class:`DynamicTeacher` / :class:`DynamicStudent` (and :class:`DynamicTeacherOutput`) — the protocols the video
+  stages run on, so the pipeline runs with fakes in tests; :class:`VideoTeacher` and :class:`TimeStudent` adapt the
+  real models (:class:`~lyra.teacher.pipeline.TeacherPipeline` on a video, a time-conditioned
+  :class:`~lyra.student.LatentDecoder`) to them;
+"""
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
+from torch import Tensor
 
 from lyra.errors import WeightsError
+from lyra.gaussians import Gaussians
+from lyra.geometry.cameras import Cameras
 
-__all__ = ["ProgressFn", "StudentWeightsMissing", "load_decoder", "reporter"]
+__all__ = ["DynamicStudent", "DynamicTeacher", "DynamicTeacherOutput", "DynamicWeightsMissing", "ProgressFn",
+           "StudentWeightsMissing", "TimeStudent", "VideoTeacher", "check_teacher_output", "load_decoder",
+           "reporter", "student_paths"]
 
 ProgressFn = Callable[[str, float], None]
 
 
 class StudentWeightsMissing(WeightsError):
     """The student (3DGS decoder) weights of a preset are not there."""
+
+
+class DynamicWeightsMissing(WeightsError):
+    """The dynamic teacher or the time-conditioned student weights are not there."""
 
 
 def load_decoder(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[Any, dict[str, Any]]:
@@ -46,3 +66,122 @@ def reporter(progress: bool | ProgressFn) -> ProgressFn:
 
         return show
     return lambda stage, seconds: None
+
+
+# ------------------------------------------------------------------------------------------------ protocols
+@dataclass
+class DynamicTeacherOutput:
+    """What a :class:`DynamicTeacher` returns.
+
+    Attributes:
+        raw_latents: de-normalised tokenizer latents ``[V, 16, t, h, w]`` of the ``V`` trajectory videos (what the
+            student reads; ``t = 1 + (T − 1)/8``, ``h, w = H/8, W/8``).
+        cameras: the trajectory cameras ``Cameras [V, T]`` (OpenCV c2w 4×4, size ``W × H``; frame 0 = the input view).
+        names: the ``V`` trajectory names.
+        frame_times: ``[T]`` time in [0, 1] that frame ``f`` of every trajectory shows (the source times of the
+            latents; normally the input video's ``times``).
+        center_depth: the scene-centre depth the trajectories were scaled by (``nan`` if not known).
+        timings: seconds per teacher stage (recorded in the scene's metadata).
+        weights: SHA-256 of the teacher's weights, for provenance.
+    """
+
+    raw_latents: Tensor
+    cameras: Cameras
+    names: tuple[str, ...]
+    frame_times: Tensor
+    center_depth: float = math.nan
+    timings: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class DynamicTeacher(Protocol):
+    """Video → latents of the trajectory videos (GEN3C on a video: the 3D cache of input frame ``f`` is warped into
+    camera ``(v, f)`` of every trajectory ``v``)."""
+
+    def __call__(self, frames: Tensor, depth: Tensor, cameras: Cameras, times: Tensor, *, seed: int,
+                 steps: int) -> DynamicTeacherOutput:
+        """Args: ``frames`` ``[T, 3, H, W]`` in [0, 1]; ``depth`` ``[T, H, W]`` z-depth (``inf`` = sky);
+        ``cameras`` the input cameras ``Cameras [T]`` (size ``W × H``); ``times`` ``[T]`` in [0, 1];
+        ``seed`` (trajectory distances and noise); ``steps`` sampler steps."""
+        ...
+
+
+@runtime_checkable
+class DynamicStudent(Protocol):
+    """The time-conditioned 3DGS decoder: the teacher's latents and cameras + a target time → Gaussians."""
+
+    def __call__(self, teacher_output: DynamicTeacherOutput, target_time: float) -> Gaussians:
+        """The scene at ``target_time`` in [0, 1], unpruned (the pipeline prunes), any device."""
+        ...
+
+
+
+# ------------------------------------------------------------------------------------------------ adapters
+class VideoTeacher:
+    """:class:`DynamicTeacher` over a :class:`~lyra.teacher.pipeline.TeacherPipeline` (``pipe(video=...)``)."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+        from lyra.weights.hub import weights_sha256
+
+        self.weights = weights_sha256(pipe.weights) if pipe.weights is not None else {}
+
+    def __call__(self, frames: Tensor, depth: Tensor, cameras: Cameras, times: Tensor, *, seed: int,
+                 steps: int) -> DynamicTeacherOutput:
+        out = self.pipe(video=frames, video_depth=depth, video_cameras=cameras, times=times, seed=seed,
+                        steps=steps, progress=False)
+        return DynamicTeacherOutput(raw_latents=out.raw_latents, cameras=out.cameras, names=tuple(out.names),
+                                    frame_times=out.times, center_depth=out.center_depth,
+                                    timings=dict(out.timings), weights={"teacher": self.weights})
+
+
+def student_paths(student: Any) -> dict[str, str | None] | None:
+    """The compute paths a decoder-backed student last ran (``LatentDecoder.compute_paths``), else ``None``."""
+    paths = getattr(getattr(student, "model", None), "compute_paths", None)
+    return paths() if callable(paths) else None
+
+
+class TimeStudent:
+    """:class:`DynamicStudent` over a time-conditioned decoder: Plücker latents once per teacher output, time
+    latents cached per distinct time row (:class:`~lyra.student.latents.LatentCache`)."""
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        from lyra.student.latents import LatentCache, raw_video_encoder
+
+        self.model, self.encoder = model, raw_video_encoder(tokenizer)
+        self.cache = LatentCache(self.encoder, max_entries=256)
+        self._plucker: tuple[DynamicTeacherOutput, Tensor] | None = None  # the output itself: an id can be reused
+
+    @torch.no_grad()
+    def __call__(self, teacher_output: DynamicTeacherOutput, target_time: float) -> Gaussians:
+        from lyra.student import LatentDecoder, plucker_latents
+        from lyra.student.dynamic import decode_at_time
+
+        dev = next(self.model.parameters()).device
+        out = teacher_output
+        cams = out.cameras.to(dev)
+        V, T = cams.shape
+        if self._plucker is None or self._plucker[0] is not out:
+            self._plucker = (out, plucker_latents(cams.reshape(1, V, T), self.encoder))
+        times = out.frame_times.float().reshape(1, 1, T).expand(1, V, T).to(dev)
+        raw = decode_at_time(self.model, out.raw_latents[None].to(dev), cams.reshape(1, V, T), self._plucker[1],
+                             times, float(target_time), self.encoder, cache=self.cache)
+        (g,) = LatentDecoder.to_gaussians(raw.float(), None)
+        return g
+
+
+def check_teacher_output(out: Any, num_frames: int) -> DynamicTeacherOutput:
+    """The contract of a :class:`DynamicTeacher` (a programming error, not a user's: TypeError / ValueError): a
+    :class:`DynamicTeacherOutput` with latents ``[V, C, t, h, w]``, cameras ``[V, T]``, ``V`` names and ``T`` frame
+    times for the ``num_frames`` input frames."""
+    if not isinstance(out, DynamicTeacherOutput):
+        raise TypeError(f"the teacher must return a DynamicTeacherOutput, got {type(out).__name__}")
+    if out.raw_latents.dim() != 5 or len(out.cameras.shape) != 2:
+        raise ValueError(f"teacher output: latents must be [V, C, t, h, w] and cameras [V, T], got "
+                         f"{tuple(out.raw_latents.shape)} and {tuple(out.cameras.shape)}")
+    v, t = out.cameras.shape
+    if out.raw_latents.shape[0] != v or len(out.names) != v or t != num_frames or len(out.frame_times) != t:
+        raise ValueError(f"teacher output: {out.raw_latents.shape[0]} latent videos, {len(out.names)} names, "
+                         f"cameras {v}x{t} and {len(out.frame_times)} frame times for {num_frames} input frames")
+    return out

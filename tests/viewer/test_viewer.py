@@ -385,3 +385,30 @@ def test_browser_draws_the_time_shown(tmp_path):
     # The 3D view only: blue splats (the time shown), no red ones (the first time).
     blue, red = _blue_red(img)
     assert blue > 50 and red < blue / 20, (blue, red)
+
+
+# ------------------------------------------------------------------------------------------ one serve for every scene
+def test_one_serve_takes_a_static_scene_with_its_cameras_and_a_4d_scene():
+    if importlib.util.find_spec("viser") is None:
+        pytest.skip("viser is not installed (pip install viser)")
+    from lyra.scene import Scene
+    from lyra.viewer.app import serve
+
+    path = make_path(5)
+    cams = Cameras(torch.stack([path.K, path.K]), torch.stack([path.c2w, path.c2w]), 320, 176)
+    static = Scene(make_scene(400), cams, ("left", "right"))
+    viewer = serve(static, port=_free_port(), verbose=False)
+    try:  # the scene's own trajectories, no time controls
+        assert set(viewer.trajectories) == {"left", "right"} and viewer.num_splats == 400
+        assert viewer.scene4d is None and "Time" not in viewer.gui and "Frame" in viewer.gui
+        with pytest.raises(ConfigError, match="4D scene"):
+            viewer.show_time(0)
+    finally:
+        viewer.stop()
+    scene4d = make_4d()
+    viewer = serve(scene4d, port=_free_port(), verbose=False)
+    try:  # the same serve: time controls, starting at the first time
+        assert viewer.scene4d is scene4d and "Time" in viewer.gui and viewer.num_splats == 300
+        assert set(viewer.trajectories) == {"a", "b"}
+    finally:
+        viewer.stop()

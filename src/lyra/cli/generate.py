@@ -166,8 +166,8 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from lyra.cli.teacher import parse_size
-    from lyra.pipeline import generate, image_from_prompt
-    from lyra.render.flythrough import flythrough_cameras, render_frames
+    from lyra.inputs_text import image_from_prompt
+    from lyra.pipeline import generate
 
     t_start = time.perf_counter()
     # ---- options and outputs, all checked before any model is loaded
@@ -201,10 +201,9 @@ def run(args: argparse.Namespace) -> int:
 
     image = args.image
     if args.prompt is not None:
-        from lyra.world.presets import get_preset
+        from lyra.weights.hub import get_preset
 
-        world = get_preset(args.preset)
-        h, w = size or (world.height, world.width)
+        h, w = size or get_preset(args.preset).size[1:]
         t0 = time.perf_counter()
         image = image_from_prompt(args.prompt, args.t2i_model, h, w, seed=args.seed, steps=args.t2i_steps,
                                   guidance=args.t2i_guidance, device=pick_device(args.device), progress=progress)
@@ -255,16 +254,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote mesh {args.mesh or ''} {args.mesh_collider or ''} ({st['visual_faces']:,} / "
               f"{st['collider_faces']:,} triangles)".replace("  ", " "))
     if args.video:
+        import dataclasses
+
         from lyra.media import write_video
-
-        dev = pick_device(args.device)
         from lyra.pipeline import video_gaussians
+        from lyra.render.flythrough import flythrough
 
-        g = video_gaussians(scene)  # the input-view Gaussians at the video's (working) size: no aliasing, fast
-        cams = flythrough_cameras(scene.cameras, g, args.orbit_frames)
-        g = g.to(dev)
-        write_video(render_frames(g, cams.to(dev), (1.0, 1.0, 1.0), args.backend, progress=progress), args.video,
-                    fps=args.fps)
+        # the input-view Gaussians at the video's (working) size: no aliasing, fast
+        shown = dataclasses.replace(scene, gaussians=video_gaussians(scene))
+        cams, frames = flythrough(shown, args.orbit_frames, pick_device(args.device), backend=args.backend,
+                                  progress=progress)
+        write_video(frames, args.video, fps=args.fps)
         written.append(Path(args.video))
         print(f"wrote {args.video} ({len(cams)} frames, {cams.width}x{cams.height})")
     total = time.perf_counter() - t_start

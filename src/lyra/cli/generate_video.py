@@ -115,8 +115,8 @@ def run_video(args: argparse.Namespace) -> int:
     from lyra.cli.teacher import parse_size
     from lyra.geometry.trajectories import load_camera_path
     from lyra.inputs import fit_cameras_to_size, load_video
-    from lyra.teacher.pipeline import PIPELINE_PRESETS, SIZE_MULTIPLE
-    from lyra.world.presets import get_preset
+    from lyra.teacher.pipeline import SIZE_MULTIPLE
+    from lyra.weights.hub import get_preset
 
     t_start = time.perf_counter()
     # ---- options and outputs, all checked before a frame is decoded or a model loaded
@@ -131,8 +131,8 @@ def run_video(args: argparse.Namespace) -> int:
         raise ConfigError(f"--depth {args.depth}: a depth file describes one image; for a video use an estimator "
                           "(tiny, or hf:DIR)")
     _check_outputs(args)
-    world = get_preset(PIPELINE_PRESETS[args.preset].world)
-    height, width = parse_size(args.size) if args.size else (world.height, world.width)
+    num_frames, preset_height, preset_width = get_preset(args.preset).size  # the preset's working size
+    height, width = parse_size(args.size) if args.size else (preset_height, preset_width)
     if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
         raise ConfigError(f"--size {height}x{width}: both sides must be multiples of {SIZE_MULTIPLE} (e.g. 176x320)")
     times_opt = parse_times(args.times)
@@ -141,7 +141,7 @@ def run_video(args: argparse.Namespace) -> int:
 
     # ---- the video
     t0 = time.perf_counter()
-    frames, times, info = load_video(args.image, world.frames, (height, width), start=args.start,
+    frames, times, info = load_video(args.image, num_frames, (height, width), start=args.start,
                                      duration=args.duration)
     if progress:
         print(f"  {'video':<14} {time.perf_counter() - t0:8.2f} s", file=sys.stderr)
@@ -150,11 +150,11 @@ def run_video(args: argparse.Namespace) -> int:
     input_cameras = None
     if cams_file is not None:
         n = len(cams_file)
-        if n == info["source_frames"] and n != world.frames:
+        if n == info["source_frames"] and n != num_frames:
             cams_file = cams_file[torch.tensor(info["indices"])]
-        elif n != world.frames:
+        elif n != num_frames:
             raise ConfigError(f"--input-cameras {args.input_cameras}: {n} cameras; give one per video frame "
-                              f"({info['source_frames']}) or one per resampled frame ({world.frames})")
+                              f"({info['source_frames']}) or one per resampled frame ({num_frames})")
         input_cameras = fit_cameras_to_size(cams_file, height, width)
 
     scene = lp.generate_dynamic(frames, times, depth=args.depth, input_cameras=input_cameras, output_times=times_opt,
@@ -173,14 +173,11 @@ def run_video(args: argparse.Namespace) -> int:
             tmp.write_text(json.dumps(scene.camera_path()) + "\n")
     if args.video:
         from lyra.media import write_video
-        from lyra.render.flythrough import dynamic_frames, flythrough_cameras, flythrough_times
+        from lyra.render.flythrough import flythrough
 
-        assert scene.cameras is not None and scene.camera_times is not None
-        dev = pick_device(args.device)
-        cams = flythrough_cameras(scene.cameras, scene.gaussians[0], args.orbit_frames)
-        path_times = flythrough_times(scene.camera_times, scene.cameras.shape[0], args.orbit_frames)
-        write_video(dynamic_frames(scene, cams.to(dev), path_times, (1.0, 1.0, 1.0), args.backend, progress),
-                    args.video, fps=args.fps)
+        cams, frames = flythrough(scene, args.orbit_frames, pick_device(args.device), backend=args.backend,
+                                  progress=progress)
+        write_video(frames, args.video, fps=args.fps)
         print(f"wrote {args.video} ({len(cams)} frames, {cams.width}x{cams.height}, time advancing)")
     total = time.perf_counter() - t_start
     counts = m["gaussians"]

@@ -101,17 +101,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _tokenizer_weights(preset: str) -> Path | None:
-    from lyra.teacher.pipeline import PIPELINE_PRESETS
     from lyra.tokenizer.tokenizer import preset_weights_path
+    from lyra.weights.hub import get_preset
 
-    return preset_weights_path(PIPELINE_PRESETS[preset].tokenizer)
+    return preset_weights_path(get_preset(preset).tokenizer)
 
 
 def _depth_weights(spec: str) -> Path | None:
-    from lyra.teacher.depth_net import PRESETS, preset_dir
+    from lyra.weights.hub import DEPTH_NETS, depth_net_dir
 
-    if spec in PRESETS:
-        return preset_dir(spec)
+    if spec in DEPTH_NETS:
+        return depth_net_dir(spec)
     p = Path(spec[3:] if spec.startswith("hf:") else spec)
     if p.is_dir():
         return p
@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
 
     from lyra.distill.sdg import ImageSource, PipelineTeacher, WorldSource, generate_sdg
     from lyra.distill.shards import ensure_output_dir
-    from lyra.teacher.pipeline import PIPELINE_PRESETS, TeacherPipeline
+    from lyra.teacher.pipeline import TeacherPipeline
+    from lyra.weights.hub import get_preset
 
     for name in ("steps", "shard_size"):
         if getattr(args, name) < 1:
@@ -153,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         from lyra.inputs import parse_size
 
         H, W = (parse_size(args.size, 16, "--size") if args.size is not None
-                else PIPELINE_PRESETS[args.preset].size[1:])
+                else get_preset(args.preset).size[1:])
         source = ImageSource(args.images, H, W)
     ensure_output_dir(args.out_dir)  # fail before loading models
 
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
                                        dynamic=args.dynamic)
     teacher = PipelineTeacher(pipe, _tokenizer_weights(args.preset), depth_weights)
     if not args.images:
-        source = WorldSource(args.split, args.world_preset or PIPELINE_PRESETS[args.preset].world, args.gt_depth,
+        source = WorldSource(args.split, args.world_preset or get_preset(args.preset).world, args.gt_depth,
                              args.store_gt, device, dynamic=args.dynamic,
                              motion_reversal=args.motion_reversal is not False)
     count = args.count if args.count is not None else (len(source) - args.start if args.images else 8)

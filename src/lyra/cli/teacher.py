@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from lyra.inputs import default_camera, fit_cameras_to_size, fit_depth_to_size, fit_to_size, load_image
     from lyra.teacher.depth import read_depth_file, write_depth_png
     from lyra.teacher.pipeline import TeacherPipeline
-    from lyra.world.presets import get_preset
+    from lyra.weights.hub import get_preset
 
     t_start = time.perf_counter()
     if args.steps < 1:
@@ -125,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.movement > 0:
         raise ConfigError(f"--movement must be positive, got {args.movement}")
     out = check_new_dir(args.output)
-    world = get_preset("official" if args.preset == "official" else "tiny")
-    height, width = parse_size(args.size) if args.size else (world.height, world.width)
+    _, preset_height, preset_width = get_preset("official" if args.preset == "official" else "tiny").size
+    height, width = parse_size(args.size) if args.size else (preset_height, preset_width)
 
     # ---- inputs (all checked before any model is loaded)
     t0 = time.perf_counter()

@@ -88,7 +88,7 @@ UP = {"-y": (0.0, -1.0, 0.0), "+y": (0.0, 1.0, 0.0), "-z": (0.0, 0.0, -1.0), "+z
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lyra.viewer.app import serve, serve_dynamic, serve_forever
+    from lyra.viewer.app import serve, serve_forever
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must lie in 0..65535, got {args.port}")
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-splats must be ≥ 0, got {args.max_splats}")
     scene4d = None
     if Path(args.file).is_dir():
-        from lyra.dynamic_scene import DynamicScene
+        from lyra.scene import DynamicScene
 
         scene4d = DynamicScene.load(args.file, lazy=True)  # each time read when shown (two kept in memory)
     else:
@@ -108,12 +108,8 @@ def run(args: argparse.Namespace) -> int:
 
         mesh = load_mesh_file(args.mesh)
     try:
-        if scene4d is not None:
-            viewer = serve_dynamic(scene4d, cameras, host=args.host, port=args.port,
-                                   max_splats=args.max_splats or None, up=UP[args.up])
-        else:
-            viewer = serve(g, cameras, host=args.host, port=args.port, max_splats=args.max_splats or None,
-                           up=UP[args.up])
+        viewer = serve(g if scene4d is None else scene4d, cameras, host=args.host, port=args.port,
+                       max_splats=args.max_splats or None, up=UP[args.up])
     except OSError as e:
         raise ConfigError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); try another --port") \
             from None

@@ -1,6 +1,9 @@
 """Fly-through videos of a scene: the camera path and the frame loop that ``lyra generate --video`` and
 ``lyra render`` share, for static scenes (one Gaussian set) and dynamic ones (one set per time).
 
+* :func:`flythrough` — the fly-through of a :class:`~lyra.scene.Scene` or a :class:`~lyra.scene.DynamicScene` (a
+  static scene is the one-time case): its cameras and its frames (what ``lyra generate --video`` writes).
+
 * :func:`flythrough_cameras` — the trajectory cameras ``[V, T]`` one after the other, then an orbit around the
   scene's centre (what ``lyra generate --video`` shows).
 * :func:`flythrough_times` — the scene time of each of those frames (dynamic scenes): trajectory frame ``f`` shows
@@ -8,7 +11,7 @@
 * :func:`render_frames` — renders frame ``k`` from camera ``k``, lazily (a generator, so a video streams to disk);
   with several Gaussian sets, frame ``k`` uses set ``which[k]`` (each set moved to the device once per run of
   frames that use it).
-* :func:`dynamic_frames` — :func:`render_frames` for a :class:`~lyra.dynamic_scene.DynamicScene`: frame ``k`` shows
+* :func:`dynamic_frames` — :func:`render_frames` for a :class:`~lyra.scene.DynamicScene`: frame ``k`` shows
   the Gaussians of the stored time *nearest* to ``times[k]`` (no interpolation between stored times).
 """
 
@@ -27,9 +30,10 @@ from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
 
 if TYPE_CHECKING:
-    from lyra.dynamic_scene import DynamicScene
+    from lyra.scene import DynamicScene, Scene
 
-__all__ = ["dynamic_frames", "flythrough_cameras", "flythrough_times", "render_frames", "scene_center_and_radius"]
+__all__ = ["dynamic_frames", "flythrough", "flythrough_cameras", "flythrough_times", "render_frames",
+           "scene_center_and_radius"]
 
 
 def scene_center_and_radius(g: Gaussians) -> tuple[Tensor, float]:
@@ -103,10 +107,31 @@ def dynamic_frames(scene: DynamicScene, cams: Cameras, times: Tensor, background
                    backend: str = "auto", progress: bool = True) -> Iterator[Tensor]:
     """Render a dynamic scene along ``cams`` (flat ``[N]``): frame ``k`` shows the Gaussians of the scene's stored
     time nearest to ``times[k]`` (``[N]`` in [0, 1]; ties → the earlier time; no interpolation)."""
-    from lyra.dynamic_scene import nearest_time_index
+    from lyra.scene import nearest_time_index
 
     t = torch.as_tensor(times, dtype=torch.float32).reshape(-1)
     if len(t) != len(cams):
         raise ConfigError(f"{len(t)} times for {len(cams)} cameras")
     which = nearest_time_index(scene.times, t)
     return render_frames(scene.gaussians, cams, background, backend, progress, which=which)
+
+
+def flythrough(scene: Scene | DynamicScene, orbit_frames: int, device: str | torch.device | None = None,
+               background: Sequence[float] = (1.0, 1.0, 1.0), backend: str = "auto",
+               progress: bool = True) -> tuple[Cameras, Iterator[Tensor]]:
+    """The fly-through of a scene, static or dynamic: its cameras (flat ``[V·T + orbit_frames]``,
+    :func:`flythrough_cameras` framed on the first time's Gaussians, on ``device``) and its frames ``[H, W, 3]``
+    (lazily, :func:`render_frames`). Frame ``k`` shows the stored time nearest to the path's time
+    (:func:`flythrough_times`: trajectory frame ``f`` at ``camera_times[f]``, the orbit sweeping 0 → 1); a static
+    scene has one time, so every frame shows its one Gaussian set."""
+    from lyra.scene import nearest_time_index
+
+    if scene.cameras is None:
+        raise ConfigError("this scene has no trajectory cameras to fly along")
+    sets = scene.gaussian_sets
+    cams = flythrough_cameras(scene.cameras, sets[0], orbit_frames)
+    if device is not None:
+        cams = cams.to(device)
+    times = flythrough_times(scene.camera_times, scene.cameras.shape[0], orbit_frames)
+    which = nearest_time_index(scene.times, times)
+    return cams, render_frames(sets, cams, background, backend, progress, which=which)

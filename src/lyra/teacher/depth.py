@@ -191,7 +191,9 @@ class TransformersDepth:
             raise ConfigError(f"output must be auto, depth or disparity, got {output!r}")
         self.kind = output_kind(self.model.config) if output == "auto" else output
         self.median_depth = median_depth
-        self.device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        from lyra.weights.hub import pick_device
+
+        self.device = pick_device(device or "auto")
         self.dtype = dtype
         self.model.to(self.device, dtype).eval().requires_grad_(False)
 
@@ -347,14 +349,15 @@ def load_depth_estimator(spec: str, device: str | torch.device | None = None,
     * a folder: :class:`TransformersDepth` (a local transformers depth model);
     * a ``.npy`` / ``.png`` file: :class:`FileDepth`.
     """
-    from lyra.teacher.depth_net import PRESETS, TinyDepthNet
+    from lyra.teacher.depth_net import TinyDepthNet
+    from lyra.weights.hub import DEPTH_NETS
 
-    if spec in PRESETS:
+    if spec in DEPTH_NETS:
         return TinyDepthNet.from_preset(spec, device=device)
     p = Path(spec)
     if p.is_dir():
         return TransformersDepth(p, device=device)
     if p.suffix.lower() in (".npy", ".png"):
         return FileDepth(p, png_scale)
-    raise ConfigError(f"--depth {spec}: not a preset ({', '.join(PRESETS)}), a transformers model folder, "
+    raise ConfigError(f"--depth {spec}: not a preset ({', '.join(DEPTH_NETS)}), a transformers model folder, "
                       "or a .npy / 16-bit .png depth file")

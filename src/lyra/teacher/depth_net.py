@@ -36,14 +36,11 @@ from lyra.errors import ConfigError, WeightsError
 from lyra.fileio import atomic_path
 from lyra.teacher.depth_protocol import DepthResult, as_image_batch
 
-__all__ = ["PRESETS", "DepthNetConfig", "TinyDepthNet", "preset_dir"]
+__all__ = ["DepthNetConfig", "TinyDepthNet", "preset_dir"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 RECORD_NAME = "training_record.json"
-
-#: Shipped presets: name -> folder under ``lyra/weights``.
-PRESETS: dict[str, str] = {"tiny": "depth_tiny"}
 
 _MEAN = (0.45, 0.45, 0.45)
 _STD = (0.225, 0.225, 0.225)
@@ -241,9 +238,12 @@ class TinyDepthNet(nn.Module):
 
     @classmethod
     def from_preset(cls, name: str = "tiny", device: str | torch.device | None = None) -> TinyDepthNet:
-        """The shipped weights of preset ``name`` (``lyra/weights/depth_<name>``)."""
-        if name not in PRESETS:
-            raise ConfigError(f"unknown depth preset {name!r}; choose from {', '.join(PRESETS)}")
+        """The shipped weights of preset ``name`` (:func:`lyra.weights.hub.depth_net_dir`: ``lyra/weights/depth_tiny``
+        for ``tiny``)."""
+        from lyra.weights.hub import DEPTH_NETS
+
+        if name not in DEPTH_NETS:
+            raise ConfigError(f"unknown depth preset {name!r}; choose from {', '.join(DEPTH_NETS)}")
         folder = preset_dir(name)
         if not (folder / WEIGHTS_NAME).is_file():
             raise WeightsError(
@@ -256,7 +256,8 @@ class TinyDepthNet(nn.Module):
 
 
 def preset_dir(name: str) -> Path:
-    """Folder of the shipped weights of depth preset ``name``."""
-    from lyra.weights.hub import shipped_dir
+    """Folder of the shipped weights of depth preset ``name`` (:func:`lyra.weights.hub.depth_net_dir`;
+    ConfigError for an unknown name)."""
+    from lyra.weights.hub import depth_net_dir
 
-    return shipped_dir(PRESETS[name])
+    return depth_net_dir(name)

@@ -67,7 +67,7 @@ from lyra.tokenizer.presets import LATENT_CHANNELS, SPATIAL_COMPRESSION
 from lyra.tokenizer.tokenizer import SIGMA_DATA, Tokenizer, latent_frames
 from lyra.weights.hub import PRESETS, Preset, shipped_dir, weights_sha256
 
-__all__ = ["PIPELINE_PRESETS", "TeacherOutput", "TeacherPipeline", "center_depth", "default_times",
+__all__ = ["TeacherOutput", "TeacherPipeline", "center_depth", "default_times",
            "dynamic_weights_dir", "initial_noise", "teacher_weights_dir"]
 
 #: Image sides must be multiples of this (8× tokenizer compression × 2×2 denoiser patches).
@@ -77,10 +77,6 @@ LATENTS_FORMAT = "lyra-teacher-latents"
 LATENTS_VERSION = 1  # dynamic outputs add optional tensors (times, video, ...): version-1 readers skip them
 # Independent random streams derived from the seed (lyra.train.runtime.mix_seed).
 _NOISE_STREAM, _TRAJECTORY_STREAM = 101, 102
-
-
-#: The presets (:mod:`lyra.weights.hub`, the one registry): denoiser, tokenizer, shipped teacher folders, size.
-PIPELINE_PRESETS: dict[str, Preset] = PRESETS
 
 
 def teacher_weights_dir(preset: str = "tiny") -> Path:
@@ -109,9 +105,10 @@ def default_times(num_frames: int) -> Tensor:
 
 
 def _preset(name: str) -> Preset:
-    if name not in PIPELINE_PRESETS:
-        raise ConfigError(f"unknown teacher preset {name!r}; choose one of {', '.join(PIPELINE_PRESETS)}")
-    return PIPELINE_PRESETS[name]
+    """The preset ``name`` of the one registry (:mod:`lyra.weights.hub`)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown teacher preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
 
 
 def center_depth(depth: Tensor) -> float:

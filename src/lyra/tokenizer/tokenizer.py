@@ -94,10 +94,15 @@ def weights_dir() -> Path:
 def preset_weights_path(name: str) -> Path | None:
     """Where tokenizer preset ``name``'s weights are: the shipped ``weights/tokenizer_<name>`` folder, or for
     ``official`` the folder ``$LYRA_COSMOS_TOKENIZER`` names (``None`` when unset)."""
+    from lyra.weights.hub import TOKENIZERS
+
     if name == "official":
         env = os.environ.get(OFFICIAL_ENV)
         return Path(env) if env else None
-    return weights_dir() / f"tokenizer_{name}"
+    folder = TOKENIZERS.get(name)
+    if folder is None:
+        raise ConfigError(f"unknown tokenizer preset {name!r}; choose one of {', '.join(TOKENIZERS)}")
+    return weights_dir() / folder
 
 
 class Tokenizer(nn.Module):
@@ -201,7 +206,8 @@ class Tokenizer(nn.Module):
                     raise WeightsError(f"the official tokenizer is not bundled: {OFFICIAL_HELP}")
                 path = env
             else:
-                path = weights_dir() / f"tokenizer_{name}"
+                path = preset_weights_path(name)
+                assert path is not None
                 if not (Path(path) / WEIGHTS_NAME).is_file():
                     raise WeightsError(
                         f"the '{name}' tokenizer weights are missing from {path}; train them with "

@@ -19,7 +19,6 @@ skipped, saying so, for the newest intact one. Only the newest ``keep`` checkpoi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -38,6 +37,7 @@ from safetensors import SafetensorError
 
 from lyra.errors import LyraError
 from lyra.fileio import replace_dir
+from lyra.weights.hub import sha256_file
 
 STATE_NAME = "trainer_state.json"
 MANIFEST_NAME = "manifest.json"
@@ -149,21 +149,13 @@ def load_ema(ema: Any, folder: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ manifest
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST_NAME)
 
 
 def write_manifest(folder: Path) -> Path:
     """Record size and SHA-256 of every file in ``folder`` (read back from disk) in ``manifest.json``."""
-    files = {p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
+    files = {p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": sha256_file(p)}
              for p in _files(folder)}
     out = folder / MANIFEST_NAME
     tmp = folder / f".{MANIFEST_NAME}.tmp"
@@ -202,7 +194,7 @@ def verify_checkpoint(folder: str | os.PathLike) -> None:
         if p.stat().st_size != entry.get("size"):
             raise CheckpointError(f"{folder}: {name} has {p.stat().st_size} bytes, the manifest says "
                                   f"{entry.get('size')} (truncated or replaced)")
-        if _sha256(p) != entry.get("sha256"):
+        if sha256_file(p) != entry.get("sha256"):
             raise CheckpointError(f"{folder}: {name} does not match its SHA-256 in the manifest (modified)")
     extra = [p.relative_to(folder).as_posix() for p in _files(folder)
              if p.relative_to(folder).as_posix() not in files]

@@ -1,5 +1,6 @@
-"""Small pieces every training entry point shares: the training device, package versions, the run preamble
-(seeds: :func:`lyra.seeds.mix_seed`)."""
+"""Small pieces every training entry point shares: the training device, package versions, the entry point, the
+time budget and the shared options (seeds: :func:`lyra.seeds.mix_seed`). The recipe skeleton built on them is
+:mod:`lyra.train.recipe`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
@@ -101,43 +101,3 @@ def add_optimizer_arguments(parser: argparse.ArgumentParser, lr: float, warmup: 
     parser.add_argument("--grad-clip", type=float, default=1.0)
     parser.add_argument("--ema", type=float, default=0.999, help="EMA decay (0: off; exported weights are the EMA)")
     parser.add_argument("--seed", type=int, default=0)
-
-
-# ---------------------------------------------------------------------------------------- the recipe skeleton
-# Every recipe (lyra.train.recipes.*) runs: device and defaults → TrainConfig from the shared options
-# (:func:`train_config`) → Trainer.fit → the stop line (:func:`report_stop`) → on the main process, unless
-# --no-export: the final weights (EMA copied in, :func:`final_weights`) → export → reload → test → record.
-def train_config(args: argparse.Namespace, out: str | os.PathLike, fit_minutes: float | None,
-                 extra: dict[str, Any], **overrides: Any) -> Any:
-    """The :class:`~lyra.train.TrainConfig` of the options every recipe shares (:func:`add_run_arguments`,
-    :func:`add_optimizer_arguments`): ``extra`` goes into the checkpoints; ``overrides`` set any other field
-    (``grad_accum``, ``print_every``, ``ema_decay`` …)."""
-    from lyra.train import TrainConfig
-
-    fields: dict[str, Any] = dict(
-        out_dir=str(out), steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
-        schedule=args.schedule, min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip or None, cpu=args.cpu,
-        seed=args.seed, checkpoint_every=args.ckpt_every, log_every=args.log_every, ema_decay=args.ema or None,
-        max_minutes=fit_minutes, time_budget_minutes=args.time_budget, resume=args.resume,
-        progress=not args.no_progress, extra=extra)
-    fields.update(overrides)
-    return TrainConfig(**fields)
-
-
-def report_stop(trainer: Any, result: Any, seconds: float, note: str = "") -> None:
-    """The one line every recipe prints when its fit stops (main process only): the step, why, the time of this
-    invocation and in all, the checkpoint (and ``note``)."""
-    if trainer.accelerator.is_main_process:
-        print(f"stopped at step {result.step} of {trainer.total_steps} ({result.reason}); "
-              f"{seconds:.0f} s this invocation, {result.elapsed_s:.0f} s in all; "
-              f"checkpoint {result.checkpoint}{note}", flush=True)
-
-
-def final_weights(trainer: Any, fresh: Any, state: dict[str, Any] | None = None) -> Any:
-    """``fresh`` (a new model of the trained architecture) holding the trained weights — ``state`` if given (a
-    state dict gathered across processes), else the unwrapped model's — with the EMA weights copied in when the
-    run kept an EMA. Returns ``fresh``."""
-    fresh.load_state_dict(trainer.unwrapped_model.state_dict() if state is None else state)
-    if trainer.ema is not None:
-        trainer.ema.copy_to(fresh)
-    return fresh

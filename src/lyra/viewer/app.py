@@ -1,7 +1,7 @@
 """A ``viser`` web viewer: Gaussian splats, trajectory cameras as frustums, and playback.
 
-:func:`serve` shows one splat set; :func:`serve_dynamic` shows a 4D scene
-(:class:`~lyra.dynamic_scene.DynamicScene`): the same viewer plus a time slider, a "Play time" switch and
+:func:`serve` shows a splat set, a :class:`~lyra.scene.Scene` (with its trajectory cameras) or a 4D scene
+(:class:`~lyra.scene.DynamicScene`): the same viewer, for a 4D scene with a time slider, a "Play time" switch and
 "Time follows camera" (frame ``f`` of a trajectory shows the scene at ``camera_times[f]``). Changing the time swaps
 the splats in place (:meth:`Viewer.show_time`: one buffer update per browser, the Gaussians of the stored time
 nearest to the slider; no interpolation between stored times).
@@ -34,7 +34,7 @@ from lyra.gaussians import Gaussians, rotmat_to_quat
 from lyra.geometry.cameras import Cameras
 
 if TYPE_CHECKING:
-    from lyra.dynamic_scene import DynamicScene
+    from lyra.scene import DynamicScene, Scene
 
 #: Colour of the trajectory frustums and of the frustum of the frame being played.
 FRUSTUM_COLOR = (40, 90, 200)
@@ -154,7 +154,7 @@ class Viewer:
         """Show the Gaussians of stored time ``index`` of the 4D scene (every browser at once; the splat node is
         updated in place, its size may change). Returns whether the splats changed (``False``: already shown)."""
         if self.scene4d is None:
-            raise ConfigError("show_time needs a 4D scene (serve_dynamic)")
+            raise ConfigError("show_time needs a 4D scene (serve a DynamicScene)")
         k = len(self.scene4d)
         if not 0 <= int(index) < k:
             raise ConfigError(f"time index {index} outside 0..{k - 1}")
@@ -194,7 +194,7 @@ def _import_viser():
 
 
 def serve(
-    gaussians: Gaussians,
+    scene: Gaussians | Scene | DynamicScene,
     cameras: Cameras | Mapping[str, Cameras] | None = None,
     host: str = "127.0.0.1",
     port: int = 8080,
@@ -204,11 +204,16 @@ def serve(
     fps: float = 12.0,
     verbose: bool = True,
 ) -> Viewer:
-    """Start a viser server showing ``gaussians`` and return at once (the server runs in threads).
+    """Start a viser server showing ``scene`` and return at once (the server runs in threads).
 
     Args:
-        gaussians: the scene (any device; copied to the CPU). Colours are the base colour
-            (higher SH bands are not shown).
+        scene: Gaussians, a :class:`~lyra.scene.Scene` or a :class:`~lyra.scene.DynamicScene` (any device; copied to
+            the CPU). Colours are the base colour (higher SH bands are not shown). A scene brings its trajectory
+            cameras (used when ``cameras`` is ``None``). A 4D scene starts at its first stored time and adds the
+            time controls: a ``Time`` slider in [0, 1] (the stored time nearest to it is shown), ``Play time``
+            (steps through the stored times at ``fps``), ``Time follows camera`` (on: moving along a trajectory
+            frame ``f`` also shows time ``scene.camera_times[f]``, as the generated videos do; only with the
+            scene's own cameras) and a ``Shown time`` readout; ``max_splats`` applies to each time's set.
         cameras: trajectory cameras (OpenCV c2w): ``Cameras [T]`` (one path), ``[V, T]`` (V paths)
             or a mapping name → ``Cameras``. Each camera is drawn as a frustum; the GUI has a
             path dropdown, a frame slider and a play button that moves the browser's camera.
@@ -219,6 +224,32 @@ def serve(
         fps: playback rate in frames per second.
         verbose: print notes (splat budget) to stdout.
     """
+    if isinstance(scene, Gaussians):
+        return _serve_splats(scene, cameras, host, port, max_splats, up, frustum_scale, fps, verbose)
+    if scene.dynamic and len(scene) == 0:
+        raise ConfigError("the 4D scene has no times")
+    own_paths = cameras is None and scene.cameras is not None
+    if own_paths:
+        assert scene.cameras is not None
+        cameras = {name: scene.cameras[v] for v, name in enumerate(scene.names)}
+    viewer = _serve_splats(scene.gaussian_sets[0], cameras, host, port, max_splats, up, frustum_scale, fps, verbose)
+    if scene.dynamic:
+        viewer.scene4d = scene
+        viewer.time_index = 0
+        _add_time_gui(viewer, fps, follow=own_paths)
+    return viewer
+
+
+def serve_dynamic(scene: DynamicScene, cameras: Cameras | Mapping[str, Cameras] | None = None,
+                  **options: Any) -> Viewer:
+    """:func:`serve` of a 4D scene (the name it had before :func:`serve` took every kind of scene)."""
+    return serve(scene, cameras, **options)
+
+
+def _serve_splats(gaussians: Gaussians, cameras: Cameras | Mapping[str, Cameras] | None, host: str, port: int,
+                  max_splats: int | None, up: tuple[float, float, float], frustum_scale: float | None, fps: float,
+                  verbose: bool) -> Viewer:
+    """The viewer of one splat set with its camera paths (:func:`serve`'s arguments)."""
     viser = _import_viser()
     g = gaussians.to("cpu")
     if len(g) == 0:
@@ -310,39 +341,6 @@ def _add_playback_gui(viewer: Viewer, fps: float) -> None:
     threading.Thread(target=play_loop, name="lyra-viewer-playback", daemon=True).start()
 
 
-def serve_dynamic(
-    scene: DynamicScene,
-    cameras: Cameras | Mapping[str, Cameras] | None = None,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    max_splats: int | None = 2_000_000,
-    up: tuple[float, float, float] = (0.0, -1.0, 0.0),
-    frustum_scale: float | None = None,
-    fps: float = 12.0,
-    verbose: bool = True,
-) -> Viewer:
-    """Start a viewer of a 4D scene (one Gaussian set per time) and return at once.
-
-    Everything :func:`serve` shows (the scene's trajectory cameras by default, or ``cameras``), starting at the
-    first stored time, plus the time controls: a ``Time`` slider in [0, 1] (the stored time nearest to it is
-    shown), ``Play time`` (steps through the stored times at ``fps``), ``Time follows camera`` (on: moving along a
-    trajectory frame ``f`` also shows time ``scene.camera_times[f]``, as the generated videos do; only with the
-    scene's own cameras) and a ``Shown time`` readout. ``max_splats`` applies to each time's set.
-    """
-    if len(scene) == 0:
-        raise ConfigError("the 4D scene has no times")
-    own_paths = cameras is None and scene.cameras is not None
-    if own_paths:
-        assert scene.cameras is not None
-        cameras = {name: scene.cameras[v] for v, name in enumerate(scene.names)}
-    viewer = serve(scene.gaussians[0], cameras, host=host, port=port, max_splats=max_splats, up=up,
-                   frustum_scale=frustum_scale, fps=fps, verbose=verbose)
-    viewer.scene4d = scene
-    viewer.time_index = 0
-    _add_time_gui(viewer, fps, follow=own_paths)
-    return viewer
-
-
 def _time_label(viewer: Viewer) -> str:
     assert viewer.scene4d is not None
     k = viewer.time_index
@@ -351,7 +349,7 @@ def _time_label(viewer: Viewer) -> str:
 
 def _add_time_gui(viewer: Viewer, fps: float, follow: bool) -> None:
     """Time slider, Play time, Time follows camera and the readout; a daemon thread steps the time when playing."""
-    from lyra.dynamic_scene import nearest_time_index
+    from lyra.scene import nearest_time_index
 
     scene = viewer.scene4d
     assert scene is not None

@@ -3,11 +3,15 @@ and which device runs them.
 
 A :class:`Preset` names the tokenizer, the teacher (static and dynamic), the depth net, the student (static
 and dynamic) and the working size; shipped weights are folders under ``src/lyra/weights/`` (``None``: not
-shipped, pass a folder). Everything here is plain data and file hashing: no model is imported.
+shipped, pass a folder). Every model finds its shipped weights here: the preset's teacher and student folders
+(:func:`preset_weights_dir`), the tokenizer's (:data:`TOKENIZERS`, :func:`tokenizer_dir`) and the depth net's
+(:data:`DEPTH_NETS`, :func:`depth_net_dir`). The architectures (config presets) stay with their models. Everything
+here is plain data and file hashing: no model is imported.
 
 * :func:`pick_device` — the one device picker (``auto`` → CUDA when present, else CPU);
-* :func:`sha256_file`, :func:`weights_sha256` (per file of a folder) and :func:`weights_digest` (one hash of a
-  weights tree) — the SHA-256 routines every record and manifest uses.
+* :func:`sha256_file`, :func:`weights_sha256` (per file of a folder), :func:`weights_hashes` (a file's hash or
+  a folder's per-file hashes: the product's provenance) and :func:`weights_digest` (one hash of a weights tree)
+  — the SHA-256 routines every record and manifest uses.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import torch
 
 from lyra.errors import ConfigError, InputFileError
 
-__all__ = ["PRESETS", "Preset", "get_preset", "pick_device", "sha256_file", "shipped_dir", "weights_digest",
+__all__ = ["DEPTH_NETS", "PRESETS", "TOKENIZERS", "Preset", "depth_net_dir", "get_preset", "pick_device",
+           "preset_weights_dir", "sha256_file", "shipped_dir", "tokenizer_dir", "weights_digest", "weights_hashes",
            "weights_root", "weights_sha256"]
 
 
@@ -63,6 +68,13 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+#: Shipped tokenizer weights folders by tokenizer preset (:mod:`lyra.tokenizer.presets`; ``None``: not shipped,
+#: the official tokenizer is found through ``$LYRA_COSMOS_TOKENIZER``).
+TOKENIZERS: dict[str, str | None] = {"tiny": "tokenizer_tiny", "tiny_v2": "tokenizer_tiny_v2", "official": None}
+#: Shipped depth-net weights folders by depth-net preset (:mod:`lyra.teacher.depth_net`).
+DEPTH_NETS: dict[str, str] = {"tiny": "depth_tiny"}
+
+
 def get_preset(name: str) -> Preset:
     """The preset called ``name`` (ConfigError naming the choices otherwise)."""
     try:
@@ -79,6 +91,30 @@ def weights_root() -> Path:
 def shipped_dir(folder: str) -> Path:
     """``weights_root() / folder`` (the folder may be absent in a trimmed install)."""
     return weights_root() / folder
+
+
+def preset_weights_dir(name: str, part: str) -> Path | None:
+    """The shipped folder of ``part`` (``teacher``, ``teacher_dynamic``, ``student``, ``student_dynamic``) of preset
+    ``name``, or ``None`` when the preset ships none (the folder may still be absent in a trimmed install)."""
+    if part not in ("teacher", "teacher_dynamic", "student", "student_dynamic"):
+        raise ValueError(f"unknown preset part {part!r}")
+    folder = getattr(get_preset(name), part)
+    return None if folder is None else shipped_dir(folder)
+
+
+def tokenizer_dir(name: str) -> Path | None:
+    """The shipped weights folder of tokenizer preset ``name`` (``None``: not shipped, e.g. ``official``)."""
+    if name not in TOKENIZERS:
+        raise ConfigError(f"unknown tokenizer preset {name!r}; choose one of {', '.join(TOKENIZERS)}")
+    folder = TOKENIZERS[name]
+    return None if folder is None else shipped_dir(folder)
+
+
+def depth_net_dir(name: str) -> Path:
+    """The shipped weights folder of depth-net preset ``name``."""
+    if name not in DEPTH_NETS:
+        raise ConfigError(f"unknown depth preset {name!r}; choose from {', '.join(DEPTH_NETS)}")
+    return shipped_dir(DEPTH_NETS[name])
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -116,6 +152,19 @@ def weights_sha256(folder: str | os.PathLike) -> dict[str, str]:
     """SHA-256 of every ``.safetensors`` / ``.json`` file directly in ``folder`` (name → hex digest)."""
     return {f.name: sha256_file(f) for f in sorted(Path(folder).iterdir())
             if f.is_file() and f.suffix in (".safetensors", ".json")}
+
+
+def weights_hashes(path: str | os.PathLike | None) -> dict[str, str] | str | None:
+    """What a run records of the weights it used: a file's SHA-256, a folder's :func:`weights_sha256`, ``None``
+    for no path or a path that is not there."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.is_file():
+        return sha256_file(p)
+    if p.is_dir():
+        return weights_sha256(p)
+    return None
 
 
 def weights_digest(path: str | os.PathLike) -> str:

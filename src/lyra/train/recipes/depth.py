@@ -26,12 +26,9 @@ and exports ``model.safetensors`` (fp16) + ``config.json`` + ``training_record.j
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import math
-import platform
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,17 +41,8 @@ from lyra.errors import ConfigError
 from lyra.seeds import mix_seed
 from lyra.teacher.depth_net import WEIGHTS_NAME, DepthNetConfig, TinyDepthNet
 from lyra.train import IndexedBatches, Trainer
-from lyra.train.runtime import (
-    add_optimizer_arguments,
-    add_run_arguments,
-    final_weights,
-    package_version,
-    report_stop,
-    train_config,
-    training_device,
-    training_main,
-    training_minutes,
-)
+from lyra.train.recipe import export_and_test, export_due, final_weights, fit, start_run, training_record
+from lyra.train.runtime import add_optimizer_arguments, add_run_arguments, training_main
 
 #: Seeds of the depth network's training worlds start here (inside lyra.world's train split).
 DEPTH_SEED_BASE = 1_500_000
@@ -272,23 +260,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:
-    """Train, checkpoint and export with parsed options."""
-    t_process = time.perf_counter() if t_process is None else t_process
-    command = command or " ".join(sys.argv)
-    device = training_device(force_cpu=args.cpu)
-    cuda = device != "cpu"
-    batch_size = args.batch_size or (32 if cuda else 4)
-    out = Path(args.out)
-    export_dir = Path(args.export_to) if args.export_to else out / "export"
+    """Train, checkpoint and export with parsed options (the skeleton: :mod:`lyra.train.recipe`)."""
+    rr = start_run(args, t_process, command)
+    batch_size = args.batch_size or (32 if rr.cuda else 4)
     net_cfg = _net_config(args.config, args.world_preset)
     torch.manual_seed(args.seed)
     net = TinyDepthNet(net_cfg)
-    data = DepthFrames(batch_size=batch_size, seed=args.seed, device=device, preset=args.world_preset,
+    data = DepthFrames(batch_size=batch_size, seed=args.seed, device=rr.device, preset=args.world_preset,
                        pool_worlds=args.pool_worlds, refresh_every=args.refresh_every,
                        refresh_count=args.refresh_count)
-    fit_minutes = training_minutes(args, t_process)
-    cfg = train_config(
-        args, out, fit_minutes,
+    cfg = rr.config(
         extra={"net_config": net_cfg.to_dict(), "batch_size": batch_size, "lam": args.lam,
                "grad_weight": args.grad_weight, "conf_weight": args.conf_weight,
                "data": {"preset": args.world_preset, "pool_worlds": args.pool_worlds,
@@ -300,27 +281,17 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         return depth_loss(m, batch, lam=lam, grad_weight=gw, conf_weight=cw)
 
     trainer = Trainer(net, loss_fn, IndexedBatches(data), cfg)
-    t_fit = time.perf_counter()
-    result = trainer.fit(until=args.until)
-    report_stop(trainer, result, time.perf_counter() - t_fit)
-    if args.no_export or not trainer.accelerator.is_main_process:
+    result = fit(rr, trainer)
+    if not export_due(rr, trainer):
         return 0
 
     final = final_weights(trainer, TinyDepthNet(net_cfg))
-    record: dict[str, Any] = {
-        "model": "lyra TinyDepthNet (U-Net, metric log-depth + confidence)",
+    record = training_record(rr, trainer, result, "lyra TinyDepthNet (U-Net, metric log-depth + confidence)",
+                             final.num_parameters(), {
         "config": net_cfg.to_dict(),
-        "parameters": final.num_parameters(),
-        "steps": result.step,
-        "total_steps": trainer.total_steps,
-        "complete": result.step >= trainer.total_steps,
-        "train_seconds": round(result.elapsed_s, 1),
         "batch_size": batch_size,
-        "optimizer": {"name": "AdamW", "lr": args.lr, "weight_decay": args.weight_decay, "warmup": args.warmup,
-                      "schedule": args.schedule, "min_lr_ratio": args.min_lr_ratio, "grad_clip": args.grad_clip},
         "loss": {"silog_lambda": args.lam, "gradient_matching": args.grad_weight,
                  "confidence_bce": args.conf_weight, "sky": "masked (infinite depth)"},
-        "ema": args.ema or None,
         "data": {
             "world_preset": args.world_preset, "seed": args.seed,
             "train_world_seeds": f"{data.world_seed(0, 0)} + generation*{args.pool_worlds} + slot; pool "
@@ -328,25 +299,22 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                                  f"{args.refresh_every} steps",
             "frames": "every frame of each world (input view + 6 trajectories), horizontal flips, colour jitter",
         },
-        "final_train_metrics": result.metrics,
-        "command": command,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(0) if cuda else platform.processor() or "cpu",
-        "versions": {"torch": torch.__version__, "accelerate": package_version("accelerate")},
-    }
-    final.save_pretrained(export_dir, torch.float16, record)
-    reloaded = TinyDepthNet.from_pretrained(export_dir, device=device)  # evaluate what users will load
-    images, depths, seeds = test_set(args.test_worlds, args.world_preset, device)
-    record["test"] = {"split": "test", "world_seeds": f"{seeds[0]}..{seeds[-1]}" if seeds else None,
-                      "frames": "input view + last frame of each trajectory",
-                      **evaluate(reloaded, images, depths), "precision": "fp16 weights, fp32 compute"}
-    record["weights"] = {"file": WEIGHTS_NAME, "bytes": (export_dir / WEIGHTS_NAME).stat().st_size}
-    final.save_pretrained(export_dir, torch.float16, record)
+    })
+    export_dir = rr.export_dir
+
+    def test(reloaded: TinyDepthNet) -> dict[str, Any]:
+        images, depths, seeds = test_set(args.test_worlds, args.world_preset, rr.device)
+        return {"test": {"split": "test", "world_seeds": f"{seeds[0]}..{seeds[-1]}" if seeds else None,
+                         "frames": "input view + last frame of each trajectory",
+                         **evaluate(reloaded, images, depths), "precision": "fp16 weights, fp32 compute"},
+                "weights": {"file": WEIGHTS_NAME, "bytes": (export_dir / WEIGHTS_NAME).stat().st_size}}
+
+    export_and_test(record, lambda rec: final.save_pretrained(export_dir, torch.float16, rec),
+                    lambda: TinyDepthNet.from_pretrained(export_dir, device=rr.device), test)
     t = record["test"]
     print(f"exported {export_dir}: test AbsRel {t['absrel']:.4f}, delta<1.25 {t['delta1']:.4f}, "
           f"median-scaled AbsRel {t['absrel_median_scaled']:.4f} on {t['images']} images", flush=True)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,12 +24,9 @@ Exports the decoder (fp16 safetensors) + ``student.json`` + ``training_record.js
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,17 +45,8 @@ from lyra.student import DecoderConfig, LatentDecoder, decoder_config
 from lyra.student.latents import LatentCache
 from lyra.student.pretrained import CONFIG_NAME
 from lyra.train import Trainer
-from lyra.train.runtime import (
-    add_optimizer_arguments,
-    add_run_arguments,
-    final_weights,
-    package_version,
-    report_stop,
-    train_config,
-    training_device,
-    training_main,
-    training_minutes,
-)
+from lyra.train.recipe import export_and_test, export_due, final_weights, fit, start_run, training_record
+from lyra.train.runtime import add_optimizer_arguments, add_run_arguments, training_main
 
 __all__ = ["SampleStream", "StudentModel", "StudentObjective", "StudentTrainer", "ablate", "default_stages",
            "main", "pack_cameras", "run", "unpack_cameras"]
@@ -223,8 +211,8 @@ def stored_plucker_usable(settings: dict[str, Any], tokenizer: str) -> bool:
     tokenizer ``tokenizer`` (a preset name) that this training uses: its weights' sha256 must match the SDG's."""
     if settings.get("plucker") != "stored":
         return False
-    from lyra.distill.sdg import weights_digest
     from lyra.tokenizer.tokenizer import preset_weights_path
+    from lyra.weights.hub import weights_digest
 
     folder = preset_weights_path(tokenizer)
     if folder is None or not folder.exists():
@@ -582,13 +570,9 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     from lyra.distill.shards import ShardDataset
     from lyra.tokenizer import Tokenizer
 
-    t_process = time.perf_counter() if t_process is None else t_process
-    command = command or " ".join(sys.argv)
-    device = training_device(force_cpu=args.cpu)
-    cuda = device != "cpu"
-    batch_size = args.batch_size or (4 if cuda else 1)
-    out = Path(args.out)
-    export_dir = Path(args.export_to) if args.export_to else out / "export"
+    rr = start_run(args, t_process, command)
+    device, export_dir = rr.device, rr.export_dir
+    batch_size = args.batch_size or (4 if rr.cuda else 1)
     if not args.no_export and export_dir.exists() and any(export_dir.iterdir()) \
             and not (export_dir / CONFIG_NAME).is_file():
         raise OutputPathError(f"{export_dir} exists and is not a student export; choose another --export-to")
@@ -631,9 +615,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                                  backend=args.render_backend, cache_entries=args.plucker_cache, dynamic=args.dynamic,
                                  directions=dataset.directions, motion_reversal=motion_reversal,
                                  use_stored_plucker=stored_plucker_usable(settings, tok_name))
-    fit_minutes = training_minutes(args, t_process)
-    cfg = train_config(
-        args, out, fit_minutes, grad_accum=args.grad_accum, ema_decay=ema,
+    cfg = rr.config(
+        grad_accum=args.grad_accum, ema_decay=ema,
         print_every=args.log_every if args.no_progress else None,
         extra={"model": args.model, "tokenizer": tok_name, "batch_size": batch_size, "data": str(args.data),
                "stages": plan.to_dict(), "perceptual": perceptual.kind, "single_view": args.single_view,
@@ -644,73 +627,63 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                           grad_accum=args.grad_accum, dynamic=args.dynamic, directions=dataset.directions,
                           motion_reversal=motion_reversal)
     trainer = holder["t"] = StudentTrainer(model, objective, stream, cfg, micro_batch_size=batch_size)
-    t_fit = time.perf_counter()
-    result = trainer.fit(until=args.until)
+    result = fit(rr, trainer, f"; perceptual term: {perceptual.describe()}")
     acc = trainer.accelerator
-    report_stop(trainer, result, time.perf_counter() - t_fit, f"; perceptual term: {perceptual.describe()}")
     if args.no_export:
         return 0
     state = acc.get_state_dict(trainer.model)  # collective under FSDP / DeepSpeed
-    if not acc.is_main_process:
+    if not export_due(rr, trainer):
         return 0
     wrapped = final_weights(trainer, StudentModel(LatentDecoder(cfg_model.with_(gradient_checkpointing=False))),
                             {k: v.float() for k, v in state.items()})
     final = wrapped.decoder.to(device)
-    val: dict[str, Any] | None = None
-    if args.val_data:
-        from lyra.eval.student_benchmark import evaluate_fidelity
-
-        final.half().float()  # evaluate what is exported: weights rounded to fp16
-        val = evaluate_fidelity(final, args.val_data, tokenizer, max_scenes=args.val_scenes,
-                                backend=args.render_backend, single_view=args.single_view, progress=False,
-                                dynamic=args.dynamic)
-    record: dict[str, Any] = {
-        "model": f"lyra LatentDecoder ({args.model}; bidirectional Mamba-2 + Transformer)",
-        "parameters": final.num_parameters(),
-        "steps": result.step,
-        "total_steps": trainer.total_steps,
-        "complete": result.step >= trainer.total_steps,
-        "train_seconds": round(result.elapsed_s, 1),
-        "batch_size_per_process": batch_size,
-        "processes": acc.num_processes,
-        "grad_accum": args.grad_accum,
-        "distributed": str(acc.distributed_type),
-        "mixed_precision": str(acc.mixed_precision),
-        "optimizer": {"name": "AdamW", "lr": args.lr, "weight_decay": args.weight_decay, "warmup": args.warmup,
-                      "schedule": args.schedule, "min_lr_ratio": args.min_lr_ratio, "grad_clip": args.grad_clip},
-        "ema": ema,
-        "losses": {"weights": LossWeights().to_dict(), "perceptual": perceptual.kind,
-                   "perceptual_description": perceptual.describe(),
-                   "depth": "smooth-L1 of median/MAD-normalised depths, valid where target finite and > 0",
-                   "opacity": "mean opacity before pruning (pruning stages only)"},
-        "ablations": {"no_depth_loss": args.no_depth_loss, "no_prune": args.no_prune,
-                      "single_view": args.single_view, "no_motion_reversal": args.no_motion_reversal},
-        "dynamic": {"target_time": "frames at the target time supervise it (StudentObjective.dynamic_step)",
-                    "time_encoding": "[t, cos t, sin t] video, 2x-1, tokenizer-encoded; source per frame, target "
-                                     "constant", "motion_reversal": motion_reversal,
-                    "directions": dataset.directions} if args.dynamic else None,
-        "init": args.init,
-        "stages": plan.to_dict(),
-        "gradient_checkpointing": args.gradient_checkpointing,
-        "data": {"sdg": str(args.data), "samples": len(dataset), "settings": settings, "tokenizer": tok_name,
-                 "seed": args.seed},
-        "plucker_cache": {"hits": objective.plucker.hits, "misses": objective.plucker.misses,
-                          "stored": objective.plucker.stored_hits},
-        "time_cache": None if objective.times is None else {"hits": objective.times.hits,
-                                                            "misses": objective.times.misses},
-        "final_train_metrics": result.metrics,
-        "validation": val,
-        "command": command,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(0) if cuda else platform.processor() or "cpu",
-        "versions": {"torch": torch.__version__, "accelerate": package_version("accelerate"),
-                     "gsplat": package_version("gsplat")},
-    }
+    record = training_record(
+        rr, trainer, result, f"lyra LatentDecoder ({args.model}; bidirectional Mamba-2 + Transformer)",
+        final.num_parameters(), {
+            "batch_size_per_process": batch_size,
+            "processes": acc.num_processes,
+            "grad_accum": args.grad_accum,
+            "distributed": str(acc.distributed_type),
+            "mixed_precision": str(acc.mixed_precision),
+            "losses": {"weights": LossWeights().to_dict(), "perceptual": perceptual.kind,
+                       "perceptual_description": perceptual.describe(),
+                       "depth": "smooth-L1 of median/MAD-normalised depths, valid where target finite and > 0",
+                       "opacity": "mean opacity before pruning (pruning stages only)"},
+            "ablations": {"no_depth_loss": args.no_depth_loss, "no_prune": args.no_prune,
+                          "single_view": args.single_view, "no_motion_reversal": args.no_motion_reversal},
+            "dynamic": {"target_time": "frames at the target time supervise it (StudentObjective.dynamic_step)",
+                        "time_encoding": "[t, cos t, sin t] video, 2x-1, tokenizer-encoded; source per frame, "
+                                         "target constant", "motion_reversal": motion_reversal,
+                        "directions": dataset.directions} if args.dynamic else None,
+            "init": args.init,
+            "stages": plan.to_dict(),
+            "gradient_checkpointing": args.gradient_checkpointing,
+            "data": {"sdg": str(args.data), "samples": len(dataset), "settings": settings, "tokenizer": tok_name,
+                     "seed": args.seed},
+            "plucker_cache": {"hits": objective.plucker.hits, "misses": objective.plucker.misses,
+                              "stored": objective.plucker.stored_hits},
+            "time_cache": None if objective.times is None else {"hits": objective.times.hits,
+                                                                "misses": objective.times.misses},
+            "validation": None,
+        }, versions=("accelerate", "gsplat"), ema=ema)
     meta = {"preset": args.model if args.model in ("tiny", "official") else None, "tokenizer": tok_name,
             "single_view": args.single_view, "dynamic": args.dynamic}
     if args.dynamic:
         meta["motion_reversal"] = motion_reversal
-    final.save_pretrained(export_dir, meta, record, config=cfg_model.with_(gradient_checkpointing=False))
+
+    def validate(reloaded: LatentDecoder) -> dict[str, Any]:
+        """Held-out fidelity of the exported weights (fp16, as users load them)."""
+        from lyra.eval.student_benchmark import evaluate_fidelity
+
+        return {"validation": evaluate_fidelity(reloaded, args.val_data, tokenizer, max_scenes=args.val_scenes,
+                                                backend=args.render_backend, single_view=args.single_view,
+                                                progress=False, dynamic=args.dynamic)}
+
+    export_and_test(record, lambda rec: final.save_pretrained(export_dir, meta, rec,
+                                                              config=cfg_model.with_(gradient_checkpointing=False)),
+                    (lambda: LatentDecoder.from_pretrained(export_dir, device=device)) if args.val_data else None,
+                    validate)
+    val = record["validation"]
     shown = f"; held-out PSNR {val['psnr']:.2f} dB" if val else ""
     print(f"exported {export_dir} (perceptual term: {perceptual.kind}){shown}", flush=True)
     return 0

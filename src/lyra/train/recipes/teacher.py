@@ -41,10 +41,8 @@ static ``src/lyra/weights/teacher_tiny``; same architecture); the test evaluatio
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import math
-import platform
 import shutil
 import sys
 import time
@@ -63,17 +61,8 @@ from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditio
 from lyra.teacher.denoiser import TeacherDenoiser
 from lyra.teacher.sampler import flow_matching_loss, sample
 from lyra.train import IndexedBatches, Trainer
-from lyra.train.runtime import (
-    add_optimizer_arguments,
-    add_run_arguments,
-    final_weights,
-    package_version,
-    report_stop,
-    train_config,
-    training_device,
-    training_main,
-    training_minutes,
-)
+from lyra.train.recipe import export_and_test, export_due, final_weights, fit, start_run, training_record
+from lyra.train.runtime import add_optimizer_arguments, add_run_arguments, training_main
 
 __all__ = ["TeacherPool", "augment_depth", "evaluate_teacher"]
 
@@ -304,14 +293,10 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     from lyra.tokenizer import Tokenizer
     from lyra.world import get_preset, split_seeds
 
-    t_process = time.perf_counter() if t_process is None else t_process
-    command = command or " ".join(sys.argv)
-    device = training_device(force_cpu=args.cpu)
-    cuda = device != "cpu"
-    batch_size = args.batch_size or (24 if cuda else 2)
-    pool_worlds = args.pool_worlds or (64 if cuda else 2)
-    out = Path(args.out)
-    export_dir = Path(args.export_to) if args.export_to else out / "export"
+    rr = start_run(args, t_process, command)
+    device, export_dir = rr.device, rr.export_dir
+    batch_size = args.batch_size or (24 if rr.cuda else 2)
+    pool_worlds = args.pool_worlds or (64 if rr.cuda else 2)
     get_preset(args.world_preset)  # fail before training on a wrong name
     if not args.no_export:
         _check_export_dir(export_dir)
@@ -335,9 +320,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                        preset=args.world_preset, pool_worlds=pool_worlds, refresh_every=args.refresh_every,
                        refresh_count=args.refresh_count, depth_scale=tuple(args.depth_scale),
                        depth_noise=args.depth_noise, depth_pixel_noise=args.depth_pixel_noise, dynamic=args.dynamic)
-    fit_minutes = training_minutes(args, t_process)
-    cfg = train_config(
-        args, out, fit_minutes, print_every=args.log_every if args.no_progress else None,
+    cfg = rr.config(
+        print_every=args.log_every if args.no_progress else None,
         extra={"preset": args.preset, "tokenizer": args.tokenizer, "batch_size": batch_size,
                "data": {"world_preset": args.world_preset, "pool_worlds": pool_worlds,
                         "refresh_every": args.refresh_every, "refresh_count": args.refresh_count,
@@ -346,54 +330,48 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                "init_from": init},
     )
     trainer = Trainer(model, teacher_loss, IndexedBatches(data), cfg)
-    t_fit = time.perf_counter()
-    result = trainer.fit(until=args.until)
-    report_stop(trainer, result, time.perf_counter() - t_fit)
-    if args.no_export or not trainer.accelerator.is_main_process:
+    result = fit(rr, trainer)
+    if not export_due(rr, trainer):
         return 0
 
     final = final_weights(trainer, TeacherDenoiser.from_config(args.preset, seed=args.seed))
-    _export(final, export_dir)
-    reloaded = TeacherDenoiser.from_pretrained(export_dir, device=device, dtype=torch.float32)
+    record = training_record(
+        rr, trainer, result,
+        f"lyra TeacherDenoiser ({args.preset}; diffusers CosmosTransformer3DModel, rectified flow)",
+        final.num_parameters(), {
+            "batch_size": batch_size,
+            "objective": "rectified flow (velocity MSE, logit-normal t)",
+            "dynamic": args.dynamic,
+            "init_from": init,
+            "data": {
+                "world_preset": args.world_preset, "tokenizer": args.tokenizer, "seed": args.seed,
+                "train_world_seeds": f"{data.world_seed(0, 0)} + generation*{pool_worlds} + slot; pool "
+                                     f"{pool_worlds}, {args.refresh_count} re-prepared every {args.refresh_every} "
+                                     "steps",
+                "worlds": "dynamic (input: the input camera's video, dynamic 3D cache)" if args.dynamic else "static",
+                "depth_augmentation": {"global_scale_log_uniform": list(args.depth_scale),
+                                       "smooth_log_normal_sigma": args.depth_noise, "smooth_cell_px": 8,
+                                       "iid_log_normal_sigma": args.depth_pixel_noise},
+            },
+        }, versions=("accelerate", "diffusers"))
     test_seeds = [int(s) for s in split_seeds("test")[:args.test_worlds]]
-    test = evaluate_teacher(reloaded, tokenizer, test_seeds, args.world_preset, args.eval_steps, args.seed,
-                            args.dynamic)
-    record: dict[str, Any] = {
-        "model": f"lyra TeacherDenoiser ({args.preset}; diffusers CosmosTransformer3DModel, rectified flow)",
-        "parameters": final.num_parameters(),
-        "steps": result.step,
-        "total_steps": trainer.total_steps,
-        "complete": result.step >= trainer.total_steps,
-        "train_seconds": round(result.elapsed_s, 1),
-        "batch_size": batch_size,
-        "optimizer": {"name": "AdamW", "lr": args.lr, "weight_decay": args.weight_decay, "warmup": args.warmup,
-                      "schedule": args.schedule, "min_lr_ratio": args.min_lr_ratio, "grad_clip": args.grad_clip},
-        "objective": "rectified flow (velocity MSE, logit-normal t)",
-        "ema": args.ema or None,
-        "dynamic": args.dynamic,
-        "init_from": init,
-        "data": {
-            "world_preset": args.world_preset, "tokenizer": args.tokenizer, "seed": args.seed,
-            "train_world_seeds": f"{data.world_seed(0, 0)} + generation*{pool_worlds} + slot; pool "
-                                 f"{pool_worlds}, {args.refresh_count} re-prepared every {args.refresh_every} steps",
-            "worlds": "dynamic (input: the input camera's video, dynamic 3D cache)" if args.dynamic else "static",
-            "depth_augmentation": {"global_scale_log_uniform": list(args.depth_scale),
-                                   "smooth_log_normal_sigma": args.depth_noise, "smooth_cell_px": 8,
-                                   "iid_log_normal_sigma": args.depth_pixel_noise},
-        },
-        "final_train_metrics": result.metrics,
-        "test": {"split": "test", "dynamic": args.dynamic, "world_seeds": test_seeds, "depth": "exact",
-                 "frames": "1..T-1 of all six trajectories",
-                 "warp_only_baseline": "fill_holes (nearest-valid diffusion)",
-                 **test, "precision": "fp16 weights, fp32 compute"},
-        "command": command,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(0) if cuda else platform.processor() or "cpu",
-        "versions": {"torch": torch.__version__, "accelerate": package_version("accelerate"),
-                     "diffusers": package_version("diffusers")},
-    }
-    with atomic_path(export_dir / RECORD_NAME) as tmp:
-        Path(tmp).write_text(json.dumps(record, indent=2, default=str) + "\n")
+
+    def save(rec: dict[str, Any]) -> None:
+        _export(final, export_dir)
+        with atomic_path(export_dir / RECORD_NAME) as tmp:
+            Path(tmp).write_text(json.dumps(rec, indent=2, default=str) + "\n")
+
+    def test_teacher(reloaded: TeacherDenoiser) -> dict[str, Any]:
+        test = evaluate_teacher(reloaded, tokenizer, test_seeds, args.world_preset, args.eval_steps, args.seed,
+                                args.dynamic)
+        return {"test": {"split": "test", "dynamic": args.dynamic, "world_seeds": test_seeds, "depth": "exact",
+                         "frames": "1..T-1 of all six trajectories",
+                         "warp_only_baseline": "fill_holes (nearest-valid diffusion)",
+                         **test, "precision": "fp16 weights, fp32 compute"}}
+
+    export_and_test(record, save, lambda: TeacherDenoiser.from_pretrained(export_dir, device=device,
+                                                                          dtype=torch.float32), test_teacher)
+    test = record["test"]
     print(f"exported {export_dir}: test PSNR teacher {test['psnr_teacher']:.2f} dB vs warp-only "
           f"{test['psnr_warp']:.2f} dB; disoccluded {test['psnr_teacher_disoccluded']:.2f} vs "
           f"{test['psnr_warp_disoccluded']:.2f} dB ({len(test_seeds)} worlds, {args.eval_steps} steps)", flush=True)

@@ -22,13 +22,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as _dt
 import json
 import math
 import os
-import platform
-import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -41,6 +37,7 @@ from lyra.eval.metrics import delta_e2000, psnr, ssim
 from lyra.tokenizer.presets import PRESETS, STAT_FRAMES
 from lyra.tokenizer.tokenizer import WEIGHTS_NAME, Tokenizer, stats_to_frames
 from lyra.train import IndexedBatches, Trainer
+from lyra.train.recipe import export_and_test, export_due, final_weights, fit, start_run, training_record
 from lyra.train.recipes.tokenizer_data import (
     VideoBatches,
     colour_patch_videos,
@@ -48,16 +45,7 @@ from lyra.train.recipes.tokenizer_data import (
     synthetic_videos,
     test_world_seeds,
 )
-from lyra.train.runtime import (
-    add_optimizer_arguments,
-    add_run_arguments,
-    package_version,
-    report_stop,
-    train_config,
-    training_device,
-    training_main,
-    training_minutes,
-)
+from lyra.train.runtime import add_optimizer_arguments, add_run_arguments, training_main
 from lyra.weights.hub import sha256_file
 
 RECORD_NAME = "training_record.json"
@@ -289,19 +277,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:
     """Train (and export) with parsed options; ``t_process`` is when the process started (for --max-minutes)."""
-    t_process = time.perf_counter() if t_process is None else t_process
-    command = command or " ".join(sys.argv)
     from lyra.inputs import parse_size
 
     height, width = parse_size(args.size, 8)
     if (args.frames - 1) % 8:
         raise ConfigError(f"--frames {args.frames}: must be 1 + 8k (e.g. 17)")
-    device = training_device(force_cpu=args.cpu)
-    cuda = device != "cpu"
+    rr = start_run(args, t_process, command)
+    device, cuda, export_dir = rr.device, rr.cuda, rr.export_dir
     batch_size = args.batch_size or (16 if cuda else 2)
     source = _resolve_source(args.data)
-    out = Path(args.out)
-    export_dir = Path(args.export_to) if args.export_to else out / "export"
 
     model_cfg = _model_config(args.config)
     torch.manual_seed(args.seed)
@@ -320,9 +304,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                         preset=args.world_preset, dynamic_fraction=args.dynamic_fraction, workers=workers,
                         colour_aug=args.colour_aug,
                         crop=parse_size(args.crop, 8, option="--crop") if args.crop else None)
-    fit_minutes = training_minutes(args, t_process)
-    cfg = train_config(
-        args, out, fit_minutes, grad_accum=args.grad_accum, print_every=args.print_every or None,
+    cfg = rr.config(
+        grad_accum=args.grad_accum, print_every=args.print_every or None,
         extra={"model_config": model_cfg, "data": dataclasses.asdict(data) | {"render": None},
                "grad_weight": args.grad_weight, "batch_size": batch_size},
     )
@@ -343,22 +326,15 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
 
     batches = IndexedBatches(data)
     trainer = Trainer(model, loss_fn, batches, cfg, eval_fn=eval_fn, eval_every=args.eval_every or None)
-    t_fit = time.perf_counter()
-    try:
-        result = trainer.fit(until=args.until)
-    finally:
-        data.close()
-    fit_s = time.perf_counter() - t_fit
-    report_stop(trainer, result, fit_s)
-    if args.no_export or not trainer.accelerator.is_main_process:
+    result = fit(rr, trainer, cleanup=data.close)
+    if not export_due(rr, trainer):
         return 0
 
     # ---- export: EMA weights (if any), latent statistics from training videos, test metrics
     final = Tokenizer(vae)
     if trainer.ema is not None:
         final = Tokenizer.from_config(dict(vae.config))
-        final.vae.load_state_dict(vae.state_dict())
-        trainer.ema.copy_to(final.vae)
+        final_weights(trainer, final.vae, vae.state_dict())  # the uncompiled module's weights, the EMA copied in
     final.to(device).eval().requires_grad_(False)
     # Statistics from the next training batches (the worlds of the current pool, already rendered).
     first = batches.counter
@@ -366,62 +342,53 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     mean, std = latent_statistics(final, (data(first + k) for k in range(args.stats_batches)))
     mean16, std16 = stats_to_frames(mean, std, STAT_FRAMES)
     final.set_latent_stats(mean16, std16)
-    record: dict[str, Any] = {
-        "model": "lyra tokenizer (diffusers AutoencoderKLCosmos, Cosmos design, "
-                 f"{final.latent_channels} channels, {final.temporal_compression}x{final.spatial_compression}x"
-                 f"{final.spatial_compression})",
-        "config": args.config,
-        "parameters": final.num_parameters(),
-        "steps": result.step,
-        "total_steps": trainer.total_steps,
-        "complete": result.step >= trainer.total_steps,
-        "train_seconds": round(result.elapsed_s, 1),
-        "batch_size": batch_size,
-        "grad_accum": args.grad_accum,
-        "frames": args.frames,
-        "size": [height, width],
-        "crop": args.crop,
-        "optimizer": {"name": "AdamW", "lr": args.lr, "weight_decay": args.weight_decay, "warmup": args.warmup,
-                      "schedule": args.schedule, "min_lr_ratio": args.min_lr_ratio, "grad_clip": args.grad_clip},
-        "loss": {"l1": 1.0, "gradient_l1": args.grad_weight},
-        "init_from": args.init_from,
-        "ema": args.ema or None,
-        "data": {
-            "source": source,
-            "world_preset": args.world_preset if source == "world" else None,
-            "seed": args.seed,
-            "train_world_seeds": (
-                f"world_seed(slot, generation) = {data.world_seed(0, 0)} + generation*{args.pool_worlds} + slot; "
-                f"pool {args.pool_worlds}, {args.refresh_count} re-rendered every {args.refresh_every} steps"
-            ) if source == "world" else "synthetic_videos(mix_seed(seed, batch_index, 2), ...)",
-            "dynamic_fraction": args.dynamic_fraction if source == "world" else None,
-            "colour_aug": args.colour_aug,
-            "latent_stats_from": f"training batches {first}..{first + args.stats_batches - 1} "
-                                 f"({batch_size} videos each)",
-        },
-        "latent_stats_note": (
-            "latents_mean/std: 16 channels x 16 latent frames, channel-major; frames measured: "
-            f"{mean.shape[1]}, later frames = average of measured frames 1.."
-        ),
-        "final_train_metrics": result.metrics,
-        "command": command,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(0) if cuda else platform.processor() or "cpu",
-        "versions": {"torch": torch.__version__, "diffusers": package_version("diffusers"),
-                     "accelerate": package_version("accelerate")},
-    }
-    export(final, export_dir, record)  # the weights first: the evaluation below reads them back as users do
-    reloaded = Tokenizer.from_pretrained(export_dir, device=device, max_batch=6)
-    vids, desc = eval_videos(source, args.test_worlds if source == "world" else 6 * args.test_worlds, args.frames,
-                             height, width, device, args.world_preset, workers=workers)
-    record["test"] = {**desc, **evaluate_reconstruction(reloaded, vids),
-                      "precision": "fp16 weights, fp32 compute"}
-    record["test"].pop("videos", None)
-    record["test"]["videos"] = desc["videos"]
-    patches_ok = height >= 96 and width >= 192  # smaller frames leave no patch interiors
-    record["test_colour_patches"] = (evaluate_colour_patches(reloaded, args.frames, height, width) if patches_ok
-                                     else {"skipped": f"frames of {height}x{width} are below 96x192"})
-    export(final, export_dir, record)
+    record = training_record(
+        rr, trainer, result,
+        "lyra tokenizer (diffusers AutoencoderKLCosmos, Cosmos design, "
+        f"{final.latent_channels} channels, {final.temporal_compression}x{final.spatial_compression}x"
+        f"{final.spatial_compression})", final.num_parameters(), {
+            "config": args.config,
+            "batch_size": batch_size,
+            "grad_accum": args.grad_accum,
+            "frames": args.frames,
+            "size": [height, width],
+            "crop": args.crop,
+            "loss": {"l1": 1.0, "gradient_l1": args.grad_weight},
+            "init_from": args.init_from,
+            "data": {
+                "source": source,
+                "world_preset": args.world_preset if source == "world" else None,
+                "seed": args.seed,
+                "train_world_seeds": (
+                    f"world_seed(slot, generation) = {data.world_seed(0, 0)} + generation*{args.pool_worlds} + "
+                    f"slot; pool {args.pool_worlds}, {args.refresh_count} re-rendered every {args.refresh_every} "
+                    "steps"
+                ) if source == "world" else "synthetic_videos(mix_seed(seed, batch_index, 2), ...)",
+                "dynamic_fraction": args.dynamic_fraction if source == "world" else None,
+                "colour_aug": args.colour_aug,
+                "latent_stats_from": f"training batches {first}..{first + args.stats_batches - 1} "
+                                     f"({batch_size} videos each)",
+            },
+            "latent_stats_note": (
+                "latents_mean/std: 16 channels x 16 latent frames, channel-major; frames measured: "
+                f"{mean.shape[1]}, later frames = average of measured frames 1.."
+            ),
+        }, versions=("diffusers", "accelerate"))
+
+    def test(reloaded: Tokenizer) -> dict[str, Any]:
+        vids, desc = eval_videos(source, args.test_worlds if source == "world" else 6 * args.test_worlds,
+                                 args.frames, height, width, device, args.world_preset, workers=workers)
+        measured = {**desc, **evaluate_reconstruction(reloaded, vids), "precision": "fp16 weights, fp32 compute"}
+        measured.pop("videos", None)
+        measured["videos"] = desc["videos"]
+        patches_ok = height >= 96 and width >= 192  # smaller frames leave no patch interiors
+        return {"test": measured,
+                "test_colour_patches": (evaluate_colour_patches(reloaded, args.frames, height, width) if patches_ok
+                                        else {"skipped": f"frames of {height}x{width} are below 96x192"})}
+
+    # the weights first: the evaluation reads them back as users do
+    export_and_test(record, lambda rec: export(final, export_dir, rec),
+                    lambda: Tokenizer.from_pretrained(export_dir, device=device, max_batch=6), test)
     t = record["test"]
     patch_de = record["test_colour_patches"].get("delta_e2000", math.nan)
     print(f"exported {export_dir}: {record['parameters'] / 1e6:.2f} M parameters, "

@@ -1,5 +1,6 @@
-"""Text → image, the third kind of input (``lyra generate --prompt``): a local diffusers text-to-image pipeline
-draws the image the product then lifts to 3D (:func:`image_from_prompt`). Nothing is downloaded here."""
+"""Text → image, the third kind of input beside images and videos (:mod:`lyra.inputs`; ``lyra generate --prompt``):
+a local diffusers text-to-image pipeline draws the image the product then lifts to 3D (:func:`image_from_prompt`).
+Nothing is downloaded here."""
 
 from __future__ import annotations
 
