@@ -58,7 +58,10 @@ def test_generate_writes_scene_video_cameras_and_teacher_videos(tmp_path, capsys
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["cams.json", "fly.mp4", "scene.ply", "teacher"]
     g = load_gaussians(out / "scene.ply")
-    assert len(g) == KEPT == 1223
+    meta = json.loads((out / "teacher" / "generate.json").read_text())
+    iv = meta["input_view"]  # the tiny default: one Gaussian per pixel of the (48 × 80) photo in front
+    assert iv["size"] == [48, 80] and iv["latent_kept"] + iv["latent_dropped"] == KEPT == 1223
+    assert len(g) == iv["gaussians"] + iv["latent_kept"] == meta["gaussians"]
     assert count_frames(out / "fly.mp4") == 6 * 17 + 6  # six trajectories, then the orbit
     cams = json.loads((out / "cams.json").read_text())
     assert (cams["format"], cams["width"], cams["height"], len(cams["frames"])) == ("lyra-camera-path", 80, 48, 102)
@@ -70,7 +73,8 @@ def test_generate_writes_scene_video_cameras_and_teacher_videos(tmp_path, capsys
     assert json.loads((out / "teacher" / "generate.json").read_text())["seed"] == 2
     for stage in ("load", "depth", "denoise", "plucker", "student", "decode_videos"):
         assert any(line.split()[:1] == [stage] for line in err.splitlines()), stage
-    assert "1,223 Gaussians" in stdout and "centre-crop 80x48" in stdout
+    assert f"{len(g):,} Gaussians ({iv['latent_kept']:,} generated of 6,120" in stdout
+    assert f"{iv['gaussians']:,} input-view Gaussians at 80x48" in stdout and "centre-crop 80x48" in stdout
 
     # the same seed gives the same scene
     code, _, err = run_cli(capsys, "generate", str(photo), "-o", str(tmp_path / "again.ply"), "--student",
