@@ -72,7 +72,7 @@ def test_generate_cli_with_a_local_transformers_model(models, photo, student, tm
     out = tmp_path / "scene.ply"
     code = main(["generate", str(photo), "-o", str(out), "--depth", f"hf:~/{kind}", "--steps", "1", "--size",
                  f"{SIZE[0]}x{SIZE[1]}", "--student", str(student), "--device", "cpu", "--no-progress",
-                 "--teacher-videos", str(tmp_path / "tv")])
+                 "--teacher-videos", str(tmp_path / "tv"), "--input-resolution", "0"])
     assert code == 0, capsys.readouterr().err
     g = load_gaussians(out)
     assert len(g) == int(6 * 17 * 6 * 10 * (1.0 - 0.8)) and torch.isfinite(g.means).all()
