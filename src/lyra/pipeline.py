@@ -676,7 +676,8 @@ class ScenePipeline:
 def with_input_view(scene: Scene, photo: Tensor, max_side: int = DEFAULT_MAX_SIDE) -> Scene:
     """``scene`` (the latent head's Gaussians alone) with the photo's pixel Gaussians added
     (:mod:`lyra.student.input_view`): the input-view Gaussians first, then the latent head's Gaussians that they do not
-    duplicate or hide (:func:`~lyra.student.input_view.drop_redundant`).
+    duplicate or hide, shrunk where their footprint would spill over the photo at its camera
+    (:func:`~lyra.student.input_view.hide_behind_surface`).
 
     Args:
         scene: a :class:`Scene` with ``depth`` and ``input_camera`` (at the working size) and no input-view Gaussians
@@ -688,7 +689,7 @@ def with_input_view(scene: Scene, photo: Tensor, max_side: int = DEFAULT_MAX_SID
     Returns:
         a new :class:`Scene` (the same cameras, videos, image and depth); ``metadata["input_view"]`` holds the
         delivered ``size`` ``[H, W]``, the count of input-view ``gaussians``, ``latent_kept`` / ``latent_dropped``
-        and the settings; ``metadata["gaussians"]`` the new total.
+        ``latent_shrunk`` and the settings; ``metadata["gaussians"]`` the new total.
     """
     import dataclasses
 
@@ -696,8 +697,8 @@ def with_input_view(scene: Scene, photo: Tensor, max_side: int = DEFAULT_MAX_SID
     from lyra.student.input_view import (
         InputViewSettings,
         delivery_size,
-        drop_redundant,
         fit_colors,
+        hide_behind_surface,
         input_view_gaussians,
         upsample_depth,
     )
@@ -716,12 +717,16 @@ def with_input_view(scene: Scene, photo: Tensor, max_side: int = DEFAULT_MAX_SID
     pixels = input_view_gaussians(image.float(), upsample_depth(depth, Hd, Wd, settings.edge_ratio),
                                   cam.resize(Wd, Hd), settings)
     latent = scene.gaussians
-    kept = latent[drop_redundant(latent, depth, cam, settings.redundant_margin)]
+    keep, shrink = hide_behind_surface(latent, depth, cam, settings.redundant_margin, settings.footprint_reach)
+    kept = latent[keep]
+    shrink = shrink[keep].to(kept.scales)
+    kept = Gaussians(kept.means, kept.quats, kept.scales * shrink[:, None], kept.opacities, kept.colors, kept.sh_rest)
     both = fit_colors(Gaussians.cat([pixels, kept]), len(pixels), cam.resize(Wd, Hd), image.float(),
                       settings.color_iterations, backend="torch" if latent.means.device.type == "cpu" else "auto")
     meta = dict(scene.metadata)
     meta["input_view"] = {"size": [Hd, Wd], "gaussians": len(pixels), "latent_kept": len(kept),
-                          "latent_dropped": len(latent) - len(kept), "footprint_px": settings.footprint,
+                          "latent_dropped": len(latent) - len(kept),
+                          "latent_shrunk": int((shrink < 1).sum()), "footprint_px": settings.footprint,
                           "opacity": settings.opacity, "redundant_margin": settings.redundant_margin,
                           "color_iterations": settings.color_iterations}
     meta["gaussians"] = len(pixels) + len(kept)

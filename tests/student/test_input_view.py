@@ -10,12 +10,13 @@ import torch
 from lyra.eval.baselines import render_views
 from lyra.eval.metrics import psnr, sharpness_ratio
 from lyra.gaussians import Gaussians
+from lyra.gaussians.gaussians import quat_to_rotmat
 from lyra.geometry import Cameras
 from lyra.student.input_view import (
     InputViewSettings,
     delivery_size,
-    drop_redundant,
     fit_colors,
+    hide_behind_surface,
     input_view_gaussians,
     upsample_depth,
 )
@@ -68,10 +69,12 @@ def test_input_view_gaussians_sit_on_their_pixels_and_render_the_photo():
     assert torch.allclose(z, depth[valid], atol=1e-4)
     assert torch.allclose(uv, cam.pixel_grid()[valid], atol=1e-3)
     assert torch.allclose(g.colors, image.permute(1, 2, 0)[valid])
-    # the in-plane size is footprint × the pixel footprint at the Gaussian's depth; flat along the view axis
+    # on a plane facing the camera: in-plane size footprint × the pixel footprint at the Gaussian's depth (both
+    # axes), thickness a tenth of it (scales ascending)
     f = float(cam.K[0, 0])
-    assert torch.allclose(g.scales[:, 0], 0.3 * depth[valid] / f, rtol=1e-5)
-    assert torch.allclose(g.scales[:, 2], 0.1 * g.scales[:, 0], rtol=1e-5)
+    assert torch.allclose(g.scales[:, 1], 0.3 * depth[valid] / f, rtol=1e-4)
+    assert torch.allclose(g.scales[:, 2], 0.3 * depth[valid] / f, rtol=1e-4)
+    assert torch.allclose(g.scales[:, 0], 0.1 * g.scales[:, 2], rtol=1e-4)
     # hard-edged random blocks: neighbouring splats spill onto each other (the renderer's low-pass), so the raw
     # pixel colours render blurred; refitting the colours at the input camera undoes most of it (rows 2+: away
     # from the sky corner, which neighbours tint)
@@ -91,6 +94,46 @@ def test_input_view_gaussians_sit_on_their_pixels_and_render_the_photo():
     assert score(wide)[0] < raw_psnr - 2.0
 
 
+def test_input_view_gaussians_lie_on_a_slanted_surface_and_close_it_from_another_view():
+    """A ground plane seen at a grazing angle: each surfel lies in the plane (its thinnest axis along the plane's
+    normal, y), looks round and 0.4 px wide from the input camera, and from a camera raised above the input one the
+    surfels still cover the ground, where camera-facing discs as wide at the same centres leave much of it open."""
+    H, W = 48, 64
+    cam = _camera(H, W)
+    assert torch.equal(cam.c2w, torch.eye(4))  # at the origin, looking along +z (OpenCV: y down)
+    rays = cam.unproject(torch.ones(H, W))  # the point at z = 1 on each pixel's ray
+    depth = torch.where(rays[..., 1] > 0.025, 1.0 / rays[..., 1].clamp_min(1e-6), torch.tensor(math.inf))
+    g = input_view_gaussians(torch.rand(3, H, W), depth, cam)  # the ground y = 1, out to z = 40
+    R = quat_to_rotmat(g.quats)
+    on_slope = g.means[:, 2] < 12.0  # farther, a row's step along the ground passes max_stretch: camera-facing
+    assert float(R[on_slope, 1, 0].abs().min()) > 0.999
+    # projected covariance at the input camera: J Σ Jᵀ with J the pinhole Jacobian at each centre
+    f = float(cam.K[0, 0])
+    x, y, z = g.means.unbind(-1)
+    J = torch.zeros(len(g), 2, 3)
+    J[:, 0, 0] = f / z
+    J[:, 0, 2] = -f * x / z**2
+    J[:, 1, 1] = f / z
+    J[:, 1, 2] = -f * y / z**2
+    cov = R @ torch.diag_embed(g.scales**2) @ R.transpose(1, 2)
+    cov2d = J @ cov @ J.transpose(1, 2)
+    assert torch.allclose(cov2d, 0.16 * torch.eye(2).expand_as(cov2d), atol=0.02)
+    # from a camera twice as high (2 above the input one), looking the same way: the ground stays covered
+    lift = torch.eye(4)
+    lift[1, 3] = -2.0
+    raised = Cameras(cam.K, lift, W, H)
+    ray_y = raised.unproject(torch.ones(H, W))[..., 1] + 2.0  # each ray's y at z = 1, from the raised centre
+    hit_z = 3.0 / ray_y.clamp_min(1e-6)  # where it meets the ground y = 1
+    ground = (ray_y > 0) & (hit_z > 3.0) & (hit_z < 30.0)
+    alpha = render_views(g, raised.reshape(1), backend="torch").alpha[0][ground]
+    sigma = (0.4 * z / f)[:, None] * torch.tensor([1.0, 1.0, 0.1])
+    facing = Gaussians(g.means, torch.tensor([[1.0, 0, 0, 0]]).expand(len(g), 4).clone(), sigma, g.opacities, g.colors)
+    alpha_facing = render_views(facing, raised.reshape(1), backend="torch").alpha[0][ground]
+    assert int(ground.sum()) > 1000
+    assert float(alpha.mean()) > 0.85 and float((alpha < 0.5).float().mean()) < 0.15  # measured 0.876, 0.087
+    assert float((alpha_facing < 0.5).float().mean()) > 0.5  # camera-facing discs: 0.684 of the ground open
+
+
 def test_input_view_gaussians_check_shapes():
     cam = _camera(8, 8)
     with pytest.raises(ValueError):
@@ -105,7 +148,7 @@ def _points(*xyz: tuple[float, float, float]) -> Gaussians:
                      scales=torch.full((n, 3), 0.1), opacities=torch.full((n,), 0.5), colors=torch.rand(n, 3))
 
 
-def test_drop_redundant_keeps_only_what_the_photo_cannot_show():
+def test_hide_behind_surface_keeps_only_what_the_photo_cannot_show():
     H, W = 20, 30
     cam = _camera(H, W)
     depth = torch.full((H, W), 5.0)
@@ -115,10 +158,40 @@ def test_drop_redundant_keeps_only_what_the_photo_cannot_show():
                 (0, 0, 5.1),  # on the surface (within 5 %) -> dropped (duplicate)
                 (0, 0, 8.0),  # behind the surface: disoccluded content -> kept
                 (0, 0, -3.0),  # behind the camera -> kept
-                (40.0, 0, 5.0),  # outside the frame -> kept
+                (400.0, 0, 5.0),  # far outside the frame -> kept
                 tuple((sky_dir * 7.0).tolist()))  # where the photo has no depth (sky) -> kept
-    keep = drop_redundant(g, depth, cam)
+    keep, shrink = hide_behind_surface(g, depth, cam)
     assert keep.tolist() == [False, False, True, True, True, True]
-    assert drop_redundant(g[:0], depth, cam).shape == (0,)
+    # behind a flat wall that fills its footprint: whole
+    assert shrink[[2, 3, 4, 5]].tolist() == [1.0, 1.0, 1.0, 1.0]
+    empty = hide_behind_surface(g[:0], depth, cam)
+    assert empty[0].shape == empty[1].shape == (0,)
     with pytest.raises(ValueError):
-        drop_redundant(g, torch.ones(H, W + 1), cam)
+        hide_behind_surface(g, torch.ones(H, W + 1), cam)
+
+
+def test_hide_behind_surface_shrinks_a_footprint_that_would_spill_over_an_edge():
+    """A wide Gaussian behind a foreground post, next to a far background: at full size its footprint covers
+    background pixels where nothing hides it (a halo at the input camera), so it is shrunk until it fits behind
+    the post; rendered at the input camera it then leaves the background as the photo shows it."""
+    H, W = 40, 40
+    cam = _camera(H, W)
+    f = float(cam.K[0, 0])
+    depth = torch.full((H, W), 50.0)  # a far background
+    depth[:, 15:25] = 4.0  # a post 10 px wide
+    z = 8.0
+    g = _points((0.0, 0.0, z))  # centred behind the post
+    g = Gaussians(g.means, g.quats, torch.full((1, 3), 6.0 * z / f), g.opacities, g.colors)  # sigma 6 px
+    keep, shrink = hide_behind_surface(g, depth, cam, reach=2.5)
+    assert keep.tolist() == [True]
+    radius = 2.5 * 6.0
+    assert 0.0 < float(shrink[0]) * radius <= 5.5  # fits the post's half-width
+    # the same Gaussian behind a wall that spans the whole frame stays whole
+    wall = torch.full((H, W), 4.0)
+    assert hide_behind_surface(g, wall, cam)[1].tolist() == [1.0]
+    # centred just outside the frame, its footprint reaching in over the background: shrunk as well
+    u_out = -3.0
+    x = (u_out - float(cam.K[0, 2])) * z / f
+    g_out = Gaussians(torch.tensor([[x, 0.0, z]]), g.quats, g.scales, g.opacities, g.colors)
+    keep, shrink = hide_behind_surface(g_out, depth, cam, reach=2.5)
+    assert keep.tolist() == [True] and float(shrink[0]) * radius <= 3.5

@@ -212,7 +212,7 @@ def _serve_cli(argv: list[str]) -> tuple[str, str, str, int]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=20) as r:
             assert r.status == 200 and b"<html" in r.read().lower()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=60)  # a loaded 2-core machine can take long to shut the server down
     finally:
         if proc.poll() is None:
             proc.kill()
