@@ -46,7 +46,7 @@ def run(**kw):
     student = FakeStudent(teacher)
     frames, times = video()
     args = {"teacher": teacher, "student": student, "depth": DriftingDepth(), "progress": False,
-            "output_times": 5, "seed": 4, "steps": 2, **kw}
+            "output_times": 5, "seed": 4, "steps": 2, "input_view": False, **kw}
     return generate_dynamic(frames, times, **args), teacher, student
 
 
@@ -78,6 +78,29 @@ def test_stages_are_wired_and_values_follow_time():
                                                                        "static (identity pose, 50° FoV)")
     assert m["weights"] == {"teacher": "fake"} and {"inputs", "depth", "teacher", "student", "total"} <= set(
         m["timings_s"])
+
+
+def test_input_view_gaussians_of_the_nearest_frame_at_every_time():
+    """With input-view Gaussians (the tiny preset's default) each output time starts with one Gaussian per pixel of
+    its nearest input frame, at that frame's depth and in its colours, so the 4D scene shows the video's changes
+    (here each frame is another grey); the student's Gaussians follow, none in front of the frame's surface."""
+    frames, _ = video()
+    depth = torch.full((T, H, W), 3.0)
+    depth[8] = 5.0
+    scene, _, _ = run(depth_maps=depth, input_view=None)  # None: the preset's default (tiny: on)
+    iv = scene.metadata["input_view"]
+    assert iv["frames"] == [0, 2, 4, 6, 8] and iv["gaussians"] == [H * W] * 5 and iv["size"] == [H, W]
+    assert scene.metadata["gaussians"] == [len(g) for g in scene.gaussians]
+    cam = static_cameras(T, H, W)[0]
+    for k, g in enumerate(scene.gaussians):
+        pixels = g[: H * W]
+        _, z = cam.project(pixels.means)
+        torch.testing.assert_close(z, torch.full_like(z, 5.0 if k == 4 else 3.0), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(pixels.colors.mean(0), torch.full((3,), 2 * k / 10), atol=0.02, rtol=0)
+        _, z_rest = cam.project(g[H * W:].means)
+        assert bool((z_rest > (5.0 if k == 4 else 3.0)).all())
+    off, _, _ = run(depth_maps=depth, input_view=False)
+    assert off.metadata["input_view"] is None and len(off.gaussians[0]) < len(scene.gaussians[0])
 
 
 def test_given_depth_cameras_times_and_no_pruning(tmp_path):
@@ -227,7 +250,7 @@ def test_load_dynamic_models_runs_the_real_models(tmp_path):
     frames = torch.rand(9, 3, 48, 80)
     scene = generate_dynamic(frames, torch.linspace(0, 1, 9), teacher=teacher, student=student,
                              depth_maps=torch.full((9, 48, 80), 3.0), output_times=[0.0, 1.0], steps=1,
-                             prune_ratio=0.0, progress=False)
+                             prune_ratio=0.0, progress=False, input_view=False)  # the student's own output
     assert len(scene.gaussians) == 2 and scene.cameras.shape == (6, 9)
     n = 6 * 9 * (48 // 8) * (80 // 8)  # one Gaussian per latent pixel of every frame of every view
     assert [len(g) for g in scene.gaussians] == [n, n]

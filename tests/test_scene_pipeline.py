@@ -38,7 +38,7 @@ def test_video_method_is_generate_dynamic():
                                                                        if k not in drop}
     stages: list[str] = []
     pipe.video(frames, times, depth_maps=depth, output_times=2, progress=lambda s, _: stages.append(s))
-    assert stages == ["inputs", "depth", "teacher", "student"]
+    assert stages == ["inputs", "depth", "teacher", "student", "input_view"]
 
 
 def test_a_pipeline_refuses_the_other_kind_of_input():
@@ -61,7 +61,20 @@ def test_from_preset_loads_the_shipped_video_models():
     n = 6 * 9 * 6 * 10  # V·T·h·w per time before pruning, 20 % kept
     assert scene.metadata["gaussians_before_prune"] == [n, n]
     assert [len(g) for g in scene.gaussians] == scene.metadata["gaussians"]
-    assert all(abs(len(g) - 0.2 * n) <= 1 for g in scene.gaussians)
+    # the tiny preset's default: the pixels of the nearest input frame (first and last) in front of the student's
+    iv = scene.metadata["input_view"]
+    assert iv["frames"] == [0, 8] and iv["gaussians"] == [48 * 80] * 2
+    assert all(48 * 80 < len(g) <= 48 * 80 + 0.2 * n + 1 for g in scene.gaussians)
+    # the two times show their own frames: rendered at the input camera, each is its frame
+    from lyra.eval.baselines import render_views
+    from lyra.eval.metrics import psnr
+    from lyra.pipeline_inputs import static_cameras
+
+    cam = static_cameras(9, 48, 80)[:1].reshape(1, 1)
+    first, last = (render_views(g, cam, backend="torch").rgb[0, 0] for g in scene.gaussians)
+    # (random-noise frames: the refitted colours cannot undo all of the splats' spill on white noise)
+    assert float(psnr(first, frames[0])) > float(psnr(first, frames[8])) + 3
+    assert float(psnr(last, frames[8])) > float(psnr(last, frames[0])) + 3
 
 
 def test_models_breaking_their_protocol_are_bugs_not_user_errors():

@@ -444,21 +444,23 @@ class ScenePipeline:
     def video(self, frames: Tensor, times: Tensor, *, depth: Any = "tiny", depth_maps: Tensor | None = None,
               input_cameras: Cameras | None = None, output_times: int | Sequence[float] | Tensor | None = None,
               seed: int = 0, steps: int | None = None, prune_ratio: float | None = None,
-              progress: bool | ProgressFn = True, metadata: dict[str, Any] | None = None) -> DynamicScene:
+              progress: bool | ProgressFn = True, metadata: dict[str, Any] | None = None,
+              input_view: bool | None = None) -> DynamicScene:
         """One video → :class:`DynamicScene` (arguments as :func:`generate_dynamic`; needs a pipeline of the video
         models, ``from_preset(..., dynamic=True)`` or :meth:`for_video`)."""
         t_start = time.perf_counter()
         inputs = check_video_inputs(frames, times, depth_maps, input_cameras, output_times, seed, steps, prune_ratio)
         timings = {"inputs": time.perf_counter() - t_start}
         reporter(progress)("inputs", timings["inputs"])
-        return self._video(inputs, depth, progress, metadata, timings, t_start)
+        return self._video(inputs, depth, progress, metadata, timings, t_start, input_view)
 
     @torch.no_grad()
     def _video(self, inputs: VideoInputs, depth: Any, progress: bool | ProgressFn, metadata: dict[str, Any] | None,
-               timings: dict[str, float], t_start: float) -> DynamicScene:
+               timings: dict[str, float], t_start: float, input_view: bool | None = None) -> DynamicScene:
         """The video stages on checked inputs: depth of every frame → dynamic teacher → the time-conditioned
-        student at every output time → pruned Gaussians → :class:`DynamicScene`. ``timings`` holds the stages
-        already run (``inputs``, ``load``), ``t_start`` when the run began."""
+        student at every output time → pruned Gaussians → per-time input-view Gaussians (``input_view``; default:
+        when ``self.input_resolution`` is on, as for the tiny preset) → :class:`DynamicScene`. ``timings`` holds
+        the stages already run (``inputs``, ``load``), ``t_start`` when the run began."""
         if not self.dynamic:
             raise TypeError("this pipeline holds the image models: load the video ones with "
                             "ScenePipeline.from_preset(..., dynamic=True)")
@@ -507,6 +509,23 @@ class ScenePipeline:
             sets.append(g.to("cpu").float())
         timings["student"] = time.perf_counter() - t0
         report("student", timings["student"])
+
+        # ---- per-time input-view Gaussians: each output time shows its nearest input frame at pixel resolution
+        use_input_view = self.input_resolution > 0 if input_view is None else bool(input_view)
+        input_view_info: dict[str, Any] | None = None
+        if use_input_view:
+            t0 = time.perf_counter()
+            nearest = [int((inputs.times - tau).abs().argmin()) for tau in inputs.output_times.tolist()]
+            counts = []
+            for k, i in enumerate(nearest):
+                sets[k], count, info = input_view_layer(sets[k], frames[i].float().cpu(), depth_maps[i],
+                                                        inputs.cameras[i])
+                counts.append(count)
+            input_view_info = {**info, "frames": nearest, "gaussians": counts}
+            input_view_info.pop("latent_kept"), input_view_info.pop("latent_dropped")
+            input_view_info.pop("latent_shrunk")
+            timings["input_view"] = time.perf_counter() - t0
+            report("input_view", timings["input_view"])
         timings["total"] = time.perf_counter() - t_start
 
         meta: dict[str, Any] = {
@@ -521,6 +540,7 @@ class ScenePipeline:
             "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
             "prune_ratio": inputs.prune_ratio, "gaussians_before_prune": before, "gaussians": [len(g) for g in sets],
             "device": str(dev), "weights": dict(out.weights), "student_path": student_paths(self.student),
+            "input_view": input_view_info,
             "timings_s": {k: round(v, 4) for k, v in {**out.timings, **timings}.items()},
         }
         meta.update(metadata or {})
@@ -673,11 +693,53 @@ class ScenePipeline:
         return scene
 
 
+def input_view_layer(latent: Gaussians, image: Tensor, depth: Tensor, camera: Cameras
+                     ) -> tuple[Gaussians, int, dict[str, Any]]:
+    """The input-view Gaussians of one view in front of the latent Gaussians they do not duplicate or hide
+    (:mod:`lyra.student.input_view`).
+
+    Args:
+        latent: the latent head's Gaussians (of one time).
+        image: the view ``[3, Hd, Wd]`` in [0, 1] at the delivery size (its own aspect = the working one).
+        depth: its z-depth ``[h, w]`` at the working size; camera: its camera at the working size (batch ``[]``).
+
+    Returns:
+        ``(gaussians, count, info)``: the input-view Gaussians first (``count`` of them, one per pixel with depth,
+        colours refitted at the camera), then the kept latent ones (shrunk where their footprint would spill over
+        the view, :func:`~lyra.student.input_view.hide_behind_surface`); ``info`` the sizes, counts and settings.
+    """
+    from lyra.student.input_view import (
+        InputViewSettings,
+        fit_colors,
+        hide_behind_surface,
+        input_view_gaussians,
+        upsample_depth,
+    )
+
+    Hd, Wd = image.shape[-2:]
+    settings = InputViewSettings()
+    cam = camera.to("cpu")
+    depth = depth.float().cpu()
+    pixels = input_view_gaussians(image.float(), upsample_depth(depth, Hd, Wd, settings.edge_ratio),
+                                  cam.resize(Wd, Hd), settings)
+    keep, shrink = hide_behind_surface(latent, depth, cam, settings.redundant_margin, settings.footprint_reach)
+    kept = latent[keep]
+    shrink = shrink[keep].to(kept.scales)
+    kept = Gaussians(kept.means, kept.quats, kept.scales * shrink[:, None], kept.opacities, kept.colors, kept.sh_rest)
+    both = fit_colors(Gaussians.cat([pixels, kept]), len(pixels), cam.resize(Wd, Hd), image.float(),
+                      settings.color_iterations, backend="torch" if latent.means.device.type == "cpu" else "auto")
+    info = {"size": [int(Hd), int(Wd)], "gaussians": len(pixels), "latent_kept": len(kept),
+            "latent_dropped": len(latent) - len(kept), "latent_shrunk": int((shrink < 1).sum()),
+            "footprint_px": settings.footprint, "opacity": settings.opacity,
+            "redundant_margin": settings.redundant_margin, "footprint_reach": settings.footprint_reach,
+            "color_iterations": settings.color_iterations}
+    return both, len(pixels), info
+
+
 def with_input_view(scene: Scene, photo: Tensor, max_side: int = DEFAULT_MAX_SIDE) -> Scene:
     """``scene`` (the latent head's Gaussians alone) with the photo's pixel Gaussians added
-    (:mod:`lyra.student.input_view`): the input-view Gaussians first, then the latent head's Gaussians that they do not
-    duplicate or hide, shrunk where their footprint would spill over the photo at its camera
-    (:func:`~lyra.student.input_view.hide_behind_surface`).
+    (:func:`input_view_layer`): the input-view Gaussians first, then the latent head's Gaussians that they do not
+    duplicate or hide, shrunk where their footprint would spill over the photo at its camera.
 
     Args:
         scene: a :class:`Scene` with ``depth`` and ``input_camera`` (at the working size) and no input-view Gaussians
@@ -688,50 +750,27 @@ def with_input_view(scene: Scene, photo: Tensor, max_side: int = DEFAULT_MAX_SID
 
     Returns:
         a new :class:`Scene` (the same cameras, videos, image and depth); ``metadata["input_view"]`` holds the
-        delivered ``size`` ``[H, W]``, the count of input-view ``gaussians``, ``latent_kept`` / ``latent_dropped``
+        delivered ``size`` ``[H, W]``, the count of input-view ``gaussians``, ``latent_kept`` / ``latent_dropped``,
         ``latent_shrunk`` and the settings; ``metadata["gaussians"]`` the new total.
     """
     import dataclasses
 
     from lyra.inputs import fit_to_size, photo_crop
-    from lyra.student.input_view import (
-        InputViewSettings,
-        delivery_size,
-        fit_colors,
-        hide_behind_surface,
-        input_view_gaussians,
-        upsample_depth,
-    )
+    from lyra.student.input_view import delivery_size
 
     if scene.depth is None or scene.input_camera is None:
         raise ValueError("with_input_view needs the scene's input depth and input camera")
     if scene.latent_start:
         raise ValueError("the scene already has input-view Gaussians")
-    depth = scene.depth.float().cpu()
-    h, w = depth.shape
+    h, w = scene.depth.shape
     crop = photo_crop(photo.float().cpu(), h, w)
     Hd, Wd = delivery_size(int(crop.shape[1]), int(crop.shape[2]), max_side)
     image, _ = fit_to_size(crop, Hd, Wd)
-    settings = InputViewSettings()
-    cam = scene.input_camera.to("cpu")
-    pixels = input_view_gaussians(image.float(), upsample_depth(depth, Hd, Wd, settings.edge_ratio),
-                                  cam.resize(Wd, Hd), settings)
-    latent = scene.gaussians
-    keep, shrink = hide_behind_surface(latent, depth, cam, settings.redundant_margin, settings.footprint_reach)
-    kept = latent[keep]
-    shrink = shrink[keep].to(kept.scales)
-    kept = Gaussians(kept.means, kept.quats, kept.scales * shrink[:, None], kept.opacities, kept.colors, kept.sh_rest)
-    both = fit_colors(Gaussians.cat([pixels, kept]), len(pixels), cam.resize(Wd, Hd), image.float(),
-                      settings.color_iterations, backend="torch" if latent.means.device.type == "cpu" else "auto")
+    both, count, info = input_view_layer(scene.gaussians, image, scene.depth, scene.input_camera)
     meta = dict(scene.metadata)
-    meta["input_view"] = {"size": [Hd, Wd], "gaussians": len(pixels), "latent_kept": len(kept),
-                          "latent_dropped": len(latent) - len(kept),
-                          "latent_shrunk": int((shrink < 1).sum()), "footprint_px": settings.footprint,
-                          "opacity": settings.opacity, "redundant_margin": settings.redundant_margin,
-                          "color_iterations": settings.color_iterations}
-    meta["gaussians"] = len(pixels) + len(kept)
-    return dataclasses.replace(scene, gaussians=both, metadata=meta,
-                               latent_start=len(pixels))
+    meta["input_view"] = info
+    meta["gaussians"] = len(both)
+    return dataclasses.replace(scene, gaussians=both, metadata=meta, latent_start=count)
 
 
 def video_gaussians(scene: Scene) -> Gaussians:
@@ -871,6 +910,7 @@ def generate_dynamic(
     device: str | torch.device = "auto",
     progress: Any = True,
     metadata: dict[str, Any] | None = None,
+    input_view: bool | None = None,
 ) -> DynamicScene:
     """A monocular video → 4D Gaussians (the stages are in the module doc).
 
@@ -893,9 +933,13 @@ def generate_dynamic(
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` (for loaded models and the depth estimator).
         progress: ``True`` (one line per stage on stderr), ``False``, or a callable ``(stage, seconds)``.
         metadata: extra provenance stored in the scene (e.g. ``load_video``'s ``info`` under ``"input"``).
+        input_view: put in front of each time's Gaussians one Gaussian per pixel of the input frame nearest that
+            time (:func:`input_view_layer`, at the working size), so the 4D scene shows the video's own motion;
+            default: on for the tiny preset, off for the official one (its decoder's output as released).
 
     Returns:
-        :class:`DynamicScene` with ``K`` output times; ``gaussians[k]`` = the pruned student output at ``times[k]``;
+        :class:`DynamicScene` with ``K`` output times; ``gaussians[k]`` = the pruned student output at ``times[k]``
+        (after the input-view Gaussians of its nearest frame when ``input_view``);
         ``cameras`` the teacher's trajectories ``[V, T]`` and ``camera_times`` their frame times.
 
     Raises:
@@ -918,4 +962,4 @@ def generate_dynamic(
         timings["load"] = time.perf_counter() - t0
         report("load", timings["load"])
     pipe = ScenePipeline.for_video(teacher, student, preset=preset, device=dev)
-    return pipe._video(inputs, depth, progress, metadata, timings, t_start)
+    return pipe._video(inputs, depth, progress, metadata, timings, t_start, input_view)

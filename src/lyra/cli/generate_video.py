@@ -57,7 +57,7 @@ def reject_video_options(args: argparse.Namespace) -> None:
 
 def check_common_options(args: argparse.Namespace, decoder_file: str) -> None:
     """The checks ``lyra generate`` makes for images and videos alike (``--steps``, ``--seed``, ``--fps``,
-    ``--orbit-frames``, ``--preset official`` with ``--weights``); ``decoder_file`` names the release's decoder."""
+    ``--orbit-frames``, ``--input-resolution``, ``--preset official`` with ``--weights``); ``decoder_file`` names the release's decoder."""
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {args.steps}")
     if args.seed < 0:
@@ -67,6 +67,8 @@ def check_common_options(args: argparse.Namespace, decoder_file: str) -> None:
     check_fps(args.fps)
     if args.orbit_frames < 0:
         raise ConfigError("--orbit-frames must be non-negative")
+    if getattr(args, "input_resolution", None) is not None and args.input_resolution < 0:
+        raise ConfigError(f"--input-resolution must be >= 0 (0: off), got {args.input_resolution}")
     if args.preset == "official" and not args.weights:
         raise ConfigError(f"--preset official needs --weights DIR (DIR/teacher/, DIR/tokenizer/, DIR/{decoder_file})")
 
@@ -160,7 +162,8 @@ def run_video(args: argparse.Namespace) -> int:
     scene = lp.generate_dynamic(frames, times, depth=args.depth, input_cameras=input_cameras, output_times=times_opt,
                                 preset=args.preset, weights=args.weights, student_weights=args.student,
                                 seed=args.seed, steps=args.steps, device=args.device, progress=progress,
-                                metadata={"input": info})
+                                metadata={"input": info},
+                                input_view=None if args.input_resolution is None else args.input_resolution > 0)
     m = scene.metadata
 
     # ---- files
