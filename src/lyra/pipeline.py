@@ -95,6 +95,7 @@ from lyra.pipeline_inputs import (
     VideoInputs,
     align_depth_scales,
     as_image,
+    check_run_options,
     check_size,
     check_video_inputs,
     depth_estimator,
@@ -571,11 +572,7 @@ class ScenePipeline:
 
         height, width = check_size(size) if size is not None else working_size_for(
             int(original.shape[1]), int(original.shape[2]), self.working_size)
-        steps = 35 if steps is None else int(steps)
-        if steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {steps}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+        steps = check_run_options(seed, steps)
         input_resolution = self.input_resolution if input_resolution is None else input_resolution
         if isinstance(input_resolution, bool) or not isinstance(input_resolution, int) or input_resolution < 0:
             raise ConfigError(f"input_resolution must be a non-negative integer (0: off), got {input_resolution!r}")
