@@ -79,8 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="long side of the input-view Gaussians: one Gaussian per pixel of the photo (its crop to the "
                    "working aspect, never above its own resolution), in front of the generated ones, so the scene "
                    "keeps the photo's detail where it was taken. Default 1024 for tiny, 0 (off) for official; 0: the "
-                   "generated Gaussians alone. For a video, each output time gets the pixel Gaussians of its nearest frame at the "
-                   "working size (0: off)")
+                   "generated Gaussians alone. For a video, each output time gets the pixel Gaussians of its nearest "
+                   "frame at the working size (0: off)")
     p.add_argument("--trajectory", default=None, metavar="FILE",
                    help="your own camera path (lyra JSON, nerfstudio transforms.json or Lyra-2 trajectory.npz with "
                    "w2c + intrinsics arrays), ADDED to the six GEN3C trajectories: re-expressed relative to its "

@@ -57,7 +57,8 @@ def reject_video_options(args: argparse.Namespace) -> None:
 
 def check_common_options(args: argparse.Namespace, decoder_file: str) -> None:
     """The checks ``lyra generate`` makes for images and videos alike (``--steps``, ``--seed``, ``--fps``,
-    ``--orbit-frames``, ``--input-resolution``, ``--preset official`` with ``--weights``); ``decoder_file`` names the release's decoder."""
+    ``--orbit-frames``, ``--input-resolution``, ``--preset official`` with ``--weights``); ``decoder_file`` names the
+    release's decoder."""
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {args.steps}")
     if args.seed < 0:

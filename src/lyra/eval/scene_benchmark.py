@@ -17,8 +17,9 @@ sharpness ratio, LPIPS (when local weights are given), rendered-depth AbsRel and
 scaling when the depth is estimated: the estimate fixes the scene's scale, the GT cameras do not), coverage, and
 the same on the disoccluded pixels:
 
-* **ours** (key ``student``) — the delivered scene: the input-view Gaussians (one per pixel of the photo,
-  :mod:`lyra.student.input_view`) and the latent head's Gaussians they do not duplicate;
+* **ours** (key ``student``) — the delivered scene: the input-view Gaussians (one surfel per pixel of the photo,
+  :mod:`lyra.student.input_view`) and the latent head's Gaussians they do not duplicate (shrunk where they would
+  show over the photo at its camera);
 * **latent head alone** (key ``latent``, when the pipeline adds input-view Gaussians) — the same run's latent head
   Gaussians (pruned), Lyra's decoder output: the ablation of the input-view Gaussians;
 * **filled warp** — warp-only with its holes inpainted (OpenCV Telea, :func:`lyra.eval.baselines.filled_warp`):
@@ -336,12 +337,15 @@ def _input_view_lines(result: dict[str, Any]) -> list[str]:
         n = sum(v["gaussians"] for v in iv) / len(iv)
         kept = sum(v["latent_kept"] for v in iv) / len(iv)
         dropped = sum(v["latent_dropped"] for v in iv) / len(iv)
+        shrunk = [v["latent_shrunk"] for v in iv if "latent_shrunk" in v]
+        shrunk_text = (f"; {fmt(sum(shrunk) / len(shrunk), 0)} of the kept ones were shrunk so that their footprint "
+                       "at the input camera stays behind the visible surface" if shrunk else "")
         lines += [f"**Input-view Gaussians** (`--input-resolution {s.get('input_resolution')}`): one per pixel of "
                   f"the photo, {fmt(n, 0)} per world on average, in front of {fmt(kept, 0)} latent-head Gaussians "
                   f"(of which {fmt(100 * lat.get('at_scale_cap', math.nan), 1)} % sit at the scale cap); "
                   f"{fmt(dropped, 0)} latent-head Gaussians on or in front of the visible surface were dropped as "
-                  "redundant. *Latent head alone* is the same run's latent Gaussians without them (Lyra's "
-                  "decoder output, pruned as before).", ""]
+                  f"redundant{shrunk_text}. *Latent head alone* is the same run's latent Gaussians without them "
+                  "(Lyra's decoder output, pruned as before).", ""]
     hd = result.get("input_hd")
     if hd:
         size = hd.get("size", {})
@@ -376,8 +380,9 @@ def markdown_report(result: dict[str, Any]) -> str:
         + (f"; {s['device']}, {s['date']}" if s.get("device") else "") + "."
         + (f" Command: `{s['command']}`." if s.get("command") else ""),
         "",
-        "Systems: **ours** — the delivered Gaussians (input-view Gaussians, one per pixel of the photo, plus the "
-        "latent head's that they do not duplicate) rendered at the GT cameras; **latent head alone** — the same "
+        "Systems: **ours** — the delivered Gaussians (input-view Gaussians, one surfel per pixel of the photo, plus "
+        "the latent head's that they do not duplicate, shrunk where they would show over the photo at its camera) "
+        "rendered at the GT cameras; **latent head alone** — the same "
         "run's latent-head Gaussians without the input-view ones (the ablation); **filled warp** — "
         "warp-only with its holes (alpha < 0.5) inpainted by OpenCV's Telea method, the honest baseline; "
         "**warp-only** — the input image lifted to one Gaussian per pixel with the same input depth, white where "
