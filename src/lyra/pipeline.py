@@ -522,9 +522,9 @@ class ScenePipeline:
                 sets[k], count, info = input_view_layer(sets[k], frames[i].float().cpu(), depth_maps[i],
                                                         inputs.cameras[i])
                 counts.append(count)
-            input_view_info = {**info, "frames": nearest, "gaussians": counts}
-            input_view_info.pop("latent_kept"), input_view_info.pop("latent_dropped")
-            input_view_info.pop("latent_shrunk")
+            per_time = ("latent_kept", "latent_dropped", "latent_shrunk")  # of the last time only: left out
+            input_view_info = {**{k: v for k, v in info.items() if k not in per_time}, "frames": nearest,
+                               "gaussians": counts}
             timings["input_view"] = time.perf_counter() - t0
             report("input_view", timings["input_view"])
         timings["total"] = time.perf_counter() - t_start
