@@ -40,7 +40,7 @@ def test_list_shows_every_script_once_per_name(capsys):
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["bench", "nope"], "unknown benchmark 'nope'; choose one of generate, mesh, render"),
+    (["bench", "nope"], "unknown benchmark 'nope'; choose one of dynamic_input_view, generate, mesh, render"),
     (["bench", "nope", "--gpu"], "unknown GPU benchmark 'nope'"),
     (["bench", "sdg"], "'sdg' is a GPU benchmark only: add --gpu"),
     (["bench", "warp", "--gpu"], "'warp' is a CPU benchmark only"),

@@ -6,7 +6,7 @@ and once without (the dynamic student's Gaussians alone). Each time's scene is r
 compared with the first and last input frames; ``change`` is the mean absolute difference between the renders at
 t = 0 and t = 1 (the input frames' own change beside it).
 
-    python benchmarks/dynamic_input_view.py --worlds 3 --out docs/dynamic_eval
+    python benchmarks/dynamic_input_view_cpu.py --worlds 3 --out docs/dynamic_eval
 
 writes ``input_view_t0_t1.json`` and ``input_view_t0_t1.png`` (one row per world: frame 0 | t = 0 without | with |
 last frame | t = 1 without | with).
@@ -65,7 +65,7 @@ def main() -> None:
         sheet.append(np.concatenate([_u8(video[0]), _u8(renders[False][0]), _u8(renders[True][0]),
                                      _u8(video[-1]), _u8(renders[False][1]), _u8(renders[True][1])], 1))
     (args.out / "input_view_t0_t1.json").write_text(json.dumps(
-        {"command": f"python benchmarks/dynamic_input_view.py --worlds {args.worlds} --steps {args.steps}",
+        {"command": f"python benchmarks/dynamic_input_view_cpu.py --worlds {args.worlds} --steps {args.steps}",
          "worlds": rows}, indent=2) + "\n")
     Image.fromarray(np.concatenate(sheet, 0)).save(args.out / "input_view_t0_t1.png")
 
