@@ -1,6 +1,6 @@
 """Stand-ins for the dynamic teacher and the time-conditioned student (the real ones are integrated separately).
 
-They follow :class:`lyra.pipeline_dynamic.DynamicTeacher` / :class:`~lyra.pipeline_dynamic.DynamicStudent` and
+They follow :class:`lyra.pipeline_parts.DynamicTeacher` / :class:`~lyra.pipeline_parts.DynamicStudent` and
 compute something checkable: the teacher draws the six GEN3C trajectories from the first frame's depth (real
 trajectory code, zero latents); the student lifts the input frame nearest to the target time with its depth into
 pixel-aligned Gaussians, with opacities that rise along each row (so pruning keeps a known set).
@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lyra.dynamic_scene import nearest_time_index
 from lyra.gaussians import Gaussians
 from lyra.gaussians.from_depth import gaussians_from_depth
 from lyra.geometry.cameras import Cameras
 from lyra.geometry.trajectories import TRAJECTORY_NAMES, sample_gen3c_trajectories
-from lyra.pipeline_dynamic import DynamicTeacherOutput
+from lyra.pipeline import DynamicTeacherOutput
+from lyra.scene import nearest_time_index
 from lyra.teacher.pipeline import center_depth
 
 

@@ -9,17 +9,17 @@ import os
 import pytest
 import torch
 
-from lyra.dynamic_scene import (
+from lyra.errors import ConfigError, FormatError, InputFileError, OutputPathError
+from lyra.gaussians import Gaussians
+from lyra.geometry.cameras import Cameras, look_at
+from lyra.render.flythrough import dynamic_frames, flythrough_cameras, flythrough_times
+from lyra.scene import (
     DYNAMIC_FORMAT,
     DynamicScene,
     LazyGaussians,
     is_dynamic_scene_dir,
     nearest_time_index,
 )
-from lyra.errors import ConfigError, FormatError, InputFileError, OutputPathError
-from lyra.gaussians import Gaussians
-from lyra.geometry.cameras import Cameras, look_at
-from lyra.render.flythrough import dynamic_frames, flythrough_cameras, flythrough_times
 
 
 def blob(colour: tuple[float, float, float], n: int = 200, seed: int = 0, x: float = 0.0) -> Gaussians:

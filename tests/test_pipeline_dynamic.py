@@ -6,12 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-import lyra.pipeline_dynamic as pd
-from lyra.dynamic_scene import DynamicScene
+import lyra.pipeline as pd
 from lyra.errors import ConfigError, WeightsError
 from lyra.geometry.cameras import Cameras
-from lyra.pipeline import generate_dynamic as reexported
-from lyra.pipeline_dynamic import (
+from lyra.pipeline import (
     DynamicWeightsMissing,
     align_depth_scales,
     generate_dynamic,
@@ -19,6 +17,8 @@ from lyra.pipeline_dynamic import (
     resolve_dynamic_weights,
     static_cameras,
 )
+from lyra.pipeline import generate_dynamic as reexported
+from lyra.scene import DynamicScene
 from lyra.teacher.depth import DepthResult
 from tests.dynamic_fakes import FakeStudent, FakeTeacher
 

@@ -186,8 +186,8 @@ def test_help_lists_commands(capsys):
 def test_render_a_4d_folder_advances_time(tmp_path, capsys):
     from PIL import Image
 
-    from lyra.dynamic_scene import DynamicScene
     from lyra.gaussians import Gaussians
+    from lyra.scene import DynamicScene
 
     gen = torch.Generator().manual_seed(0)
     means = torch.rand(400, 3, generator=gen) * torch.tensor([2.0, 1.2, 0.5]) - torch.tensor([1.0, 0.6, -2.5])

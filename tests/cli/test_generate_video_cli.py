@@ -11,12 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-import lyra.pipeline_dynamic as pd  # noqa: E402
+import lyra.pipeline as pd  # noqa: E402
 from lyra.cli import main  # noqa: E402
-from lyra.dynamic_scene import DynamicScene  # noqa: E402
 from lyra.geometry.cameras import Cameras  # noqa: E402
 from lyra.geometry.trajectories import camera_path_dict  # noqa: E402
 from lyra.media import write_video  # noqa: E402
+from lyra.scene import DynamicScene  # noqa: E402
 from tests.dynamic_fakes import FakeStudent, FakeTeacher  # noqa: E402
 
 SIZE = ("--size", "32x48")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from lyra.distill.shards import SdgSample, scan_manifest, shard_name, write_manifest, write_shard
 from lyra.geometry.cameras import Cameras
+from lyra.shards import SdgSample, scan_manifest, shard_name, write_manifest, write_shard
 
 SETTINGS = {"preset": "tiny", "source": {"kind": "world", "split": "test", "world_preset": "micro",
                                          "trajectories": "world-gt"},

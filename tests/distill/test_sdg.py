@@ -19,7 +19,10 @@ from lyra.distill.sdg import (
     resolve_rank,
     weights_digest,
 )
-from lyra.distill.shards import (
+from lyra.errors import ConfigError, InputFileError
+from lyra.geometry.cameras import Cameras
+from lyra.seeds import mix_seed
+from lyra.shards import (
     MANIFEST_NAME,
     ShardDataset,
     compare_sets,
@@ -28,9 +31,6 @@ from lyra.distill.shards import (
     shard_files,
     shard_name,
 )
-from lyra.errors import ConfigError, InputFileError
-from lyra.geometry.cameras import Cameras
-from lyra.seeds import mix_seed
 from lyra.teacher.depth import DepthResult
 
 V, T, H, W = 6, 9, 16, 32

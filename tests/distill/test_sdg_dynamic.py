@@ -17,10 +17,10 @@ from lyra.distill.sdg import (
     merge_directions,
     reversed_request,
 )
-from lyra.distill.shards import HEADER_KEY, SdgSample, ShardDataset, read_shard, read_shard_header, write_shard
 from lyra.errors import ConfigError, FormatError
 from lyra.geometry.cameras import Cameras
 from lyra.seeds import mix_seed
+from lyra.shards import HEADER_KEY, SdgSample, ShardDataset, read_shard, read_shard_header, write_shard
 from lyra.teacher.depth import DepthResult
 
 V, T, H, W = 6, 9, 16, 32

@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 
 from lyra.cli import main
-from lyra.distill.shards import ShardDataset, read_manifest
 from lyra.inputs_exif import FULL_FRAME_DIAGONAL_MM
+from lyra.shards import ShardDataset, read_manifest
 
 SIZE = "48x80"  # HEIGHTxWIDTH
 STAGES = {"stages": [{"name": "short", "until": 1.0, "frames": 9, "views": 2, "target_frames": 2}]}

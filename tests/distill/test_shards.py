@@ -10,7 +10,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from lyra.distill.shards import (
+from lyra.errors import ConfigError, FormatError
+from lyra.shards import (
     FORMAT_VERSION,
     HEADER_KEY,
     MANIFEST_NAME,
@@ -26,7 +27,6 @@ from lyra.distill.shards import (
     write_manifest,
     write_shard,
 )
-from lyra.errors import ConfigError, FormatError
 
 V, T, H, W = 6, 9, 8, 16
 SETTINGS = {"preset": "tiny", "steps": 2, "seed": 0, "weights": {"teacher": "ab" * 32}}

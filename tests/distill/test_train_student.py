@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lyra.distill.shards import ShardDataset
 from lyra.distill.stages import Stage, StagePlan
 from lyra.geometry import Cameras
+from lyra.shards import ShardDataset
 from lyra.student import LatentDecoder
 from lyra.train.recipes.student import SampleStream, main, pack_cameras, unpack_cameras
 from tests.distill.student_fakes import make_fake_sdg

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lyra.distill.shards import ShardDataset
 from lyra.distill.stages import Stage, StagePlan
 from lyra.errors import ConfigError
+from lyra.shards import ShardDataset
 from lyra.student import LatentDecoder
 from lyra.student.dynamic import (
     decode_at_time,

@@ -156,7 +156,7 @@ def test_camera_paths(tmp_path_factory, width, height, c2w, K, fov, nerf):
                                             "camera_times", "gaussians", "metadata"]), json_values, max_size=9),
        valid_base=st.booleans())
 def test_dynamic_scene_index(tmp_path_factory, doc, valid_base):
-    from lyra.dynamic_scene import DynamicScene
+    from lyra.scene import DynamicScene
 
     folder = tmp_path_factory.mktemp("s4d") / "scene"
     DynamicScene(times=torch.tensor([0.0, 1.0]), gaussians=[make_scene(5), make_scene(5, 1)]).save(folder)

@@ -178,8 +178,8 @@ def test_corrupt_tokenizer_weights_are_one_error(tmp_path):
 # ------------------------------------------------------------------------------------------------ confinement
 @pytest.fixture
 def scene4d(tmp_path):
-    from lyra.dynamic_scene import DynamicScene
     from lyra.geometry.trajectories import orbit
+    from lyra.scene import DynamicScene
 
     cams = orbit(torch.zeros(3), 3.0, 2, 48, 32).reshape(1, 2)
     path = tmp_path / "scene4d"
@@ -199,7 +199,7 @@ def _edit_index(folder, **fields):
     ("files", ["/etc/passwd", "t001.ply"]), ("cameras", 5), ("files", ["sub/t000.ply", "t001.ply"]),
 ])
 def test_index_paths_are_confined(tmp_path, scene4d, field, value):
-    from lyra.dynamic_scene import DynamicScene
+    from lyra.scene import DynamicScene
 
     (tmp_path / "x.json").write_text((scene4d / "cameras.json").read_text())  # a valid file outside the folder
     _edit_index(scene4d, **{field: value})
@@ -211,7 +211,7 @@ def test_index_paths_are_confined(tmp_path, scene4d, field, value):
 
 @pytest.mark.parametrize("name", ["t000.ply", "cameras.json"])
 def test_symlinks_out_of_the_folder_are_refused(tmp_path, scene4d, name):
-    from lyra.dynamic_scene import DynamicScene
+    from lyra.scene import DynamicScene
 
     outside = tmp_path / f"outside_{name}"
     os.replace(scene4d / name, outside)
@@ -221,7 +221,7 @@ def test_symlinks_out_of_the_folder_are_refused(tmp_path, scene4d, name):
 
 
 def test_missing_listed_file_is_still_an_input_error(scene4d):
-    from lyra.dynamic_scene import DynamicScene
+    from lyra.scene import DynamicScene
 
     (scene4d / "t001.ply").unlink()
     with pytest.raises(InputFileError, match="missing"):

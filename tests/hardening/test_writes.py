@@ -113,7 +113,7 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
 def test_interrupted_folder_replacement_is_recovered(tmp_path):
     """A crash between replace_dir's two renames leaves only .NAME.old: info or the next run restores it."""
     scene = tmp_path / "scene4d"
-    from lyra.dynamic_scene import DynamicScene
+    from lyra.scene import DynamicScene
 
     DynamicScene(times=torch.tensor([0.0, 1.0]), gaussians=[make_scene(20), make_scene(20, 1)]).save(scene)
     # Simulate the crash: the old folder renamed aside, the new one not yet in place.

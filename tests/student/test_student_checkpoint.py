@@ -105,7 +105,7 @@ def test_unreadable_and_missing_files(tmp_path):
 def test_official_dynamic_checkpoint_loads_through_the_video_path(tmp_path, official_sd):
     """``lyra_dynamic.pt`` (same names and shapes as the static release, the TSV): found in an official weights
     folder by the video pipeline and loaded strictly with its time embeddings (which the static model ignores)."""
-    from lyra.pipeline_dynamic import resolve_dynamic_weights
+    from lyra.pipeline import resolve_dynamic_weights
     from lyra.pipeline_parts import load_decoder
 
     (tmp_path / "teacher").mkdir()

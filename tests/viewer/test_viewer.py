@@ -278,7 +278,7 @@ def test_playback_moves_a_connected_browser():
 # ------------------------------------------------------------------------------------------ 4D scenes
 def make_4d(counts=(300, 200, 100)):
     """Three times [0, 0.5, 1]: red, green, blue splats (different counts), with two 5-camera trajectories."""
-    from lyra.dynamic_scene import DynamicScene
+    from lyra.scene import DynamicScene
 
     sets = []
     for k, n in enumerate(counts):
@@ -300,10 +300,10 @@ def _wait_for(cond, timeout: float = 10.0) -> bool:
 def test_time_slider_swaps_the_splats_without_a_browser():
     if importlib.util.find_spec("viser") is None:
         pytest.skip("viser is not installed (pip install viser)")
-    from lyra.viewer.app import serve_dynamic
+    from lyra.viewer.app import serve
 
     scene = make_4d()
-    viewer = serve_dynamic(scene, port=_free_port(), fps=50.0, verbose=False)
+    viewer = serve(scene, port=_free_port(), fps=50.0, verbose=False)
     try:
         def shown(k: int) -> bool:
             return viewer.time_index == k and viewer.splats.centers.shape == (len(scene.gaussians[k]), 3) and \
@@ -339,10 +339,10 @@ def test_time_slider_swaps_the_splats_without_a_browser():
 def test_time_swap_respects_the_splat_budget():
     if importlib.util.find_spec("viser") is None:
         pytest.skip("viser is not installed (pip install viser)")
-    from lyra.viewer.app import serve_dynamic
+    from lyra.viewer.app import serve
 
     scene = make_4d((300, 120, 80))
-    viewer = serve_dynamic(scene, port=_free_port(), max_splats=150, verbose=False)
+    viewer = serve(scene, port=_free_port(), max_splats=150, verbose=False)
     try:
         assert viewer.num_splats == 150 and viewer.splats.centers.shape == (150, 3)
         kept, _ = limit_splats(scene.gaussians[0], 150)
@@ -370,10 +370,10 @@ def test_view_folder_that_is_not_a_4d_scene(tmp_path, capsys):
 
 def test_browser_draws_the_time_shown(tmp_path):
     _needs_browser()
-    from lyra.viewer.app import serve_dynamic
+    from lyra.viewer.app import serve
 
     scene = make_4d((3000, 3000, 3000))
-    viewer = serve_dynamic(scene, port=_free_port(), verbose=False)
+    viewer = serve(scene, port=_free_port(), verbose=False)
     try:
         viewer.show_time(2)  # blue: the page that connects now must draw the blue set, not the red first one
         shot = tmp_path / "view4d.png"

@@ -88,10 +88,10 @@ def parse_times(text: str | None) -> int | list[float] | None:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """The output must be a folder; side files must have their extensions and writable folders."""
-    from lyra.dynamic_scene import check_scene_output
     from lyra.fileio import check_output_dir
     from lyra.gaussians.io import FORMATS
     from lyra.media import VIDEO_EXTENSIONS
+    from lyra.scene import check_scene_output
 
     out = Path(args.output)
     if out.suffix.lower() in FORMATS and not out.is_dir():

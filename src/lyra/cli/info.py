@@ -66,7 +66,7 @@ def summarize_dynamic(path: str | Path) -> str:
     """The text ``lyra info`` prints for a 4D scene folder (read lazily: only its index and file headers)."""
     import json
 
-    from lyra.dynamic_scene import INDEX_NAME, DynamicScene
+    from lyra.scene import INDEX_NAME, DynamicScene
 
     scene = DynamicScene.load(path, lazy=True)  # validated; the counts below come from the same index
     counts = json.loads((Path(path) / INDEX_NAME).read_text()).get("gaussians")

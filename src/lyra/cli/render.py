@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     scene4d = None
     if Path(args.file).is_dir():
-        from lyra.dynamic_scene import DynamicScene
+        from lyra.scene import DynamicScene
 
         scene4d = DynamicScene.load(args.file, lazy=True)
         g = scene4d.at(args.time or 0.0).to(device)  # frames the path (orbit centre, GEN3C depth)

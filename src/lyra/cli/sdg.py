@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
     from lyra.distill.sdg import ImageSource, PipelineTeacher, WorldSource, generate_sdg
-    from lyra.distill.shards import ensure_output_dir
+    from lyra.shards import ensure_output_dir
     from lyra.teacher.pipeline import TeacherPipeline
     from lyra.weights.hub import get_preset
 
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
           f"already complete; {report.seconds:.1f} s{rate} on {device}"
           + ("; stopped at --max-minutes (rerun the same command to continue)" if report.stopped_early else ""))
     if report.manifest is not None:
-        from lyra.distill.shards import read_manifest
+        from lyra.shards import read_manifest
 
         m = read_manifest(args.out_dir)
         state_word = "complete" if m.get("complete") else "incomplete (rerun the same command to finish it)"

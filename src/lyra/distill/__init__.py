@@ -1,11 +1,11 @@
 """Self-distillation: the teacher's synthetic data (SDG) and the student trained on it.
 
-* :mod:`~lyra.distill.shards` — the SDG shard format: writer, checked reader, manifest,
+* :mod:`~lyra.shards` — the SDG shard format: writer, checked reader, manifest,
   :class:`ShardDataset` (what the student trainer reads).
 * :mod:`~lyra.distill.sdg` — the generation loop (``lyra sdg``): sources, planning, rank split, resume.
 """
 
-from lyra.distill.shards import (
+from lyra.shards import (
     FORMAT_VERSION,
     SdgSample,
     ShardDataset,

@@ -4,7 +4,7 @@ For every input (a procedural world, or one of the user's images) the teacher ge
 trajectory videos in latent space; the tokenizer decodes them; a depth estimator (the
 :class:`~lyra.teacher.depth.DepthEstimator` protocol) estimates the depth of every decoded frame. The
 raw latents, the decoded frames (uint8), the cameras and the depth go into shards
-(:mod:`lyra.distill.shards`), the student's training data.
+(:mod:`lyra.shards`), the student's training data.
 
 Planning, sharding and resuming:
 
@@ -26,7 +26,7 @@ generated reversed in time (:func:`reversed_request`: frames, depths, cameras an
 trajectory cameras, noise seed ``mix_seed(noise_seed, 1)``), and the sample holds both: ``2 × 6``
 trajectories, the reversed six after the forward six, with each frame's time (``times [12, T]``) — so for
 every time ``τ`` twelve frames show the scene at ``τ`` (six at camera step ``f`` with ``t_f = τ``, six at
-step ``T − 1 − f``). Shards record the layout (``directions``, :mod:`lyra.distill.shards`).
+step ``T − 1 − f``). Shards record the layout (``directions``, :mod:`lyra.shards`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from lyra.distill.shards import (
+from lyra.errors import ConfigError, FormatError, InputFileError
+from lyra.geometry.cameras import Cameras
+from lyra.shards import (
     MANIFEST_NAME,
     SdgSample,
     check_settings,
@@ -59,8 +61,6 @@ from lyra.distill.shards import (
     write_manifest,
     write_shard,
 )
-from lyra.errors import ConfigError, FormatError, InputFileError
-from lyra.geometry.cameras import Cameras
 from lyra.weights.hub import weights_digest  # noqa: F401  (re-exported: tests and the trainer use it here)
 
 __all__ = [

@@ -26,10 +26,10 @@ Dynamic students on dynamic SDG data (:mod:`lyra.student.dynamic`; chosen automa
   that shows ``τ`` — frame ``g`` of the forward trajectories and, with motion reversal, frame ``T − 1 − g`` of
   the reversed ones — and compared with the teacher's frames there (``psnr_forward``/``psnr_reversed`` split
   them; the reversed frames are views the student did not read at ``τ``);
-* :func:`evaluate_dynamic_gt` — for dynamic world scenes: the world regenerated (``dynamic=True``), and for
-  ``τ = t_g``, ``g = 1 … T − 1``: the student at ``τ`` rendered at the GT cameras of frame ``g`` of the six
-  trajectories vs the GT frames, beside the teacher's frames and a warp-only baseline (input video frame
-  ``g`` lifted with the depth the teacher used for it).
+* :func:`evaluate_gt` on dynamic world scenes (the same function; a static scene is the case of one time): the
+  world regenerated (``dynamic=True``), and for ``τ = t_g``: the student at ``τ`` rendered at the GT cameras of
+  frame ``g`` of the forward trajectories vs the GT frames, beside the teacher's frames, the warp-only baseline
+  (input video frame ``g`` lifted with the depth the teacher used for it) and the filled warp.
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ from lyra.geometry import Cameras
 from lyra.student import LatentDecoder
 from lyra.student.inference import PRUNE_RATIO, decode_sample, decode_sample_at_time, render_sample
 
-__all__ = ["PRUNE_RATIO", "evaluate_dynamic_fidelity", "evaluate_dynamic_gt", "evaluate_fidelity", "evaluate_gt",
-           "frame_metrics"]
+__all__ = ["PRUNE_RATIO", "evaluate_dynamic_fidelity", "evaluate_fidelity", "evaluate_gt", "frame_metrics"]
 
 
 #: The whole-frame metrics of a fidelity run (each also suffixed ``_pruned``).
@@ -85,7 +84,7 @@ def _scenes(dataset: Any, max_scenes: int | None) -> range:
 
 def _dataset(data: str | Any, dynamic: bool | None) -> Any:
     """The SDG data set of ``data`` (a folder or a data set), checked against ``dynamic`` (``None``: any)."""
-    from lyra.distill.shards import ShardDataset
+    from lyra.shards import ShardDataset
 
     ds = ShardDataset(data, as_float=False) if isinstance(data, (str, Path)) else data
     found = bool(getattr(ds, "dynamic", False))
@@ -111,7 +110,7 @@ def evaluate_fidelity(model: LatentDecoder, data: str | Any, encoder: Any, max_s
 
     Args:
         model: the student (eval mode; its device is used).
-        data: an SDG folder or a :class:`~lyra.distill.shards.ShardDataset`.
+        data: an SDG folder or a :class:`~lyra.shards.ShardDataset`.
         encoder: the frozen tokenizer of the SDG data.
         max_scenes: the first this many scenes (``None``: all).
         frame_stride: every ``frame_stride``-th frame of each trajectory (and always the last).
@@ -186,51 +185,108 @@ def _gt_example(seed: int, preset: str, H: int, W: int, device: torch.device,
     return videos, ex.cameras.crop(left, top, W, H), ex.depths[..., top:top + H, left:left + W]
 
 
+def _cat_views(parts: list[Views]) -> Views:
+    """Views ``[V, 1]`` of one frame each → ``[V, F]`` (along the frame axis)."""
+    def cat(ts: list[Tensor | None]) -> Tensor | None:
+        return None if ts[0] is None else torch.cat([t for t in ts if t is not None], dim=1)
+
+    return Views(cat([v.rgb for v in parts]), cat([v.depth for v in parts]), cat([v.alpha for v in parts]))
+
+
+def _gt_systems(model: LatentDecoder, s: dict[str, Any], encoder: Any, ds: Any, views: list[int], frames: list[int],
+                gt_cams: Cameras, single_view: bool, prune_ratio: float | None, backend: str,
+                cache: Any) -> tuple[Views, Views, Tensor]:
+    """The student's and the warp-only baseline's frames ``[S, F]`` at the GT cameras ``gt_cams[:, frames]``, and
+    the input image ``[3, H, W]`` (the reference of the ``input`` group).
+
+    Static data is the case of one time: the student decodes the sample once, and the warp lifts the input image
+    with the input depth the teacher used. Dynamic data: for each frame ``g`` the student decodes the trajectories
+    ``views`` at the target time ``t_g`` and renders at frame ``g`` of each trajectory, and the warp lifts input
+    video frame ``g`` with the depth the teacher used for it (``input_video_depth``).
+    """
+    dev = next(model.parameters()).device
+    if not ds.dynamic:
+        image = _unit_image(s["image"]).to(dev)
+        cams = gt_cams[:, frames]
+        raw = decode_sample(model, s, encoder, single_view)
+        warp = warp_only_gaussians(image, s["input_depth"].to(dev).float(), gt_cams[0, 0])
+        return (_student_views(raw, cams, prune_ratio, backend), render_views(warp, cams, backend).cpu(),
+                image.cpu())
+    from lyra.student import plucker_latents
+    from lyra.student.latents import raw_video_encoder
+
+    V, T = s["c2w"].shape[:2]
+    H, W = gt_cams.height, gt_cams.width
+    sdg_cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)[views].to(dev)
+    plucker = plucker_latents(sdg_cams.reshape(1, len(views), T), raw_video_encoder(encoder))[0]
+    video = _unit_image(s["input_video"]).to(dev)  # [T, 3, H, W]
+    video_depth = s["input_video_depth"].to(dev).float()
+    times = s["times"].float()
+    students, warps = [], []
+    for g in frames:
+        raw = decode_sample_at_time(model, s, encoder, float(times[0, g]), views, plucker, cache)
+        cams = gt_cams[:, g:g + 1]
+        students.append(_student_views(raw, cams, prune_ratio, backend))
+        warp = warp_only_gaussians(video[g], video_depth[g], gt_cams[0, 0])
+        warps.append(render_views(warp, cams, backend).cpu())
+    return _cat_views(students), _cat_views(warps), video[0].cpu()
+
+
+def _unit_image(image: Tensor) -> Tensor:
+    """A stored image ``[..., H, W, 3]`` uint8 or float ``[..., 3, H, W]`` → float ``[..., 3, H, W]`` in [0, 1]."""
+    return image.movedim(-1, -3).float() / 255.0 if image.dtype == torch.uint8 else image.float()
+
+
 @torch.no_grad()
 def evaluate_gt(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes: int | None = 8,
                 frame_stride: int = 1, backend: str = "auto", single_view: bool = False,
                 prune_ratio: float | None = PRUNE_RATIO, progress: bool = True,
                 dynamic: bool | None = None) -> dict[str, Any]:
-    """Student, teacher, filled warp and warp-only vs ground truth on SDG scenes made from procedural worlds.
+    """Student, teacher, filled warp and warp-only vs ground truth on SDG scenes made from procedural worlds,
+    static or dynamic (the module doc; a static scene is the case of one time).
 
-    The student renders at the GT trajectory cameras of the regenerated world (pruned with ``prune_ratio``, as
-    a scene would be delivered; ``None``: all Gaussians). Every ``frame_stride``-th frame and the last. Returns
-    ``psnr_<system>``, ``ssim_<system>`` (systems ``student``, ``teacher``, ``filled_warp``, ``warp``; frames
-    ``1 … T − 1``, as before the frame groups), ``table`` (the frame groups of :mod:`lyra.eval.groups` with every
-    metric, mean over scenes; depth metric as the data's depth is metric), ``scenes``, ``world_seeds``,
-    ``max_camera_offset`` (largest distance between the SDG's and the regenerated GT camera centres: 0 when the
-    data matches its world). Dynamic data: see :func:`evaluate_dynamic_gt` (``dynamic`` as in
-    :func:`evaluate_fidelity`).
+    The world is regenerated from the sample's world seed (a dynamic world for dynamic data). The student renders
+    at the GT trajectory cameras (pruned with ``prune_ratio``, as a scene would be delivered; ``None``: all
+    Gaussians) of every ``frame_stride``-th frame and the last; on dynamic data it reads the forward trajectories
+    and is decoded at each frame's time ``t_g``, and the GT frames show the world at ``t_g``. The teacher's frames
+    are those of the same trajectories (the forward ones on dynamic data).
+
+    Returns ``psnr_<system>``, ``ssim_<system>`` (systems ``student``, ``teacher``, ``filled_warp``, ``warp``;
+    frames ``1 … T − 1``), ``table`` (the frame groups of :mod:`lyra.eval.groups` with every metric, mean over
+    scenes; depth metric as the data's depth is metric), ``scenes``, ``world_seeds``, ``max_camera_offset``
+    (largest distance between the SDG's and the regenerated GT camera centres: 0 when the data matches its world),
+    ``dynamic``, ``per_scene``. ``dynamic`` as in :func:`evaluate_fidelity`.
     """
+    from lyra.student.latents import LatentCache
+
     ds = _dataset(data, dynamic)
-    if ds.dynamic:
-        return evaluate_dynamic_gt(model, ds, encoder, max_scenes, frame_stride, backend, prune_ratio, progress)
     preset = _world_preset(ds)
     model.eval()
     dev = next(model.parameters()).device
+    cache = LatentCache(encoder, max_entries=256) if ds.dynamic else None
     rows: list[dict[str, float]] = []
     tables: list[Table] = []
     seeds: list[int] = []
     offset = 0.0
-    for i in tqdm(_scenes(ds, max_scenes), desc="ground truth", disable=not progress):
+    desc = "dynamic ground truth" if ds.dynamic else "ground truth"
+    for i in tqdm(_scenes(ds, max_scenes), desc=desc, disable=not progress):
         s = ds[i]
         seed = int(s["world_seed"])
         if seed < 0:
             continue
         teacher = _unit_rgb(s["rgb"]).movedim(-1, -3)  # [V, T, 3, H, W]
         V, T, _, H, W = teacher.shape
-        gt, gt_cams, gt_depth = _gt_example(seed, preset, H, W, dev)
-        gt, gt_cams, gt_depth = gt[:V].movedim(-1, -3).cpu(), gt_cams[:V], gt_depth[:V].cpu()
+        gt, gt_cams, gt_depth = _gt_example(seed, preset, H, W, dev, dynamic=ds.dynamic)
+        views = _forward_views(ds, V) if ds.dynamic else list(range(V))
+        views = views[:min(len(views), gt.shape[0])]
+        S = len(views)
+        gt, gt_cams, gt_depth = gt[:S].movedim(-1, -3).cpu(), gt_cams[:S], gt_depth[:S].cpu()
         frames = _frames(T, frame_stride)
-        sdg_cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)
+        sdg_cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)[views]
         offset = max(offset, float((sdg_cams.centers.to(dev) - gt_cams.centers.to(dev)).norm(dim=-1).max()))
-        cams = gt_cams[:, frames]
-        raw = decode_sample(model, s, encoder, single_view)
-        image = s["image"].to(dev).permute(2, 0, 1).float() / 255.0 if s["image"].dtype == torch.uint8 \
-            else s["image"].to(dev).float()
-        warp = render_views(warp_only_gaussians(image, s["input_depth"].to(dev).float(), gt_cams[0, 0]), cams,
-                            backend).cpu()
-        systems = {"student": _student_views(raw, cams, prune_ratio, backend), "teacher": Views(teacher[:, frames]),
+        student, warp, image = _gt_systems(model, s, encoder, ds, views, frames, gt_cams, single_view, prune_ratio,
+                                           backend, cache)
+        systems = {"student": student, "teacher": Views(teacher[views][:, frames]),
                    "filled_warp": filled_warp(warp), "warp": warp}
         target, depth = gt[:, frames], gt_depth[:, frames]
         novel = [j for j, f in enumerate(frames) if f > 0]
@@ -239,15 +295,16 @@ def evaluate_gt(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes:
             m = view_metrics(Views(v.rgb[:, novel].flatten(0, 1)), target[:, novel].flatten(0, 1))
             row[f"psnr_{name}"], row[f"ssim_{name}"] = m["psnr"], m["ssim"]
         rows.append(row)
-        tables.append(group_metrics(systems, target, depth, holes=warp.alpha < HOLE_ALPHA, input_image=image.cpu(),
+        tables.append(group_metrics(systems, target, depth, holes=warp.alpha < HOLE_ALPHA, input_image=image,
                                     frame_numbers=frames, total_frames=T))
         seeds.append(seed)
     if not seeds:
         raise ConfigError("no world scenes (with a world seed) among the evaluated samples")
     out: dict[str, Any] = mean_rows(rows)
-    out.update(scenes=len(seeds), world_seeds=seeds, world_preset=preset, frames="1..T-1", frame_stride=frame_stride,
+    out.update(scenes=len(seeds), world_seeds=seeds, world_preset=preset,
+               frames="1..T-1 (target time t_g at frame g)" if ds.dynamic else "1..T-1", frame_stride=frame_stride,
                student_prune_ratio=prune_ratio, max_camera_offset=offset, table=mean_tables(tables),
-               per_scene={k: [round(r[k], 4) for r in rows] for k in sorted(rows[0])})
+               dynamic=bool(ds.dynamic), per_scene={k: [round(r[k], 4) for r in rows] for k in sorted(rows[0])})
     return out
 
 
@@ -321,79 +378,5 @@ def evaluate_dynamic_fidelity(model: LatentDecoder, data: str | Any, encoder: An
     out.update(scenes=len(ids), target_times=n_taus, frames_per_target_time=n_frames,
                frames_per_scene=n_frames * n_taus, prune_ratio=prune_ratio, sample_ids=ids,
                directions=list(getattr(ds, "directions", ["forward"])), dynamic=True,
-               per_scene={k: [round(x, 4) for x in v] for k, v in per.items()})
-    return out
-
-
-@torch.no_grad()
-def evaluate_dynamic_gt(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes: int | None = 8,
-                        frame_stride: int = 1, backend: str = "auto", prune_ratio: float | None = PRUNE_RATIO,
-                        progress: bool = True) -> dict[str, Any]:
-    """Dynamic student, teacher and warp-only baseline vs the ground truth of regenerated dynamic worlds.
-
-    For ``τ = t_g``, ``g = 1 … T − 1`` (every ``frame_stride``-th and the last): the student decodes the forward
-    trajectories at ``τ`` (pruned with ``prune_ratio``) and renders at the GT cameras of frame ``g`` of the six
-    trajectories; the GT frames show the world at ``t_g`` there. Teacher: its forward frames ``g``. Warp-only:
-    input video frame ``g`` lifted with the depth the teacher used for it (``input_video_depth``).
-
-    Returns ``psnr_student``, ``ssim_student``, ``psnr_teacher``, ``ssim_teacher``, ``psnr_warp``, ``ssim_warp``,
-    ``scenes``, ``world_seeds``, ``max_camera_offset``, ``per_scene``, ``dynamic: True``.
-    """
-    from lyra.gaussians.from_depth import gaussians_from_depth
-    from lyra.render import render
-    from lyra.student import plucker_latents
-    from lyra.student.latents import LatentCache, raw_video_encoder
-
-    ds = _dataset(data, True)
-    preset = _world_preset(ds)
-    model.eval()
-    dev = next(model.parameters()).device
-    per: dict[str, list[float]] = {f"{m}_{w}": [] for w in ("student", "teacher", "warp") for m in ("psnr", "ssim")}
-    seeds: list[int] = []
-    offset = 0.0
-    cache = LatentCache(encoder, max_entries=256)
-    for i in tqdm(_scenes(ds, max_scenes), desc="dynamic ground truth", disable=not progress):
-        s = ds[i]
-        seed = int(s["world_seed"])
-        if seed < 0:
-            continue
-        teacher = _unit_rgb(s["rgb"])
-        V, T, H, W = teacher.shape[:4]
-        fwd = _forward_views(ds, V)
-        gt, gt_cams, _ = _gt_example(seed, preset, H, W, dev, dynamic=True)
-        S = min(len(fwd), gt.shape[0])
-        fwd, gt, gt_cams = fwd[:S], gt[:S], gt_cams[:S]
-        sdg_cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)
-        offset = max(offset, float((sdg_cams[fwd].centers.to(dev) - gt_cams.centers.to(dev)).norm(dim=-1).max()))
-        pl = plucker_latents(sdg_cams[fwd].to(dev).reshape(1, S, T), raw_video_encoder(encoder))[0]
-        times = s["times"].float()
-        video = s["input_video"].to(dev).float() / 255.0 if s["input_video"].dtype == torch.uint8 \
-            else s["input_video"].to(dev).float().movedim(-3, -1)
-        vdepth = s["input_video_depth"].to(dev).float()
-        acc: dict[str, list[Tensor]] = {k: [] for k in per}
-        for g in _frames(T, frame_stride, skip_first=True):
-            tau = float(times[0, g])
-            raw = decode_sample_at_time(model, s, encoder, tau, fwd, pl, cache)
-            cams = gt_cams[:, g]
-            target = gt[:, g]
-            warp_g = gaussians_from_depth(video[g].permute(2, 0, 1)[None], vdepth[g][None], gt_cams[0, 0].reshape(1))
-            renders = {
-                "student": render_sample(raw, cams, prune_ratio, backend),
-                "teacher": teacher[fwd, g].to(dev),
-                "warp": render(warp_g, cams.to(dev), backend=backend).rgb if len(warp_g) else torch.ones_like(target),
-            }
-            for who, pred in renders.items():
-                p, q = frame_metrics(pred, target)
-                acc[f"psnr_{who}"].append(p)
-                acc[f"ssim_{who}"].append(q)
-        for k, v in acc.items():
-            x = torch.cat(v)
-            per[k].append(mean_finite(x) if k.startswith("psnr") else float(x.mean()))
-        seeds.append(seed)
-    if not seeds:
-        raise ConfigError("no world scenes (with a world seed) among the evaluated samples")
-    out: dict[str, Any] = {k: sum(v) / len(v) for k, v in per.items()}
-    out.update(scenes=len(seeds), world_seeds=seeds, world_preset=preset, frames="1..T-1 (target time t_g, frame g)",
-               frame_stride=frame_stride, student_prune_ratio=prune_ratio, max_camera_offset=offset, dynamic=True,
                per_scene={k: [round(x, 4) for x in v] for k, v in per.items()})
     return out

@@ -2,7 +2,7 @@
 
 * :func:`decode` — the teacher's latents ``[V, 16, t, h, w]`` of a static scene, their cameras ``[V, T]`` and
   Plücker latents (:func:`plucker_of`) → raw Gaussians ``[N, 14]`` (what the product runs);
-* :func:`decode_sample` — the same for one SDG sample (a :class:`~lyra.distill.shards.ShardDataset` item);
+* :func:`decode_sample` — the same for one SDG sample (a :class:`~lyra.shards.ShardDataset` item);
 * :func:`decode_sample_at_time` — the same for a dynamic sample at one target time;
 * :func:`render_sample` — raw Gaussians rendered at cameras (optionally pruned).
 
@@ -72,7 +72,7 @@ def decode_sample(model: LatentDecoder, sample: dict[str, Any], encoder: Any, si
                   plucker: Tensor | None = None) -> Tensor:
     """:func:`decode` of one SDG sample (all its trajectories): raw Gaussians ``[N, 14]`` on the model's device.
 
-    ``sample``: a :class:`~lyra.distill.shards.ShardDataset` item (either dtype layout). ``encoder``: the frozen
+    ``sample``: a :class:`~lyra.shards.ShardDataset` item (either dtype layout). ``encoder``: the frozen
     tokenizer (for the Plücker latents) unless ``plucker`` ``[V, 32, t, h, w]`` is given.
     """
     dev = next(model.parameters()).device

@@ -240,12 +240,6 @@ def serve(
     return viewer
 
 
-def serve_dynamic(scene: DynamicScene, cameras: Cameras | Mapping[str, Cameras] | None = None,
-                  **options: Any) -> Viewer:
-    """:func:`serve` of a 4D scene (the name it had before :func:`serve` took every kind of scene)."""
-    return serve(scene, cameras, **options)
-
-
 def _serve_splats(gaussians: Gaussians, cameras: Cameras | Mapping[str, Cameras] | None, host: str, port: int,
                   max_splats: int | None, up: tuple[float, float, float], frustum_scale: float | None, fps: float,
                   verbose: bool) -> Viewer:
@@ -399,4 +393,4 @@ def serve_forever(viewer: Viewer) -> None:
 
 
 __all__ = ["CURRENT_COLOR", "FRUSTUM_COLOR", "Viewer", "camera_fov_aspect", "camera_poses", "limit_splats", "serve",
-           "serve_dynamic", "serve_forever", "splat_arrays"]
+           "serve_forever", "splat_arrays"]

@@ -1,6 +1,6 @@
 """Self-distillation of the student on SDG shards: ``python -m lyra.train.recipes.student`` / ``lyra train student``.
 
-Data: an SDG folder (:class:`~lyra.distill.shards.ShardDataset`): per sample the teacher's raw latents
+Data: an SDG folder (:class:`~lyra.shards.ShardDataset`): per sample the teacher's raw latents
 ``[6, 16, t, h, w]``, its tokenizer-decoded frames ``[6, T, H, W, 3]`` (the targets), the cameras and a depth
 estimate of the decoded frames. Each step (:class:`SampleStream`): a batch of samples in a seeded per-epoch
 order, the stage of the step (:mod:`lyra.distill.stages`), and the stage's random choices — which
@@ -567,7 +567,7 @@ def _sharded_strategy() -> str | None:
 
 def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:
     """Train, checkpoint and export with parsed options."""
-    from lyra.distill.shards import ShardDataset
+    from lyra.shards import ShardDataset
     from lyra.tokenizer import Tokenizer
 
     rr = start_run(args, t_process, command)
