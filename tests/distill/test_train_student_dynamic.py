@@ -211,6 +211,11 @@ def test_dynamic_training_from_a_static_export_and_evaluation(tmp_path, sdg, sta
     # the stand-in teacher is the tokenizer round trip of the GT frames: far better than warp-only
     assert gt["psnr_teacher"] > 20.0 and gt["psnr_teacher"] > gt["psnr_warp"]
     assert gt["psnr_student"] < gt["psnr_teacher"]
+    # the same evaluation as static data (one time there): frame groups and the filled warp beside warp-only
+    assert set(gt["table"]) == {"input", "far"}
+    assert set(gt["table"]["far"]) == {"student", "teacher", "filled_warp", "warp"}
+    assert gt["table"]["far"]["filled_warp"]["coverage"] == 1.0 and "abs_rel" in gt["table"]["far"]["student"]
+    assert gt["psnr_filled_warp"] > gt["psnr_warp"]
     # a static student on dynamic data (and the reverse) is refused
     with pytest.raises(ConfigError, match="dynamic scenes"):
         evaluate_fidelity(model, sdg, tokenizer, dynamic=False, progress=False)
