@@ -104,6 +104,15 @@ def test_pruning_keeps_the_most_opaque(pipe, image_file, scene0):
     assert len(full.gaussians) == PER_PIXEL
     top = full.gaussians.opacities.sort(descending=True).values[:len(scene0.gaussians)]
     assert torch.allclose(scene0.gaussians.opacities.sort(descending=True).values, top)
+    # the delivered set is the release's arithmetic (LatentDecoder.to_gaussians), in the decoder's order, and the
+    # helper the video run uses gives exactly it
+    from lyra.pipeline_parts import pruned_on_cpu
+
+    assert len(scene0.gaussians) == kept(PER_PIXEL)
+    assert torch.equal(pruned_on_cpu(full.gaussians, PRUNE_RATIO).means, scene0.gaussians.means)
+    assert torch.equal(pruned_on_cpu(full.gaussians, 0.0).means, full.gaussians.means)
+    with pytest.raises(ConfigError, match="prune_ratio"):
+        pruned_on_cpu(full.gaussians, 1.0)
 
 
 def test_save_formats_and_read_back(scene0, tmp_path):

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from lyra.errors import WeightsError
+from lyra.errors import ConfigError, WeightsError
 from lyra.gaussians import Gaussians
 from lyra.geometry.cameras import Cameras
 
@@ -169,6 +169,54 @@ class TimeStudent:
                              times, float(target_time), self.encoder, cache=self.cache)
         (g,) = LatentDecoder.to_gaussians(raw.float(), None)
         return g
+
+
+class StaticStudent:
+    """:class:`DynamicStudent` over the static decoder (:class:`~lyra.student.LatentDecoder`): a static scene is the
+    one-time case, so ``target_time`` is not read.
+
+    A call runs two stages on ``meter`` (a :class:`~lyra.lowmem.StageMeter`: seconds and peak memory):
+    ``plucker`` (the cameras' Plücker latents through the tokenizer's encoder) and ``student`` (the decoder on all
+    trajectories; ``single_view``: each alone, the Gaussians merged). With ``on`` (a device; the low-memory mode)
+    each model is moved there for its stage and back; :attr:`transfer` holds the seconds those moves took.
+    """
+
+    def __init__(self, model: Any, encoder: Any, single_view: bool, meter: Any,
+                 on: torch.device | None = None) -> None:
+        self.model, self.encoder, self.single_view, self.meter, self.on = model, encoder, single_view, meter, on
+        self.transfer: dict[str, float] = {}
+
+    @torch.no_grad()
+    def __call__(self, teacher_output: DynamicTeacherOutput, target_time: float) -> Gaussians:
+        from lyra.lowmem import resident
+        from lyra.student import LatentDecoder
+        from lyra.student.inference import decode, plucker_of
+
+        dev = self.meter.device
+        cams = teacher_output.cameras
+        with self.meter.stage("plucker"), resident(self.encoder, self.on) as moved:
+            plucker = plucker_of(cams.to(dev), self.encoder)
+        self.transfer["plucker"] = moved.seconds
+        with self.meter.stage("student"), resident(self.model, self.on) as moved:
+            raw = decode(self.model, teacher_output.raw_latents,
+                         Cameras(cams.K.float(), cams.c2w.float(), cams.width, cams.height), plucker,
+                         self.single_view)
+            del plucker
+        self.transfer["student"] = moved.seconds
+        (g,) = LatentDecoder.to_gaussians(raw[None], None)
+        return g
+
+
+def pruned_on_cpu(gaussians: Gaussians, prune_ratio: float | None) -> Gaussians:
+    """The delivered set: the ``int(N · (1 − prune_ratio))`` most opaque of ``gaussians`` in their order (all with
+    ``None`` or 0; the release's arithmetic, :meth:`~lyra.student.LatentDecoder.to_gaussians`), detached, float32,
+    on the CPU. ConfigError unless ``prune_ratio`` lies in [0, 1)."""
+    if prune_ratio is not None and not 0.0 <= prune_ratio < 1.0:
+        raise ConfigError(f"prune_ratio must lie in [0, 1), got {prune_ratio}")
+    g = gaussians.detach()
+    if prune_ratio:
+        g = g.prune(1.0 - prune_ratio)
+    return g.to("cpu").float()
 
 
 def check_teacher_output(out: Any, num_frames: int) -> DynamicTeacherOutput:
