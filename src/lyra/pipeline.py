@@ -6,8 +6,10 @@ Image flow (each stage timed, one progress line per stage)::
 
     image ──► lyra.inputs (load, centre-crop + resize to the working size)
           ──► TeacherPipeline (depth → six trajectories → warp + encode → sampler): raw latents [V, 16, t, h, w]
-          ──► Plücker latents of the trajectory cameras (frozen tokenizer encoder) ──► student LatentDecoder
-          ──► raw Gaussians [V·T·h·w, 14] ──► LatentDecoder.to_gaussians(prune_ratio=0.8) ──► Scene
+          ──► the student as the one-time case of the video flow's DynamicStudent (StaticStudent): Plücker latents
+              of the trajectory cameras (frozen tokenizer encoder) ──► LatentDecoder ──► Gaussians [V·T·h·w]
+          ──► pruned to the most opaque 1 − prune_ratio (0.8: 20 %; pruned_on_cpu, shared with the video flow)
+          ──► input-view Gaussians (tiny preset: one per pixel of the photo, lyra.student.input_view) ──► Scene
 
 The tokenizer's RGB decoder is not run unless ``decode_videos=True`` (then ``Scene.videos`` holds the
 teacher's decoded videos ``[V, T, 3, H, W]``).
@@ -111,11 +113,13 @@ from lyra.pipeline_parts import (
     DynamicTeacherOutput,
     DynamicWeightsMissing,
     ProgressFn,
+    StaticStudent,
     StudentWeightsMissing,
     TimeStudent,
     VideoTeacher,
     check_teacher_output,
     load_decoder,
+    pruned_on_cpu,
     reporter,
     student_paths,
 )
@@ -296,7 +300,11 @@ class ScenePipeline:
 
     A static scene is the one-time case of a dynamic one: both runs go inputs → teacher → student → pruned
     Gaussians → scene, with the same option checks, stage reporter and provenance; the image run decodes one
-    Gaussian set (no time conditioning), the video run one per output time.
+    Gaussian set (no time conditioning), the video run one per output time. Both read the student through the
+    :class:`DynamicStudent` protocol (the image run through :class:`~lyra.pipeline_parts.StaticStudent`, time not
+    read) and deliver its pruned Gaussians with the same :func:`~lyra.pipeline_parts.pruned_on_cpu` and input-view
+    layer (:func:`input_view_layer`). The image run's teacher is the :class:`~lyra.teacher.pipeline.TeacherPipeline`
+    itself (its own options: trajectory, input camera, decoded videos), reported stage by stage.
 
     Build with :meth:`from_preset` (``dynamic=True`` for videos) or, with injected models, :meth:`for_video`.
     Attributes: ``teacher`` (:class:`~lyra.teacher.pipeline.TeacherPipeline`; a :class:`DynamicTeacher` for videos),
@@ -504,10 +512,7 @@ class ScenePipeline:
             if not isinstance(g, Gaussians):
                 raise TypeError(f"the student must return Gaussians, got {type(g).__name__}")
             before.append(len(g))
-            g = g.detach()
-            if inputs.prune_ratio > 0 and len(g):
-                g = g.prune(1.0 - inputs.prune_ratio)
-            sets.append(g.to("cpu").float())
+            sets.append(pruned_on_cpu(g, inputs.prune_ratio))
         timings["student"] = time.perf_counter() - t0
         report("student", timings["student"])
 
@@ -615,38 +620,27 @@ class ScenePipeline:
             timings[key] = out.timings[key]
             report(key, timings[key])
 
-        # ---- student: Plücker latents (tokenizer encoder) → decoder → raw Gaussians
-        from lyra.lowmem import StageMeter, resident
-        from lyra.student import LatentDecoder
-        from lyra.student.inference import decode, plucker_of
+        # ---- student: the one-time case of the video run's DynamicStudent (Plücker latents → decoder → Gaussians)
+        from lyra.lowmem import StageMeter
 
         cams = out.cameras
         meter = StageMeter(dev, memory=self.low_memory)
-        on = dev if self.low_memory else None
         transfer = dict(out.profile.get("transfer_s", {}))
-        with meter.stage("plucker"), resident(self.encoder, on) as moved:
-            plucker = plucker_of(cams.to(dev), self.encoder)
-        transfer["plucker"] = moved.seconds
-        timings["plucker"] = meter.seconds["plucker"]
-        report("plucker", timings["plucker"])
-
-        with meter.stage("student"), resident(self.student, on) as moved:
-            H, W = out.depth.shape[-2:]
-            raw = decode(self.student, out.raw_latents, Cameras(cams.K.float(), cams.c2w.float(), W, H), plucker,
-                         self.single_view)
-            del plucker
-        transfer["student"] = moved.seconds
-        timings["student"] = meter.seconds["student"]
-        report("student", timings["student"])
+        one_time = DynamicTeacherOutput(raw_latents=out.raw_latents, cameras=cams, names=tuple(out.names),
+                                        frame_times=torch.zeros(cams.shape[1]), center_depth=out.center_depth)
+        student = StaticStudent(self.student, self.encoder, self.single_view, meter,
+                                on=dev if self.low_memory else None)
+        g = student(one_time, 0.0)
+        transfer.update(student.transfer)
+        for key in ("plucker", "student"):
+            timings[key] = meter.seconds[key]
+            report(key, timings[key])
 
         with meter.stage("gaussians"):
-            (g,) = LatentDecoder.to_gaussians(raw[None], prune_ratio)
-            n_raw = int(raw.shape[0])
-            del raw
-            g = g.detach().to("cpu").float()
+            n_raw = len(g)
+            g = pruned_on_cpu(g, prune_ratio)
         timings["gaussians"] = meter.seconds["gaussians"]
         report("gaussians", timings["gaussians"])
-
 
         videos = None
         if decode_videos:
@@ -669,7 +663,7 @@ class ScenePipeline:
             "input_view": None,
             "latents": list(out.latents.shape), "single_view": self.single_view, "device": str(dev),
             "cpu_threads": torch.get_num_threads(),
-            "student_path": getattr(self.student, "compute_paths", dict)() or None,
+            "student_path": student_paths(student) or None,
             "denoiser_weights": self.quantized.mode if self.quantized is not None
             else str(self.teacher.denoiser.dtype).removeprefix("torch."),
             "weights": self.weights, "load_s": round(self.load_seconds, 4),
@@ -698,7 +692,9 @@ def input_view_layer(latent: Gaussians, image: Tensor, depth: Tensor, camera: Ca
     Args:
         latent: the latent head's Gaussians (of one time).
         image: the view ``[3, Hd, Wd]`` in [0, 1] at the delivery size (its own aspect = the working one).
-        depth: its z-depth ``[h, w]`` at the working size; camera: its camera at the working size (batch ``[]``).
+        depth: its z-depth ``[h, w]`` at the working size (its edges sharpened here against the view's colours,
+            :func:`~lyra.student.input_view.sharpen_depth_edges`); camera: its camera at the working size (batch
+            ``[]``).
 
     Returns:
         ``(gaussians, count, info)``: the input-view Gaussians first (``count`` of them, one per pixel with depth,
@@ -710,13 +706,21 @@ def input_view_layer(latent: Gaussians, image: Tensor, depth: Tensor, camera: Ca
         fit_colors,
         hide_behind_surface,
         input_view_gaussians,
+        sharpen_depth_edges,
         upsample_depth,
     )
 
+    sharpened = 0.0
     Hd, Wd = image.shape[-2:]
     settings = InputViewSettings()
     cam = camera.to("cpu")
     depth = depth.float().cpu()
+    if settings.sharpen_radius > 0:  # the estimate's ramps across object edges made steps where the colours change
+        small = torch.nn.functional.interpolate(image.float().cpu()[None], size=tuple(depth.shape), mode="area")[0]
+        sharp = sharpen_depth_edges(depth, small, settings.sharpen_radius, settings.sharpen_sigma,
+                                    settings.sharpen_iterations, settings.sharpen_plane_tol)
+        sharpened = float(((sharp - depth).abs() > 1e-6 * depth.abs()).float().mean())
+        depth = sharp
     pixels = input_view_gaussians(image.float(), upsample_depth(depth, Hd, Wd, settings.edge_ratio),
                                   cam.resize(Wd, Hd), settings)
     keep, shrink = hide_behind_surface(latent, depth, cam, settings.redundant_margin, settings.footprint_reach)
@@ -727,7 +731,7 @@ def input_view_layer(latent: Gaussians, image: Tensor, depth: Tensor, camera: Ca
                       settings.color_iterations, backend="torch" if latent.means.device.type == "cpu" else "auto")
     info = {"size": [int(Hd), int(Wd)], "gaussians": len(pixels), "latent_kept": len(kept),
             "latent_dropped": len(latent) - len(kept), "latent_shrunk": int((shrink < 1).sum()),
-            "footprint_px": settings.footprint, "opacity": settings.opacity,
+            "depth_sharpened": round(sharpened, 4), "footprint_px": settings.footprint, "opacity": settings.opacity,
             "redundant_margin": settings.redundant_margin, "footprint_reach": settings.footprint_reach,
             "color_iterations": settings.color_iterations}
     return both, len(pixels), info

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch import Tensor
 
 from lyra.eval.baselines import render_views
 from lyra.eval.metrics import psnr, sharpness_ratio
@@ -18,6 +19,7 @@ from lyra.student.input_view import (
     fit_colors,
     hide_behind_surface,
     input_view_gaussians,
+    sharpen_depth_edges,
     upsample_depth,
 )
 
@@ -51,6 +53,47 @@ def test_upsample_depth_keeps_edges_and_sky():
     assert bool((r[:, 1:] >= r[:, :-1] - 1e-6).all())
     assert float(r.min()) >= 2.0 - 1e-5 and float(r.max()) <= 2.2 + 1e-5
     assert torch.equal(upsample_depth(ramp, 8, 12), ramp)
+
+
+def _blurred_step(h: int = 24, w: int = 40) -> tuple[Tensor, Tensor]:
+    """A red object (depth 2) left of column 20 before a blue wall (depth 8), the photo's colour edge sharp and
+    the depth's a linear ramp in log-depth over columns 17..22 (as a monocular estimate blurs it)."""
+    image = torch.zeros(3, h, w)
+    image[0, :, :20] = 0.8
+    image[2, :, 20:] = 0.8
+    cols = torch.arange(w, dtype=torch.float32)
+    t = ((cols - 16.5) / 6).clamp(0, 1)
+    depth = torch.exp(math.log(2.0) + t * (math.log(8.0) - math.log(2.0))).expand(h, w).contiguous()
+    return depth, image
+
+
+def test_sharpen_depth_edges_pulls_a_ramp_to_the_sides_of_the_colour_edge():
+    depth, image = _blurred_step()
+    sharp = sharpen_depth_edges(depth, image)
+    side = torch.where(torch.arange(40) < 20, 2.0, 8.0).expand_as(depth)  # the depth of each pixel's colour side
+    before, after = (depth.log() - side.log()).abs(), (sharp.log() - side.log()).abs()
+    # no pixel moves away from its side, the ramp's error falls by more than half, the red side is exact
+    assert bool((after <= before + 1e-6).all())
+    assert float(after[:, 17:23].max()) < 0.5 * float(before[:, 17:23].max())
+    assert torch.allclose(sharp[:, :20], torch.full_like(sharp[:, :20], 2.0), rtol=1e-5)
+    # bands of rows give the same result as one pass; sky stays sky
+    assert torch.equal(sharpen_depth_edges(depth, image, rows=5), sharp)
+    depth[:3, 30:] = math.inf
+    with_sky = sharpen_depth_edges(depth, image)
+    assert torch.isinf(with_sky[:3, 30:]).all() and torch.isfinite(with_sky[3:]).all()
+
+
+def test_sharpen_depth_edges_leaves_planes_alone():
+    h, w = 30, 50
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                            indexing="ij")
+    # a floor seen at a grazing angle: disparity affine in the pixel coordinates, depth 1.2 .. 60 (a factor 50)
+    disparity = 0.0166 + 0.0277 * yy / (h - 1) + 0.002 * xx / (w - 1)
+    depth = 1.0 / disparity
+    texture = torch.rand(3, h, w, generator=torch.Generator().manual_seed(0))  # colours that would mislead
+    assert torch.equal(sharpen_depth_edges(depth, texture), depth)
+    with pytest.raises(ValueError, match="one size"):
+        sharpen_depth_edges(depth, texture[:, :-1])
 
 
 def test_input_view_gaussians_sit_on_their_pixels_and_render_the_photo():

@@ -5,6 +5,9 @@ far too coarse for what the input shows. This module gives the tiny preset its p
 
 * :func:`delivery_size` — the size of the input-view Gaussians: the photo's own resolution (the working frame's
   crop of it), long side at most ``max_side`` (default :data:`DEFAULT_MAX_SIDE`);
+* :func:`sharpen_depth_edges` — the estimated depth's soft ramps across object edges turned into steps where the
+  photo's colours put them (a joint-bilateral weighted median, only where the depth is not locally planar): a
+  ramp would make the surfels a sheet stretched from the object to what lies behind it;
 * :func:`upsample_depth` — the working-size depth ``[h, w]`` brought to that size without "flying" pixels: bilinear
   in log-depth, but snapped to the nearer side wherever the 3 × 3 neighbourhood spans a depth edge;
 * :func:`input_view_gaussians` — colour from the pixel, centre on the pixel's ray at that depth, a surfel: a flat
@@ -35,7 +38,7 @@ from lyra.gaussians.gaussians import rotmat_to_quat
 from lyra.geometry import Cameras
 
 __all__ = ["DEFAULT_MAX_SIDE", "FOOTPRINT_RADII", "InputViewSettings", "delivery_size", "fit_colors",
-           "hide_behind_surface", "input_view_gaussians", "upsample_depth"]
+           "hide_behind_surface", "input_view_gaussians", "sharpen_depth_edges", "upsample_depth"]
 
 #: Default long side (pixels) of the input-view Gaussians.
 DEFAULT_MAX_SIDE = 1024
@@ -63,6 +66,14 @@ class InputViewSettings:
             (input view 23.9 / 28.1 dB outdoors); 1.5 gives 35.6 / 39.9 dB at the input view, +0.5 dB in near
             views and −0.7 dB in far views (outdoor worlds, against no shrinking).
         max_depth: depths above this (or non-finite) are sky: no input-view Gaussian.
+        sharpen_radius: window radius (pixels of the working size) of :func:`sharpen_depth_edges`; 0: off.
+        sharpen_sigma: colour distance (RGB in [0, 1]) at which a window pixel's weight falls to e^−½.
+        sharpen_iterations: weighted-median passes.
+        sharpen_plane_tol: only pixels whose window departs from a plane (RMS residual of an affine fit of the
+            disparity, relative to the disparity) by more than this are sharpened; planes stay exactly as they are.
+            Measured on test worlds 3, 7 and 0 (tiny depth net, depth against the truth, median-scaled): AbsRel
+            within 2 px of the true depth edges 0.205 / 0.356 / 0.177 → 0.170 / 0.312 / 0.146, the rest unchanged;
+            without the plane test, textured walls and the floor at grazing angles crack.
         color_iterations: :func:`fit_colors` iterations (0: the pixels' own colours).
     """
 
@@ -74,6 +85,10 @@ class InputViewSettings:
     redundant_margin: float = 0.05
     footprint_reach: float = 1.5
     max_depth: float = 500.0
+    sharpen_radius: int = 3
+    sharpen_sigma: float = 0.05
+    sharpen_iterations: int = 3
+    sharpen_plane_tol: float = 0.02
     color_iterations: int = 4
 
 
@@ -84,6 +99,76 @@ def delivery_size(crop_height: int, crop_width: int, max_side: int = DEFAULT_MAX
         raise ValueError(f"max_side must be >= 1, got {max_side}")
     s = min(1.0, max_side / max(crop_height, crop_width))
     return max(1, round(crop_height * s)), max(1, round(crop_width * s))
+
+
+def _odd_pad(x: Tensor, radius: int) -> Tensor:
+    """``x`` ``[C, H, W]`` padded by ``radius`` on every side with its point reflection about the edge pixels
+    (``2·edge − mirror``): an affine function of the pixel coordinates stays affine across the border."""
+    rep = F.pad(x[None], (radius,) * 4, mode="replicate")
+    ref = F.pad(x[None], (radius,) * 4, mode="reflect")
+    return (2 * rep - ref)[0]
+
+
+def sharpen_depth_edges(depth: Tensor, image: Tensor, radius: int = 3, sigma: float = 0.05, iterations: int = 3,
+                        plane_tol: float = 0.02, rows: int = 64) -> Tensor:
+    """z-depth ``[H, W]`` with its soft ramps across object edges pulled towards steps, placed where ``image``
+    ``[3, H, W]`` (RGB in [0, 1], same size) changes colour.
+
+    A monocular depth estimate blurs each depth edge into a ramp a few pixels wide; lifted to surfels, the ramp
+    is a sheet joining the object to what lies behind it, which novel views show as smeared streaks. Each pixel
+    whose ``(2r+1)²`` window is not planar — the RMS residual of an affine fit to the disparity (inverse depth is
+    affine in the pixel coordinates on any plane) exceeds ``plane_tol`` of the pixel's disparity — takes the
+    weighted median of its window's log-depths, each weighted by ``exp(−|Δrgb|² / 2σ²)``, its colour's distance to
+    the pixel's; ``iterations`` passes (the other pixels keep their depth throughout). A ramp pixel so moves to the
+    depths of the side whose colour it shares; planes (any slant) are returned exactly as they are. (A variant that
+    grows the planar pixels' depths into the ramps makes exact steps on synthetic edges but scored worse on test
+    worlds 3, 7 and 0: it also flattens curved surfaces.)
+
+    Non-finite or non-positive depths (sky) stay as they are and are read as the farthest finite depth. Works in
+    bands of ``rows`` rows (bounded memory). Images not larger than the window radius are returned unchanged.
+    """
+    if depth.dim() != 2 or image.shape[-2:] != depth.shape or image.shape[0] != 3:
+        raise ValueError(f"depth [H, W] and image [3, H, W] of one size, got {tuple(depth.shape)} and "
+                         f"{tuple(image.shape)}")
+    H, W = depth.shape
+    d = depth.float()
+    valid = torch.isfinite(d) & (d > 0)
+    if radius < 1 or iterations < 1 or min(H, W) <= radius or not bool(valid.any()):
+        return depth.clone()
+    x0 = torch.where(valid, d, d[valid].max()).log()
+    k = 2 * radius + 1
+    yy, xx = torch.meshgrid(torch.arange(k, dtype=torch.float32) - radius,
+                            torch.arange(k, dtype=torch.float32) - radius, indexing="ij")
+    design = torch.stack([xx.flatten(), yy.flatten(), torch.ones(k * k)], 1).to(d.device)  # [k², 3]
+    residual = torch.eye(k * k, device=d.device) - design @ torch.linalg.pinv(design)  # [k², k²]
+
+    def windows(padded: Tensor, top: int, bottom: int) -> Tensor:
+        """The windows ``[C, k², n]`` of rows ``top:bottom`` from a ``[C, H + 2r, W + 2r]`` padded tensor."""
+        return F.unfold(padded[None, :, top:bottom + 2 * radius], k).view(padded.shape[0], k * k, -1)
+
+    disparity = (-x0).exp()[None]
+    padded_disparity = _odd_pad(disparity, radius)
+    bent = torch.empty(H, W, dtype=torch.bool, device=d.device)
+    for top in range(0, H, rows):
+        bottom = min(H, top + rows)
+        fit = residual @ windows(padded_disparity, top, bottom)[0]  # [k², n]: what a plane does not explain
+        bent[top:bottom] = (fit.pow(2).mean(0).sqrt() > plane_tol * disparity[0, top:bottom].flatten()).view(-1, W)
+    img = image.float().to(d.device)
+    padded_img = F.pad(img[None], (radius,) * 4, mode="replicate")[0]
+    x = x0
+    for _ in range(iterations):
+        padded_x = F.pad(x[None, None], (radius,) * 4, mode="replicate")[0]
+        out = x.clone()
+        for top in range(0, H, rows):
+            bottom = min(H, top + rows)
+            centre = img[:, top:bottom].reshape(3, 1, -1)
+            weight = torch.exp(-((windows(padded_img, top, bottom) - centre) ** 2).sum(0) / (2 * sigma ** 2))
+            ordered, order = windows(padded_x, top, bottom)[0].sort(dim=0)
+            cum = weight.gather(0, order).cumsum(0)  # [k², n]
+            pick = (cum < cum[-1:] / 2).sum(0, keepdim=True).clamp(max=k * k - 1)
+            out[top:bottom] = ordered.gather(0, pick).view(bottom - top, W)
+        x = torch.where(bent, out, x0)
+    return torch.where(bent & valid, x.exp(), depth.float())
 
 
 def upsample_depth(depth: Tensor, height: int, width: int, edge_ratio: float = 1.05) -> Tensor:
