@@ -54,3 +54,27 @@ def test_dynamic_scene_flythrough_follows_time():
     # Trajectory frame f shows time f/2: red, then green, then blue blobs on white (the kept channel is the
     # brightest on average).
     assert [int(frame.reshape(-1, 3).mean(0).argmax()) for frame in got[:3]] == [0, 1, 2]
+
+
+def test_frames_in_parallel_threads_are_the_serial_frames_in_order():
+    from lyra.render import render
+
+    sets = [blobs(150, k, seed=k) for k in range(3)]
+    cams = flythrough_cameras(cameras(), sets[0], 5).reshape(-1)
+    which = [k % 3 for k in range(len(cams))]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        frames = render_frames(sets, cams, progress=False, which=which)
+        first = next(frames)
+        assert torch.get_num_threads() == 1  # one torch thread per frame while the frames are made
+        parallel = [first, *frames]
+        assert torch.get_num_threads() == 3  # restored when the frames are done
+        torch.set_num_threads(1)
+        serial = list(render_frames(sets, cams, progress=False, which=which))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(parallel) == len(serial) == len(cams) == 11
+    for k, (a, b) in enumerate(zip(parallel, serial, strict=True)):
+        assert torch.equal(a, b), k
+        assert torch.equal(a, render(sets[which[k]], cams[k]).rgb)
