@@ -1,4 +1,4 @@
-"""lyra.pipeline_dynamic.generate_dynamic with injected fake models: stage wiring, per-frame depth and its scale
+"""lyra.pipeline.generate_dynamic with injected fake models: stage wiring, per-frame depth and its scale
 alignment, output times, pruning, input checks before any model runs, and the dynamic-weights errors."""
 
 from __future__ import annotations
