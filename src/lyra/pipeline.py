@@ -684,17 +684,18 @@ class ScenePipeline:
         return scene
 
 
-def input_view_layer(latent: Gaussians, image: Tensor, depth: Tensor, camera: Cameras
-                     ) -> tuple[Gaussians, int, dict[str, Any]]:
+def input_view_layer(latent: Gaussians, image: Tensor, depth: Tensor, camera: Cameras,
+                     settings: Any = None) -> tuple[Gaussians, int, dict[str, Any]]:
     """The input-view Gaussians of one view in front of the latent Gaussians they do not duplicate or hide
     (:mod:`lyra.student.input_view`).
 
     Args:
         latent: the latent head's Gaussians (of one time).
         image: the view ``[3, Hd, Wd]`` in [0, 1] at the delivery size (its own aspect = the working one).
-        depth: its z-depth ``[h, w]`` at the working size (its edges sharpened here against the view's colours,
-            :func:`~lyra.student.input_view.sharpen_depth_edges`); camera: its camera at the working size (batch
-            ``[]``).
+        depth: its z-depth ``[h, w]`` at the working size; camera: its camera at the working size (batch ``[]``).
+        settings: :class:`~lyra.student.input_view.InputViewSettings` (``None``: the defaults). With
+            ``sharpen_radius > 0`` the depth's edges are first sharpened against the view's colours
+            (:func:`~lyra.student.input_view.sharpen_depth_edges`; off by default, see that setting).
 
     Returns:
         ``(gaussians, count, info)``: the input-view Gaussians first (``count`` of them, one per pixel with depth,
@@ -712,10 +713,10 @@ def input_view_layer(latent: Gaussians, image: Tensor, depth: Tensor, camera: Ca
 
     sharpened = 0.0
     Hd, Wd = image.shape[-2:]
-    settings = InputViewSettings()
+    settings = InputViewSettings() if settings is None else settings
     cam = camera.to("cpu")
     depth = depth.float().cpu()
-    if settings.sharpen_radius > 0:  # the estimate's ramps across object edges made steps where the colours change
+    if settings.sharpen_radius > 0:  # the estimate's ramps across object edges pulled to the colour edge's sides
         small = torch.nn.functional.interpolate(image.float().cpu()[None], size=tuple(depth.shape), mode="area")[0]
         sharp = sharpen_depth_edges(depth, small, settings.sharpen_radius, settings.sharpen_sigma,
                                     settings.sharpen_iterations, settings.sharpen_plane_tol)

@@ -238,3 +238,21 @@ def test_hide_behind_surface_shrinks_a_footprint_that_would_spill_over_an_edge()
     g_out = Gaussians(torch.tensor([[x, 0.0, z]]), g.quats, g.scales, g.opacities, g.colors)
     keep, shrink = hide_behind_surface(g_out, depth, cam, reach=2.5)
     assert keep.tolist() == [True] and float(shrink[0]) * radius <= 3.5
+
+
+def test_input_view_layer_sharpens_depth_edges_only_when_asked():
+    import dataclasses
+
+    from lyra.pipeline import input_view_layer
+
+    depth, image = _blurred_step()
+    camera = _camera(24, 40)
+    latent = Gaussians(torch.tensor([[0.0, 0.0, 50.0]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]]),
+                       torch.full((1, 3), 0.1), torch.ones(1), torch.rand(1, 3))
+    off, n_off, info_off = input_view_layer(latent, image, depth, camera)
+    on_settings = dataclasses.replace(InputViewSettings(), sharpen_radius=3)
+    on, n_on, info_on = input_view_layer(latent, image, depth, camera, on_settings)
+    assert InputViewSettings().sharpen_radius == 0 and info_off["depth_sharpened"] == 0.0
+    assert info_on["depth_sharpened"] > 0.05 and n_on == n_off == 24 * 40
+    # the surfels of the ramp's columns move towards the sides' depths (2 and 8), so their centres differ
+    assert not torch.allclose(on.means[:n_on], off.means[:n_off])

@@ -17,8 +17,8 @@ sharpness ratio, LPIPS (when local weights are given), rendered-depth AbsRel and
 scaling when the depth is estimated: the estimate fixes the scene's scale, the GT cameras do not), coverage, and
 the same on the disoccluded pixels:
 
-* **ours** (key ``student``) — the delivered scene: the input-view Gaussians (one surfel per pixel of the photo on
-  its depth with the edges sharpened, :mod:`lyra.student.input_view`) and the latent head's Gaussians they do not duplicate (shrunk where they would
+* **ours** (key ``student``) — the delivered scene: the input-view Gaussians (one surfel per pixel of the photo,
+  :mod:`lyra.student.input_view`) and the latent head's Gaussians they do not duplicate (shrunk where they would
   show over the photo at its camera);
 * **latent head alone** (key ``latent``, when the pipeline adds input-view Gaussians) — the same run's latent head
   Gaussians (pruned), Lyra's decoder output: the ablation of the input-view Gaussians;
@@ -380,9 +380,8 @@ def markdown_report(result: dict[str, Any]) -> str:
         + (f"; {s['device']}, {s['date']}" if s.get("device") else "") + "."
         + (f" Command: `{s['command']}`." if s.get("command") else ""),
         "",
-        "Systems: **ours** — the delivered Gaussians (input-view Gaussians, one surfel per pixel of the photo on its "
-        "depth with the edges sharpened, plus the latent head's that they do not duplicate, shrunk where they would "
-        "show over the photo at its camera) "
+        "Systems: **ours** — the delivered Gaussians (input-view Gaussians, one surfel per pixel of the photo, plus "
+        "the latent head's that they do not duplicate, shrunk where they would show over the photo at its camera) "
         "rendered at the GT cameras; **latent head alone** — the same "
         "run's latent-head Gaussians without the input-view ones (the ablation); **filled warp** — "
         "warp-only with its holes (alpha < 0.5) inpainted by OpenCV's Telea method, the honest baseline; "
