@@ -194,10 +194,11 @@ def _cat_views(parts: list[Views]) -> Views:
 
 
 def _gt_systems(model: LatentDecoder, s: dict[str, Any], encoder: Any, ds: Any, views: list[int], frames: list[int],
-                gt_cams: Cameras, single_view: bool, prune_ratio: float | None, backend: str,
+                sdg_cams: Cameras, gt_cams: Cameras, single_view: bool, prune_ratio: float | None, backend: str,
                 cache: Any) -> tuple[Views, Views, Tensor]:
     """The student's and the warp-only baseline's frames ``[S, F]`` at the GT cameras ``gt_cams[:, frames]``, and
-    the input image ``[3, H, W]`` (the reference of the ``input`` group).
+    the input image ``[3, H, W]`` (the reference of the ``input`` group). ``sdg_cams``: the sample's cameras of the
+    trajectories ``views`` (``[S, T]``, what the dynamic student reads).
 
     Static data is the case of one time: the student decodes the sample once, and the warp lifts the input image
     with the input depth the teacher used. Dynamic data: for each frame ``g`` the student decodes the trajectories
@@ -206,7 +207,7 @@ def _gt_systems(model: LatentDecoder, s: dict[str, Any], encoder: Any, ds: Any, 
     """
     dev = next(model.parameters()).device
     if not ds.dynamic:
-        image = _unit_image(s["image"]).to(dev)
+        image = _unit_rgb(s["image"]).movedim(-1, -3).to(dev)
         cams = gt_cams[:, frames]
         raw = decode_sample(model, s, encoder, single_view)
         warp = warp_only_gaussians(image, s["input_depth"].to(dev).float(), gt_cams[0, 0])
@@ -215,11 +216,8 @@ def _gt_systems(model: LatentDecoder, s: dict[str, Any], encoder: Any, ds: Any, 
     from lyra.student import plucker_latents
     from lyra.student.latents import raw_video_encoder
 
-    V, T = s["c2w"].shape[:2]
-    H, W = gt_cams.height, gt_cams.width
-    sdg_cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)[views].to(dev)
-    plucker = plucker_latents(sdg_cams.reshape(1, len(views), T), raw_video_encoder(encoder))[0]
-    video = _unit_image(s["input_video"]).to(dev)  # [T, 3, H, W]
+    plucker = plucker_latents(sdg_cams.to(dev).reshape(1, *sdg_cams.shape), raw_video_encoder(encoder))[0]
+    video = _unit_rgb(s["input_video"]).movedim(-1, -3).to(dev)  # [T, 3, H, W]
     video_depth = s["input_video_depth"].to(dev).float()
     times = s["times"].float()
     students, warps = [], []
@@ -230,11 +228,6 @@ def _gt_systems(model: LatentDecoder, s: dict[str, Any], encoder: Any, ds: Any, 
         warp = warp_only_gaussians(video[g], video_depth[g], gt_cams[0, 0])
         warps.append(render_views(warp, cams, backend).cpu())
     return _cat_views(students), _cat_views(warps), video[0].cpu()
-
-
-def _unit_image(image: Tensor) -> Tensor:
-    """A stored image ``[..., H, W, 3]`` uint8 or float ``[..., 3, H, W]`` → float ``[..., 3, H, W]`` in [0, 1]."""
-    return image.movedim(-1, -3).float() / 255.0 if image.dtype == torch.uint8 else image.float()
 
 
 @torch.no_grad()
@@ -284,8 +277,8 @@ def evaluate_gt(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes:
         frames = _frames(T, frame_stride)
         sdg_cams = Cameras(s["K"].float(), s["c2w"].float(), W, H)[views]
         offset = max(offset, float((sdg_cams.centers.to(dev) - gt_cams.centers.to(dev)).norm(dim=-1).max()))
-        student, warp, image = _gt_systems(model, s, encoder, ds, views, frames, gt_cams, single_view, prune_ratio,
-                                           backend, cache)
+        student, warp, image = _gt_systems(model, s, encoder, ds, views, frames, sdg_cams, gt_cams, single_view,
+                                           prune_ratio, backend, cache)
         systems = {"student": student, "teacher": Views(teacher[views][:, frames]),
                    "filled_warp": filled_warp(warp), "warp": warp}
         target, depth = gt[:, frames], gt_depth[:, frames]
