@@ -586,7 +586,7 @@ def indoor(seed: int, rng: Rng) -> tuple[SceneBuilder, CameraProposal]:
     eps = 0.01
     lo_a, hi_a = (-W / 2, -H, 0.0), (W / 2, 0.0, D)
     # Boxes are added main room, door, room, door, room, ... so that walking the union from the main
-    # room usually converges in one pass (see raycast._rooms_kernel).
+    # room usually converges in one pass (see raycast._rooms).
     b.room(lo_a, hi_a, *_room_materials(b, rng))
     rooms = [(lo_a, hi_a)]
     door_mat = mat_noise(b, rng, rng.jitter((0.8, 0.78, 0.74), 0.1), noise=0.05)

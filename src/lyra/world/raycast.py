@@ -22,6 +22,7 @@ carry a huge ``t``: on CPU this arithmetic masking is several times cheaper than
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -167,40 +168,55 @@ def _planes_kernel(o: Tensor, d: Tensor, planes: Tensor, ok: Tensor, t_best: Ten
 
 
 @kernel
-def _rooms_kernel(o: Tensor, d: Tensor, rooms: Tensor, t_best: Tensor, code: Tensor,
-                  near: float) -> tuple[Tensor, Tensor]:
-    """Fold the exit from the union of boxes ``rooms`` [n, B, 6] into ``t_best``/``code`` [n, R].
+def _room_slabs(o: Tensor, d: Tensor, rooms: Tensor) -> tuple[Tensor, Tensor]:
+    """Entry and exit parameters ``[n, B, R]`` of every ray (``o`` [3, n, 1|R], ``d`` [3, n, R]) through every
+    box ``rooms`` [n, B, 6] (slab method)."""
+    lo_t = hi_t = None
+    for k in range(3):
+        inv = (1 / _safe(d[k]))[:, None, :]
+        ok = o[k][:, None, :]
+        t1 = (rooms[:, :, k, None] - ok) * inv
+        t2 = (rooms[:, :, k + 3, None] - ok) * inv
+        lo, hi = torch.minimum(t1, t2), torch.maximum(t1, t2)
+        lo_t = lo if lo_t is None else torch.maximum(lo_t, lo)
+        hi_t = hi if hi_t is None else torch.minimum(hi_t, hi)
+    return lo_t, hi_t
 
-    Starting at the origin, the walk jumps to the exit of every box containing the current point
-    (``B`` passes over the boxes reach the exit of any chain of overlapping boxes). Rays whose origin
-    lies in no box get no hit.
-    """
-    B = rooms.shape[1]
-    inv = [1 / _safe(d[k]) for k in range(3)]
-    tin, tout = [], []
-    for b in range(B):
-        lo_t = hi_t = None
-        for k in range(3):
-            t1 = (rooms[:, b, k, None] - o[k]) * inv[k]
-            t2 = (rooms[:, b, k + 3, None] - o[k]) * inv[k]
-            lo, hi = torch.minimum(t1, t2), torch.maximum(t1, t2)
-            lo_t = lo if lo_t is None else torch.maximum(lo_t, lo)
-            hi_t = hi if hi_t is None else torch.minimum(hi_t, hi)
-        tin.append(lo_t)
-        tout.append(hi_t)
-    cur = torch.full_like(t_best, near)
-    for _ in range(B):
-        prev = cur
-        for b in range(B):
-            cur = torch.maximum(cur, tout[b] - (tin[b] > cur).to(cur.dtype) * MISS)
-        if not torch.compiler.is_compiling() and not bool((cur > prev).any()):
-            break  # eager only: converged (boxes are listed so that one pass usually suffices)
-    which = torch.zeros_like(cur)
-    for b in range(B):
-        which = torch.maximum(which, (tout[b] == cur).to(cur.dtype) * (b + 1))
+
+@kernel
+def _room_jump(cur: Tensor, tin: Tensor, tout: Tensor) -> Tensor:
+    """One step of the walk: the exit of the farthest-reaching box containing the point at ``cur`` [n, R]."""
+    return torch.maximum(cur, (tout - (tin > cur[:, None, :]).to(cur.dtype) * MISS).amax(1))
+
+
+@kernel
+def _room_fold(cur: Tensor, tout: Tensor, t_best: Tensor, code: Tensor, near: float) -> tuple[Tensor, Tensor]:
+    """Fold the walk's end ``cur`` [n, R] (the exit of box ``tout == cur``, the last such box) into the hits."""
+    B = tout.shape[1]
+    rank = torch.arange(1, B + 1, device=cur.device, dtype=cur.dtype)[None, :, None]
+    which = ((tout == cur[:, None, :]).to(cur.dtype) * rank).amax(1)
     t_room = _miss(cur, cur <= near)
     better = (t_room < t_best).to(cur.dtype)
     return torch.minimum(t_best, t_room), torch.lerp(code, (HIT_ROOM << _SHIFT) - 1 + which, better)
+
+
+def _rooms(o: Tensor, d: Tensor, rooms: Tensor, t_best: Tensor, code: Tensor, near: float) -> tuple[Tensor, Tensor]:
+    """Fold the exit from the union of boxes ``rooms`` [n, B, 6] into ``t_best``/``code`` [n, R].
+
+    Starting at the origin, the walk jumps to the exit of every box containing the current point, all
+    boxes at once per step. The jumps only raise the point, to box exits, so at most ``B`` steps reach
+    the end of any chain of overlapping boxes (the fixed point, the same for any update order). Rays whose
+    origin lies in no box get no hit.
+    """
+    tin, tout = _room_slabs(o, d, rooms)
+    cur = torch.full_like(t_best, near)
+    check = cur.device.type == "cpu"  # on CUDA, run all B steps rather than sync after each one
+    for _ in range(rooms.shape[1]):
+        prev = cur
+        cur = _room_jump(cur, tin, tout)
+        if check and not bool((cur > prev).any()):
+            break  # converged (boxes are listed so that one step usually suffices)
+    return _room_fold(cur, tout, t_best, code, near)
 
 
 def _globals(views: Views, rays: Rays, near: float) -> tuple[Tensor, Tensor]:
@@ -215,7 +231,7 @@ def _globals(views: Views, rays: Rays, near: float) -> tuple[Tensor, Tensor]:
         t_best, code = _planes_kernel(rays.o, rays.d, views.plane.index_select(0, rays.view), ok, t_best, code, near)
     rooms = views.room.index_select(0, rays.view)  # [n, B, 6]
     if rooms.shape[1] and bool((rooms[:, :, 0] < ROOM_PAD * 0.5).any()):
-        t_best, code = _rooms_kernel(rays.o, rays.d, rooms, t_best, code, near)
+        t_best, code = _rooms(rays.o, rays.d, rooms, t_best, code, near)
     return t_best, code
 
 
@@ -228,34 +244,50 @@ def _to_local(o: Tensor, d: Tensor, c: Tensor, rot: Tensor) -> tuple[tuple, tupl
     return o_l, d_l
 
 
-def _keep_nearer(t: Tensor, cur: Tensor, cur_code: Tensor, new_code: Tensor) -> tuple[Tensor, Tensor]:
-    better = (t < cur).to(t.dtype)
-    return torch.minimum(t, cur), torch.lerp(cur_code, new_code, better)
+# Candidate hits are reduced per ray as one int64 **key** ``bits(t) << 16 | slot``: ``t`` is float32 and
+# positive (hits need ``t > near >= 0``; misses are about ``MISS``), so its IEEE bit pattern orders like
+# its value, and ``slot`` (the candidate's position in the group's list, sorted by kind then index)
+# breaks ties as the sequential "keep the first strictly nearer" fold does. A min over keys is exact and
+# order-independent, hence deterministic on every device.
+_SLOT_BITS = 16
 
 
-# One function per primitive kind (each gets its own compiled-code cache). Arguments: ray groups ``o``
-# [3, m, 1|R] and ``d`` [3, m, R], one primitive per group (``c`` [3, m, 1], ``rot`` [9, m, 1],
-# ``size`` [3, m, 1]), the current nearest hits ``cur``/``cur_code`` [m, R] and the primitive's code
-# ``new_code`` [m, 1]; returns the updated nearest hits.
+def _key(t: Tensor, slot: Tensor) -> Tensor:
+    return (t.view(torch.int32).to(torch.int64) << _SLOT_BITS) | slot
+
+
+# One function per primitive kind (each gets its own compiled-code cache). Arguments: ``m`` candidate
+# (group, primitive) pairs: their rays ``o`` [3, m, 1|R] and ``d`` [3, m, R], the primitive of each pair
+# (``c`` [3, m, 1], ``rot`` [9, m, 1], ``size`` [3, m, 1]) and its list slot ``slot`` [m, 1] (int64);
+# returns the keys [m, R] (see :func:`_key`).
 @kernel
-def _update_ellipsoid(o, d, c, rot, size, cur, cur_code, new_code, near: float):
+def _key_ellipsoid(o, d, c, rot, size, slot, near: float):
     o_l, d_l = _to_local(o, d, c, rot)
-    return _keep_nearer(INTERSECT[0](o_l, d_l, (size[0], size[1], size[2]), near), cur, cur_code, new_code)
+    return _key(INTERSECT[0](o_l, d_l, (size[0], size[1], size[2]), near), slot)
 
 
 @kernel
-def _update_box(o, d, c, rot, size, cur, cur_code, new_code, near: float):
+def _key_box(o, d, c, rot, size, slot, near: float):
     o_l, d_l = _to_local(o, d, c, rot)
-    return _keep_nearer(INTERSECT[1](o_l, d_l, (size[0], size[1], size[2]), near), cur, cur_code, new_code)
+    return _key(INTERSECT[1](o_l, d_l, (size[0], size[1], size[2]), near), slot)
 
 
 @kernel
-def _update_cone(o, d, c, rot, size, cur, cur_code, new_code, near: float):
+def _key_cone(o, d, c, rot, size, slot, near: float):
     o_l, d_l = _to_local(o, d, c, rot)
-    return _keep_nearer(INTERSECT[2](o_l, d_l, (size[0], size[1], size[2]), near), cur, cur_code, new_code)
+    return _key(INTERSECT[2](o_l, d_l, (size[0], size[1], size[2]), near), slot)
 
 
-_CANDIDATE = (_update_ellipsoid, _update_box, _update_cone)
+_CANDIDATE = (_key_ellipsoid, _key_box, _key_cone)
+
+
+@kernel
+def _merge(t_best: Tensor, code: Tensor, key: Tensor, prim: Tensor) -> tuple[Tensor, Tensor]:
+    """Fold the nearest candidate (``key`` [n, R], its primitive index ``prim`` [n, R]) into the nearest
+    global hits ``t_best``/``code`` [n, R]; the globals win ties (they were folded first)."""
+    t = (key >> _SLOT_BITS).to(torch.int32).view(torch.float32)
+    better = t < t_best
+    return torch.minimum(t_best, t), torch.where(better, prim.to(code.dtype) + float(HIT_PRIM << _SHIFT), code)
 
 
 @kernel
@@ -263,44 +295,65 @@ def _finish(t: Tensor, code: Tensor) -> tuple[Tensor, Tensor]:
     return torch.where(t >= MISS_T, INF, t), code.to(torch.int32)
 
 
+#: Ray–candidate pairs intersected per batched call by default: memory for one float32 temporary
+#: is 4 bytes each (CPU: small, cache-friendly chunks; CUDA: large ones, few kernel launches).
+CHUNK_CPU = 1 << 18
+CHUNK_CUDA = 1 << 26
+
+
 def trace(views: Views, rays: Rays, cand: Candidates, near: float = 1e-3, use_globals: bool = True,
-          chunk_rays: int = 1 << 18, early_z: bool = True) -> tuple[Tensor, Tensor]:
-    """Nearest hit of every ray: parameter ``t`` [n, R] (``inf`` on a miss) and hit ``code`` [n, R] (int32)."""
+          chunk_rays: int | None = None, early_z: bool = True) -> tuple[Tensor, Tensor]:
+    """Nearest hit of every ray: parameter ``t`` [n, R] (``inf`` on a miss) and hit ``code`` [n, R] (int32).
+
+    Local primitives are intersected per kind in a few batched calls: every (group, candidate) pair of
+    that kind at once, ``chunk_rays`` ray–pair intersections per call (default :data:`CHUNK_CPU` /
+    :data:`CHUNK_CUDA`), reduced into each ray's nearest candidate by an exact min over keys
+    (:func:`_key`). The result is the sequential fold over the candidates in list order with "keep the
+    strictly nearer" (ties go to the globals, then to the earlier candidate), bit for bit.
+    """
     n, R = rays.n, rays.R
+    dev = rays.d.device
     if use_globals:
         t_best, code = _globals(views, rays, near)
     else:
-        t_best = torch.full((n, R), MISS, device=rays.d.device)
-        code = torch.zeros((n, R), device=rays.d.device)
-    lists, start, count = cand.lists, cand.start, cand.count
-    if lists.shape[1] and early_z:
-        far = t_best.amax(1, keepdim=True)
-        lists = torch.where(cand.zmin <= far, lists, -1)
-    group_chunk = max(1, chunk_rays // R)
+        t_best = torch.full((n, R), MISS, device=dev)
+        code = torch.zeros((n, R), device=dev)
+    lists = cand.lists
+    K = lists.shape[1]
+    if K == 0 or n == 0:
+        return _finish(t_best, code)
+    if K >= 1 << _SLOT_BITS:
+        raise ValueError(f"trace: {K} candidates per ray group exceed {1 << _SLOT_BITS}")
+    if chunk_rays is None:
+        chunk_rays = CHUNK_CUDA if dev.type == "cuda" else CHUNK_CPU
+    valid = lists >= 0
+    if early_z:
+        valid &= cand.zmin <= t_best.amax(1, keepdim=True)
     P = views.kind.shape[1]
+    flat_all = rays.view[:, None] * P + lists.clamp_min(0)  # [n, K] into the views' [V·P] primitives
+    kind_all = views.kind.reshape(-1)[flat_all]
+    pair_kind = torch.where(valid, kind_all, -1)
+    key_miss = _key(torch.full((1, 1), MISS, device=dev), torch.zeros((1, 1), dtype=torch.int64, device=dev))
+    best = key_miss.expand(n, R).contiguous()
     center_f = views.center.reshape(-1, 3)
     rot_f = views.rot.reshape(-1, 9)
     size_f = views.size.reshape(-1, 3)
-    for kind in range(N_KINDS if lists.shape[1] else 0):
-        cnt = count[:, kind]
-        kmax = int(cnt.max())
-        for k in range(kmax):
-            slot = (start[:, kind] + k).clamp(max=lists.shape[1] - 1)
-            prim_all = torch.gather(lists, 1, slot[:, None])[:, 0]
-            groups = ((cnt > k) & (prim_all >= 0)).nonzero().squeeze(1)
-            for g0 in range(0, groups.numel(), group_chunk):
-                g = groups[g0:g0 + group_chunk]
-                prim = prim_all.index_select(0, g)
-                flat = rays.view.index_select(0, g) * P + prim
-                c = center_f.index_select(0, flat).T.contiguous()[:, :, None]  # [3, m, 1]
-                rot = rot_f.index_select(0, flat).T.contiguous()[:, :, None]  # [9, m, 1], entry 3*row + col
-                size = size_f.index_select(0, flat).T.contiguous()[:, :, None]
-                o, d = rays.o.index_select(1, g), rays.d.index_select(1, g)
-                cur, cur_code = t_best.index_select(0, g), code.index_select(0, g)
-                new_code = (prim.to(cur.dtype) + float(HIT_PRIM << _SHIFT))[:, None]
-                new_t, new_c = _CANDIDATE[kind](o, d, c, rot, size, cur, cur_code, new_code, near)
-                t_best.index_copy_(0, g, new_t)
-                code.index_copy_(0, g, new_c)
+    pair_chunk = max(1, chunk_rays // R)
+    for kind in range(N_KINDS):
+        pairs = (pair_kind == kind).nonzero()  # [m, 2] (group, slot); a host sync for m
+        for p0 in range(0, pairs.shape[0], pair_chunk):
+            g, slot = pairs[p0:p0 + pair_chunk].T
+            flat = flat_all[g, slot]
+            c = center_f.index_select(0, flat).T.contiguous()[:, :, None]  # [3, m, 1]
+            rot = rot_f.index_select(0, flat).T.contiguous()[:, :, None]  # [9, m, 1], entry 3*row + col
+            size = size_f.index_select(0, flat).T.contiguous()[:, :, None]
+            o, d = rays.o.index_select(1, g), rays.d.index_select(1, g)
+            key = _CANDIDATE[kind](o, d, c, rot, size, slot[:, None], near)
+            with warnings.catch_warnings():  # "index_reduce() is in beta" (stable for years)
+                warnings.simplefilter("ignore", UserWarning)
+                best.index_reduce_(0, g, key, "amin")
+    prim = torch.gather(lists, 1, best & ((1 << _SLOT_BITS) - 1))
+    t_best, code = _merge(t_best, code, best, prim)
     return _finish(t_best, code)
 
 

@@ -133,13 +133,13 @@ def _subsample_rays(K: Tensor, c2w: Tensor, view: Tensor, pix: Tensor, W: int, H
 
 
 def _render_chunk(batch: SceneBatch, views: Views, maps: ShadowMaps, K: Tensor, c2w: Tensor, view: Tensor,
-                  W: int, H: int, tile: int, aa: str, chunk_rays: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                  W: int, H: int, tile: int, aa: str, aa_pixels: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     N = K.shape[0]
     focal = torch.zeros(views.scene.numel(), device=K.device)  # focal length (pixels) per view
     focal[view] = K[:, 1, 1]
     rays, Hp, Wp = camera_tiles(K, c2w, W, H, tile, view)
     cand = cull(views, rays)
-    t, code = trace(views, rays, cand, chunk_rays=chunk_rays)
+    t, code = trace(views, rays, cand)
     rgb, ids, face = _shade_rays(batch, views, rays, t, code, maps, focal, 1.0)
     R = rays.R
     n = rays.n
@@ -156,12 +156,11 @@ def _render_chunk(batch: SceneBatch, views: Views, maps: ShadowMaps, K: Tensor, 
     pix = edges.reshape(-1).nonzero().squeeze(1)
     if pix.numel():
         rgb_flat = rgb.permute(1, 0, 2, 3).reshape(3, -1).clone()
-        group = max(1, chunk_rays * 4 // len(RGSS))
-        for p0 in range(0, pix.numel(), group):
-            px = pix[p0:p0 + group]
+        for p0 in range(0, pix.numel(), aa_pixels):
+            px = pix[p0:p0 + aa_pixels]
             sub, parent = _subsample_rays(K, c2w, view, px, W, H, tile, rays, RGSS)
             sc: Candidates = cand.select(parent)
-            ts, cs = trace(views, sub, sc, chunk_rays=chunk_rays)
+            ts, cs = trace(views, sub, sc)
             srgb, _, _ = _shade_rays(batch, views, sub, ts, cs, maps, focal, 0.5)
             rgb_flat.index_copy_(1, px, srgb.reshape(3, px.numel(), len(RGSS)).mean(2))
         rgb = rgb_flat.reshape(3, N, H, W).permute(1, 0, 2, 3)
@@ -217,7 +216,7 @@ def render(
     cuda = dev.type == "cuda"
     if max_pixels is None:
         max_pixels = (1 << 24) if cuda else (1 << 20)
-    chunk_rays = (1 << 22) if cuda else (1 << 18)
+    aa_pixels = (1 << 22) if cuda else (1 << 18)  # edge pixels supersampled per pass
     views = Views.make(batch, scene_t, times_t)
     if shadow_res is None:
         res = min(512, max(128, 1 << math.ceil(math.log2(1.6 * max(H, W)))))
@@ -232,7 +231,7 @@ def render(
     for c0 in range(0, N, per):
         sl = slice(c0, min(N, c0 + per))
         r, d, i, e = _render_chunk(batch, views, maps, flat.K[sl], flat.c2w[sl], view_all[sl], W, H, tile, aa,
-                                   chunk_rays)
+                                   aa_pixels)
         rgb[sl], depth[sl], ids[sl], edges[sl] = r, d, i, e
     return RenderResult(rgb.reshape(*shape, 3, H, W), depth.reshape(*shape, H, W), ids.reshape(*shape, H, W),
                         edges.reshape(*shape, H, W))

@@ -228,11 +228,12 @@ def _assemble(ws: WorldSample, rgb: Tensor, depth: Tensor, seed: int, input_vide
 
 
 def render_samples(samples: Sequence[WorldSample], device: torch.device | str = "cpu",
-                   aa: str = "adaptive", input_video: bool = False) -> list[Example]:
+                   aa: str = "adaptive", input_video: bool = False, max_pixels: int | None = None) -> list[Example]:
     """Render several world samples in one batched call (the fast path on a GPU).
 
     ``input_video``: also render the input camera's video over the frame times (``Example.input_video`` /
-    ``input_depths``; for a static world every frame equals the input image).
+    ``input_depths``; for a static world every frame equals the input image). ``max_pixels``: pixels rendered
+    per chunk (memory bound; default that of :func:`lyra.world.render.render`); it does not change the result.
     """
     dev = torch.device(device)
     cams, times, idx = [], [], []
@@ -242,7 +243,8 @@ def render_samples(samples: Sequence[WorldSample], device: torch.device | str = 
         times.append(t)
         idx.append(torch.full((len(c),), i, dtype=torch.long))
     batch = SceneBatch.pack([ws.scene for ws in samples], dev)
-    res = render(batch, Cameras.cat(cams).to(dev), torch.cat(times).to(dev), torch.cat(idx).to(dev), aa=aa)
+    res = render(batch, Cameras.cat(cams).to(dev), torch.cat(times).to(dev), torch.cat(idx).to(dev), aa=aa,
+                 max_pixels=max_pixels)
     out, k = [], 0
     for ws, c in zip(samples, cams, strict=True):
         n = len(c)
