@@ -1,7 +1,7 @@
 """World examples per second on CUDA (target, issue 4: ≥ 20 ``tiny`` examples/s on an H100).
 
     PYTHONPATH=src python3 benchmarks/gpu/world_gpu.py [--batch 16,64] [--iters 3] [--workers 12] [--dynamic]
-        [--compile-after] [--profile] [--json out.json]
+        [--max-pixels 16777216,67108864] [--compile-after] [--profile] [--check] [--json out.json]
 
 Worlds and cameras are generated on the CPU (deterministic per seed, same on every machine) by a pool
 of worker processes; all frames of a batch of examples are ray-cast in one batched call on the GPU.
@@ -10,7 +10,10 @@ pool (timed once its workers have started and imported torch: the steady rate a 
 pipelined minimum (what a training loop with data-loader workers sees), peak GPU memory, and (``--check``) the
 CPU/GPU difference of one example. ``--compile-after`` then times the largest batch again with the kernels
 through ``torch.compile`` (``LYRA_WORLD_COMPILE=1``; its warm-up includes compiling); ``--profile`` lists the
-CUDA kernels of one batch of the smallest size by GPU time and counts the launches. Exits quietly without CUDA.
+CUDA kernels of one batch of the smallest size by GPU time and counts the launches and host syncs;
+``--max-pixels`` (a comma list) sets the pixels rendered per chunk: the first for every run, the others time
+the largest batch again (larger chunks: fewer launches, more memory; the images do not change). Exits
+quietly without CUDA.
 """
 
 from __future__ import annotations
@@ -40,10 +43,14 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def _render_rate(render_samples, batches, dev, iters: int) -> tuple[float, list[float], float, float]:
+def _render_rate(render_samples, batches, dev, iters: int,
+                 max_pixels: int | None = None) -> tuple[float, list[float], float, float]:
     """(median examples/s, per-batch rates, warm-up seconds, peak GiB) over ``batches[1:]`` after ``batches[0]``."""
+    import functools
+
     import torch
 
+    render_samples = functools.partial(render_samples, max_pixels=max_pixels)
     cuda = dev.type == "cuda"
     _sync()
     t0 = time.perf_counter()
@@ -78,6 +85,8 @@ def main() -> None:
     ap.add_argument("--compile-after", action="store_true", help="after the eager runs, time the largest batch "
                     "with torch.compile (LYRA_WORLD_COMPILE=1)")
     ap.add_argument("--profile", action="store_true", help="profile one batch of the smallest size")
+    ap.add_argument("--max-pixels", default=None, help="pixels rendered per chunk (default: the renderer's, 2^24 on "
+                    "CUDA); a comma list also times the largest batch with each further value")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--cpu-smoke", action="store_true", help="run on the CPU (tests this script; use --preset micro)")
     args = ap.parse_args()
@@ -89,6 +98,8 @@ def main() -> None:
     from lyra.world.sample import render_samples, sample_world
 
     sizes = sorted({int(b) for b in str(args.batch).split(",") if b.strip()})
+    chunks: list[int | None] = [int(v) for v in str(args.max_pixels).split(",") if v.strip()] \
+        if args.max_pixels else [None]
     n = max(sizes) * (args.iters + 1)
     seeds = [(args.first_seed + i, args.preset, args.dynamic) for i in range(n)]
     ctx = mp.get_context("spawn")
@@ -107,7 +118,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     res: dict = {"device": name, "torch": torch.__version__, "preset": args.preset, "dynamic": args.dynamic,
                  "cpu_sampling_per_s": round(sample_rate, 2), "workers": args.workers,
-                 "pool_start_s": round(t_start, 2), "render": {},
+                 "pool_start_s": round(t_start, 2), "max_pixels": chunks[0], "render": {},
                  "command": "python3 " + " ".join(sys.argv)}
     print(f"device {name}; preset {args.preset}, {'dynamic' if args.dynamic else 'static'}; CPU sampling "
           f"{sample_rate:.1f} examples/s with {args.workers} worker processes (pool start {t_start:.1f} s, not "
@@ -115,20 +126,33 @@ def main() -> None:
     best = 0.0
     for size in sizes:
         batches = [samples[i * size:(i + 1) * size] for i in range(args.iters + 1)]
-        rate, rates, warm, peak = _render_rate(render_samples, batches, dev, args.iters)
+        rate, rates, warm, peak = _render_rate(render_samples, batches, dev, args.iters, chunks[0])
         best = max(best, rate)
         res["render"][f"eager_batch{size}"] = {"median_per_s": round(rate, 2), "rates": [round(r, 2) for r in rates],
                                                "warmup_s": round(warm, 2), "peak_gib": round(peak, 2)}
         print(f"GPU render, batch {size:>3}: {rate:6.1f} examples/s (median of {len(rates)}; "
               + ", ".join(f"{r:.1f}" for r in rates) + f"; warm-up batch {warm:.1f} s; peak {peak:.1f} GiB)",
               flush=True)
+    for mp_ in chunks[1:]:
+        size = sizes[-1]
+        batches = [samples[i * size:(i + 1) * size] for i in range(args.iters + 1)]
+        rate, rates, warm, peak = _render_rate(render_samples, batches, dev, args.iters, mp_)
+        best = max(best, rate)
+        res["render"][f"eager_batch{size}_max_pixels{mp_}"] = {
+            "median_per_s": round(rate, 2), "rates": [round(r, 2) for r in rates], "warmup_s": round(warm, 2),
+            "peak_gib": round(peak, 2)}
+        print(f"GPU render, batch {size:>3}, {mp_:,} pixels per chunk: {rate:6.1f} examples/s ("
+              + ", ".join(f"{r:.1f}" for r in rates) + f"; peak {peak:.1f} GiB)", flush=True)
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
         size = sizes[0]
+        _sync()
+        t0 = time.perf_counter()
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            render_samples(samples[:size], dev)
+            render_samples(samples[:size], dev, max_pixels=chunks[0])
             _sync()
+        wall = time.perf_counter() - t0
         try:
             table = prof.key_averages().table(sort_by="device_time_total", row_limit=15)
         except (KeyError, AttributeError, ValueError):
@@ -137,14 +161,18 @@ def main() -> None:
         launches = sum(e.count for e in events if e.key in ("cudaLaunchKernel", "cuLaunchKernel",
                                                             "cudaLaunchKernelExC"))
         syncs = sum(e.count for e in events if "Synchronize" in e.key or e.key == "cudaMemcpyAsync")
-        res["profile"] = {"batch": size, "kernel_launches": launches, "syncs_and_copies": syncs}
-        print(f"profile of one batch of {size}: {launches:,} kernel launches, {syncs:,} syncs/copies")
+        gpu_us = sum(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0)) for e in events)
+        res["profile"] = {"batch": size, "kernel_launches": launches, "syncs_and_copies": syncs,
+                          "wall_s_profiled": round(wall, 3), "gpu_busy_s": round(gpu_us / 1e6, 3),
+                          "top_kernels": table.splitlines()[:20]}
+        print(f"profile of one batch of {size}: {launches:,} kernel launches, {syncs:,} syncs/copies; GPU busy "
+              f"{gpu_us / 1e6:.3f} s of {wall:.3f} s wall (profiler on)")
         print(table, flush=True)
     if args.compile_after:
         os.environ["LYRA_WORLD_COMPILE"] = "1"
         size = sizes[-1]
         batches = [samples[i * size:(i + 1) * size] for i in range(args.iters + 1)]
-        rate, rates, warm, peak = _render_rate(render_samples, batches, dev, args.iters)
+        rate, rates, warm, peak = _render_rate(render_samples, batches, dev, args.iters, chunks[-1])
         best = max(best, rate)
         res["render"][f"compiled_batch{size}"] = {"median_per_s": round(rate, 2),
                                                   "rates": [round(r, 2) for r in rates],
@@ -156,7 +184,7 @@ def main() -> None:
     if args.check:
         os.environ["LYRA_WORLD_COMPILE"] = "1" if args.compile else "0"
         ws = sample_world(args.first_seed, args.preset, args.dynamic)
-        g = render_samples([ws], dev)[0]
+        g = render_samples([ws], dev, max_pixels=chunks[0])[0]
         c = render_samples([ws], "cpu")[0]
         diff = (g.videos.cpu() - c.videos).abs()
         d_g, d_c = g.depths.cpu(), c.depths
