@@ -9,9 +9,12 @@ Design (why it is fast enough on two CPU cores):
   a short list of candidate primitives sorted by kind. Global surfaces (planes, the room union) are
   tested against every ray first; candidates farther than everything the group already hit are then
   dropped (early z).
-* **Intersection**: for each primitive kind and list slot ``k``, all groups with a k-th candidate are
-  intersected at once (closed forms of :mod:`lyra.world.intersect`, in the primitive's frame) and the
-  nearest hit is kept with ``torch.where`` — no scatter, deterministic, vectorised over rays.
+* **Intersection**: for each primitive kind, every (group, candidate) pair of that kind is intersected
+  in one batched call (closed forms of :mod:`lyra.world.intersect`, in the primitive's frame; chunked
+  only to bound memory), and each ray keeps its nearest candidate through an exact integer min over
+  keys ``(t, kind, index)`` (``index_reduce_``): a handful of kernel launches per kind and per ray batch
+  instead of one pass per primitive, deterministic, and bit for bit the sequential "keep the strictly
+  nearer" fold over the candidates in list order.
 
 A hit is encoded in one int32 ``code = kind · 2^16 + index``: ``HIT_NONE`` (sky), ``HIT_PRIM`` (local
 primitive ``index``), ``HIT_PLANE``, ``HIT_ROOM`` (room box ``index`` of the union). While tracing,
@@ -200,28 +203,62 @@ def _room_fold(cur: Tensor, tout: Tensor, t_best: Tensor, code: Tensor, near: fl
     return torch.minimum(t_best, t_room), torch.lerp(code, (HIT_ROOM << _SHIFT) - 1 + which, better)
 
 
-def _rooms(o: Tensor, d: Tensor, rooms: Tensor, t_best: Tensor, code: Tensor, near: float) -> tuple[Tensor, Tensor]:
+@kernel
+def _rooms_kernel(o: Tensor, d: Tensor, rooms: Tensor, t_best: Tensor, code: Tensor,
+                  near: float) -> tuple[Tensor, Tensor]:
+    """:func:`_rooms` box by box (few passes, as boxes are listed along the chains; many small kernels)."""
+    B = rooms.shape[1]
+    inv = [1 / _safe(d[k]) for k in range(3)]
+    tin, tout = [], []
+    for b in range(B):
+        lo_t = hi_t = None
+        for k in range(3):
+            t1 = (rooms[:, b, k, None] - o[k]) * inv[k]
+            t2 = (rooms[:, b, k + 3, None] - o[k]) * inv[k]
+            lo, hi = torch.minimum(t1, t2), torch.maximum(t1, t2)
+            lo_t = lo if lo_t is None else torch.maximum(lo_t, lo)
+            hi_t = hi if hi_t is None else torch.minimum(hi_t, hi)
+        tin.append(lo_t)
+        tout.append(hi_t)
+    cur = torch.full_like(t_best, near)
+    for _ in range(B):
+        prev = cur
+        for b in range(B):
+            cur = torch.maximum(cur, tout[b] - (tin[b] > cur).to(cur.dtype) * MISS)
+        if not torch.compiler.is_compiling() and not bool((cur > prev).any()):
+            break  # eager only: converged (boxes are listed so that one pass usually suffices)
+    which = torch.zeros_like(cur)
+    for b in range(B):
+        which = torch.maximum(which, (tout[b] == cur).to(cur.dtype) * (b + 1))
+    t_room = _miss(cur, cur <= near)
+    better = (t_room < t_best).to(cur.dtype)
+    return torch.minimum(t_best, t_room), torch.lerp(code, (HIT_ROOM << _SHIFT) - 1 + which, better)
+
+
+def _rooms(o: Tensor, d: Tensor, rooms: Tensor, t_best: Tensor, code: Tensor, near: float,
+           batched: bool | None = None) -> tuple[Tensor, Tensor]:
     """Fold the exit from the union of boxes ``rooms`` [n, B, 6] into ``t_best``/``code`` [n, R].
 
-    Starting at the origin, the walk jumps to the exit of every box containing the current point, all
-    boxes at once per step. The jumps only raise the point, to box exits, so at most ``B`` steps reach
-    the end of any chain of overlapping boxes (the fixed point, the same for any update order). Rays whose
-    origin lies in no box get no hit.
+    Starting at the origin, the walk jumps to the exit of every box containing the current point. The
+    jumps only raise the point, to box exits, so at most ``B`` passes reach the end of any chain of
+    overlapping boxes: the fixed point, the same for any update order. Rays whose origin lies in no box
+    get no hit. ``batched`` (default: on CUDA) steps all boxes at once, ``B`` steps with no host sync (few
+    kernel launches); otherwise box by box with an early exit (less work on a CPU).
     """
+    if batched is None:
+        batched = o.device.type == "cuda"
+    if not batched:
+        return _rooms_kernel(o, d, rooms, t_best, code, near)
     tin, tout = _room_slabs(o, d, rooms)
     cur = torch.full_like(t_best, near)
-    check = cur.device.type == "cpu"  # on CUDA, run all B steps rather than sync after each one
     for _ in range(rooms.shape[1]):
-        prev = cur
         cur = _room_jump(cur, tin, tout)
-        if check and not bool((cur > prev).any()):
-            break  # converged (boxes are listed so that one step usually suffices)
     return _room_fold(cur, tout, t_best, code, near)
 
 
-def _globals(views: Views, rays: Rays, near: float) -> tuple[Tensor, Tensor]:
+def _globals(views: Views, rays: Rays, near: float, batched_rooms: bool | None = None) -> tuple[Tensor, Tensor]:
     """Nearest hit of the planes and the room union for every ray: ``t`` [n, R] (``MISS`` for none)
-    and the float hit code [n, R]."""
+    and the float hit code [n, R]. ``batched_rooms``: see :func:`_rooms`."""
     n, R = rays.n, rays.R
     dev = rays.d.device
     t_best = torch.full((n, R), MISS, device=dev)
@@ -231,7 +268,7 @@ def _globals(views: Views, rays: Rays, near: float) -> tuple[Tensor, Tensor]:
         t_best, code = _planes_kernel(rays.o, rays.d, views.plane.index_select(0, rays.view), ok, t_best, code, near)
     rooms = views.room.index_select(0, rays.view)  # [n, B, 6]
     if rooms.shape[1] and bool((rooms[:, :, 0] < ROOM_PAD * 0.5).any()):
-        t_best, code = _rooms(rays.o, rays.d, rooms, t_best, code, near)
+        t_best, code = _rooms(rays.o, rays.d, rooms, t_best, code, near, batched_rooms)
     return t_best, code
 
 
@@ -244,50 +281,52 @@ def _to_local(o: Tensor, d: Tensor, c: Tensor, rot: Tensor) -> tuple[tuple, tupl
     return o_l, d_l
 
 
-# Candidate hits are reduced per ray as one int64 **key** ``bits(t) << 16 | slot``: ``t`` is float32 and
-# positive (hits need ``t > near >= 0``; misses are about ``MISS``), so its IEEE bit pattern orders like
-# its value, and ``slot`` (the candidate's position in the group's list, sorted by kind then index)
-# breaks ties as the sequential "keep the first strictly nearer" fold does. A min over keys is exact and
-# order-independent, hence deterministic on every device.
-_SLOT_BITS = 16
+# Candidate hits are reduced per ray as one int64 **key** ``bits(t) << 16 | kind << 14 | index``: ``t`` is
+# float32 and positive (hits need ``t > near >= 0``; misses are about ``MISS``), so its IEEE bit pattern
+# orders like its value, and ``(kind, index)``, the order of the group's candidate list, breaks ties as the
+# sequential "keep the first strictly nearer" fold does. A min over keys is exact and order-independent,
+# hence deterministic on every device, and the winner's primitive index is in its low bits.
+_KEY_BITS = 16
+_INDEX_BITS = 14
 
 
-def _key(t: Tensor, slot: Tensor) -> Tensor:
-    return (t.view(torch.int32).to(torch.int64) << _SLOT_BITS) | slot
+def _key(t: Tensor, low: Tensor) -> Tensor:
+    return (t.view(torch.int32).to(torch.int64) << _KEY_BITS) | low
 
 
 # One function per primitive kind (each gets its own compiled-code cache). Arguments: ``m`` candidate
 # (group, primitive) pairs: their rays ``o`` [3, m, 1|R] and ``d`` [3, m, R], the primitive of each pair
-# (``c`` [3, m, 1], ``rot`` [9, m, 1], ``size`` [3, m, 1]) and its list slot ``slot`` [m, 1] (int64);
-# returns the keys [m, R] (see :func:`_key`).
+# (``c`` [3, m, 1], ``rot`` [9, m, 1], ``size`` [3, m, 1]) and its key bits ``low`` [m, 1] (int64,
+# ``kind << 14 | index``); returns the keys [m, R] (see :func:`_key`).
 @kernel
-def _key_ellipsoid(o, d, c, rot, size, slot, near: float):
+def _key_ellipsoid(o, d, c, rot, size, low, near: float):
     o_l, d_l = _to_local(o, d, c, rot)
-    return _key(INTERSECT[0](o_l, d_l, (size[0], size[1], size[2]), near), slot)
-
-
-@kernel
-def _key_box(o, d, c, rot, size, slot, near: float):
-    o_l, d_l = _to_local(o, d, c, rot)
-    return _key(INTERSECT[1](o_l, d_l, (size[0], size[1], size[2]), near), slot)
+    return _key(INTERSECT[0](o_l, d_l, (size[0], size[1], size[2]), near), low)
 
 
 @kernel
-def _key_cone(o, d, c, rot, size, slot, near: float):
+def _key_box(o, d, c, rot, size, low, near: float):
     o_l, d_l = _to_local(o, d, c, rot)
-    return _key(INTERSECT[2](o_l, d_l, (size[0], size[1], size[2]), near), slot)
+    return _key(INTERSECT[1](o_l, d_l, (size[0], size[1], size[2]), near), low)
+
+
+@kernel
+def _key_cone(o, d, c, rot, size, low, near: float):
+    o_l, d_l = _to_local(o, d, c, rot)
+    return _key(INTERSECT[2](o_l, d_l, (size[0], size[1], size[2]), near), low)
 
 
 _CANDIDATE = (_key_ellipsoid, _key_box, _key_cone)
 
 
 @kernel
-def _merge(t_best: Tensor, code: Tensor, key: Tensor, prim: Tensor) -> tuple[Tensor, Tensor]:
-    """Fold the nearest candidate (``key`` [n, R], its primitive index ``prim`` [n, R]) into the nearest
-    global hits ``t_best``/``code`` [n, R]; the globals win ties (they were folded first)."""
-    t = (key >> _SLOT_BITS).to(torch.int32).view(torch.float32)
+def _merge(t_best: Tensor, code: Tensor, key: Tensor) -> tuple[Tensor, Tensor]:
+    """Fold the nearest candidate of every ray (``key`` [n, R]) into the nearest global hits
+    ``t_best``/``code`` [n, R]; the globals win ties (they were folded first)."""
+    t = (key >> _KEY_BITS).to(torch.int32).view(torch.float32)
+    prim = (key & ((1 << _INDEX_BITS) - 1)).to(code.dtype)
     better = t < t_best
-    return torch.minimum(t_best, t), torch.where(better, prim.to(code.dtype) + float(HIT_PRIM << _SHIFT), code)
+    return torch.minimum(t_best, t), torch.where(better, prim + float(HIT_PRIM << _SHIFT), code)
 
 
 @kernel
@@ -298,7 +337,7 @@ def _finish(t: Tensor, code: Tensor) -> tuple[Tensor, Tensor]:
 #: Ray–candidate pairs intersected per batched call by default: memory for one float32 temporary
 #: is 4 bytes each (CPU: small, cache-friendly chunks; CUDA: large ones, few kernel launches).
 CHUNK_CPU = 1 << 18
-CHUNK_CUDA = 1 << 26
+CHUNK_CUDA = 1 << 25
 
 
 def trace(views: Views, rays: Rays, cand: Candidates, near: float = 1e-3, use_globals: bool = True,
@@ -322,17 +361,19 @@ def trace(views: Views, rays: Rays, cand: Candidates, near: float = 1e-3, use_gl
     K = lists.shape[1]
     if K == 0 or n == 0:
         return _finish(t_best, code)
-    if K >= 1 << _SLOT_BITS:
-        raise ValueError(f"trace: {K} candidates per ray group exceed {1 << _SLOT_BITS}")
+    P = views.kind.shape[1]
+    if P > 1 << _INDEX_BITS:
+        raise ValueError(f"trace: {P} primitives per scene exceed {1 << _INDEX_BITS}")
     if chunk_rays is None:
         chunk_rays = CHUNK_CUDA if dev.type == "cuda" else CHUNK_CPU
     valid = lists >= 0
     if early_z:
         valid &= cand.zmin <= t_best.amax(1, keepdim=True)
-    P = views.kind.shape[1]
-    flat_all = rays.view[:, None] * P + lists.clamp_min(0)  # [n, K] into the views' [V·P] primitives
+    prim_all = lists.clamp_min(0)
+    flat_all = rays.view[:, None] * P + prim_all  # [n, K] into the views' [V·P] primitives
     kind_all = views.kind.reshape(-1)[flat_all]
     pair_kind = torch.where(valid, kind_all, -1)
+    low_all = (kind_all << _INDEX_BITS) | prim_all
     key_miss = _key(torch.full((1, 1), MISS, device=dev), torch.zeros((1, 1), dtype=torch.int64, device=dev))
     best = key_miss.expand(n, R).contiguous()
     center_f = views.center.reshape(-1, 3)
@@ -348,12 +389,11 @@ def trace(views: Views, rays: Rays, cand: Candidates, near: float = 1e-3, use_gl
             rot = rot_f.index_select(0, flat).T.contiguous()[:, :, None]  # [9, m, 1], entry 3*row + col
             size = size_f.index_select(0, flat).T.contiguous()[:, :, None]
             o, d = rays.o.index_select(1, g), rays.d.index_select(1, g)
-            key = _CANDIDATE[kind](o, d, c, rot, size, slot[:, None], near)
+            key = _CANDIDATE[kind](o, d, c, rot, size, low_all[g, slot][:, None], near)
             with warnings.catch_warnings():  # "index_reduce() is in beta" (stable for years)
                 warnings.simplefilter("ignore", UserWarning)
                 best.index_reduce_(0, g, key, "amin")
-    prim = torch.gather(lists, 1, best & ((1 << _SLOT_BITS) - 1))
-    t_best, code = _merge(t_best, code, best, prim)
+    t_best, code = _merge(t_best, code, best)
     return _finish(t_best, code)
 
 
