@@ -9,7 +9,8 @@ Prints the GPU rendering rate per batch size (``--batch`` takes a comma list), t
 pool (timed once its workers have started and imported torch: the steady rate a data loader sees), their
 pipelined minimum (what a training loop with data-loader workers sees), peak GPU memory, and (``--check``) the
 CPU/GPU difference of one example. ``--compile-after`` then times the largest batch again with the kernels
-through ``torch.compile`` (``LYRA_WORLD_COMPILE=1``; its warm-up includes compiling); ``--profile`` lists the
+through ``torch.compile`` (``LYRA_WORLD_COMPILE=1``, with the last ``--max-pixels``; its warm-up includes
+compiling; it runs last, and the JSON is rewritten after every stage); ``--profile`` lists the
 CUDA kernels of one batch of the smallest size by GPU time and counts the launches and host syncs;
 ``--max-pixels`` (a comma list) sets the pixels rendered per chunk: the first for every run, the others time
 the largest batch again (larger chunks: fewer launches, more memory; the images do not change). Exits
@@ -41,6 +42,17 @@ def _sync() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.synchronize()
+
+
+def _dump(res: dict, path: str | None) -> None:
+    """Write the results so far (after every stage: a run cut short still leaves what it measured)."""
+    if path:
+        import json
+
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(res, f, indent=2)
+        os.replace(tmp, path)
 
 
 def _render_rate(render_samples, batches, dev, iters: int,
@@ -133,6 +145,8 @@ def main() -> None:
         print(f"GPU render, batch {size:>3}: {rate:6.1f} examples/s (median of {len(rates)}; "
               + ", ".join(f"{r:.1f}" for r in rates) + f"; warm-up batch {warm:.1f} s; peak {peak:.1f} GiB)",
               flush=True)
+        res["pipelined_per_s"] = round(min(best, sample_rate), 2)
+        _dump(res, args.json)
     for mp_ in chunks[1:]:
         size = sizes[-1]
         batches = [samples[i * size:(i + 1) * size] for i in range(args.iters + 1)]
@@ -143,6 +157,8 @@ def main() -> None:
             "peak_gib": round(peak, 2)}
         print(f"GPU render, batch {size:>3}, {mp_:,} pixels per chunk: {rate:6.1f} examples/s ("
               + ", ".join(f"{r:.1f}" for r in rates) + f"; peak {peak:.1f} GiB)", flush=True)
+        res["pipelined_per_s"] = round(min(best, sample_rate), 2)
+        _dump(res, args.json)
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
@@ -168,19 +184,7 @@ def main() -> None:
         print(f"profile of one batch of {size}: {launches:,} kernel launches, {syncs:,} syncs/copies; GPU busy "
               f"{gpu_us / 1e6:.3f} s of {wall:.3f} s wall (profiler on)")
         print(table, flush=True)
-    if args.compile_after:
-        os.environ["LYRA_WORLD_COMPILE"] = "1"
-        size = sizes[-1]
-        batches = [samples[i * size:(i + 1) * size] for i in range(args.iters + 1)]
-        rate, rates, warm, peak = _render_rate(render_samples, batches, dev, args.iters, chunks[-1])
-        best = max(best, rate)
-        res["render"][f"compiled_batch{size}"] = {"median_per_s": round(rate, 2),
-                                                  "rates": [round(r, 2) for r in rates],
-                                                  "warmup_incl_compile_s": round(warm, 2), "peak_gib": round(peak, 2)}
-        print(f"GPU render, batch {size:>3}, torch.compile: {rate:6.1f} examples/s ("
-              + ", ".join(f"{r:.1f}" for r in rates) + f"; warm-up batch incl. compiling {warm:.1f} s)", flush=True)
-    res["pipelined_per_s"] = round(min(best, sample_rate), 2)
-    print(f"pipelined    : {min(best, sample_rate):6.1f} examples/s (best render rate vs CPU sampling; target >= 20)")
+        _dump(res, args.json)
     if args.check:
         os.environ["LYRA_WORLD_COMPILE"] = "1" if args.compile else "0"
         ws = sample_world(args.first_seed, args.preset, args.dynamic)
@@ -194,11 +198,29 @@ def main() -> None:
               f"{(rel < 1e-4).float().mean() * 100:.2f} % of pixels")
         res["cpu_vs_gpu"] = {"mean_abs_rgb": float(diff.mean()), "max_abs_rgb": float(diff.max()),
                              "depth_within_1e-4": float((rel < 1e-4).float().mean())}
-    if args.json:
-        import json
+        _dump(res, args.json)
+    if args.compile_after:
+        os.environ["LYRA_WORLD_COMPILE"] = "1"
+        size = sizes[-1]
+        batches = [samples[i * size:(i + 1) * size] for i in range(args.iters + 1)]
+        import warnings
 
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            rate, rates, warm, peak = _render_rate(render_samples, batches, dev, args.iters, chunks[-1])
+        fell_back = [str(w.message) for w in caught if "torch.compile unavailable" in str(w.message)]
+        best = max(best, rate)
+        res["render"][f"compiled_batch{size}"] = {"median_per_s": round(rate, 2),
+                                                  "rates": [round(r, 2) for r in rates], "max_pixels": chunks[-1],
+                                                  "warmup_incl_compile_s": round(warm, 2), "peak_gib": round(peak, 2),
+                                                  "fell_back_to_eager": fell_back[:1]}
+        if fell_back:
+            print(f"torch.compile fell back to eager: {fell_back[0]}")
+        print(f"GPU render, batch {size:>3}, torch.compile: {rate:6.1f} examples/s ("
+              + ", ".join(f"{r:.1f}" for r in rates) + f"; warm-up batch incl. compiling {warm:.1f} s)", flush=True)
+    res["pipelined_per_s"] = round(min(best, sample_rate), 2)
+    print(f"pipelined    : {min(best, sample_rate):6.1f} examples/s (best render rate vs CPU sampling; target >= 20)")
+    _dump(res, args.json)
 
 
 if __name__ == "__main__":

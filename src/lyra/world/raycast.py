@@ -294,25 +294,31 @@ def _key(t: Tensor, low: Tensor) -> Tensor:
     return (t.view(torch.int32).to(torch.int64) << _KEY_BITS) | low
 
 
-# One function per primitive kind (each gets its own compiled-code cache). Arguments: ``m`` candidate
-# (group, primitive) pairs: their rays ``o`` [3, m, 1|R] and ``d`` [3, m, R], the primitive of each pair
-# (``c`` [3, m, 1], ``rot`` [9, m, 1], ``size`` [3, m, 1]) and its key bits ``low`` [m, 1] (int64,
-# ``kind << 14 | index``); returns the keys [m, R] (see :func:`_key`).
+def _pair_rays(o: Tensor, d: Tensor, g: Tensor, c: Tensor, rot: Tensor) -> tuple[tuple, tuple]:
+    """The rays of groups ``g`` [m] (of ``o`` [3, n, 1|R], ``d`` [3, n, R]) in the frames ``c``/``rot``."""
+    return _to_local(o.index_select(1, g), d.index_select(1, g), c, rot)
+
+
+# One function per primitive kind (each gets its own compiled-code cache). Arguments: all ray groups ``o``
+# [3, n, 1|R] and ``d`` [3, n, R], and ``m`` candidate (group, primitive) pairs: the group ``g`` [m], the
+# primitive (``c`` [3, m, 1], ``rot`` [9, m, 1], ``size`` [3, m, 1]) and its key bits ``low`` [m, 1] (int64,
+# ``kind << 14 | index``); returns the keys [m, R] (see :func:`_key`). The rays are gathered inside, so that
+# ``torch.compile`` fuses the gather with the arithmetic (one pass over memory).
 @kernel
-def _key_ellipsoid(o, d, c, rot, size, low, near: float):
-    o_l, d_l = _to_local(o, d, c, rot)
+def _key_ellipsoid(o, d, g, c, rot, size, low, near: float):
+    o_l, d_l = _pair_rays(o, d, g, c, rot)
     return _key(INTERSECT[0](o_l, d_l, (size[0], size[1], size[2]), near), low)
 
 
 @kernel
-def _key_box(o, d, c, rot, size, low, near: float):
-    o_l, d_l = _to_local(o, d, c, rot)
+def _key_box(o, d, g, c, rot, size, low, near: float):
+    o_l, d_l = _pair_rays(o, d, g, c, rot)
     return _key(INTERSECT[1](o_l, d_l, (size[0], size[1], size[2]), near), low)
 
 
 @kernel
-def _key_cone(o, d, c, rot, size, low, near: float):
-    o_l, d_l = _to_local(o, d, c, rot)
+def _key_cone(o, d, g, c, rot, size, low, near: float):
+    o_l, d_l = _pair_rays(o, d, g, c, rot)
     return _key(INTERSECT[2](o_l, d_l, (size[0], size[1], size[2]), near), low)
 
 
@@ -388,8 +394,7 @@ def trace(views: Views, rays: Rays, cand: Candidates, near: float = 1e-3, use_gl
             c = center_f.index_select(0, flat).T.contiguous()[:, :, None]  # [3, m, 1]
             rot = rot_f.index_select(0, flat).T.contiguous()[:, :, None]  # [9, m, 1], entry 3*row + col
             size = size_f.index_select(0, flat).T.contiguous()[:, :, None]
-            o, d = rays.o.index_select(1, g), rays.d.index_select(1, g)
-            key = _CANDIDATE[kind](o, d, c, rot, size, low_all[g, slot][:, None], near)
+            key = _CANDIDATE[kind](rays.o, rays.d, g, c, rot, size, low_all[g, slot][:, None], near)
             with warnings.catch_warnings():  # "index_reduce() is in beta" (stable for years)
                 warnings.simplefilter("ignore", UserWarning)
                 best.index_reduce_(0, g, key, "amin")

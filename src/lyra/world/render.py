@@ -216,7 +216,7 @@ def render(
     cuda = dev.type == "cuda"
     if max_pixels is None:
         max_pixels = (1 << 24) if cuda else (1 << 20)
-    aa_pixels = (1 << 22) if cuda else (1 << 18)  # edge pixels supersampled per pass
+    aa_pixels = max(1, max_pixels // len(RGSS))  # edge pixels supersampled per pass (4 rays each)
     views = Views.make(batch, scene_t, times_t)
     if shadow_res is None:
         res = min(512, max(128, 1 << math.ceil(math.log2(1.6 * max(H, W)))))
