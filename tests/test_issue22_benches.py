@@ -37,3 +37,16 @@ def test_denoiser_8bit_cpu_smoke(tmp_path):
         assert r[mode]["layers"] > 0
         assert 0 < r[mode]["rel_l2_vs_bf16"] < 0.05
     assert r["int8"]["rel_l2_vs_bf16"] < r["fp8"]["rel_l2_vs_bf16"]
+
+
+def test_world_gpu_cpu_smoke(tmp_path):
+    """Item 6's benchmark: batch sizes, the chunk-size sweep, the profile and the CPU check, all in its JSON."""
+    out = tmp_path / "w.json"
+    p = _run("world_gpu.py", "--cpu-smoke", "--preset", "micro", "--batch", "1,2", "--iters", "1", "--workers", "1",
+             "--max-pixels", "60000,250000", "--profile", "--check", "--json", str(out))
+    assert p.returncode == 0, p.stderr
+    r = json.loads(out.read_text())
+    assert set(r["render"]) == {"eager_batch1", "eager_batch2", "eager_batch2_max_pixels250000"}
+    assert r["max_pixels"] == 60000 and all(v["median_per_s"] > 0 for v in r["render"].values())
+    assert r["profile"]["batch"] == 1 and r["profile"]["top_kernels"]
+    assert r["cpu_vs_gpu"]["max_abs_rgb"] == 0.0  # the CPU against itself, in other chunk sizes
