@@ -9,9 +9,10 @@ predicts two maps, bilinearly upsampled:
 * a confidence logit — trained to predict whether the depth is within 25 % of the truth
   (``max(z/ẑ, ẑ/z) < 1.25``), 0 on the sky; ``confidence = sigmoid(logit)``.
 
-Scale: the network sees images at its working resolution ``config.height × config.width`` (other sizes
-are resized to it and the depth resized back) and assumes the training field of view
-``config.fov_y_deg`` (50°, the worlds' camera). For another camera, multiply the depth by
+Scale: the network sees images at about the pixel count of its working resolution ``config.height ×
+config.width``, *keeping the image's aspect ratio* (:func:`native_size`; a 4:3 photo is not stretched to
+16:9), and the depth is resized back. It assumes the vertical field of view ``config.fov_y_deg`` (50°, the
+worlds' camera). For another camera, multiply the depth by
 ``focal_px / focal_px_train`` — a picture of the same scene through a longer lens looks like a nearer
 scene (:meth:`TinyDepthNet.predict` does this when given the vertical FoV).
 
@@ -36,7 +37,7 @@ from lyra.errors import ConfigError, WeightsError
 from lyra.fileio import atomic_path
 from lyra.teacher.depth_protocol import DepthResult, as_image_batch
 
-__all__ = ["DepthNetConfig", "TinyDepthNet", "preset_dir"]
+__all__ = ["DepthNetConfig", "TinyDepthNet", "native_size", "preset_dir"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -85,6 +86,20 @@ class DepthNetConfig:
         return cfg
 
 
+def native_size(height: int, width: int, config: DepthNetConfig) -> tuple[int, int]:
+    """The size ``(h, w)`` the network reads an image of ``height × width`` at: the image's aspect ratio at about
+    the pixel count of ``config.height × config.width``, each side a multiple of 16 (the working size itself for
+    an image of the working aspect)."""
+    if height < 1 or width < 1:
+        raise ConfigError(f"image size must be positive, got {height}x{width}")
+    area, aspect = config.height * config.width, width / height
+    if abs(aspect / (config.width / config.height) - 1) < 0.01:
+        return config.height, config.width
+    h = max(16, round(math.sqrt(area / aspect) / 16) * 16)
+    w = max(16, round(math.sqrt(area * aspect) / 16) * 16)
+    return h, w
+
+
 def _conv(cin: int, cout: int, groups: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.GroupNorm(groups, cout), nn.GELU())
 
@@ -106,8 +121,9 @@ class TinyDepthNet(nn.Module):
     """Metric monocular depth (see the module doc). Implements :class:`~lyra.teacher.depth.DepthEstimator`.
 
     ``net(image)`` with ``image`` ``[B, 3, H, W]`` in [0, 1] returns a :class:`DepthResult` (no
-    gradients in eval mode); ``net(image, raw=True)`` returns ``(log_depth, confidence_logit)``, both
-    ``[B, height, width]`` at the working resolution (for training).
+    gradients in eval mode) at the image's size; ``net(image, raw=True)`` (training) returns ``(log_depth,
+    confidence_logit)``, both ``[B, H, W]`` at the size of ``image`` as given (no resizing: training batches come
+    at their :func:`native_size`).
     """
 
     def __init__(self, config: DepthNetConfig | None = None) -> None:
@@ -152,13 +168,13 @@ class TinyDepthNet(nn.Module):
 
     def forward(self, image: Tensor, raw: bool = False) -> DepthResult | tuple[Tensor, Tensor]:
         x = as_image_batch(image)
-        H, W = x.shape[-2:]
-        cfg = self.config
-        if (H, W) != (cfg.height, cfg.width):
-            x = F.interpolate(x.float(), size=(cfg.height, cfg.width), mode="bilinear", align_corners=False,
-                              antialias=True)
         if raw:
             return self._raw(x)
+        H, W = x.shape[-2:]
+        cfg = self.config
+        size = native_size(H, W, cfg)
+        if (H, W) != size:
+            x = F.interpolate(x.float(), size=size, mode="bilinear", align_corners=False, antialias=True)
         with torch.set_grad_enabled(self.training and torch.is_grad_enabled()):
             log_z, logit = self._raw(x)
             maps = torch.stack([log_z, logit], 1)

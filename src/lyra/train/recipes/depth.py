@@ -4,7 +4,10 @@ Data: every frame of a procedural world example (the input view and the 6 × (T 
 frames, with exact z-depth) is a training image. A pool of ``--pool-worlds`` rendered worlds is held on
 the training device and refreshed round-robin (``--refresh-count`` worlds every ``--refresh-every``
 steps); each batch draws random frames of random pool worlds, flips half of them horizontally and
-jitters brightness and colour balance. Everything follows from the batch index (exact resume).
+jitters brightness and colour balance; with ``--augment`` (the default) it is also re-framed (other aspect
+ratios and focal lengths) and re-photographed (gamma, contrast, saturation, white balance, vignetting, blur,
+noise): :mod:`lyra.train.recipes.depth_augment`. Everything follows from the batch index (exact resume).
+``--init-from DIR`` starts from an exported net (e.g. the shipped ``src/lyra/weights/depth_tiny``).
 
 Loss, on the pixels with a finite depth (the sky is masked out):
 
@@ -42,6 +45,7 @@ from lyra.seeds import mix_seed
 from lyra.teacher.depth_net import WEIGHTS_NAME, DepthNetConfig, TinyDepthNet
 from lyra.train import IndexedBatches, Trainer
 from lyra.train.recipe import export_and_test, export_due, final_weights, fit, start_run, training_record
+from lyra.train.recipes.depth_augment import AugmentSettings, reframe, rephotograph
 from lyra.train.runtime import add_optimizer_arguments, add_run_arguments, training_main
 
 #: Seeds of the depth network's training worlds start here (inside lyra.world's train split).
@@ -83,6 +87,7 @@ class DepthFrames:
     refresh_count: int = 1
     flip: bool = True
     jitter: float = 0.15  # brightness ± jitter, per-channel gain ± jitter / 2
+    augment: AugmentSettings | None = None  # camera + photometric augmentation (None: off)
 
     def __post_init__(self) -> None:
         if self.pool_worlds < 1 or self.refresh_every < 1 or self.refresh_count < 0:
@@ -126,6 +131,9 @@ class DepthFrames:
             bright = 1 + self.jitter * (2 * u[:, 1] - 1)
             gain = 1 + 0.5 * self.jitter * (2 * u[:, 2:5] - 1)
             image = (image * (bright[:, None] * gain)[:, :, None, None]).clamp(0, 1)
+        if self.augment is not None:
+            image, depth = reframe(image, depth, g, self.augment)
+            image = rephotograph(image, g, self.augment)
         return {"image": image.contiguous(), "depth": depth.contiguous()}
 
 
@@ -228,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-worlds", type=int, default=32, help="held-out test worlds (7 images each)")
     p.add_argument("--export-to", default=None, metavar="DIR", help="export folder (default OUT/export)")
     p.add_argument("--no-export", action="store_true", help="skip the export at the end of this invocation")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="re-frame (aspect, zoom) and re-photograph (exposure, colour, blur, noise) each batch")
+    p.add_argument("--init-from", default=None, metavar="DIR",
+                   help="start from an exported depth net (config.json + model.safetensors), e.g. the shipped one; "
+                        "a resumed checkpoint overrides it")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even where CUDA is present")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -266,12 +279,20 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     net_cfg = _net_config(args.config, args.world_preset)
     torch.manual_seed(args.seed)
     net = TinyDepthNet(net_cfg)
+    if args.init_from:
+        init = TinyDepthNet.from_pretrained(args.init_from)
+        if init.config.to_dict() != net_cfg.to_dict():
+            raise ConfigError(f"--init-from {args.init_from}: its architecture differs from this run's (--config)")
+        net.load_state_dict(init.state_dict())
+        print(f"initial weights: {args.init_from} (a resumed checkpoint overrides them)", flush=True)
+    augment = AugmentSettings() if args.augment else None
     data = DepthFrames(batch_size=batch_size, seed=args.seed, device=rr.device, preset=args.world_preset,
                        pool_worlds=args.pool_worlds, refresh_every=args.refresh_every,
-                       refresh_count=args.refresh_count)
+                       refresh_count=args.refresh_count, augment=augment)
     cfg = rr.config(
         extra={"net_config": net_cfg.to_dict(), "batch_size": batch_size, "lam": args.lam,
-               "grad_weight": args.grad_weight, "conf_weight": args.conf_weight,
+               "grad_weight": args.grad_weight, "conf_weight": args.conf_weight, "init_from": args.init_from,
+               "augment": augment.to_dict() if augment else None,
                "data": {"preset": args.world_preset, "pool_worlds": args.pool_worlds,
                         "refresh_every": args.refresh_every, "refresh_count": args.refresh_count}},
     )
@@ -298,7 +319,9 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                                  f"{args.pool_worlds}, {args.refresh_count} re-rendered every "
                                  f"{args.refresh_every} steps",
             "frames": "every frame of each world (input view + 6 trajectories), horizontal flips, colour jitter",
+            "augment": augment.to_dict() if augment else None,
         },
+        "init_from": args.init_from,
     })
     export_dir = rr.export_dir
 
