@@ -136,11 +136,12 @@ def main() -> None:
           f"{sample_rate:.1f} examples/s with {args.workers} worker processes (pool start {t_start:.1f} s, not "
           "counted)", flush=True)
     best = 0.0
+    mode = "compiled" if args.compile else "eager"  # --compile: every run through torch.compile (warm-up compiles)
     for size in sizes:
         batches = [samples[i * size:(i + 1) * size] for i in range(args.iters + 1)]
         rate, rates, warm, peak = _render_rate(render_samples, batches, dev, args.iters, chunks[0])
         best = max(best, rate)
-        res["render"][f"eager_batch{size}"] = {"median_per_s": round(rate, 2), "rates": [round(r, 2) for r in rates],
+        res["render"][f"{mode}_batch{size}"] = {"median_per_s": round(rate, 2), "rates": [round(r, 2) for r in rates],
                                                "warmup_s": round(warm, 2), "peak_gib": round(peak, 2)}
         print(f"GPU render, batch {size:>3}: {rate:6.1f} examples/s (median of {len(rates)}; "
               + ", ".join(f"{r:.1f}" for r in rates) + f"; warm-up batch {warm:.1f} s; peak {peak:.1f} GiB)",
@@ -152,7 +153,7 @@ def main() -> None:
         batches = [samples[i * size:(i + 1) * size] for i in range(args.iters + 1)]
         rate, rates, warm, peak = _render_rate(render_samples, batches, dev, args.iters, mp_)
         best = max(best, rate)
-        res["render"][f"eager_batch{size}_max_pixels{mp_}"] = {
+        res["render"][f"{mode}_batch{size}_max_pixels{mp_}"] = {
             "median_per_s": round(rate, 2), "rates": [round(r, 2) for r in rates], "warmup_s": round(warm, 2),
             "peak_gib": round(peak, 2)}
         print(f"GPU render, batch {size:>3}, {mp_:,} pixels per chunk: {rate:6.1f} examples/s ("

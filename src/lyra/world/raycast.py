@@ -389,7 +389,7 @@ def trace(views: Views, rays: Rays, cand: Candidates, near: float = 1e-3, use_gl
     for kind in range(N_KINDS):
         pairs = (pair_kind == kind).nonzero()  # [m, 2] (group, slot); a host sync for m
         for p0 in range(0, pairs.shape[0], pair_chunk):
-            g, slot = pairs[p0:p0 + pair_chunk].T
+            g, slot = pairs[p0:p0 + pair_chunk].T.contiguous()  # [m] each, contiguous
             flat = flat_all[g, slot]
             c = center_f.index_select(0, flat).T.contiguous()[:, :, None]  # [3, m, 1]
             rot = rot_f.index_select(0, flat).T.contiguous()[:, :, None]  # [9, m, 1], entry 3*row + col
