@@ -49,4 +49,5 @@ def test_world_gpu_cpu_smoke(tmp_path):
     assert set(r["render"]) == {"eager_batch1", "eager_batch2", "eager_batch2_max_pixels250000"}
     assert r["max_pixels"] == 60000 and all(v["median_per_s"] > 0 for v in r["render"].values())
     assert r["profile"]["batch"] == 1 and r["profile"]["top_kernels"]
+    assert {"trace_primary", "trace_antialias", "textures", "shadow_maps"} <= set(r["profile"]["stages"])
     assert r["cpu_vs_gpu"]["max_abs_rgb"] == 0.0  # the CPU against itself, in other chunk sizes

@@ -11,7 +11,8 @@ pipelined minimum (what a training loop with data-loader workers sees), peak GPU
 CPU/GPU difference of one example. ``--compile-after`` then times the largest batch again with the kernels
 through ``torch.compile`` (``LYRA_WORLD_COMPILE=1``, with the last ``--max-pixels``; its warm-up includes
 compiling; it runs last, and the JSON is rewritten after every stage); ``--profile`` lists the
-CUDA kernels of one batch of the smallest size by GPU time and counts the launches and host syncs;
+CUDA kernels of one batch of the smallest size by GPU time, the GPU time of each rendering stage (caster,
+textures, lighting, ...), and counts the launches and host syncs;
 ``--max-pixels`` (a comma list) sets the pixels rendered per chunk: the first for every run, the others time
 the largest batch again (larger chunks: fewer launches, more memory; the images do not change). Exits
 quietly without CUDA.
@@ -42,6 +43,35 @@ def _sync() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.synchronize()
+
+
+def _label_stages():
+    """Wrap the renderer's stages in profiler ranges ``world/<stage>`` (GPU time per stage; nested ranges
+    include their children: the traces of the shadow maps are inside ``shadow_maps``). Returns the undo."""
+    import functools
+    import importlib
+
+    from torch.profiler import record_function
+
+    render = importlib.import_module("lyra.world.render")
+    lighting = importlib.import_module("lyra.world.lighting")
+    sites = [(render, "trace", None), (render, "cull", "cull"), (render, "surface", "surface"),
+             (render, "sky_color", "sky"), (render, "shadow_maps", "shadow_maps"), (lighting, "albedo", "textures"),
+             (lighting, "_lookup", "shadow_lookups"), (lighting, "_illuminate", "lighting"),
+             (lighting, "trace", "trace_shadow")]
+    undo = []
+    for mod, name, label in sites:
+        f = getattr(mod, name)
+
+        @functools.wraps(f)
+        def wrapped(*a, _f=f, _label=label, **k):
+            lab = _label or ("trace_primary" if a[1].R > 4 else "trace_antialias")  # (views, rays, ...)
+            with record_function("world/" + lab):
+                return _f(*a, **k)
+
+        setattr(mod, name, wrapped)
+        undo.append((mod, name, f))
+    return lambda: [setattr(m, n, f) for m, n, f in undo]
 
 
 def _dump(res: dict, path: str | None) -> None:
@@ -164,12 +194,14 @@ def main() -> None:
         from torch.profiler import ProfilerActivity, profile
 
         size = sizes[0]
+        unlabel = _label_stages()
         _sync()
         t0 = time.perf_counter()
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             render_samples(samples[:size], dev, max_pixels=chunks[0])
             _sync()
         wall = time.perf_counter() - t0
+        unlabel()
         try:
             table = prof.key_averages().table(sort_by="device_time_total", row_limit=15)
         except (KeyError, AttributeError, ValueError):
@@ -179,11 +211,19 @@ def main() -> None:
                                                             "cudaLaunchKernelExC"))
         syncs = sum(e.count for e in events if "Synchronize" in e.key or e.key == "cudaMemcpyAsync")
         gpu_us = sum(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0)) for e in events)
+        stages = {}
+        for e in events:
+            if e.key.startswith("world/"):
+                dev_us = getattr(e, "device_time_total", getattr(e, "cuda_time_total", 0))
+                stages[e.key[6:]] = {"calls": e.count, "gpu_s": round(dev_us / 1e6, 3),
+                                     "cpu_s": round(e.cpu_time_total / 1e6, 3)}
         res["profile"] = {"batch": size, "kernel_launches": launches, "syncs_and_copies": syncs,
                           "wall_s_profiled": round(wall, 3), "gpu_busy_s": round(gpu_us / 1e6, 3),
-                          "top_kernels": table.splitlines()[:20]}
+                          "stages": stages, "top_kernels": table.splitlines()[:20]}
         print(f"profile of one batch of {size}: {launches:,} kernel launches, {syncs:,} syncs/copies; GPU busy "
               f"{gpu_us / 1e6:.3f} s of {wall:.3f} s wall (profiler on)")
+        for k, v in stages.items():
+            print(f"  stage {k:<28} {v['calls']:>4} calls  GPU {v['gpu_s']:.3f} s  CPU {v['cpu_s']:.3f} s")
         print(table, flush=True)
         _dump(res, args.json)
     if args.check:
