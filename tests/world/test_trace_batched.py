@@ -169,8 +169,8 @@ def test_batched_trace_matches_per_slot_loop(seeds, dynamic):
 
 @pytest.mark.parametrize("batched", [False, True])
 def test_room_walk_matches_box_by_box(batched):
-    """The room union's walk, box by box (CPU) or all boxes per step (CUDA's path, run here on the CPU): the
-    same exits and box indices as the Gauss–Seidel walk of before, in indoor worlds of several rooms."""
+    """The room union's walk, box by box (CPU) or with the slabs and the exit's box of all boxes at once (CUDA's
+    path, run here on the CPU): the same exits and box indices as before, in indoor worlds of several rooms."""
     _, views, rays, _ = _views_and_rays((3, 4, 6))
     assert views.room.shape[1] >= 3
     t, code = _globals(views, rays, 1e-3, batched_rooms=batched)

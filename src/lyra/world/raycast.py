@@ -187,9 +187,9 @@ def _room_slabs(o: Tensor, d: Tensor, rooms: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @kernel
-def _room_jump(cur: Tensor, tin: Tensor, tout: Tensor) -> Tensor:
-    """One step of the walk: the exit of the farthest-reaching box containing the point at ``cur`` [n, R]."""
-    return torch.maximum(cur, (tout - (tin > cur[:, None, :]).to(cur.dtype) * MISS).amax(1))
+def _room_step(cur: Tensor, tin: Tensor, tout: Tensor) -> Tensor:
+    """Jump from ``cur`` [n, R] to the exit ``tout`` of one box if the point at ``cur`` lies in it (``tin``)."""
+    return torch.maximum(cur, tout - (tin > cur).to(cur.dtype) * MISS)
 
 
 @kernel
@@ -239,11 +239,12 @@ def _rooms(o: Tensor, d: Tensor, rooms: Tensor, t_best: Tensor, code: Tensor, ne
            batched: bool | None = None) -> tuple[Tensor, Tensor]:
     """Fold the exit from the union of boxes ``rooms`` [n, B, 6] into ``t_best``/``code`` [n, R].
 
-    Starting at the origin, the walk jumps to the exit of every box containing the current point. The
-    jumps only raise the point, to box exits, so at most ``B`` passes reach the end of any chain of
-    overlapping boxes: the fixed point, the same for any update order. Rays whose origin lies in no box
-    get no hit. ``batched`` (default: on CUDA) steps all boxes at once, ``B`` steps with no host sync (few
-    kernel launches); otherwise box by box with an early exit (less work on a CPU).
+    Starting at the origin, the walk jumps to the exit of every box containing the current point, box by
+    box in list order, pass after pass until a pass changes nothing (boxes are listed along the chains of
+    overlapping boxes, so one pass usually suffices; ``B`` passes always do). Rays whose origin lies in no
+    box get no hit. ``batched`` (default: on CUDA) computes every box's slabs and the exit's box index in
+    a few calls over ``[n, B, R]`` tensors instead of ``B`` calls each (fewer kernel launches, the same
+    arithmetic and result); the CPU keeps the box-by-box kernel (less memory traffic there).
     """
     if batched is None:
         batched = o.device.type == "cuda"
@@ -251,8 +252,13 @@ def _rooms(o: Tensor, d: Tensor, rooms: Tensor, t_best: Tensor, code: Tensor, ne
         return _rooms_kernel(o, d, rooms, t_best, code, near)
     tin, tout = _room_slabs(o, d, rooms)
     cur = torch.full_like(t_best, near)
-    for _ in range(rooms.shape[1]):
-        cur = _room_jump(cur, tin, tout)
+    B = rooms.shape[1]
+    for _ in range(B):
+        prev = cur
+        for b in range(B):
+            cur = _room_step(cur, tin[:, b], tout[:, b])
+        if not bool((cur > prev).any()):
+            break  # converged: one host sync per pass
     return _room_fold(cur, tout, t_best, code, near)
 
 
