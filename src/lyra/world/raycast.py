@@ -273,8 +273,17 @@ def _globals(views: Views, rays: Rays, near: float, batched_rooms: bool | None =
     if ok.shape[1] and bool(ok.any()):
         t_best, code = _planes_kernel(rays.o, rays.d, views.plane.index_select(0, rays.view), ok, t_best, code, near)
     rooms = views.room.index_select(0, rays.view)  # [n, B, 6]
-    if rooms.shape[1] and bool((rooms[:, :, 0] < ROOM_PAD * 0.5).any()):
+    if not rooms.shape[1]:
+        return t_best, code
+    indoor = (rooms[:, :, 0] < ROOM_PAD * 0.5).any(1)  # groups whose scene has rooms
+    k = int(indoor.sum())
+    if k == n:
         t_best, code = _rooms(rays.o, rays.d, rooms, t_best, code, near, batched_rooms)
+    elif k:  # a batch of indoor and outdoor worlds: walk only the indoor rays (the others would never move)
+        sel = indoor.nonzero().squeeze(1)
+        t_in, code_in = _rooms(rays.o.index_select(1, sel), rays.d.index_select(1, sel), rooms.index_select(0, sel),
+                               t_best.index_select(0, sel), code.index_select(0, sel), near, batched_rooms)
+        t_best, code = t_best.index_copy(0, sel, t_in), code.index_copy(0, sel, code_in)
     return t_best, code
 
 
