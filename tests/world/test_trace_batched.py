@@ -30,7 +30,7 @@ from lyra.world.raycast import (
     trace,
 )
 from lyra.world.render import _subsample_rays
-from lyra.world.sample import _frames_cameras
+from lyra.world.sample import _frames_cameras, render_samples
 from lyra.world.scene import N_KINDS, ROOM_PAD, SceneBatch
 
 
@@ -217,3 +217,13 @@ def test_make_example_unchanged(case):
         sums = torch.where(fin, flat, 0.0).sum(1)
         assert sums.tolist() == pytest.approx(want["frame_sums"], rel=2e-6, abs=1e-3), name
         assert float(sums.sum()) == pytest.approx(want["sum"], rel=1e-7), name
+
+
+def test_mixed_indoor_outdoor_batch_renders_each_world_as_alone():
+    """One batched call over outdoor and indoor worlds (only the indoor rays walk the room union) renders every
+    world exactly as a call of its own."""
+    samples = [sample_world(s, "micro") for s in (11, 13, 12)]
+    assert {ws.scene.family for ws in samples} == {"indoor", "outdoor"}
+    for ws, ex in zip(samples, render_samples(samples), strict=True):
+        alone = render_samples([ws])[0]
+        assert torch.equal(ex.depths, alone.depths) and torch.equal(ex.videos, alone.videos)
