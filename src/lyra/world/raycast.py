@@ -36,6 +36,8 @@ from lyra.world.intersect import INTERSECT, MISS, MISS_T, NORMAL, _miss, _safe
 from lyra.world.scene import N_KINDS, ROOM_PAD, SceneBatch, bounding_radius, prims_at
 
 HIT_NONE, HIT_PRIM, HIT_PLANE, HIT_ROOM = 0, 1, 2, 3
+# torch warns once per process that index_reduce_ is "in beta" (its API; the op is exact and stable)
+warnings.filterwarnings("ignore", message=r"index_reduce\(\) is in beta", category=UserWarning)
 _SHIFT = 16
 _MASK = (1 << _SHIFT) - 1
 INF = float("inf")
@@ -410,9 +412,7 @@ def trace(views: Views, rays: Rays, cand: Candidates, near: float = 1e-3, use_gl
             rot = rot_f.index_select(0, flat).T.contiguous()[:, :, None]  # [9, m, 1], entry 3*row + col
             size = size_f.index_select(0, flat).T.contiguous()[:, :, None]
             key = _CANDIDATE[kind](rays.o, rays.d, g, c, rot, size, low_all[g, slot][:, None], near)
-            with warnings.catch_warnings():  # "index_reduce() is in beta" (stable for years)
-                warnings.simplefilter("ignore", UserWarning)
-                best.index_reduce_(0, g, key, "amin")
+            best.index_reduce_(0, g, key, "amin")
     t_best, code = _merge(t_best, code, best)
     return _finish(t_best, code)
 
