@@ -139,3 +139,20 @@ def test_augmented_frames_train_and_init_from(tmp_path, monkeypatch):
     (tmp_path / "other.json").write_text(json.dumps(other))
     bad = [*common[:2], "--config", str(tmp_path / "other.json"), *common[4:]]
     assert train_depth.main(["--out", str(tmp_path / "c"), "--steps", "1", "--init-from", str(first), *bad]) != 0
+
+
+def test_prefill_renders_the_whole_pool(monkeypatch):
+    from tests.teacher.test_depth_net import fake_world_frames
+
+    calls = []
+
+    def counting(seed, preset, device, split_frames=True):
+        calls.append(seed)
+        return fake_world_frames(seed, preset, device, split_frames)
+
+    monkeypatch.setattr(train_depth, "world_frames", counting)
+    data = train_depth.DepthFrames(batch_size=2, preset="micro", pool_worlds=3, refresh_every=2)
+    data.prefill(0)
+    assert sorted(calls) == [data.world_seed(s, 0) for s in range(3)]
+    data(1)  # the first batches draw from the filled pool: nothing rendered again
+    assert len(calls) == 3

@@ -111,6 +111,12 @@ class DepthFrames:
             self._pool[slot] = held
         return held[1], held[2]
 
+    def prefill(self, index: int = 0) -> None:
+        """Render every pool slot's world for batch ``index`` now (before the trainer times its first steps for
+        ``--time-budget``: a pool filled lazily made those steps 4× slower than the rest and the budget too short)."""
+        for slot in range(self.pool_worlds):
+            self._world(slot, index)
+
     def __call__(self, index: int) -> dict[str, Tensor]:
         g = torch.Generator().manual_seed(mix_seed(self.seed, index, 7))
         images, depths = [], []
@@ -302,6 +308,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         return depth_loss(m, batch, lam=lam, grad_weight=gw, conf_weight=cw)
 
     trainer = Trainer(net, loss_fn, IndexedBatches(data), cfg)
+    if args.time_budget is not None:
+        data.prefill(trainer.step)
     result = fit(rr, trainer)
     if not export_due(rr, trainer):
         return 0
