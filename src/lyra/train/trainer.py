@@ -179,7 +179,7 @@ class Trainer:
         candidates = self._resume_candidates()
         if not candidates:
             if acc.is_main_process:
-                print(f"training from scratch into {self.out_dir}", flush=True)
+                print(f"no checkpoint to resume: training from step 0 into {self.out_dir}", flush=True)
             return None
         say = (lambda msg: print(msg, flush=True)) if acc.is_main_process else (lambda msg: None)
         resume_from, state = resume_latest(acc, candidates, self.ema, say)
