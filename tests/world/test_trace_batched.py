@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from lyra.world import make_example, sample_world
-from lyra.world.intersect import INTERSECT, MISS, _miss, _safe
+from lyra.world.intersect import INTERSECT, MISS
 from lyra.world.lighting import _ortho_rays
 from lyra.world.raycast import (
     _SHIFT,
@@ -24,44 +24,15 @@ from lyra.world.raycast import (
     _finish,
     _globals,
     _planes_kernel,
+    _rooms_kernel,
     _to_local,
     camera_tiles,
     cull,
     trace,
 )
 from lyra.world.render import _subsample_rays
-from lyra.world.sample import _frames_cameras, render_samples
+from lyra.world.sample import render_samples, samples_cameras
 from lyra.world.scene import N_KINDS, ROOM_PAD, SceneBatch
-
-
-def _reference_rooms(o, d, rooms, t_best, code, near):
-    """The room-union walk before the batched one: box by box, ``B`` passes (Gauss–Seidel order)."""
-    B = rooms.shape[1]
-    inv = [1 / _safe(d[k]) for k in range(3)]
-    tin, tout = [], []
-    for b in range(B):
-        lo_t = hi_t = None
-        for k in range(3):
-            t1 = (rooms[:, b, k, None] - o[k]) * inv[k]
-            t2 = (rooms[:, b, k + 3, None] - o[k]) * inv[k]
-            lo, hi = torch.minimum(t1, t2), torch.maximum(t1, t2)
-            lo_t = lo if lo_t is None else torch.maximum(lo_t, lo)
-            hi_t = hi if hi_t is None else torch.minimum(hi_t, hi)
-        tin.append(lo_t)
-        tout.append(hi_t)
-    cur = torch.full_like(t_best, near)
-    for _ in range(B):
-        prev = cur
-        for b in range(B):
-            cur = torch.maximum(cur, tout[b] - (tin[b] > cur).to(cur.dtype) * MISS)
-        if not bool((cur > prev).any()):
-            break
-    which = torch.zeros_like(cur)
-    for b in range(B):
-        which = torch.maximum(which, (tout[b] == cur).to(cur.dtype) * (b + 1))
-    t_room = _miss(cur, cur <= near)
-    better = (t_room < t_best).to(cur.dtype)
-    return torch.minimum(t_best, t_room), torch.lerp(code, (HIT_ROOM << _SHIFT) - 1 + which, better)
 
 
 def _reference_globals(views, rays, near):
@@ -73,7 +44,8 @@ def _reference_globals(views, rays, near):
         t_best, code = _planes_kernel(rays.o, rays.d, views.plane.index_select(0, rays.view), ok, t_best, code, near)
     rooms = views.room.index_select(0, rays.view)
     if rooms.shape[1] and bool((rooms[:, :, 0] < ROOM_PAD * 0.5).any()):
-        t_best, code = _reference_rooms(rays.o, rays.d, rooms, t_best, code, near)
+        # the per-box walk (still the CPU path), eager: the oracle of the batched walk
+        t_best, code = _rooms_kernel.__wrapped__(rays.o, rays.d, rooms, t_best, code, near)
     return t_best, code
 
 
@@ -132,16 +104,8 @@ def _assert_same(new, ref):
 def _views_and_rays(seeds, preset="micro", dynamic=False):
     samples = [sample_world(s, preset, dynamic) for s in seeds]
     batch = SceneBatch.pack([ws.scene for ws in samples], "cpu")
-    cams, times, idx = [], [], []
-    for i, ws in enumerate(samples):
-        c, t = _frames_cameras(ws)
-        cams.append(c)
-        times.append(t)
-        idx.append(torch.full((len(c),), i, dtype=torch.long))
-    from lyra.geometry.cameras import Cameras
-
-    cams = Cameras.cat(cams)
-    views = Views.make(batch, torch.cat(idx), torch.cat(times))
+    _, cams, times, idx = samples_cameras(samples)
+    views = Views.make(batch, idx, times)
     rays, _, _ = camera_tiles(cams.K, cams.c2w, cams.width, cams.height, 8, torch.arange(len(cams)))
     return batch, views, rays, cams
 

@@ -210,6 +210,22 @@ def _frames_cameras(ws: WorldSample, input_video: bool = False) -> tuple[Cameras
     return Cameras.cat(cams), torch.cat(times)
 
 
+def samples_cameras(samples: Sequence[WorldSample], input_video: bool = False
+                    ) -> tuple[list[Cameras], Cameras, Tensor, Tensor]:
+    """Every camera to render for ``samples`` (:func:`_frames_cameras` of each), for one batched render call.
+
+    Returns ``(per_sample, cameras, times, world_index)``: each sample's cameras, all of them concatenated
+    ``[N]``, their times ``[N]`` and the index of the sample each belongs to ``[N]`` (int64).
+    """
+    per_sample, times, idx = [], [], []
+    for i, ws in enumerate(samples):
+        c, t = _frames_cameras(ws, input_video)
+        per_sample.append(c)
+        times.append(t)
+        idx.append(torch.full((len(c),), i, dtype=torch.long))
+    return per_sample, Cameras.cat(per_sample), torch.cat(times), torch.cat(idx)
+
+
 def _assemble(ws: WorldSample, rgb: Tensor, depth: Tensor, seed: int, input_video: bool = False) -> Example:
     T = ws.preset.frames
     V = len(TRAJECTORY_NAMES)
@@ -236,15 +252,9 @@ def render_samples(samples: Sequence[WorldSample], device: torch.device | str = 
     per chunk (memory bound; default that of :func:`lyra.world.render.render`); it does not change the result.
     """
     dev = torch.device(device)
-    cams, times, idx = [], [], []
-    for i, ws in enumerate(samples):
-        c, t = _frames_cameras(ws, input_video)
-        cams.append(c)
-        times.append(t)
-        idx.append(torch.full((len(c),), i, dtype=torch.long))
+    cams, all_cams, times, idx = samples_cameras(samples, input_video)
     batch = SceneBatch.pack([ws.scene for ws in samples], dev)
-    res = render(batch, Cameras.cat(cams).to(dev), torch.cat(times).to(dev), torch.cat(idx).to(dev), aa=aa,
-                 max_pixels=max_pixels)
+    res = render(batch, all_cams.to(dev), times.to(dev), idx.to(dev), aa=aa, max_pixels=max_pixels)
     out, k = [], 0
     for ws, c in zip(samples, cams, strict=True):
         n = len(c)
