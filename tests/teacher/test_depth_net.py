@@ -135,13 +135,14 @@ def test_frames_are_deterministic_and_flips_match():
     assert data._generation(0, 0) == 0 and data._generation(0, 2) == 1 and data._generation(1, 2) == 0
 
 
+def fake_test_set(count: int, preset: str, device: str):
+    """:func:`train_depth.test_set` over ``count`` :func:`fake_world_frames` worlds (instead of test worlds)."""
+    ims, dps = zip(*(fake_world_frames(s, preset, device) for s in range(count)), strict=True)
+    return torch.cat(ims), torch.cat(dps), list(range(count))
+
+
 def test_train_resume_and_export(tmp_path, monkeypatch):
     monkeypatch.setattr(train_depth, "world_frames", fake_world_frames)
-
-    def fake_test_set(count, preset, device):
-        ims, dps = zip(*(fake_world_frames(s, preset, device) for s in range(count)), strict=True)
-        return torch.cat(ims), torch.cat(dps), list(range(count))
-
     monkeypatch.setattr(train_depth, "test_set", fake_test_set)
     (tmp_path / "small.json").write_text(json.dumps(SMALL))
     common = ["--out", str(tmp_path / "run"), "--world-preset", "micro", "--config", str(tmp_path / "small.json"),

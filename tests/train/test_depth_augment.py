@@ -114,14 +114,9 @@ def test_rephotograph_changes_pictures_within_range_deterministically():
 
 
 def test_augmented_frames_train_and_init_from(tmp_path, monkeypatch):
-    from tests.teacher.test_depth_net import fake_world_frames
+    from tests.teacher.test_depth_net import fake_test_set, fake_world_frames
 
     monkeypatch.setattr(train_depth, "world_frames", fake_world_frames)
-
-    def fake_test_set(count, preset, device):
-        ims, dps = zip(*(fake_world_frames(s, preset, device) for s in range(count)), strict=True)
-        return torch.cat(ims), torch.cat(dps), list(range(count))
-
     monkeypatch.setattr(train_depth, "test_set", fake_test_set)
     (tmp_path / "small.json").write_text(json.dumps(SMALL))
     common = ["--world-preset", "micro", "--config", str(tmp_path / "small.json"), "--pool-worlds", "2",
