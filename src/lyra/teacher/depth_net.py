@@ -37,7 +37,7 @@ from lyra.errors import ConfigError, WeightsError
 from lyra.fileio import atomic_path
 from lyra.teacher.depth_protocol import DepthResult, as_image_batch
 
-__all__ = ["DepthNetConfig", "TinyDepthNet", "native_size", "preset_dir"]
+__all__ = ["DepthNetConfig", "TinyDepthNet", "aspect_size", "native_size", "preset_dir"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -92,9 +92,14 @@ def native_size(height: int, width: int, config: DepthNetConfig) -> tuple[int, i
     an image of the working aspect)."""
     if height < 1 or width < 1:
         raise ConfigError(f"image size must be positive, got {height}x{width}")
-    area, aspect = config.height * config.width, width / height
+    aspect = width / height
     if abs(aspect / (config.width / config.height) - 1) < 0.01:
         return config.height, config.width
+    return aspect_size(aspect, config.height * config.width)
+
+
+def aspect_size(aspect: float, area: int) -> tuple[int, int]:
+    """``(h, w)`` of aspect ``w / h ≈ aspect`` at about ``area`` pixels, each side a multiple of 16 (at least 16)."""
     h = max(16, round(math.sqrt(area / aspect) / 16) * 16)
     w = max(16, round(math.sqrt(area * aspect) / 16) * 16)
     return h, w

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lyra.teacher.depth_net import aspect_size
+
 __all__ = ["AugmentSettings", "rephotograph", "reframe"]
 
 
@@ -64,11 +66,9 @@ def _log_uniform(g: torch.Generator, n: int, lo: float, hi: float) -> Tensor:
 
 
 def frame_size(aspect: float, height: int, width: int) -> tuple[int, int]:
-    """``(h, w)`` of aspect ``aspect = w / h`` at about ``height · width`` pixels, sides multiples of 16."""
-    area = height * width
-    h = max(16, round(math.sqrt(area / aspect) / 16) * 16)
-    w = max(16, round(math.sqrt(area * aspect) / 16) * 16)
-    return h, w
+    """``(h, w)`` of aspect ``aspect = w / h`` at about ``height · width`` pixels, sides multiples of 16 (the rule
+    :func:`~lyra.teacher.depth_net.native_size` reads photos by)."""
+    return aspect_size(aspect, height * width)
 
 
 def reframe(image: Tensor, depth: Tensor, g: torch.Generator, settings: AugmentSettings = AugmentSettings()
