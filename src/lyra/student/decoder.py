@@ -34,6 +34,7 @@ from torch.utils.checkpoint import checkpoint
 from lyra.errors import ConfigError
 from lyra.gaussians import Gaussians
 from lyra.geometry import Cameras
+from lyra.kernels.attention import attention_triton, triton_attention_available
 from lyra.student.heads import HEAD_CHANNELS, GaussianActivations, raw_to_gaussians
 from lyra.student.mamba2 import BACKENDS, Mamba2Block
 
@@ -133,7 +134,11 @@ class PatchEmbed3D(nn.Module):
 
 #: SDPA kernels that inference on CUDA tries, fastest first (one paper-scale Transformer block on an H100: cuDNN
 #: 0.518 s, flash 0.766 s, memory-efficient 1.69 s; docs/bench/student_official_h100.json).
-ATTENTION_ORDER = ("cudnn", "flash", "efficient", "math")
+ATTENTION_ORDER: tuple[str, ...] = ("cudnn", "flash", "efficient", "math")
+#: lyra's own Triton kernels (:mod:`lyra.kernels.attention`), usable in :data:`ATTENTION_ORDER` on CUDA in bf16/fp16:
+#: ``triton`` (bf16 operands) and ``triton_fp8`` (e4m3 operands: twice the tensor-core rate on Hopper, at fp8's
+#: rounding error).
+TRITON_KERNELS = ("triton", "triton_fp8")
 #: (kernel, dtype, head dim, device) that raised "no available kernel" in this process: not tried again.
 _ATTENTION_FAILED: set[tuple] = set()
 
@@ -161,6 +166,12 @@ def attention(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, str]:
     for name in ATTENTION_ORDER:
         key = (name, q.dtype, q.shape[-1], str(q.device))
         if key in _ATTENTION_FAILED:
+            continue
+        if name in TRITON_KERNELS:
+            fp8 = name == "triton_fp8"
+            if q.dtype in (torch.bfloat16, torch.float16) and triton_attention_available(q.device, fp8=fp8):
+                return attention_triton(q, k, v, fp8=fp8), name
+            _ATTENTION_FAILED.add(key)
             continue
         try:
             with warnings.catch_warnings():  # SDPA warns why a kernel does not apply before it raises
