@@ -85,8 +85,10 @@ def part_attention(repeats: int, smoke: bool) -> dict:
         rows = min(512, L)
         exact = attention_reference(q[:, :, :rows], k, v, fp8=False)
         flops = 4 * B * H * L * L * D
-        kernels = {"triton_bf16": partial(attention_triton, fp8=False),
-                   "triton_fp8": partial(attention_triton, fp8=True)}
+        kernels = {"triton_bf16": partial(attention_triton, fp8=False, tma=False),
+                   "triton_fp8": partial(attention_triton, fp8=True, tma=False),
+                   "triton_bf16_tma": partial(attention_triton, fp8=False, tma=True),
+                   "triton_fp8_tma": partial(attention_triton, fp8=True, tma=True)}
         if CUDA:
             kernels = {"sdpa_cudnn": partial(sdpa_with, SDPBackend.CUDNN_ATTENTION),
                        "sdpa_flash": partial(sdpa_with, SDPBackend.FLASH_ATTENTION), **kernels}
@@ -108,6 +110,13 @@ def part_attention(repeats: int, smoke: bool) -> dict:
         del q, k, v, exact
         if CUDA:
             torch.cuda.empty_cache()
+    # the later parts use whichever Triton variant was faster in FP8 at the decoder's shape
+    import lyra.kernels.attention as A
+
+    ms = {tma: res["decoder"].get(f"triton_fp8{'_tma' if tma else ''}", {}).get("median_ms") for tma in (False, True)}
+    if all(ms.values()):
+        A.TMA_DEFAULT = ms[True] < ms[False]
+    res["tma_default_for_later_parts"] = A.TMA_DEFAULT
     return res
 
 
