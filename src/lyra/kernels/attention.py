@@ -129,8 +129,7 @@ def _build_kernel():
 
     configs = [
         triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
-        for bm, bn, w, s in [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (128, 128, 8, 2),
-                             (64, 128, 4, 3), (128, 128, 4, 3)]
+        for bm, bn, w, s in [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (64, 128, 4, 3)]
     ]
 
     @triton.heuristics({"n_full": lambda a: a["Lk"] // a["BLOCK_N"] * a["BLOCK_N"]})
@@ -218,8 +217,7 @@ def _build_tma_kernel():
 
     configs = [
         triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s, pre_hook=pre_hook)
-        for bm, bn, w, s in [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (128, 128, 8, 2),
-                             (128, 128, 4, 3), (64, 128, 4, 3)]
+        for bm, bn, w, s in [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (128, 128, 8, 2)]
     ]
 
     @triton.heuristics({"n_full": lambda a: a["Lk"] // a["BLOCK_N"] * a["BLOCK_N"]})
