@@ -85,10 +85,8 @@ def part_attention(repeats: int, smoke: bool) -> dict:
         rows = min(512, L)
         exact = attention_reference(q[:, :, :rows], k, v, fp8=False)
         flops = 4 * B * H * L * L * D
-        kernels = {"triton_bf16": partial(attention_triton, fp8=False, tma=False),
-                   "triton_fp8": partial(attention_triton, fp8=True, tma=False),
-                   "triton_bf16_tma": partial(attention_triton, fp8=False, tma=True),
-                   "triton_fp8_tma": partial(attention_triton, fp8=True, tma=True)}
+        kernels = {"triton_bf16": partial(attention_triton, fp8=False),
+                   "triton_fp8": partial(attention_triton, fp8=True)}
         if CUDA:
             kernels = {"sdpa_cudnn": partial(sdpa_with, SDPBackend.CUDNN_ATTENTION),
                        "sdpa_flash": partial(sdpa_with, SDPBackend.FLASH_ATTENTION), **kernels}
@@ -110,18 +108,11 @@ def part_attention(repeats: int, smoke: bool) -> dict:
         del q, k, v, exact
         if CUDA:
             torch.cuda.empty_cache()
-    # the later parts use whichever Triton variant was faster in FP8 at the decoder's shape
-    import lyra.kernels.attention as A
-
-    ms = {tma: res["decoder"].get(f"triton_fp8{'_tma' if tma else ''}", {}).get("median_ms") for tma in (False, True)}
-    if all(ms.values()):
-        A.TMA_DEFAULT = ms[True] < ms[False]
-    res["tma_default_for_later_parts"] = A.TMA_DEFAULT
     return res
 
 
 # ------------------------------------------------------------------------------------------------ denoiser
-def part_denoiser(repeats: int, smoke: bool, seed: int = 1) -> dict:
+def part_denoiser(repeats: int, smoke: bool, seed: int = 1, want: tuple[str, ...] = ()) -> dict:
     from denoiser_8bit import build
 
     from lyra.teacher.attention import use_attention_kernel
@@ -149,7 +140,8 @@ def part_denoiser(repeats: int, smoke: bool, seed: int = 1) -> dict:
                 ("fp8lin_triton_fp8", "triton_fp8", True, False),
                 ("fp8lin_triton_fp8_compiled", "triton_fp8", True, True)]
     quantized = False
-    for name, kernel, fp8lin, compiled in variants:
+    only = [v for v in variants if v[0] in ("bf16_sdpa", *want)] if want else variants  # the reference first
+    for name, kernel, fp8lin, compiled in only:
         if fp8lin and not quantized:
             stats = quantize_linears(model, "fp8", compute="fp8")
             quantized = True
@@ -225,6 +217,8 @@ def main() -> int:
     ap.add_argument("--part", default="attention,denoiser,decoder")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--denoiser-variants", default="", help="comma-separated subset of the denoiser's variants "
+                    "(bf16_sdpa, the reference, always runs)")
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny shapes on the CPU (tests this script's plumbing)")
     args = ap.parse_args()
     if not CUDA and not args.cpu_smoke:
@@ -241,7 +235,8 @@ def main() -> int:
     parts = {"attention": part_attention, "denoiser": part_denoiser, "decoder": part_decoder}
     for part in args.part.split(","):
         t0 = time.perf_counter()
-        res[part] = parts[part](args.repeats, args.cpu_smoke)
+        extra = {"want": tuple(v for v in args.denoiser_variants.split(",") if v)} if part == "denoiser" else {}
+        res[part] = parts[part](args.repeats, args.cpu_smoke, **extra)
         res[part]["part_s"] = round(time.perf_counter() - t0, 1)
         if args.json:  # after every part: a later part that dies keeps the earlier results
             Path(args.json).write_text(json.dumps(res, indent=2))

@@ -46,8 +46,6 @@ E4M3_MAX = 448.0
 #: whole range; the factor cancels in the normalisation.
 P_LOG2_OFFSET = 8.8
 LOG2E = 1.4426950408889634
-#: Whether :func:`attention_triton` uses the tensor-descriptor (TMA) kernel by default where it applies.
-TMA_DEFAULT = False
 #: Head dims the kernel is built for (powers of two: Triton's tile shapes).
 HEAD_DIMS = (16, 32, 64, 128, 256)
 
@@ -129,7 +127,8 @@ def _build_kernel():
 
     configs = [
         triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
-        for bm, bn, w, s in [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (64, 128, 4, 3)]
+        for bm, bn, w, s in [(128, 64, 4, 3), (128, 64, 4, 4), (128, 128, 8, 3), (128, 128, 8, 2), (128, 128, 4, 3),
+                             (256, 64, 8, 3)]
     ]
 
     @triton.heuristics({"n_full": lambda a: a["Lk"] // a["BLOCK_N"] * a["BLOCK_N"]})
@@ -145,7 +144,7 @@ def _build_kernel():
         offs_n0 = tl.arange(0, BLOCK_N)
         row_ok = offs_m < Lq
         q = tl.load(Q + z * s_qz + offs_m[:, None] * s_qm + offs_d[None, :] * s_qd, mask=row_ok[:, None], other=0.0)
-        qk_scale = tl.load(SQ + z) * tl.load(SK + z)
+        c = tl.load(SQ + z) * tl.load(SK + z)  # log2-domain scale of the raw scores (> 0)
         m_i = tl.full([BLOCK_M], -float("inf"), dtype=tl.float32)
         l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
         acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
@@ -154,10 +153,10 @@ def _build_kernel():
         for start_n in range(0, n_full, BLOCK_N):
             offs_n = start_n + offs_n0
             kt = tl.load(k_base + offs_n[None, :] * s_kn)
-            s = tl.dot(q, kt) * qk_scale
+            s = tl.dot(q, kt)  # raw scores; the scale c > 0 enters through one FMA per score below
             m_new = tl.maximum(m_i, tl.max(s, 1))
-            alpha = tl.math.exp2(m_i - m_new)
-            p = tl.math.exp2(s - (m_new - p_offset)[:, None])
+            alpha = tl.math.exp2((m_i - m_new) * c)
+            p = tl.math.exp2(tl.fma(s, c, (p_offset - m_new * c)[:, None]))
             l_i = l_i * alpha + tl.sum(p, 1)
             acc = acc * alpha[:, None]
             vt = tl.load(v_base + offs_n[:, None] * s_vn)
@@ -167,11 +166,10 @@ def _build_kernel():
             offs_n = n_full + offs_n0
             col_ok = offs_n < Lk
             kt = tl.load(k_base + offs_n[None, :] * s_kn, mask=col_ok[None, :], other=0.0)
-            s = tl.dot(q, kt) * qk_scale
-            s = tl.where(col_ok[None, :], s, -float("inf"))
+            s = tl.where(col_ok[None, :], tl.dot(q, kt), -float("inf"))
             m_new = tl.maximum(m_i, tl.max(s, 1))
-            alpha = tl.math.exp2(m_i - m_new)
-            p = tl.math.exp2(s - (m_new - p_offset)[:, None])
+            alpha = tl.math.exp2((m_i - m_new) * c)
+            p = tl.math.exp2(tl.fma(s, c, (p_offset - m_new * c)[:, None]))
             l_i = l_i * alpha + tl.sum(p, 1)
             acc = acc * alpha[:, None]
             vt = tl.load(v_base + offs_n[:, None] * s_vn, mask=col_ok[:, None], other=0.0)
@@ -196,92 +194,10 @@ def _build_kernel():
     return _KERNEL
 
 
-_TMA_KERNEL = None
-
-
-def _build_tma_kernel():
-    """The same algorithm with Hopper's tensor-memory-accelerator loads: q, k and v tiles come through host-built
-    3D tensor descriptors (``[B·H, L, D]``, ``v`` in fp8 as ``[B·H, D, L]``), which copy whole tiles
-    asynchronously and zero-fill past each head's end; the tail key tile is masked as in :func:`_build_kernel`."""
-    global _TMA_KERNEL
-    if _TMA_KERNEL is not None:
-        return _TMA_KERNEL
-    triton, tl = _triton()
-    from triton.tools.tensor_descriptor import TensorDescriptor
-
-    def pre_hook(nargs):
-        bm, bn, d = nargs["BLOCK_M"], nargs["BLOCK_N"], nargs["HEAD_DIM"]
-        nargs["desc_q"].block_shape = [1, bm, d]
-        nargs["desc_k"].block_shape = [1, bn, d]
-        nargs["desc_v"].block_shape = [1, d, bn] if nargs["FP8"] else [1, bn, d]
-
-    configs = [
-        triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s, pre_hook=pre_hook)
-        for bm, bn, w, s in [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (128, 128, 8, 2)]
-    ]
-
-    @triton.heuristics({"n_full": lambda a: a["Lk"] // a["BLOCK_N"] * a["BLOCK_N"]})
-    @triton.jit
-    def _attn_fwd_tma(desc_q, desc_k, desc_v, O, SQ, SK, SV, Lq, Lk, s_oz, s_om, s_od, p_offset, n_full,
-                      HEAD_DIM: tl.constexpr, FP8: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-        pid_m = tl.program_id(0)
-        z = tl.program_id(1)
-        start_m = pid_m * BLOCK_M
-        q = desc_q.load([z, start_m, 0]).reshape(BLOCK_M, HEAD_DIM)
-        qk_scale = tl.load(SQ + z) * tl.load(SK + z)
-        m_i = tl.full([BLOCK_M], -float("inf"), dtype=tl.float32)
-        l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
-        acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
-        offs_n0 = tl.arange(0, BLOCK_N)
-        for start_n in range(0, n_full, BLOCK_N):
-            k = desc_k.load([z, start_n, 0]).reshape(BLOCK_N, HEAD_DIM)
-            s = tl.dot(q, tl.trans(k)) * qk_scale
-            m_new = tl.maximum(m_i, tl.max(s, 1))
-            alpha = tl.math.exp2(m_i - m_new)
-            p = tl.math.exp2(s - (m_new - p_offset)[:, None])
-            l_i = l_i * alpha + tl.sum(p, 1)
-            acc = acc * alpha[:, None]
-            if FP8:
-                v = tl.trans(desc_v.load([z, 0, start_n]).reshape(HEAD_DIM, BLOCK_N))
-            else:
-                v = desc_v.load([z, start_n, 0]).reshape(BLOCK_N, HEAD_DIM)
-            acc = tl.dot(p.to(v.dtype), v, acc)
-            m_i = m_new
-        if n_full < Lk:
-            col_ok = (n_full + offs_n0) < Lk
-            k = desc_k.load([z, n_full, 0]).reshape(BLOCK_N, HEAD_DIM)
-            s = tl.dot(q, tl.trans(k)) * qk_scale
-            s = tl.where(col_ok[None, :], s, -float("inf"))
-            m_new = tl.maximum(m_i, tl.max(s, 1))
-            alpha = tl.math.exp2(m_i - m_new)
-            p = tl.math.exp2(s - (m_new - p_offset)[:, None])
-            l_i = l_i * alpha + tl.sum(p, 1)
-            acc = acc * alpha[:, None]
-            if FP8:
-                v = tl.trans(desc_v.load([z, 0, n_full]).reshape(HEAD_DIM, BLOCK_N))
-            else:
-                v = desc_v.load([z, n_full, 0]).reshape(BLOCK_N, HEAD_DIM)
-            acc = tl.dot(p.to(v.dtype), v, acc)
-            m_i = m_new
-        out = acc / l_i[:, None]
-        if FP8:
-            out = out * tl.load(SV + z)
-        offs_m = start_m + tl.arange(0, BLOCK_M)
-        offs_d = tl.arange(0, HEAD_DIM)
-        tl.store(O + z.to(tl.int64) * s_oz + offs_m[:, None] * s_om + offs_d[None, :] * s_od,
-                 out.to(O.dtype.element_ty), mask=(offs_m < Lq)[:, None])
-
-    tuned = triton.autotune(configs=configs, key=["Lq", "Lk", "HEAD_DIM", "FP8"])(_attn_fwd_tma)
-    _TMA_KERNEL = (triton, TensorDescriptor, tuned)
-    return _TMA_KERNEL
-
-
-def attention_triton(q: Tensor, k: Tensor, v: Tensor, fp8: bool = True, tma: bool | None = None) -> Tensor:
+def attention_triton(q: Tensor, k: Tensor, v: Tensor, fp8: bool = True) -> Tensor:
     """``softmax(q kᵀ / sqrt(D)) v`` through the Triton kernel (module docstring): ``q [B, H, Lq, D]``,
     ``k, v [B, H, Lk, D]``, bf16 or fp16 on CUDA (or anywhere under ``TRITON_INTERPRET=1``), ``D`` in
-    :data:`HEAD_DIMS`. Returns ``[B, H, Lq, D]`` in ``q``'s dtype. No gradient: an inference kernel.
-    ``tma``: the tensor-descriptor variant (:func:`_build_tma_kernel`; Hopper and later, not the interpreter, key
-    lengths a multiple of 16); ``None`` takes :data:`TMA_DEFAULT` where it applies."""
+    :data:`HEAD_DIMS`. Returns ``[B, H, Lq, D]`` in ``q``'s dtype. No gradient: an inference kernel."""
     B, H, Lq, D = q.shape
     Lk = k.shape[2]
     if k.shape != (B, H, Lk, D) or v.shape != k.shape:
@@ -297,24 +213,12 @@ def attention_triton(q: Tensor, k: Tensor, v: Tensor, fp8: bool = True, tma: boo
         s_v = (vk.stride(0), vk.stride(2), vk.stride(1))
         p_offset = P_LOG2_OFFSET
     else:
-        qk = (q * (LOG2E / math.sqrt(D))).reshape(Z, Lq, D)
-        kk, vk = k.reshape(Z, Lk, D), v.reshape(Z, Lk, D)
-        sq = sk = sv = torch.ones(Z, device=q.device, dtype=torch.float32)
+        qk, kk, vk = q.reshape(Z, Lq, D), k.reshape(Z, Lk, D), v.reshape(Z, Lk, D)
+        sk = sv = torch.ones(Z, device=q.device, dtype=torch.float32)
+        sq = torch.full((Z,), LOG2E / math.sqrt(D), device=q.device, dtype=torch.float32)
         s_v = (vk.stride(0), vk.stride(1), vk.stride(2))
         p_offset = 0.0
     out = torch.empty(Z, Lq, D, device=q.device, dtype=q.dtype)
-    if tma is None:
-        tma = TMA_DEFAULT and q.is_cuda and torch.cuda.get_device_capability(q.device) >= (9, 0)
-    if tma and Lk % 16 == 0:
-        triton, descriptor, tuned = _build_tma_kernel()
-        qk, kk, vk = qk.contiguous(), kk.contiguous(), vk.contiguous()
-        dq = descriptor(qk, list(qk.shape), list(qk.stride()), [1, 16, D])  # block shapes: set per config
-        dk = descriptor(kk, list(kk.shape), list(kk.stride()), [1, 16, D])
-        dv = descriptor(vk, list(vk.shape), list(vk.stride()), [1, 16, 16] if fp8 else [1, 16, D])
-        tuned[lambda meta: (triton.cdiv(Lq, meta["BLOCK_M"]), Z)](
-            dq, dk, dv, out, sq, sk, sv, Lq, Lk, out.stride(0), out.stride(1), out.stride(2), p_offset,
-            HEAD_DIM=D, FP8=fp8)
-        return out.reshape(B, H, Lq, D)
     triton, kernel = _build_kernel()
 
     def grid(meta):

@@ -73,7 +73,8 @@ class QuantLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         bias = self.bias.to(x.dtype) if self.bias is not None else None
-        if self.compute == "fp8" and self.mode == "fp8" and fp8_matmul_available(x):
+        if self.compute == "fp8" and self.mode == "fp8" and fp8_matmul_available(x) \
+                and self.in_features % 16 == 0 and self.out_features % 16 == 0:  # the fp8 product's shape rule
             return fp8_linear(x, self.weight_q, self.scale, bias)
         return F.linear(x, self.dequantized(x.dtype), bias)
 
