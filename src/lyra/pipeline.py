@@ -126,6 +126,7 @@ from lyra.pipeline_parts import (
 from lyra.scene import DynamicScene, Scene
 from lyra.student.inference import PRUNE_RATIO  # the fraction of Gaussians dropped: Lyra keeps 20 %
 from lyra.student.input_view import DEFAULT_MAX_SIDE
+from lyra.teacher.attention import denoiser_attention_kernel
 from lyra.weights.hub import get_preset, pick_device, preset_weights_dir, weights_hashes, weights_root
 
 __all__ = ["DEFAULT_NUM_TIMES", "DYNAMIC_DECODER_NAMES", "OFFICIAL_LAYOUT", "PRUNE_RATIO", "DynamicScene",
@@ -414,7 +415,13 @@ class ScenePipeline:
         if quantize is not None:
             from lyra.teacher.quant import quantize_linears
 
-            quant = quantize_linears(teacher.denoiser, quantize)
+            quant = quantize_linears(teacher.denoiser, quantize, compute="fp8" if quantize == "fp8" else "dequant")
+            if quantize == "fp8":  # fp8 numerics chosen: fp8 products where the GPU has them (else bf16, unchanged)
+                from lyra.student.decoder import ATTENTION_ORDER
+                from lyra.teacher.attention import use_attention_kernel
+
+                use_attention_kernel(teacher.denoiser, "triton_fp8")
+                model.set_attention_kernels(("triton_fp8", *ATTENTION_ORDER))
         tok_name = meta.get("tokenizer") or p.tokenizer
         if tok_name == p.tokenizer:
             encoder = teacher.tokenizer
@@ -666,6 +673,7 @@ class ScenePipeline:
             "student_path": student_paths(student) or None,
             "denoiser_weights": self.quantized.mode if self.quantized is not None
             else str(self.teacher.denoiser.dtype).removeprefix("torch."),
+            "denoiser_attention": denoiser_attention_kernel(self.teacher.denoiser),
             "weights": self.weights, "load_s": round(self.load_seconds, 4),
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
             "low_memory": self.low_memory, "peak_gib": peaks,

@@ -147,13 +147,13 @@ def _cuda_inference(q: Tensor) -> bool:
     return q.is_cuda and not torch.is_grad_enabled()
 
 
-def attention(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, str]:
+def attention(q: Tensor, k: Tensor, v: Tensor, order: tuple[str, ...] | None = None) -> tuple[Tensor, str]:
     """``scaled_dot_product_attention(q, k, v)`` (``[b, heads, L, head_dim]``, scale 1/sqrt(head dim)) and the
     kernel that ran it.
 
     CUDA inference runs the first kernel of :data:`ATTENTION_ORDER` that takes these inputs (a kernel that cannot,
     e.g. cuDNN on an older GPU, is skipped for the rest of the process); elsewhere (CPU, training) SDPA picks by
-    itself and the name is ``"sdpa"``.
+    itself and the name is ``"sdpa"``. ``order`` replaces :data:`ATTENTION_ORDER` for this call.
     """
     if not _cuda_inference(q):
         return F.scaled_dot_product_attention(q, k, v), "sdpa"
@@ -163,7 +163,7 @@ def attention(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, str]:
 
     kernels = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
                "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
-    for name in ATTENTION_ORDER:
+    for name in ATTENTION_ORDER if order is None else order:
         key = (name, q.dtype, q.shape[-1], str(q.device))
         if key in _ATTENTION_FAILED:
             continue
@@ -190,6 +190,8 @@ class Attention(nn.Module):
     (:func:`attention`; ``used_kernel`` names the kernel of the last forward)."""
 
     used_kernel: str | None = None
+    #: The kernels to try in CUDA inference, first that runs wins; ``None``: :data:`ATTENTION_ORDER`.
+    kernel_order: tuple[str, ...] | None = None
 
     def __init__(self, dim: int, num_heads: int) -> None:
         super().__init__()
@@ -200,7 +202,7 @@ class Attention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, L, d = x.shape
         q, k, v = self.qkv(x).reshape(b, L, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
-        y, self.used_kernel = attention(q, k, v)
+        y, self.used_kernel = attention(q, k, v, self.kernel_order)
         return self.proj(y.transpose(1, 2).reshape(b, L, d))
 
 
@@ -345,6 +347,15 @@ class LatentDecoder(nn.Module):
         for m in self.modules():
             if hasattr(m, "mamba_scans"):
                 m.backend = backend
+        return self
+
+    def set_attention_kernels(self, order: tuple[str, ...] | None) -> LatentDecoder:
+        """The attention kernels this model tries in CUDA inference (:func:`attention`), e.g.
+        ``("triton_fp8",) + ATTENTION_ORDER`` for lyra's FP8 kernel first; ``None`` restores the default. Returns
+        ``self``."""
+        for b in self.enc_blocks:
+            if isinstance(b, TransformerBlock):
+                b.attn.kernel_order = None if order is None else tuple(order)
         return self
 
     def compute_paths(self) -> dict[str, str | None]:

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from lyra.errors import ConfigError
 from lyra.kernels.attention import attention_triton, triton_attention_available
 
-__all__ = ["KERNELS", "KernelSelfAttention", "use_attention_kernel"]
+__all__ = ["KERNELS", "KernelSelfAttention", "denoiser_attention_kernel", "use_attention_kernel"]
 
 KERNELS = ("sdpa", "triton", "triton_fp8")
 
@@ -76,3 +76,11 @@ def use_attention_kernel(model: nn.Module, kernel: str) -> int:
             attn1.set_processor(processor)
             n += 1
     return n
+
+
+def denoiser_attention_kernel(model: nn.Module) -> str:
+    """What ran the self-attention of ``model``'s last forward: the kernel of :class:`KernelSelfAttention` where it
+    is installed (``sdpa`` after a fallback), else ``"diffusers"`` (diffusers' own processor, SDPA)."""
+    ran = {getattr(getattr(b, "attn1", None), "processor", None) for b in model.modules()} - {None}
+    ours = sorted({p.last_kernel or p.kernel for p in ran if isinstance(p, KernelSelfAttention)})
+    return "+".join(ours) if ours else "diffusers"
