@@ -112,6 +112,25 @@ def part_attention(repeats: int, smoke: bool) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ denoiser
+def kernel_profile(fn, top: int = 12) -> dict:
+    """One call of ``fn`` under the profiler: GPU milliseconds by kernel family and the ``top`` kernels."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        sync()
+    rows = [(e.key, e.device_time_total / 1e3) for e in prof.key_averages() if e.device_time_total > 0]
+    families = {"attention": ("attn", "fmha", "flash", "sdpa", "_attn_fwd"), "gemm": ("gemm", "sm90_xmma", "cutlass",
+                "nvjet", "matmul", "_scaled_mm", "cublas")}
+    by: dict[str, float] = {}
+    for key, ms in rows:
+        fam = next((f for f, pats in families.items() if any(p in key.lower() for p in pats)), "other")
+        by[fam] = by.get(fam, 0.0) + ms
+    rows.sort(key=lambda r: -r[1])
+    return {"ms_by_family": {k: round(v, 1) for k, v in by.items()},
+            "top": [[k[:120], round(ms, 1)] for k, ms in rows[:top]]}
+
+
 def part_denoiser(repeats: int, smoke: bool, seed: int = 1, want: tuple[str, ...] = ()) -> dict:
     from denoiser_8bit import build
 
@@ -159,6 +178,8 @@ def part_denoiser(repeats: int, smoke: bool, seed: int = 1, want: tuple[str, ...
             continue
         out = out.float().cpu()
         ref = out if ref is None else ref
+        if name in ("bf16_sdpa", "fp8lin_triton_fp8") and CUDA:
+            res[f"profile_{name}"] = kernel_profile(fwd)
         med = statistics.median(runs)
         res[name] = {"first_call_s": round(first, 2), "median_s": round(med, 3), "runs_s": [round(r, 3) for r in runs],
                      "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if CUDA else None,
