@@ -17,19 +17,20 @@
 # when the trainer fails; the script exits non-zero unless RESULTS_DIR/export holds config.json, the weights and
 # training_record.json with its held-out test metrics.
 #
-# Knobs (environment): BUDGET (training minutes, 5.5), MAXMIN (hard limit of the trainer, export included, 8.3),
-# RESERVE (minutes of MAXMIN kept for the export and the held-out test, 1.5), LR (1.5e-4), CAUG (share of
-# colour-augmented videos, 0.3), CONFIG (tiny), BATCH (16), WORKERS (6), WARMUP (100 with INIT, else 200).
+# Knobs (environment): BUDGET (training minutes, 5.5), MAXMIN (limit of the trainer from its start, export
+# included, 8.0), RESERVE (minutes of MAXMIN kept for the export and the held-out test, 1.5), LR (1.5e-4), CAUG
+# (share of colour-augmented videos, 0.3), CONFIG (tiny), BATCH (16), WORKERS (6), WARMUP (100 with INIT, else 200).
 # Sizes, for quick checks (defaults: the tiny tokenizer's working size on the tiny worlds): WORLD_PRESET (tiny),
 # FRAMES (17), SIZE (176x320), POOL (pool worlds, 32), TEST_WORLDS (16), STATS_BATCHES (8), PRINT_EVERY (250),
 # CPU=1 (train on the CPU). HARD: seconds after which the trainer is stopped whatever it is doing (default
-# MAXMIN + 0.4 minutes; SIGTERM, then SIGKILL 15 s later), so that the log and the curve still come back when a
-# device call's own limit would otherwise cut the whole command. WORK_DIR/run must not hold checkpoints (a new
-# folder per chunk). Needs lyra.world and diffusers (on the device carry the wheel: docs/benchmarks.md, "Tokenizer").
+# MAXMIN + 0.4 minutes, i.e. 504 s; SIGTERM, then SIGKILL 15 s later), so that the log and the curve still come
+# back when a device call's own limit would otherwise cut the whole command. WORK_DIR/run must not hold
+# checkpoints (a new folder per chunk). Needs lyra.world and diffusers (on the device carry the diffusers wheel:
+# docs/benchmarks.md, "Training in resumable chunks").
 set -uo pipefail
 W=${1:?work dir}; R=${2:?results dir}
 mkdir -p "$W" "$R"
-BUDGET=${BUDGET:-5.5}; MAXMIN=${MAXMIN:-8.3}; RESERVE=${RESERVE:-1.5}; LR=${LR:-1.5e-4}; CAUG=${CAUG:-0.3}
+BUDGET=${BUDGET:-5.5}; MAXMIN=${MAXMIN:-8.0}; RESERVE=${RESERVE:-1.5}; LR=${LR:-1.5e-4}; CAUG=${CAUG:-0.3}
 SEED=${SEED:-1}; CONFIG=${CONFIG:-tiny}; BATCH=${BATCH:-16}; WORKERS=${WORKERS:-6}
 WORLD_PRESET=${WORLD_PRESET:-tiny}; FRAMES=${FRAMES:-17}; SIZE=${SIZE:-176x320}; POOL=${POOL:-32}
 TEST_WORLDS=${TEST_WORLDS:-16}; STATS_BATCHES=${STATS_BATCHES:-8}; PRINT_EVERY=${PRINT_EVERY:-250}

@@ -350,7 +350,9 @@ class VideoBatches:
             return 0
         before = {slot: held[0] for slot, held in self._pool.items()}
         self._prefetch(index)
-        self._fill(list(range(self.pool_worlds)), index)
+        group = max(1, self.batch_size)  # no more worlds in one render call than a batch can ask for
+        for first in range(0, self.pool_worlds, group):
+            self._fill(list(range(first, min(first + group, self.pool_worlds))), index)
         return sum(1 for slot, held in self._pool.items() if before.get(slot) != held[0])
 
     def close(self) -> None:
