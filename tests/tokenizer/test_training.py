@@ -112,6 +112,30 @@ def test_world_pool_refresh_and_resume():
     assert len(set(rendered)) > 4  # the pool changed over time
 
 
+def test_world_pool_prefill_renders_the_pool_before_the_first_batch():
+    # --time-budget times the first steps: the pool must be rendered before them, not lazily inside them
+    rendered = []
+
+    def render(seed, preset, device):
+        rendered.append(seed)
+        return torch.rand(6, 17, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+    s = VideoBatches("world", batch_size=2, frames=9, height=8, width=8, pool_worlds=5, refresh_every=4,
+                     refresh_count=1, render=render)
+    assert s.prefill(0) == 5 and sorted(rendered) == [s.world_seed(k, 0) for k in range(5)]
+    assert s.prefill(0) == 0  # already held
+    for i in range(4):  # batches before the first refresh render nothing more
+        s(i)
+    assert len(rendered) == 5
+    s(4)  # refresh 1 re-renders slot 0
+    assert rendered[5:] == [s.world_seed(0, 1)]
+    # the batches are those of a pool filled lazily
+    lazy = VideoBatches("world", batch_size=2, frames=9, height=8, width=8, pool_worlds=5, refresh_every=4,
+                        refresh_count=1, render=render)
+    assert all(torch.equal(lazy(i), s(i)) for i in range(6))
+    assert VideoBatches("synthetic", batch_size=1).prefill(0) == 0
+
+
 @pytest.mark.slow
 def test_training_script_resume_and_export(tmp_path):
     out = tmp_path / "run"

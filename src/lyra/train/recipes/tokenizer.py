@@ -25,6 +25,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from lyra.eval.metrics import delta_e2000, psnr, ssim
 from lyra.tokenizer.presets import PRESETS, STAT_FRAMES
 from lyra.tokenizer.tokenizer import WEIGHTS_NAME, Tokenizer, stats_to_frames
 from lyra.train import IndexedBatches, Trainer
+from lyra.train.checkpoint import list_checkpoints
 from lyra.train.recipe import export_and_test, export_due, final_weights, fit, start_run, training_record
 from lyra.train.recipes.tokenizer_data import (
     VideoBatches,
@@ -287,12 +289,16 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     batch_size = args.batch_size or (16 if cuda else 2)
     source = _resolve_source(args.data)
 
-    model_cfg = _model_config(args.config)
     torch.manual_seed(args.seed)
-    if args.init_from:
+    if args.init_from:  # the architecture is the exported one (--config is not read)
         tokenizer = Tokenizer.from_pretrained(args.init_from)
         tokenizer.requires_grad_(True).train()
+        model_cfg = {k: v for k, v in dict(tokenizer.vae.config).items()
+                     if not k.startswith("_") and k not in ("latents_mean", "latents_std")}
+        print(f"initial weights: {args.init_from} ({tokenizer.num_parameters() / 1e6:.2f} M parameters; "
+              "--config is not read)", flush=True)
     else:
+        model_cfg = _model_config(args.config)
         tokenizer = Tokenizer.from_config(model_cfg)
     vae = tokenizer.vae
     model: nn.Module = torch.compile(vae) if (args.compile and cuda) else vae
@@ -326,6 +332,11 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
 
     batches = IndexedBatches(data)
     trainer = Trainer(model, loss_fn, batches, cfg, eval_fn=eval_fn, eval_every=args.eval_every or None)
+    if args.time_budget is not None and (args.resume is None or not list_checkpoints(rr.out / "checkpoints")):
+        # a fresh run measures its speed for the budget over its first steps: render the pool before them
+        rendered = data.prefill(0)
+        if rendered:
+            print(f"world pool filled before the time-budget probe: {rendered} worlds", flush=True)
     result = fit(rr, trainer, cleanup=data.close)
     if not export_due(rr, trainer):
         return 0
@@ -347,7 +358,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         "lyra tokenizer (diffusers AutoencoderKLCosmos, Cosmos design, "
         f"{final.latent_channels} channels, {final.temporal_compression}x{final.spatial_compression}x"
         f"{final.spatial_compression})", final.num_parameters(), {
-            "config": args.config,
+            "config": f"the architecture of {args.init_from}" if args.init_from else args.config,
+            "model_config": model_cfg,
             "batch_size": batch_size,
             "grad_accum": args.grad_accum,
             "frames": args.frames,
@@ -397,3 +409,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
           f"ΔE00 {t['delta_e2000']:.2f}; colour patches ΔE00 {patch_de:.2f}",
           flush=True)
     return 0
+
+
+if __name__ == "__main__":  # ``python -m lyra.train.recipes.tokenizer`` (scripts/tokenizer_gpu.sh)
+    sys.exit(main())

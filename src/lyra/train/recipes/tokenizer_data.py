@@ -340,6 +340,21 @@ class VideoBatches:
                 )
             self._pool[slot] = (seed, videos)
 
+    def prefill(self, index: int = 0) -> int:
+        """Render every pool slot's world for batch ``index`` now; returns how many worlds were rendered.
+
+        Called before the trainer times its first steps for ``--time-budget``: filled lazily, the pool renders
+        its worlds during the first batches, and a probe that times them fits too few steps into the budget (the
+        depth recipe's pool had this bug). A no-op for the synthetic source."""
+        if self.source != "world":
+            return 0
+        before = {slot: held[0] for slot, held in self._pool.items()}
+        self._prefetch(index)
+        group = max(1, self.batch_size)  # no more worlds in one render call than a batch can ask for
+        for first in range(0, self.pool_worlds, group):
+            self._fill(list(range(first, min(first + group, self.pool_worlds))), index)
+        return sum(1 for slot, held in self._pool.items() if before.get(slot) != held[0])
+
     def close(self) -> None:
         """Stop the world-preparing processes."""
         if self._executor is not None:
