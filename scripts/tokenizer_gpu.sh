@@ -39,12 +39,14 @@ HARD=${HARD:-$(awk -v m="$MAXMIN" 'BEGIN { printf "%d", (m + 0.4) * 60 }')}
 OPT=()
 if [ -n "${INIT:-}" ]; then OPT+=(--init-from "$INIT"); WARMUP=${WARMUP:-100}; else WARMUP=${WARMUP:-200}; fi
 if [ "${CPU:-0}" = 1 ]; then OPT+=(--cpu); fi
+# STEPS: a fixed step count instead of the time budget (reproducible runs, e.g. the script's own test)
+if [ -n "${STEPS:-}" ]; then OPT+=(--steps "$STEPS"); else OPT+=(--time-budget "$BUDGET"); fi
 export PYTHONUNBUFFERED=1
 timeout -k 15 "$HARD" $PY -m lyra.train.recipes.tokenizer --out "$W/run" --config "$CONFIG" "${OPT[@]}" --data world \
   --world-preset "$WORLD_PRESET" --frames "$FRAMES" --size "$SIZE" --pool-worlds "$POOL" --colour-aug "$CAUG" \
   --seed "$SEED" --lr "$LR" --warmup "$WARMUP" --batch-size "$BATCH" --world-workers "$WORKERS" \
   --test-worlds "$TEST_WORLDS" --stats-batches "$STATS_BATCHES" \
-  --time-budget "$BUDGET" --max-minutes "$MAXMIN" --export-reserve "$RESERVE" --no-progress \
+  --max-minutes "$MAXMIN" --export-reserve "$RESERVE" --no-progress \
   --print-every "$PRINT_EVERY" --export-to "$R/export" 2>&1 | tee "$R/train.log"
 rc=${PIPESTATUS[0]}
 say() { echo "tokenizer_gpu.sh: $*" | tee -a "$R/train.log"; }

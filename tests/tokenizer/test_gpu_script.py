@@ -49,7 +49,9 @@ def test_script_keeps_the_log_when_the_trainer_fails(tmp_path):
 
 @pytest.mark.slow
 def test_script_trains_a_chunk_from_an_export_and_exports(tmp_path):
-    res, results = _script(tmp_path, INIT=str(REPO / "src/lyra/weights/tokenizer_tiny"), SEED="3")
+    # a fixed step count, not the time budget: the test must not depend on how loaded the machine is
+    res, results = _script(tmp_path, INIT=str(REPO / "src/lyra/weights/tokenizer_tiny"), SEED="3", STEPS="50",
+                           MAXMIN="6")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     export = results / "export"
     assert {p.name for p in export.iterdir()} == {"config.json", "diffusion_pytorch_model.safetensors",
@@ -60,6 +62,5 @@ def test_script_trains_a_chunk_from_an_export_and_exports(tmp_path):
     assert rec["test"]["videos"] == 6 and 5.0 < rec["test"]["psnr"] < 60.0
     assert rec["weights"]["bytes"] < 10_000_000
     rows = (results / "metrics.csv").read_text().splitlines()
-    assert rows[0].startswith("step,") and int(rows[-1].split(",")[0]) == rec["steps"] >= 50
-    log = (results / "train.log").read_text()
-    assert "world pool filled before the time-budget probe: 2 worlds" in log and "exported" in log
+    assert rows[0].startswith("step,") and int(rows[-1].split(",")[0]) == rec["steps"] == 50
+    assert "exported" in (results / "train.log").read_text()
