@@ -1,0 +1,130 @@
+"""Textures from real photographs for the photo-style worlds (:mod:`lyra.world.photo`).
+
+The bank is a row of square crops of CC0 photographs shipped with lyra (``lyra/assets/photo_textures``:
+``atlas.jpg`` + ``bank.json`` + ``NOTICE.md``; how it was made: ``scripts/make_photo_textures.py``). Nothing
+outside the package is read at run time.
+
+Each texture is decoded from sRGB to linear RGB and divided by its mean luminance (mean luminance 1: a
+material's colour A sets the albedo level, the photo its detail and colour variation), then stored as a
+mip pyramid (``SIZE``, ``SIZE/2`` … 1 texels, box-filtered). :func:`sample_photo` reads it with mirrored
+repetition (no seams) and trilinear filtering by the pixel footprint (the same band-limiting contract as the
+procedural patterns of :mod:`lyra.world.textures`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+
+import torch
+from torch import Tensor
+
+#: Luminance weights of linear Rec. 709 RGB.
+LUMA = (0.2126, 0.7152, 0.0722)
+
+
+def _asset_dir():
+    return resources.files("lyra") / "assets" / "photo_textures"
+
+
+@functools.lru_cache(maxsize=1)
+def bank_info() -> dict:
+    """``bank.json``: texture size, licence and one entry (name, kind, source, crop) per texture."""
+    return json.loads((_asset_dir() / "bank.json").read_text())
+
+
+def texture_ids(kind: str | None = None) -> list[int]:
+    """Indices of the bank's textures of ``kind`` (``ground``, ``wall``, ``foliage``, ``rock``; all if None)."""
+    return [i for i, t in enumerate(bank_info()["textures"]) if kind is None or t["kind"] == kind]
+
+
+def srgb_to_linear(x: Tensor) -> Tensor:
+    """The sRGB transfer function inverted (``x`` in [0, 1])."""
+    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+@functools.lru_cache(maxsize=1)
+def _levels_cpu() -> tuple[Tensor, ...]:
+    import numpy as np
+    from PIL import Image
+
+    with (_asset_dir() / "atlas.jpg").open("rb") as f:
+        atlas = torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255.0)
+    size = int(bank_info()["size"])
+    n = atlas.shape[1] // size
+    tex = srgb_to_linear(atlas.reshape(size, n, size, 3).permute(1, 3, 0, 2).contiguous())  # [K, 3, s, s]
+    lum = (tex * torch.tensor(LUMA)[None, :, None, None]).sum(1).mean((1, 2))
+    tex = tex / lum.clamp_min(1e-3)[:, None, None, None]
+    levels = [tex]
+    while levels[-1].shape[-1] > 1:
+        levels.append(torch.nn.functional.avg_pool2d(levels[-1], 2))
+    # each level flattened texel-major: [K·s·s, 3]
+    return tuple(lv.permute(0, 2, 3, 1).reshape(-1, 3).contiguous() for lv in levels)
+
+
+_DEVICE_CACHE: dict[str, tuple[Tensor, ...]] = {}
+
+
+def texture_levels(device: torch.device) -> tuple[Tensor, ...]:
+    """The mip levels ``[K·s_l², 3]`` (level ``l`` has side ``s_l = SIZE / 2^l``) on ``device`` (cached)."""
+    key = str(device)
+    if key not in _DEVICE_CACHE:
+        _DEVICE_CACHE[key] = tuple(t.to(device) for t in _levels_cpu())
+    return _DEVICE_CACHE[key]
+
+
+def _mirror(x: Tensor) -> Tensor:
+    """Mirrored repetition of the unit interval: 0→0, 1→1, 2→0, … (continuous, period 2)."""
+    t = x - 2.0 * torch.floor(x * 0.5)
+    return 1.0 - (1.0 - t).abs()
+
+
+def _bilinear(level: Tensor, side: int, tex: Tensor, u: Tensor, v: Tensor) -> Tensor:
+    """Texels of ``level`` (``[K·side², 3]``) at unit coordinates ``u, v`` [k] of textures ``tex`` [k] → ``[3, k]``."""
+    x = u * side - 0.5
+    y = v * side - 0.5
+    x0, y0 = torch.floor(x), torch.floor(y)
+    fx, fy = x - x0, y - y0
+    base = tex * (side * side)
+    out = torch.zeros(3, u.numel(), device=u.device)
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        xi = (x0 + dx).clamp(0, side - 1).long()
+        yi = (y0 + dy).clamp(0, side - 1).long()
+        w = (fx if dx else 1 - fx) * (fy if dy else 1 - fy)
+        out += level.index_select(0, base + yi * side + xi).T * w
+    return out
+
+
+def sample_photo(tex: Tensor, u: Tensor, v: Tensor, footprint: Tensor) -> Tensor:
+    """Linear RGB ``[3, k]`` (mean luminance about 1) of textures ``tex`` [k] (bank indices) at ``u, v`` [k]
+    (in texture widths; repeated mirrored) over a pixel footprint ``footprint`` [k] (texture widths)."""
+    levels = texture_levels(u.device)
+    size = int(bank_info()["size"])
+    top = len(levels) - 1
+    lod = torch.log2((footprint * size).clamp_min(1e-6)).clamp(0.0, float(top))
+    l0 = torch.floor(lod)
+    f = (lod - l0)[None]
+    uu, vv = _mirror(u), _mirror(v)
+    out = torch.zeros(3, u.numel(), device=u.device)
+    for lv in range(top + 1):
+        near = (l0 == lv) | (l0 == lv - 1)
+        sel = near.nonzero().squeeze(1)
+        if sel.numel() == 0:
+            continue
+        side = size >> lv
+        val = _bilinear(levels[lv], side, tex.index_select(0, sel), uu.index_select(0, sel), vv.index_select(0, sel))
+        w = torch.where(l0.index_select(0, sel) == lv, 1 - f[:, sel], f[:, sel])
+        out.index_add_(1, sel, val * w)
+    return out
+
+
+def mean_level_ratio() -> float:
+    """Luminance of the coarsest level over that of the finest (1 by construction; a self-check)."""
+    levels = _levels_cpu()
+    luma = torch.tensor(LUMA)
+    return float((levels[-1] @ luma).mean() / (levels[0] @ luma).mean())
+
+
+__all__ = ["LUMA", "bank_info", "mean_level_ratio", "sample_photo", "srgb_to_linear", "texture_ids",
+           "texture_levels"]
