@@ -6,7 +6,8 @@ and for the depth trainer's photometric augmentation (:mod:`lyra.train.recipes.d
 
 Order in :func:`develop` (a camera's order): lens — **defocus** (thin-lens circle of confusion, grows with
 ``|1 − z_focus / z|``), **motion blur** (a straight camera-shake streak), **vignetting** ``1 − v·r²``; sensor —
-**exposure** (auto-exposure on the example's input view: its geometric-mean luminance maps to ``0.18 · 2^ev``),
+**exposure** (auto-exposure on the example's input view: its geometric-mean luminance maps to ``KEY · 2^ev``,
+``KEY`` = 0.12: about 0.44 after the tone curve),
 **noise** (shot noise ∝ √signal plus read noise); processing — **white balance** error (per-channel gains),
 a filmic **tone curve** (ACES fit) and the sRGB transfer function, clamping, **JPEG** compression.
 
@@ -26,6 +27,8 @@ from torch import Tensor
 
 #: Luminance weights of linear Rec. 709 RGB.
 LUMA = (0.2126, 0.7152, 0.0722)
+#: Auto-exposure target of the geometric-mean luminance (before the tone curve).
+KEY = 0.12
 
 
 # ---------------------------------------------------------------------------------------- primitives
@@ -65,7 +68,7 @@ def luminance(x: Tensor) -> Tensor:
     return (x * w[:, None, None]).sum(-3)
 
 
-def exposure_gain(radiance: Tensor, ev: float = 0.0, key: float = 0.18) -> float:
+def exposure_gain(radiance: Tensor, ev: float = 0.0, key: float = KEY) -> float:
     """Gain that maps the geometric-mean luminance of ``radiance`` ``[3, H, W]`` to ``key · 2^ev``."""
     lum = luminance(radiance.float()).clamp_min(1e-4)
     return float(key * 2.0**ev / torch.exp(torch.log(lum).mean()))
@@ -162,7 +165,7 @@ class PhotoCamera:
 def draw_camera(seed: int, focus: float) -> PhotoCamera:
     """Camera settings drawn from ``seed`` (``focus``: the scene's centre depth, jittered): exposure ±1.3 stops,
     a warm/cool white-balance error, vignetting up to 0.4, noise, JPEG quality 55–95 for 70 % of the
-    examples, defocus for 35 % and motion blur for 25 %."""
+    examples, defocus (σ 0.5–2.5 px at infinity) for 30 % and motion blur (1–5 px) for 25 %."""
     g = torch.Generator().manual_seed(int(seed))
 
     def u(a: float = 0.0, b: float = 1.0) -> float:
@@ -176,7 +179,7 @@ def draw_camera(seed: int, focus: float) -> PhotoCamera:
     wb = (math.exp(t + n(0.03)), math.exp(n(0.02)), math.exp(-t + n(0.03)))
     vignette, shot, read = u(0.0, 0.4), u(0.003, 0.03), u(0.001, 0.01)
     jpeg = int(u(55, 95)) if u() < 0.7 else 0
-    defocus_on, f_jit, coc = u() < 0.35, math.exp(u(math.log(0.8), math.log(1.25))), u(0.8, 4.0)
+    defocus_on, f_jit, coc = u() < 0.3, math.exp(u(math.log(0.8), math.log(1.25))), u(0.5, 2.5)
     blur_on, blen, bang = u() < 0.25, u(1.0, 5.0), u(0.0, math.pi)
     return PhotoCamera(ev, wb, vignette, shot, read, jpeg, focus * f_jit, coc if defocus_on else 0.0,
                        blen if blur_on else 0.0, bang, int(torch.randint(0, 2**31 - 1, (), generator=g)))

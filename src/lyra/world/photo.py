@@ -5,11 +5,12 @@ and then, from its own random stream (the classic draws are untouched):
 
 * **Materials**: colours become linear (``c^2.2``: the classic colours are display values), every material's
   albedo is scaled log-uniformly in [0.5, 1.6] (darker and brighter surfaces than the classic range), about half
-  of them take a real photograph as texture (``PAT_PHOTO``: ground and floors from the bank's ground crops,
-  walls from walls and facades, objects from any; :mod:`lyra.world.photo_textures`), some objects become glossy
-  (varnish, plastic: ``F0`` 0.03–0.08) or metallic (``F0`` 0.5–0.9, dark diffuse), some floors polished.
+  of them take a real photograph as texture (``PAT_PHOTO``, :mod:`lyra.world.photo_textures`: ground and floors
+  from the bank's ground crops, room walls from the wall and rock crops, objects from any, facades outdoors
+  only), some objects become glossy (varnish, plastic: ``F0`` 0.03–0.08) or metallic (``F0`` 0.5–0.9, dark
+  diffuse), some floors polished (``F0`` 0.04).
 * **Light** (high dynamic range, :mod:`lyra.world.photo_light`): linear sky and ambient colours, a sun 2.5–5×
-  brighter than the classic one against the sky, a sun disc 50–200× the sky, a sun of angular radius
+  brighter than the classic one against the sky, a sky 1–2× brighter (outdoors), a sun disc 50–200× the sky, a sun of angular radius
   0.3°–3.4° outdoors (soft shadows; 3.4°–11° indoors, where the key light stands for windows), one-bounce
   indirect light and sky visibility (ambient occlusion).
 * **Content**: thin structures and glass — outdoors fences, poles with wires, signs, glass panels in thin frames
@@ -58,7 +59,7 @@ def _restyle_materials(b: SceneBuilder, rng: Rng, outdoor: bool) -> None:
     walls = {r["mat"][2] for r in b.rooms}
     objects = {p["mat"] for p in b.prims}
     ground_tex, wall_tex = texture_ids("ground"), texture_ids("wall") + texture_ids("rock")
-    any_tex = texture_ids()
+    any_tex = [i for i in texture_ids() if outdoor or i not in texture_ids("facade")]  # no facades indoors
     for i, row in enumerate(b.materials):
         row[0:3], row[3:6] = _lin(row[0:3]), _lin(row[3:6])
         if row[15] > 0:  # emissive (lamp shades, glowing bulbs): keep
@@ -107,7 +108,7 @@ def _restyle_light(b: SceneBuilder, rng: Rng, outdoor: bool) -> None:
     rho = [_luma(m[0:3]) for m in b.materials if m[15] == 0] or [0.3]
     light[25] = 1.0
     light[26] = min(0.6, sum(rho) / len(rho))
-    light[27] = rng.uniform(1.5, 3.0) if outdoor else 1.0
+    light[27] = rng.uniform(1.0, 2.0) if outdoor else 1.0
     light[28] = rng.loguniform(50, 200)
     light[29] = rng.uniform(0.7, 1.0)
     for pl in b.point_lights:
@@ -220,7 +221,7 @@ def mirror_ball(b: SceneBuilder, rng: Rng, x: float, z: float) -> None:
     r = rng.uniform(0.3, 0.8)
     stone = b.material(_lin((0.55, 0.53, 0.5)), None, T.PAT_NOISE, 2.0, 0.15, 3.0)
     b.box(o, (x, -0.25, z), (r, 0.25, r), stone)
-    chrome = b.material((0.05, 0.05, 0.05), None, T.PAT_NOISE, 1.0, 0.0, 1.0, specular=rng.uniform(0.7, 0.95),
+    chrome = b.material((0.05, 0.05, 0.05), None, T.PAT_NOISE, 1.0, 0.0, 1.0, specular=rng.uniform(0.5, 0.8),
                         shininess=rng.loguniform(300, 2000))
     b.ellipsoid(o, (x, -0.5 - r, z), (r, r, r), chrome)
 

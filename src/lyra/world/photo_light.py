@@ -5,11 +5,13 @@ glass-like reflections, high-dynamic-range radiance (not clamped; :mod:`lyra.wor
   of radius ``min(z · tan r, 0.1 E)`` (``z`` the receiver's light-space depth, ``r`` the sun's angular radius,
   sky entry 12, ``E`` the map's half extent) averages the depth of the texels in front of the receiver; the
   penumbra radius is then ``(z − z_blocker) · tan r`` and 8 bilinear 2×2 comparisons on a disc of that radius,
-  rotated by a hash of the world position (view independent), give the lit fraction. A wider sun gives wider
+  rotated by a hash of the world position (view independent), give the lit fraction (points with no blocker in
+  the search disc are lit without filtering). A wider sun gives wider
   penumbrae; contact points stay sharp.
 * **Sky visibility** (ambient occlusion from directional shadow maps): static casters are seen from
-  ``len(SKY_DIRS)`` fixed directions over the upper hemisphere (one orthographic map each, ``res_vis`` texels);
-  the visibility ``V`` of a point is the cosine-weighted share of those directions it sees. View independent.
+  ``len(SKY_DIRS)`` (7) fixed directions over the upper hemisphere (one orthographic map each, ``res_vis``
+  texels, read at the nearest texel); the visibility ``V`` of a point is the cosine-weighted share of those
+  directions it sees. View independent.
 * **Indirect light** (one bounce, diffuse): the surroundings reflect ``ρ̄ · E_up`` (``ρ̄`` the scene's mean albedo,
   light entry 26; ``E_up`` the irradiance of open ground: sun + sky). It lights the lower hemisphere (ground
   bounce) and, with the weight ``1 − V``, the part of the sky a point does not see (occluders are lit too).
@@ -36,9 +38,9 @@ from lyra.world.textures import Params, albedo, hash1
 
 
 def _sky_dirs() -> Tensor:
-    """Directions towards the sky ``[K, 3]`` (world -y up): 6 at 35° elevation, 3 at 65°, the zenith."""
+    """Directions towards the sky ``[K, 3]`` (world -y up): 6 at 40° elevation and the zenith."""
     dirs = []
-    for elev, n, off in ((35.0, 6, 0.0), (65.0, 3, 0.5), (90.0, 1, 0.0)):
+    for elev, n, off in ((40.0, 6, 0.0), (90.0, 1, 0.0)):
         e = math.radians(elev)
         for i in range(n):
             a = 2 * math.pi * (i + off) / n
@@ -104,23 +106,31 @@ def soft_lookup(maps: Tensor, res: int, which: Tensor, p: Tensor, n: Tensor, fra
     x = (rel[0] * u[0] + rel[1] * u[1] + rel[2] * u[2] + E) / texel - 0.5
     y = (rel[0] * v[0] + rel[1] * v[1] + rel[2] * v[2] + E) / texel - 0.5
     z = D - (rel[0] * L[0] + rel[1] * L[1] + rel[2] * L[2]) - 1.5 * texel
-    search = torch.minimum(z.clamp_min(0) * tan_r, 0.1 * E) / texel  # texels
+    search = torch.minimum(z.clamp_min(0) * tan_r, 0.1 * E) / texel + 1.0  # texels
     blk_sum = torch.zeros_like(x)
     blk_n = torch.zeros_like(x)
     for o in _SEARCH.tolist():
         m = _texel(maps, res, which, x + o[0] * search, y + o[1] * search)
-        b = (m < z).to(x.dtype)
         blk_sum = blk_sum + torch.where(m < z, m, torch.zeros_like(m))
-        blk_n = blk_n + b
-    z_blk = blk_sum / blk_n.clamp_min(1.0)
-    pen = torch.where(blk_n > 0, (z - z_blk).clamp_min(0) * tan_r / texel, torch.zeros_like(x)).clamp(0.0, 24.0)
-    ang = 2 * math.pi * hash1(p[0] * 3.17 + p[1] * 5.71 + p[2] * 7.93)
+        blk_n = blk_n + (m < z).to(x.dtype)
+    lit = torch.ones_like(x)
+    sel = (blk_n > 0).nonzero().squeeze(1)  # no blocker in the search disc: fully lit, no filtering
+    if sel.numel() == 0:
+        return lit
+    x, y, z, which = x[sel], y[sel], z[sel], which[sel] if which.numel() > 1 else which
+    tan_s = tan_r[sel] if tan_r.numel() > 1 else tan_r
+    z_blk = blk_sum[sel] / blk_n[sel]
+    pen = ((z - z_blk).clamp_min(0) * tan_s / texel[sel] if texel.numel() > 1 else
+           (z - z_blk).clamp_min(0) * tan_s / texel).clamp(0.0, 24.0)
+    ps = p[:, sel]
+    ang = 2 * math.pi * hash1(ps[0] * 3.17 + ps[1] * 5.71 + ps[2] * 7.93)
     ca, sa = torch.cos(ang), torch.sin(ang)
-    lit = torch.zeros_like(x)
+    acc = torch.zeros_like(x)
     for o in _DISC.tolist():
         ox, oy = o[0] * ca - o[1] * sa, o[0] * sa + o[1] * ca
-        lit = lit + _pcf(maps, res, which, x + ox * pen, y + oy * pen, z)
-    return lit / _DISC.shape[0]
+        acc = acc + _pcf(maps, res, which, x + ox * pen, y + oy * pen, z)
+    lit[sel] = acc / _DISC.shape[0]
+    return lit
 
 
 def sky_visibility(maps: PhotoMaps, which_scene: Tensor, p: Tensor, n: Tensor, light: Tensor) -> Tensor:
@@ -129,13 +139,20 @@ def sky_visibility(maps: PhotoMaps, which_scene: Tensor, p: Tensor, n: Tensor, l
     dirs = SKY_DIRS.to(p.device)
     num = torch.zeros(p.shape[1], device=p.device)
     den = torch.full((p.shape[1],), 1e-4, device=p.device)
+    res = maps.res_vis
     for k in range(K):
         row = light.clone()
         row[:, 0:3] = dirs[k]
         frame = light_frames(row)  # [S, 14]
         f = frame.T.index_select(1, which_scene) if frame.shape[0] > 1 else frame[0][:, None]
+        L, u, v, C, E, D = f[0:3], f[3:6], f[6:9], f[9:12], f[12], f[13]
+        texel = 2 * E / res
+        rel = p + n * (1.5 * texel) - C
+        x = (rel[0] * u[0] + rel[1] * u[1] + rel[2] * u[2] + E) / texel - 0.5
+        y = (rel[0] * v[0] + rel[1] * v[1] + rel[2] * v[2] + E) / texel - 0.5
+        z = D - (rel[0] * L[0] + rel[1] * L[1] + rel[2] * L[2]) - 1.5 * texel
+        lit = (z <= _texel(maps.sky_vis, res, which_scene * K + k, x, y)).to(p.dtype)  # nearest texel: AO is smooth
         w = (n[0] * dirs[k, 0] + n[1] * dirs[k, 1] + n[2] * dirs[k, 2]).clamp_min(0)
-        lit = _lookup(maps.sky_vis, maps.res_vis, which_scene * K + k, p, n, f)
         num = num + w * lit
         den = den + w
     return torch.where(den > 1e-3, num / den, torch.ones_like(num))
@@ -174,7 +191,7 @@ def _illuminate_photo(rgb: Tensor, p: Tensor, n: Tensor, view: Tensor, light: Te
     ndh = (n[0] * h[0] + n[1] * h[1] + n[2] * h[2]).clamp_min(0)
     highlight = sun * (lit * ndl * ndh.pow(shin) * (shin + 8) / 8)
     refl_y = 2 * ndv * n[1] - view[1]  # y of the mirror direction
-    env = torch.lerp(ground, light[6:9], 0.5 - 0.5 * refl_y) * (1.8 * v_eff)
+    env = torch.lerp(ground, light[6:9], 0.5 - 0.5 * refl_y) * v_eff
     out = out * (1 - fres) + fres * (env + highlight)
     rel = p - light[15:18]
     dist = torch.sqrt(rel[0] * rel[0] + rel[1] * rel[1] + rel[2] * rel[2])

@@ -35,7 +35,8 @@ def bank_info() -> dict:
 
 
 def texture_ids(kind: str | None = None) -> list[int]:
-    """Indices of the bank's textures of ``kind`` (``ground``, ``wall``, ``foliage``, ``rock``; all if None)."""
+    """Indices of the bank's textures of ``kind`` (``ground``, ``wall``, ``facade``, ``foliage``, ``rock``; all
+    if None)."""
     return [i for i, t in enumerate(bank_info()["textures"]) if kind is None or t["kind"] == kind]
 
 
