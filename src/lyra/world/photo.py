@@ -10,9 +10,9 @@ and then, from its own random stream (the classic draws are untouched):
   only), some objects become glossy (varnish, plastic: ``F0`` 0.03–0.08) or metallic (``F0`` 0.5–0.9, dark
   diffuse), some floors polished (``F0`` 0.04).
 * **Light** (high dynamic range, :mod:`lyra.world.photo_light`): linear sky and ambient colours, a sun 2.5–5×
-  brighter than the classic one against the sky, a sky 1–2× brighter (outdoors), a sun disc 50–200× the sky, a sun of angular radius
-  0.3°–3.4° outdoors (soft shadows; 3.4°–11° indoors, where the key light stands for windows), one-bounce
-  indirect light and sky visibility (ambient occlusion).
+  brighter than the classic one against the sky, a sky 1–2× brighter (outdoors), a sun disc 50–200× the sky,
+  a sun of angular radius 0.3°–3.4° outdoors (soft shadows; 3.4°–11° indoors, where the key light stands for
+  windows), one-bounce indirect light and sky visibility (ambient occlusion).
 * **Content**: thin structures and glass — outdoors fences, poles with wires, signs, glass panels in thin frames
   and mirror-like spheres; indoors glass tables on thin legs, open shelves of thin boards and thin floor lamps.
 
