@@ -40,14 +40,43 @@ CROPS = (
     ("meadow", "ground", "rooitou_park_1k.jpg", 800, 300, 60),
     ("studio_floor", "ground", "studio_small_03_1k.jpg", 560, 400, 90),
 )
-NOTICE = """# Photo textures of the photo-style worlds
+#: Outdoor panoramas whose upper halves become image skies (high dynamic range through their gain maps).
+SKIES = ("rooitou_park_1k.jpg", "kiara_1_dawn_1k.jpg", "venice_sunset_1k.jpg")  # potsdamer_platz: towers in its sky
+NOTICE = """# Photo textures and skies of the photo-style worlds
 
-`atlas.jpg` holds {n} crops ({size}x{size} pixels each, left to right in the order of `bank.json`) of ten
-equirectangular panoramas made by Poly Haven (https://polyhaven.com), licensed **CC0 1.0** (public domain
+`atlas.jpg` holds {n} crops ({size}x{size} pixels each, left to right in the order of `bank.json`) of
+{count} equirectangular panoramas made by Poly Haven (https://polyhaven.com), licensed **CC0 1.0** (public domain
 dedication: https://creativecommons.org/publicdomain/zero/1.0/). They were read from the copies the PyPI package
 `viser` (Apache-2.0) ships in `viser/_assets/hdri/` (the presets of its `set_environment_map`; file names are
-the Poly Haven asset names: {sources}). Made by `scripts/make_photo_textures.py`.
+the Poly Haven asset names: {sources}). `sky_*.jpg` are the upper halves (the sky hemisphere) of {skies}, each
+with its HDR gain map (`sky_*_gain.jpg`, Adobe/ISO gain-map metadata in `bank.json`). Made by
+`scripts/make_photo_textures.py`.
 """
+
+
+def _split_gain_map(data: bytes) -> tuple[bytes, bytes, dict]:
+    """The SDR base JPEG, the gain-map JPEG and its ``hdrgm`` metadata of an "HDR JPEG" (MPF container)."""
+    import re
+
+    starts = [m.start() for m in re.finditer(rb"\xff\xd8\xff", data)]
+    second = next(i for i in starts[1:] if b"hdrgm:GainMapMax" in data[i:i + 4096])
+    keys = rb"hdrgm:(GainMapMin|GainMapMax|Gamma|OffsetSDR|OffsetHDR)=\"([^\"]*)\""
+    meta = {k.decode(): float(v) for k, v in re.findall(keys, data[second:second + 4096])}
+    return data[:second], data[second:], meta
+
+
+def sky(src: Path, file: str, out: Path, quality: int) -> dict:
+    """Write the sky hemisphere of one panorama (base and gain map, upper half) and return its entry."""
+    import io
+
+    base, gain, meta = _split_gain_map((src / file).read_bytes())
+    b = Image.open(io.BytesIO(base)).convert("RGB")
+    g = Image.open(io.BytesIO(gain)).convert("RGB").resize(b.size, Image.Resampling.BILINEAR)
+    w, h = b.size
+    name = file.removesuffix("_1k.jpg")
+    b.crop((0, 0, w, h // 2)).save(out / f"sky_{name}.jpg", quality=quality, optimize=True)
+    g.crop((0, 0, w, h // 2)).save(out / f"sky_{name}_gain.jpg", quality=quality, optimize=True)
+    return {"name": name, "source": file, **meta}
 
 
 def crop(pano: Image.Image, x: int, y: int, side: int) -> Image.Image:
@@ -77,10 +106,14 @@ def main() -> None:
         atlas.paste(crop(pano, x, y, side), (i * SIZE, 0))
         entries.append({"name": name, "kind": kind, "source": file, "crop": [x, y, side]})
     atlas.save(out / "atlas.jpg", quality=args.quality, optimize=True)
+    skies = [sky(src, f, out, args.quality) for f in SKIES]
     (out / "bank.json").write_text(json.dumps({"size": SIZE, "licence": "CC0-1.0 (Poly Haven)",
-                                               "textures": entries}, indent=1) + "\n")
-    sources = ", ".join(sorted({c[2].removesuffix("_1k.jpg") for c in CROPS}))
-    (out / "NOTICE.md").write_text(NOTICE.format(n=len(CROPS), size=SIZE, sources=sources))
+                                               "textures": entries, "skies": skies}, indent=1) + "\n")
+    sources = ", ".join(sorted({c[2].removesuffix("_1k.jpg") for c in CROPS} | {f.removesuffix("_1k.jpg")
+                                                                                  for f in SKIES}))
+    (out / "NOTICE.md").write_text(NOTICE.format(n=len(CROPS), size=SIZE, sources=sources,
+                                                 count=len(sources.split(", ")),
+                                                 skies=", ".join(f.removesuffix("_1k.jpg") for f in SKIES)))
     print(f"{out / 'atlas.jpg'}: {len(CROPS)} textures, {(out / 'atlas.jpg').stat().st_size} bytes")
 
 

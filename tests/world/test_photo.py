@@ -219,3 +219,21 @@ def test_classic_worlds_hold_no_photo_parameters():
         SceneBatch.pack([ws.scene, photo.scene])
     with pytest.raises(ConfigError):
         sample_world(1000003, "micro", style="glossy")
+
+
+def test_image_skies_are_hdr_and_turned_to_the_worlds_sun():
+    from lyra.world.photo_textures import image_sky, sky_infos
+
+    infos = sky_infos()
+    assert len(infos) >= 3
+    s = infos[0]
+    assert s["peak"] > 1000  # a real sun through the gain map (the SDR base alone tops out at 1)
+    az = 0.7
+    rot = 2 * math.pi * (s["sun_x"] + 0.5) / s["width"] - az
+    el = s["sun_elevation"]
+    d = torch.tensor([[math.cos(el) * math.sin(az)], [-math.sin(el)], [math.cos(el) * math.cos(az)]])
+    lum = torch.tensor((0.2126, 0.7152, 0.0722))
+    at_sun = lum @ image_sky(d, torch.tensor([0]), torch.tensor([rot]), torch.tensor([1.0]))
+    away = lum @ image_sky(d * torch.tensor([[-1.0], [1.0], [-1.0]]), torch.tensor([0]), torch.tensor([rot]),
+                           torch.tensor([1.0]))
+    assert at_sun > 0.3 * s["peak"] and away < 1e-3 * s["peak"]

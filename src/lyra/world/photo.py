@@ -12,7 +12,9 @@ and then, from its own random stream (the classic draws are untouched):
 * **Light** (high dynamic range, :mod:`lyra.world.photo_light`): linear sky and ambient colours, a sun 2.5–5×
   brighter than the classic one against the sky, a sky 1–2× brighter (outdoors), a sun disc 50–200× the sky,
   a sun of angular radius 0.3°–3.4° outdoors (soft shadows; 3.4°–11° indoors, where the key light stands for
-  windows), one-bounce indirect light and sky visibility (ambient occlusion).
+  windows), one-bounce indirect light and sky visibility (ambient occlusion). Half the outdoor worlds take a
+  **photographed HDR sky** (:func:`lyra.world.photo_textures.image_sky`, turned to the world's sun azimuth; the
+  key light, ambient and haze follow the photo).
 * **Content**: thin structures and glass — outdoors fences, poles with wires, signs, glass panels in thin frames
   and mirror-like spheres; indoors glass tables on thin legs, open shelves of thin boards and thin floor lamps.
 
@@ -29,8 +31,8 @@ from lyra.seeds import mix_seed
 from lyra.world import textures as T
 from lyra.world.camera_model import PhotoCamera, draw_camera
 from lyra.world.families import CameraProposal, Rng
-from lyra.world.photo_textures import texture_ids
-from lyra.world.scene import KIND_BOX, KIND_CONE, SceneBuilder, rot_y
+from lyra.world.photo_textures import sky_infos, texture_ids
+from lyra.world.scene import KIND_BOX, KIND_CONE, LIGHT_DIM, SceneBuilder, rot_y
 
 #: Stream tags mixed with the world seed (never equal to a classic stream).
 _DRESS_TAG, _CAMERA_TAG = 0x50484F54, 0x43414D52
@@ -103,16 +105,39 @@ def _restyle_light(b: SceneBuilder, rng: Rng, outdoor: bool) -> None:
         light[6:9] = [0.5 * c for c in _lin(light[6:9])]
         light[9:12] = [0.5 * c for c in _lin(light[9:12])]
     light[12:15] = hor
-    extra = [0.0] * (30 - len(light))
-    light.extend(extra)
+    light.extend([0.0] * (LIGHT_DIM - len(light)))
     rho = [_luma(m[0:3]) for m in b.materials if m[15] == 0] or [0.3]
     light[25] = 1.0
     light[26] = min(0.6, sum(rho) / len(rho))
     light[27] = rng.uniform(1.0, 2.0) if outdoor else 1.0
     light[28] = rng.loguniform(50, 200)
     light[29] = rng.uniform(0.7, 1.0)
+    skies = sky_infos()
+    if outdoor and skies and rng.chance(0.5):
+        _image_sky(light, rng, skies, zen, hor)
     for pl in b.point_lights:
         pl[3:6] = [2.0 * c for c in pl[3:6]]
+
+
+def _image_sky(light: list[float], rng: Rng, skies: list[dict], zen, hor) -> None:
+    """Light an outdoor world by a photographed HDR sky: turned so that its sun stands at the world's sun azimuth,
+    the key light raised to the photo's sun elevation (at least 10°), its colour the photo's sun colour and its
+    strength falling with the photo's sun peak (a veiled sun is weaker), the sky scaled to the procedural sky's
+    mean luminance (times the sky gain), the ambient and haze light taken from the photo."""
+    i = rng.randint(0, len(skies) - 1)
+    s = skies[i]
+    az = math.atan2(light[0], light[2])
+    el = max(math.radians(10.0), s["sun_elevation"])
+    light[0:3] = [math.cos(el) * math.sin(az), -math.sin(el), math.cos(el) * math.cos(az)]
+    strength = min(1.0, max(0.25, math.log10(max(s["peak"], 1.0)) / 4.5)) * max(light[3:6])
+    light[3:6] = [strength * c for c in s["sun_rgb"]]
+    gain = light[27] * _luma([(a + b) / 2 for a, b in zip(zen, hor, strict=True)]) / max(1e-3, _luma(s["mean_rgb"]))
+    light[27] = gain
+    light[6:9] = [0.8 * gain * c for c in s["mean_rgb"]]
+    light[12:15] = list(s["horizon_rgb"])
+    light[28] = 0.0  # the photo holds its own sun
+    light[30] = float(i + 1)
+    light[31] = 2 * math.pi * (s["sun_x"] + 0.5) / s["width"] - az
 
 
 # ---------------------------------------------------------------------------------------- content

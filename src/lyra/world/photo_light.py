@@ -32,9 +32,10 @@ from torch import Tensor
 
 from lyra.world._compile import kernel
 from lyra.world.lighting import ShadowMaps, _depth_maps, _lookup, light_frames, scene_params
+from lyra.world.photo_textures import image_sky
 from lyra.world.raycast import Surface, Views
 from lyra.world.scene import SceneBatch
-from lyra.world.textures import Params, albedo, hash1
+from lyra.world.textures import Params, albedo, hash1, sky_radiance
 
 
 def _sky_dirs() -> Tensor:
@@ -223,3 +224,17 @@ def shade_photo(batch: SceneBatch, views: Views, surf: Surface, footprint: Tenso
         else torch.zeros(0, 13, 1, device=sc.device)
     view = -surf.d * torch.rsqrt((surf.d * surf.d).sum(0))
     return _illuminate_photo(rgb, surf.p, surf.normal, view, light, lit, vis, mats[15], points, mats[16], mats[17])
+
+
+def photo_sky(d: Tensor, sky: Tensor, light: Tensor, w_ang: Tensor) -> Tensor:
+    """Sky radiance ``[3, k]`` of photo-style worlds in unit directions ``d`` [3, k]: the procedural sky in HDR
+    (:func:`lyra.world.textures.sky_radiance`), or the world's photographed sky where light entry 30 names one.
+    ``sky`` [SKY_DIM, k or 1], ``light`` [LIGHT_DIM, k or 1], ``w_ang`` [k] angular pixel footprint."""
+    out = sky_radiance(d, sky, light[0:3], light[3:6], w_ang, light[27], light[28])
+    k = d.shape[1]
+    which = light[30].round().long().expand(k)
+    sel = (which > 0).nonzero().squeeze(1)
+    if sel.numel():
+        rot, gain = light[31].expand(k), light[27].expand(k)
+        out[:, sel] = image_sky(d[:, sel], which[sel] - 1, rot[sel], gain[sel])
+    return out

@@ -28,10 +28,10 @@ from torch import Tensor
 
 from lyra.geometry.cameras import Cameras
 from lyra.world.lighting import ShadowMaps, scene_params, shade, shadow_maps
-from lyra.world.photo_light import shade_photo, with_sky_visibility
+from lyra.world.photo_light import photo_sky, shade_photo, with_sky_visibility
 from lyra.world.raycast import Candidates, Rays, Views, camera_tiles, cull, surface, trace, untile
 from lyra.world.scene import Scene, SceneBatch
-from lyra.world.textures import sky_color, sky_radiance
+from lyra.world.textures import sky_color
 
 #: Rotated-grid sub-pixel offsets (in pixels, relative to the pixel centre).
 RGSS = ((0.125, -0.375), (0.375, 0.125), (-0.125, 0.375), (-0.375, -0.125))
@@ -89,7 +89,7 @@ def _shade_rays(batch: SceneBatch, views: Views, rays: Rays, t: Tensor, code: Te
         light = scene_params(g["light"], sc)
         w_ang = footprint_scale / focal.index_select(0, view)
         if batch.style == "photo":
-            sky = sky_radiance(d, scene_params(g["sky"], sc), light[0:3], light[3:6], w_ang, light[27], light[28])
+            sky = photo_sky(d, scene_params(g["sky"], sc), light, w_ang)
         else:
             sky = sky_color(d, scene_params(g["sky"], sc), light[0:3], light[3:6], w_ang)
         rgb.index_copy_(1, miss, sky)

@@ -39,9 +39,10 @@ KIND_NAMES = ("ellipsoid", "box", "cone")
 #: 9:12, haze colour 12:15, haze centre 15:18, haze distance scale 18 (inf = none), haze start 19,
 #: shadow-map centre 20:23, shadow-map half extent 23, shadow-map depth range 24. Photo style only (0 in classic
 #: worlds): indirect-light strength 25, mean scene albedo of the one-bounce term 26, sky radiance gain 27, sun
-#: disc radiance gain 28, sky-visibility (ambient occlusion) strength 29. The sun's angular radius (soft
-#: shadows) is the sky's ``SKY_DIM`` entry 12.
-LIGHT_DIM = 30
+#: disc radiance gain 28, sky-visibility (ambient occlusion) strength 29, image sky 30 (1 + its index in
+#: :func:`lyra.world.photo_textures.sky_infos`; 0 = the procedural sky), image-sky azimuth rotation 31 (radians).
+#: The sun's angular radius (soft shadows) is the sky's ``SKY_DIM`` entry 12.
+LIGHT_DIM = 32
 #: World styles: ``classic`` (the default; every benchmark and the held-out test worlds) and ``photo``
 #: (:mod:`lyra.world.photo`: photo textures, glossy and glass-like surfaces, thin structures, soft shadows,
 #: indirect light, HDR radiance developed by :mod:`lyra.world.camera_model`).
