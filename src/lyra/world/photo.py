@@ -29,7 +29,7 @@ import torch
 
 from lyra.seeds import mix_seed
 from lyra.world import textures as T
-from lyra.world.camera_model import PhotoCamera, draw_camera
+from lyra.world.camera_model import LUMA, PhotoCamera, draw_camera
 from lyra.world.families import CameraProposal, Rng
 from lyra.world.photo_textures import sky_infos, texture_ids
 from lyra.world.scene import KIND_BOX, KIND_CONE, LIGHT_DIM, SceneBuilder, rot_y
@@ -43,7 +43,7 @@ def _lin(c) -> list[float]:
 
 
 def _luma(c) -> float:
-    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+    return sum(w * v for w, v in zip(LUMA, c, strict=True))
 
 
 def _rot_to(d) -> torch.Tensor:

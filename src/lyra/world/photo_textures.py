@@ -22,8 +22,7 @@ from importlib import resources
 import torch
 from torch import Tensor
 
-#: Luminance weights of linear Rec. 709 RGB.
-LUMA = (0.2126, 0.7152, 0.0722)
+from lyra.world.camera_model import LUMA
 
 
 def _asset_dir():
@@ -67,6 +66,7 @@ def _levels_cpu() -> tuple[Tensor, ...]:
 
 
 _DEVICE_CACHE: dict[str, tuple[Tensor, ...]] = {}
+_SKY_CACHE: dict[str, Tensor] = {}
 
 
 def texture_levels(device: torch.device) -> tuple[Tensor, ...]:
@@ -120,17 +120,6 @@ def sample_photo(tex: Tensor, u: Tensor, v: Tensor, footprint: Tensor) -> Tensor
         w = torch.where(l0.index_select(0, sel) == lv, 1 - f[:, sel], f[:, sel])
         out.index_add_(1, sel, val * w)
     return out
-
-
-def mean_level_ratio() -> float:
-    """Luminance of the coarsest level over that of the finest (1 by construction; a self-check)."""
-    levels = _levels_cpu()
-    luma = torch.tensor(LUMA)
-    return float((levels[-1] @ luma).mean() / (levels[0] @ luma).mean())
-
-
-__all__ = ["LUMA", "bank_info", "image_sky", "mean_level_ratio", "sample_photo", "sky_infos", "srgb_to_linear",
-           "texture_ids", "texture_levels"]
 
 
 # ---------------------------------------------------------------------------------------- image skies
@@ -198,4 +187,5 @@ def image_sky(d: Tensor, which: Tensor, rotation: Tensor, gain: Tensor) -> Tenso
     return out * (1 - 0.5 * (below / 0.2).clamp(max=1.0)) * gain
 
 
-_SKY_CACHE: dict[str, Tensor] = {}
+__all__ = ["LUMA", "bank_info", "image_sky", "sample_photo", "sky_infos", "srgb_to_linear", "texture_ids",
+           "texture_levels"]

@@ -9,6 +9,11 @@ sample. ``aa="full"`` supersamples every pixel (slow; for checks), ``aa="none"``
 Depth is z-depth along each camera's optical axis; rays that leave the world (outdoor sky) have depth
 ``inf`` and id 0.
 
+Photo-style scenes (``SceneBatch.style == "photo"``, :mod:`lyra.world.photo`) are shaded by
+:mod:`lyra.world.photo_light` and their ``rgb`` is linear radiance, not clamped above (high dynamic range): the
+camera model (:func:`lyra.world.camera_model.develop`, applied by :func:`lyra.world.sample.render_samples`) turns
+it into a photograph. Classic scenes are shaded exactly as before the photo style existed.
+
 Speed: one ``tiny`` example (97 distinct frames of 176×320) takes about 3.5–4 s on two CPU cores with
 eager torch; ``LYRA_WORLD_COMPILE=cpu`` fuses the kernels with ``torch.compile`` (about 1.7× faster
 after a 20–60 s warm-up per process, see :mod:`lyra.world._compile`). On a machine shared with other

@@ -112,7 +112,8 @@ class DepthFrames:
         seed = self.world_seed(slot, self._generation(slot, index))
         held = self._pool.get(slot)
         if held is None or held[0] != seed:
-            images, depths = world_frames(seed, self.preset, self.device, style=self.style)
+            style = {} if self.style == "classic" else {"style": self.style}
+            images, depths = world_frames(seed, self.preset, self.device, **style)
             held = (seed, images.to(self.device, torch.float16), depths.to(self.device, torch.float32))
             self._pool[slot] = held
         return held[1], held[2]
