@@ -237,3 +237,20 @@ def test_image_skies_are_hdr_and_turned_to_the_worlds_sun():
     away = lum @ image_sky(d * torch.tensor([[-1.0], [1.0], [-1.0]]), torch.tensor([0]), torch.tensor([rot]),
                            torch.tensor([1.0]))
     assert at_sun > 0.3 * s["peak"] and away < 1e-3 * s["peak"]
+
+
+def test_picture_style_saturates_and_steepens_about_mid_grey():
+    g = torch.Generator().manual_seed(2)
+    rad = torch.rand(1, 3, 32, 48, generator=g) * 2
+    depth = torch.full((1, 32, 48), 5.0)
+    plain = cm.develop(rad, depth, cm.PhotoCamera())
+    vivid = cm.develop(rad, depth, cm.PhotoCamera(saturation=1.3))
+    punchy = cm.develop(rad, depth, cm.PhotoCamera(contrast=0.6))
+
+    def chroma(x):
+        return (x - x.mean(1, keepdim=True)).abs().mean()
+
+    assert chroma(vivid) > 1.2 * chroma(plain)
+    assert punchy.std() > plain.std()
+    dark, light = plain < 0.45, plain > 0.55
+    assert (punchy[dark] <= plain[dark] + 1e-6).all() and (punchy[light] >= plain[light] - 1e-6).all()

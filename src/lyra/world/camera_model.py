@@ -9,7 +9,8 @@ Order in :func:`develop` (a camera's order): lens — **defocus** (thin-lens cir
 **exposure** (auto-exposure on the example's input view: its geometric-mean luminance maps to ``KEY · 2^ev``,
 ``KEY`` = 0.12: about 0.44 after the tone curve),
 **noise** (shot noise ∝ √signal plus read noise); processing — **white balance** error (per-channel gains),
-a filmic **tone curve** (ACES fit) and the sRGB transfer function, clamping, **JPEG** compression.
+a filmic **tone curve** (ACES fit) and the sRGB transfer function, the camera's **picture style** (saturation and an
+S-shaped contrast curve about mid-grey, as phone cameras apply), clamping, **JPEG** compression.
 
 Images are ``[N, 3, H, W]``; radiance is linear and may exceed 1; developed images are in [0, 1] (sRGB).
 Every random draw comes from a seed or a ``torch.Generator`` (CPU), so a seed gives the same photo on every device.
@@ -143,7 +144,8 @@ class PhotoCamera:
     ``ev``: exposure compensation (stops) of the auto-exposure; ``wb``: per-channel gains (white-balance error);
     ``vignette``: ``v`` of ``1 − v·r²``; ``shot``/``read``: noise standard deviations (exposed units);
     ``jpeg``: JPEG quality (0 = none); ``focus``: focus distance (m) and ``coc_inf``: defocus σ (px) at infinity
-    (0 = sharp); ``blur_len``/``blur_angle``: motion-blur streak (px, radians); ``seed``: the noise seed.
+    (0 = sharp); ``blur_len``/``blur_angle``: motion-blur streak (px, radians); ``seed``: the noise seed;
+    ``saturation`` (1 = as developed) and ``contrast`` (0 = none, 1 = a full smoothstep about 0.5): picture style.
     """
 
     ev: float = 0.0
@@ -157,6 +159,8 @@ class PhotoCamera:
     blur_len: float = 0.0
     blur_angle: float = 0.0
     seed: int = 0
+    saturation: float = 1.0
+    contrast: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -165,7 +169,8 @@ class PhotoCamera:
 def draw_camera(seed: int, focus: float) -> PhotoCamera:
     """Camera settings drawn from ``seed`` (``focus``: the scene's centre depth, jittered): exposure ±1.3 stops,
     a warm/cool white-balance error, vignetting up to 0.4, noise, JPEG quality 55–95 for 70 % of the
-    examples, defocus (σ 0.5–2.5 px at infinity) for 30 % and motion blur (1–5 px) for 25 %."""
+    examples, defocus (σ 0.5–2.5 px at infinity) for 30 % and motion blur (1–5 px) for 25 %, saturation 0.9–1.35
+    and contrast 0–0.6 (picture style)."""
     g = torch.Generator().manual_seed(int(seed))
 
     def u(a: float = 0.0, b: float = 1.0) -> float:
@@ -181,8 +186,9 @@ def draw_camera(seed: int, focus: float) -> PhotoCamera:
     jpeg = int(u(55, 95)) if u() < 0.7 else 0
     defocus_on, f_jit, coc = u() < 0.3, math.exp(u(math.log(0.8), math.log(1.25))), u(0.5, 2.5)
     blur_on, blen, bang = u() < 0.25, u(1.0, 5.0), u(0.0, math.pi)
+    seed_noise = int(torch.randint(0, 2**31 - 1, (), generator=g))
     return PhotoCamera(ev, wb, vignette, shot, read, jpeg, focus * f_jit, coc if defocus_on else 0.0,
-                       blen if blur_on else 0.0, bang, int(torch.randint(0, 2**31 - 1, (), generator=g)))
+                       blen if blur_on else 0.0, bang, seed_noise, u(0.9, 1.35), u(0.0, 0.6))
 
 
 def develop(radiance: Tensor, depth: Tensor, cam: PhotoCamera, key_frame: int = 0) -> Tensor:
@@ -204,6 +210,11 @@ def develop(radiance: Tensor, depth: Tensor, cam: PhotoCamera, key_frame: int = 
                          torch.tensor(cam.read, device=x.device), g)
     x = x * torch.tensor(cam.wb, device=x.device)[:, None, None]
     x = tone_curve(x).clamp(0, 1)
+    if cam.saturation != 1.0:
+        grey = luminance(x)[:, None]
+        x = (grey + (x - grey) * cam.saturation).clamp(0, 1)
+    if cam.contrast > 0:
+        x = torch.lerp(x, x * x * (3 - 2 * x), cam.contrast)
     if cam.jpeg > 0:
         x = jpeg_roundtrip(x, cam.jpeg)
     return x.to(radiance.dtype).contiguous()
