@@ -254,3 +254,13 @@ def test_picture_style_saturates_and_steepens_about_mid_grey():
     assert punchy.std() > plain.std()
     dark, light = plain < 0.45, plain > 0.55
     assert (punchy[dark] <= plain[dark] + 1e-6).all() and (punchy[light] >= plain[light] - 1e-6).all()
+
+
+def test_photo_batch_renders_each_world_as_alone():
+    from lyra.world import make_examples
+
+    seeds = (1000003, 1000004)  # indoor, outdoor with a photographed sky
+    assert float(sample_world(1000004, "micro", style="photo").scene.light[30]) > 0
+    batch = make_examples(seeds, "micro", style="photo")
+    for s, ex in zip(seeds, batch, strict=True):
+        assert torch.equal(ex.videos, make_example(s, "micro", style="photo").videos)
