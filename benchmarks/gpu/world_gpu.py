@@ -28,14 +28,14 @@ import sys
 import time
 
 
-def _sample(args: tuple[int, str, bool]):
+def _sample(args: tuple[int, str, bool, str]):
     import torch
 
     torch.set_num_threads(1)
     from lyra.world.sample import sample_world
 
-    seed, preset, dynamic = args
-    return sample_world(seed, preset, dynamic)
+    seed, preset, dynamic, style = args
+    return sample_world(seed, preset, dynamic, style=style)
 
 
 def _sync() -> None:
@@ -120,6 +120,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2), help="CPU sampling processes")
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--dynamic", action="store_true")
+    ap.add_argument("--style", default="classic", choices=("classic", "photo"), help="world style (lyra.world.photo)")
     ap.add_argument("--first-seed", type=int, default=1_000_000, help="first seed (default: the train split)")
     ap.add_argument("--check", action="store_true", help="also compare one example with the CPU renderer")
     ap.add_argument("--compile", action="store_true", help="render with the kernels through torch.compile "
@@ -143,11 +144,11 @@ def main() -> None:
     chunks: list[int | None] = [int(v) for v in str(args.max_pixels).split(",") if v.strip()] \
         if args.max_pixels else [None]
     n = max(sizes) * (args.iters + 1)
-    seeds = [(args.first_seed + i, args.preset, args.dynamic) for i in range(n)]
+    seeds = [(args.first_seed + i, args.preset, args.dynamic, args.style) for i in range(n)]
     ctx = mp.get_context("spawn")
     t0 = time.perf_counter()
     with ctx.Pool(args.workers) as pool:
-        pool.map(_sample, [(args.first_seed + 10_000_000 + i, args.preset, args.dynamic)
+        pool.map(_sample, [(args.first_seed + 10_000_000 + i, args.preset, args.dynamic, args.style)
                            for i in range(args.workers)], chunksize=1)  # start the workers, import torch
         t_start = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -159,6 +160,7 @@ def main() -> None:
     dev = torch.device("cpu" if args.cpu_smoke else "cuda")
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     res: dict = {"device": name, "torch": torch.__version__, "preset": args.preset, "dynamic": args.dynamic,
+                 "style": args.style,
                  "cpu_sampling_per_s": round(sample_rate, 2), "workers": args.workers,
                  "pool_start_s": round(t_start, 2), "max_pixels": chunks[0], "render": {},
                  "command": "python3 " + " ".join(sys.argv)}
@@ -228,7 +230,7 @@ def main() -> None:
         _dump(res, args.json)
     if args.check:
         os.environ["LYRA_WORLD_COMPILE"] = "1" if args.compile else "0"
-        ws = sample_world(args.first_seed, args.preset, args.dynamic)
+        ws = sample_world(args.first_seed, args.preset, args.dynamic, style=args.style)
         g = render_samples([ws], dev, max_pixels=chunks[0])[0]
         c = render_samples([ws], "cpu")[0]
         diff = (g.videos.cpu() - c.videos).abs()

@@ -1,7 +1,9 @@
 """A contact sheet of random worlds: ``python -m lyra.world.contact_sheet -o docs/worlds.png``.
 
 Each cell shows a world's input image (``tiny`` preset) with its seed, family and centre depth; by
-default the 16 validation seeds 1000..1015 (never the test split's).
+default the 16 validation seeds 1000..1015 (never the test split's). ``--style photo`` shows the photo-style
+worlds (:mod:`lyra.world.photo`, developed by their camera model); ``--style both`` puts each seed's classic and
+photo input views side by side (``--columns`` then counts pairs).
 """
 
 from __future__ import annotations
@@ -14,20 +16,26 @@ import torch
 from PIL import Image, ImageDraw
 
 from lyra.fileio import atomic_path
+from lyra.world.camera_model import develop
 from lyra.world.presets import get_preset
 from lyra.world.render import render
 from lyra.world.sample import sample_world
 
 
 def contact_sheet(seeds: Sequence[int], columns: int = 4, preset: str = "tiny", dynamic: bool = False,
-                  with_depth: bool = True) -> Image.Image:
-    """A PIL image: one cell per seed (input image, and a depth strip below it when ``with_depth``)."""
+                  with_depth: bool = True, style: str = "classic") -> Image.Image:
+    """A PIL image: one cell per seed (input image, and a depth strip below it when ``with_depth``); with
+    ``style="both"`` two cells per seed (classic, photo)."""
     p = get_preset(preset)
     cells = []
-    for s in seeds:
-        ws = sample_world(s, p, dynamic)
+    styles = ("classic", "photo") if style == "both" else (style,)
+    if style == "both":
+        columns *= 2
+    for s, st in ((s, st) for s in seeds for st in styles):
+        ws = sample_world(s, p, dynamic, style=st)
         r = render(ws.scene, ws.input_camera)
-        img = (r.rgb.permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        rgb = r.rgb if ws.camera is None else develop(r.rgb[None], r.depth[None], ws.camera)[0]
+        img = (rgb.permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
         cell = Image.fromarray(img)
         if with_depth:
             d = r.depth
@@ -36,7 +44,7 @@ def contact_sheet(seeds: Sequence[int], columns: int = 4, preset: str = "tiny", 
             small = Image.fromarray((inv * 255).astype(np.uint8)).resize((p.width // 3, p.height // 3))
             cell.paste(small.convert("RGB"), (p.width - small.width - 2, p.height - small.height - 2))
         draw = ImageDraw.Draw(cell)
-        label = f"seed {s} {ws.scene.family} c={ws.center_depth:.1f}m"
+        label = f"seed {s} {ws.scene.family} c={ws.center_depth:.1f}m{' photo' if st == 'photo' else ''}"
         draw.rectangle((0, 0, 7 * len(label) + 4, 12), fill=(0, 0, 0))
         draw.text((2, 0), label, fill=(255, 255, 255))
         cells.append(cell)
@@ -55,8 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=16, help="number of worlds (default 16)")
     ap.add_argument("--columns", type=int, default=4)
     ap.add_argument("--dynamic", action="store_true")
+    ap.add_argument("--style", default="classic", choices=("classic", "photo", "both"))
+    ap.add_argument("--no-depth", action="store_true", help="no inverse-depth inset")
     args = ap.parse_args(argv)
-    sheet = contact_sheet(range(args.first_seed, args.first_seed + args.n), args.columns, dynamic=args.dynamic)
+    sheet = contact_sheet(range(args.first_seed, args.first_seed + args.n), args.columns, dynamic=args.dynamic,
+                          with_depth=not args.no_depth, style=args.style)
     with atomic_path(args.output) as tmp:
         sheet.save(tmp, format="PNG")
     print(f"wrote {args.output} ({sheet.width}x{sheet.height})")

@@ -17,7 +17,8 @@ let data-loader workers generate them and render whole batches on the GPU with
     for samples in loader:
         examples = render_samples(samples, "cuda")
 Static and dynamic datasets use the same seed ranges (a dynamic world of seed ``s`` is a different
-world from the static one: motion is drawn from the same generator stream).
+world from the static one: motion is drawn from the same generator stream). ``style="photo"`` gives the
+photo-style version of each world (:mod:`lyra.world.photo`); the default ``"classic"`` is what every benchmark reads.
 """
 
 from __future__ import annotations
@@ -50,10 +51,11 @@ def split_seeds(split: str) -> range:
 
 class WorldDataset(Dataset):
     """Examples of one split (see the module doc). ``size`` limits it to the first ``size`` seeds;
-    ``render=False`` yields unrendered :class:`WorldSample` items."""
+    ``render=False`` yields unrendered :class:`WorldSample` items; ``style``: ``"classic"`` or ``"photo"``."""
 
     def __init__(self, split: str, preset: str | WorldPreset = "tiny", dynamic: bool = False,
-                 size: int | None = None, family: str | None = None, render: bool = True) -> None:
+                 size: int | None = None, family: str | None = None, render: bool = True,
+                 style: str = "classic") -> None:
         self.seeds = split_seeds(split)
         if size is not None:
             if not 0 < size <= len(self.seeds):
@@ -65,6 +67,7 @@ class WorldDataset(Dataset):
         self.dynamic = dynamic
         self.family = family
         self.render = render
+        self.style = style
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -76,8 +79,8 @@ class WorldDataset(Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(index)
         if not self.render:
-            return sample_world(self.seeds[index], self.preset, self.dynamic, self.family)
-        return make_example(self.seeds[index], self.preset, self.dynamic, self.family)
+            return sample_world(self.seeds[index], self.preset, self.dynamic, self.family, style=self.style)
+        return make_example(self.seeds[index], self.preset, self.dynamic, self.family, style=self.style)
 
 
 def collate_examples(examples: Sequence[Example]) -> dict:

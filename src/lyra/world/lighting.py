@@ -72,15 +72,17 @@ def _ortho_rays(light: Tensor, res: int) -> tuple[Rays, int]:
     return rays, resp
 
 
-def _depth_maps(batch: SceneBatch, scene: Tensor, time: Tensor, res: int, moving: bool) -> Tensor:
-    """Depth maps [M, res²] of the static (``moving=False``) or moving casters of ``scene`` at ``time``."""
+def _depth_maps(batch: SceneBatch, scene: Tensor, time: Tensor, res: int, moving: bool,
+                light: Tensor | None = None) -> Tensor:
+    """Depth maps [M, res²] of the static (``moving=False``) or moving casters of ``scene`` at ``time``, seen from
+    each scene's key light, or from the light rows ``light`` [M, LIGHT_DIM] where given (direction 0:3, frame 20:25)."""
     if scene.numel() == 0:
         return torch.zeros(0, res * res, device=batch.device)
     views = Views.make(batch, scene, time)
     g = batch.tensors
     obj_moving = torch.gather(g["obj_moving"][scene], 1, g["prim_obj"][scene])  # [M, P]
     mask = obj_moving if moving else ~obj_moving
-    rays, resp = _ortho_rays(g["light"][scene], res)
+    rays, resp = _ortho_rays(g["light"][scene] if light is None else light, res)
     cand = cull(views, rays, prim_mask=mask)
     t, _ = trace(views, rays, cand, near=0.0, use_globals=False)
     M = scene.numel()

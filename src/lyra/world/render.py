@@ -9,6 +9,11 @@ sample. ``aa="full"`` supersamples every pixel (slow; for checks), ``aa="none"``
 Depth is z-depth along each camera's optical axis; rays that leave the world (outdoor sky) have depth
 ``inf`` and id 0.
 
+Photo-style scenes (``SceneBatch.style == "photo"``, :mod:`lyra.world.photo`) are shaded by
+:mod:`lyra.world.photo_light` and their ``rgb`` is linear radiance, not clamped above (high dynamic range): the
+camera model (:func:`lyra.world.camera_model.develop`, applied by :func:`lyra.world.sample.render_samples`) turns
+it into a photograph. Classic scenes are shaded exactly as before the photo style existed.
+
 Speed: one ``tiny`` example (97 distinct frames of 176×320) takes about 3.5–4 s on two CPU cores with
 eager torch; ``LYRA_WORLD_COMPILE=cpu`` fuses the kernels with ``torch.compile`` (about 1.7× faster
 after a 20–60 s warm-up per process, see :mod:`lyra.world._compile`). On a machine shared with other
@@ -28,6 +33,7 @@ from torch import Tensor
 
 from lyra.geometry.cameras import Cameras
 from lyra.world.lighting import ShadowMaps, scene_params, shade, shadow_maps
+from lyra.world.photo_light import photo_sky, shade_photo, with_sky_visibility
 from lyra.world.raycast import Candidates, Rays, Views, camera_tiles, cull, surface, trace, untile
 from lyra.world.scene import Scene, SceneBatch
 from lyra.world.textures import sky_color
@@ -52,7 +58,8 @@ def _as_batch(scenes: Scene | Sequence[Scene] | SceneBatch, device: torch.device
     if isinstance(scenes, SceneBatch):
         if scenes.device == device:
             return scenes
-        return SceneBatch({k: v.to(device) for k, v in scenes.tensors.items()}, scenes.families, scenes.seeds)
+        return SceneBatch({k: v.to(device) for k, v in scenes.tensors.items()}, scenes.families, scenes.seeds,
+                          scenes.style)
     if isinstance(scenes, Scene):
         scenes = [scenes]
     return SceneBatch.pack(list(scenes), device)
@@ -73,7 +80,8 @@ def _shade_rays(batch: SceneBatch, views: Views, rays: Rays, t: Tensor, code: Te
         cos = ((surf.normal * d).sum(0) / dn).abs().clamp_min(0.25)
         f = focal.index_select(0, surf.view)
         w = surf.t * dn / f / cos * footprint_scale
-        rgb.index_copy_(1, surf.index, shade(batch, views, surf, w, maps))
+        shader = shade_photo if batch.style == "photo" else shade
+        rgb.index_copy_(1, surf.index, shader(batch, views, surf, w, maps))
         ids.index_copy_(0, surf.index, (surf.obj + 1).int())
         face.index_copy_(0, surf.index, surf.face.int())
     miss = (code.reshape(-1) == 0).nonzero().squeeze(1)
@@ -84,8 +92,11 @@ def _shade_rays(batch: SceneBatch, views: Views, rays: Rays, t: Tensor, code: Te
         d = rays.d.reshape(3, -1).index_select(1, miss)
         d = d * torch.rsqrt((d * d).sum(0))
         light = scene_params(g["light"], sc)
-        sky = sky_color(d, scene_params(g["sky"], sc), light[0:3], light[3:6],
-                        footprint_scale / focal.index_select(0, view))
+        w_ang = footprint_scale / focal.index_select(0, view)
+        if batch.style == "photo":
+            sky = photo_sky(d, scene_params(g["sky"], sc), light, w_ang)
+        else:
+            sky = sky_color(d, scene_params(g["sky"], sc), light[0:3], light[3:6], w_ang)
         rgb.index_copy_(1, miss, sky)
     return rgb, ids, face
 
@@ -222,6 +233,8 @@ def render(
         res = min(512, max(128, 1 << math.ceil(math.log2(1.6 * max(H, W)))))
         shadow_res = (res, res // 2)
     maps = shadow_maps(batch, scene_t, times_t, *shadow_res)
+    if batch.style == "photo":
+        maps = with_sky_visibility(batch, maps)
     per = max(1, max_pixels // (H * W))
     rgb = torch.empty(N, 3, H, W, device=dev)
     depth = torch.empty(N, H, W, device=dev)

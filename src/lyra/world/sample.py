@@ -28,11 +28,13 @@ from lyra.errors import ConfigError
 from lyra.geometry.cameras import Cameras, look_at
 from lyra.geometry.depth import center_depth_of, center_window  # noqa: F401  (re-exported)
 from lyra.geometry.trajectories import TRAJECTORY_NAMES, sample_gen3c_trajectories
+from lyra.world.camera_model import PhotoCamera, develop
 from lyra.world.dynamic import add_motion
 from lyra.world.families import FAMILIES, GENERATORS, Rng
+from lyra.world.photo import dress, photo_camera
 from lyra.world.presets import WorldPreset, get_preset
 from lyra.world.render import render, render_depth
-from lyra.world.scene import Scene, SceneBatch
+from lyra.world.scene import STYLES, Scene, SceneBatch
 
 MAX_ATTEMPTS = 16
 CLEARANCE = 0.25
@@ -92,6 +94,7 @@ class WorldSample:
     cameras: Cameras
     times: Tensor | None
     preset: WorldPreset
+    camera: PhotoCamera | None = None  # photo style: the camera that develops its radiance (None: classic)
 
     @property
     def frame_times(self) -> Tensor:
@@ -148,12 +151,17 @@ def view_score(depth: Tensor, ids: Tensor, family: str, structure_ids: set[int])
 
 
 def sample_world(seed: int, preset: str | WorldPreset = "tiny", dynamic: bool = False,
-                 family: str | None = None, candidates: int = 3) -> WorldSample:
+                 family: str | None = None, candidates: int = 3, style: str = "classic") -> WorldSample:
     """Generate the world of ``seed`` and place its input camera and trajectories (CPU, deterministic).
 
-    Up to ``candidates`` valid proposals are scored with :func:`view_score`; the best one is kept.
+    Up to ``candidates`` valid proposals are scored with :func:`view_score`; the best one is kept. ``style``:
+    ``"classic"`` (default) or ``"photo"`` (the same layout dressed by :func:`lyra.world.photo.dress`, with a
+    camera model; see :mod:`lyra.world.photo`).
     """
     p = get_preset(preset)
+    if style not in STYLES:
+        raise ConfigError(f"unknown world style {style!r}; choose from {', '.join(STYLES)}")
+    photo = style == "photo"
     if family is not None and family not in FAMILIES:
         raise ConfigError(f"unknown world family {family!r}; choose from {', '.join(FAMILIES)}")
     rng = Rng(seed)
@@ -169,9 +177,11 @@ def sample_world(seed: int, preset: str | WorldPreset = "tiny", dynamic: bool = 
         if dynamic:
             add_motion(builder, sub, cam)
         traj_seed = sub.seed()
+        if photo:
+            dress(builder, seed, _attempt, cam)
         input_cam = _input_camera(cam.eye, cam.forward(), p)
         for _fix in range(4):
-            scene = builder.build(preset=p.name, dynamic=dynamic)
+            scene = builder.build(preset=p.name, dynamic=dynamic, **({"style": style} if photo else {}))
             depth, ids = render_depth(scene, input_cam, times=0.0)
             cd = _view_ok(depth)
             if cd is None:
@@ -182,7 +192,8 @@ def sample_world(seed: int, preset: str | WorldPreset = "tiny", dynamic: bool = 
                 structure = {int(o) + 1 for o in torch.cat([scene.plane_obj, scene.room_obj]).tolist()}
                 score = view_score(depth, ids, fam, structure)
                 if best is None or score > best[0]:
-                    best = (score, WorldSample(scene, input_cam, cd, traj, times, p))
+                    best = (score, WorldSample(scene, input_cam, cd, traj, times, p,
+                                               photo_camera(seed, cd) if photo else None))
                 found += 1
                 break
             blocking = scene.colliding_objects(centers, t_pts, CLEARANCE)
@@ -258,26 +269,32 @@ def render_samples(samples: Sequence[WorldSample], device: torch.device | str = 
     out, k = [], 0
     for ws, c in zip(samples, cams, strict=True):
         n = len(c)
-        out.append(_assemble(ws, res.rgb[k:k + n], res.depth[k:k + n], ws.scene.seed, input_video))
+        rgb = res.rgb[k:k + n]
+        if ws.camera is not None:  # photo style: radiance → photograph (exposure metered on the input view)
+            rgb = develop(rgb, res.depth[k:k + n], ws.camera)
+        out.append(_assemble(ws, rgb, res.depth[k:k + n], ws.scene.seed, input_video))
         k += n
     return out
 
 
 def make_example(seed: int, preset: str | WorldPreset = "tiny", dynamic: bool = False, family: str | None = None,
-                 device: torch.device | str = "cpu", aa: str = "adaptive", input_video: bool = False) -> Example:
+                 device: torch.device | str = "cpu", aa: str = "adaptive", input_video: bool = False,
+                 style: str = "classic") -> Example:
     """The example of world ``seed``: a deterministic function of its arguments (see the module doc).
 
     The world and cameras are generated on the CPU (same on every machine); rendering runs on ``device``.
-    ``input_video`` also renders the input camera's video (see :func:`render_samples`).
+    ``input_video`` also renders the input camera's video (see :func:`render_samples`); ``style``: ``"classic"``
+    or ``"photo"`` (:func:`sample_world`).
     """
-    return render_samples([sample_world(seed, preset, dynamic, family)], device, aa, input_video)[0]
+    return render_samples([sample_world(seed, preset, dynamic, family, style=style)], device, aa, input_video)[0]
 
 
 def make_examples(seeds: Sequence[int], preset: str | WorldPreset = "tiny", dynamic: bool = False,
                   family: str | None = None, device: torch.device | str = "cpu",
-                  input_video: bool = False) -> list[Example]:
+                  input_video: bool = False, style: str = "classic") -> list[Example]:
     """Several examples rendered in one batch (same results as :func:`make_example` per seed)."""
-    return render_samples([sample_world(s, preset, dynamic, family) for s in seeds], device, input_video=input_video)
+    return render_samples([sample_world(s, preset, dynamic, family, style=style) for s in seeds], device,
+                          input_video=input_video)
 
 
 #: :func:`load_example` crops frames to multiples of this many pixels (the teacher patches 8×-compressed

@@ -37,8 +37,16 @@ KIND_NAMES = ("ellipsoid", "box", "cone")
 
 #: Light parameters: sun direction (towards the sun) 0:3, sun colour 3:6, sky ambient 6:9, ground ambient
 #: 9:12, haze colour 12:15, haze centre 15:18, haze distance scale 18 (inf = none), haze start 19,
-#: shadow-map centre 20:23, shadow-map half extent 23, shadow-map depth range 24.
-LIGHT_DIM = 25
+#: shadow-map centre 20:23, shadow-map half extent 23, shadow-map depth range 24. Photo style only (0 in classic
+#: worlds): indirect-light strength 25, mean scene albedo of the one-bounce term 26, sky radiance gain 27, sun
+#: disc radiance gain 28, sky-visibility (ambient occlusion) strength 29, image sky 30 (1 + its index in
+#: :func:`lyra.world.photo_textures.sky_infos`; 0 = the procedural sky), image-sky azimuth rotation 31 (radians).
+#: The sun's angular radius (soft shadows) is the sky's ``SKY_DIM`` entry 12.
+LIGHT_DIM = 32
+#: World styles: ``classic`` (the default; every benchmark and the held-out test worlds) and ``photo``
+#: (:mod:`lyra.world.photo`: photo textures, glossy and glass-like surfaces, thin structures, soft shadows,
+#: indirect light, HDR radiance developed by :mod:`lyra.world.camera_model`).
+STYLES = ("classic", "photo")
 #: Point lights: position 0:3, colour 3:6, radius 6, region box (min 7:10, max 10:13) where it shines.
 POINT_DIM = 13
 
@@ -238,11 +246,12 @@ class SceneBuilder:
     def material(self, col_a: Sequence[float], col_b: Sequence[float] | None = None, pattern: int = 0,
                  freq: float = 1.0, noise: float = 0.0, noise_freq: float = 1.0,
                  direction: Sequence[float] = (0.0, 1.0, 0.0), param: float = 0.1, phase: float = 0.0,
-                 emission: float = 0.0) -> int:
+                 emission: float = 0.0, specular: float = 0.0, shininess: float = 0.0, texture: int = 0) -> int:
         """Add a material (see :mod:`lyra.world.textures` for the meaning); returns its index."""
         col_b = col_a if col_b is None else col_b
         d = torch.nn.functional.normalize(torch.tensor(direction, dtype=torch.float32), dim=0).tolist()
-        row = [*col_a, *col_b, float(pattern), freq, noise, noise_freq, *d, param, phase, emission]
+        row = [*col_a, *col_b, float(pattern), freq, noise, noise_freq, *d, param, phase, emission, specular,
+               shininess, float(texture)]
         assert len(row) == MAT_DIM
         self.materials.append([float(v) for v in row])
         return len(self.materials) - 1
@@ -312,7 +321,7 @@ class SceneBuilder:
             room_obj=torch.tensor([r["obj"] for r in self.rooms], dtype=torch.long).reshape(-1),
             materials=torch.tensor(self.materials, dtype=f32).reshape(-1, MAT_DIM),
             sky=torch.tensor(self.sky, dtype=f32),
-            light=torch.tensor(self.light, dtype=f32),
+            light=torch.tensor([*self.light, *[0.0] * (LIGHT_DIM - len(self.light))], dtype=f32),
             points=torch.tensor(self.point_lights, dtype=f32).reshape(-1, POINT_DIM),
             meta=dict(meta),
         )
@@ -341,9 +350,13 @@ class SceneBatch:
     tensors: dict[str, Tensor]
     families: list[str]
     seeds: list[int]
+    style: str = "classic"
 
     @classmethod
     def pack(cls, scenes: Sequence[Scene], device: torch.device | str | None = None) -> SceneBatch:
+        styles = {s.meta.get("style", "classic") for s in scenes}
+        if len(styles) > 1:
+            raise ValueError(f"SceneBatch.pack: scenes of several styles {sorted(styles)} cannot share a render call")
         out: dict[str, Tensor] = {}
         for name in scenes[0].tensors():
             vals = [getattr(s, name) for s in scenes]
@@ -358,7 +371,7 @@ class SceneBatch:
                 vals = padded
             t = torch.stack(vals, 0)
             out[name] = t.to(device) if device is not None else t
-        return cls(out, [s.family for s in scenes], [s.seed for s in scenes])
+        return cls(out, [s.family for s in scenes], [s.seed for s in scenes], styles.pop())
 
     def __getattr__(self, name: str) -> Tensor:
         try:

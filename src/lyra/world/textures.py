@@ -20,7 +20,13 @@ Material layout (``MAT_DIM`` = 16):
 13       pattern parameter (line width of mortar/seams, window fraction, ...)
 14       phase (random offset so equal materials on different objects differ)
 15       emission (added light, e.g. a lamp shade)
+16       specular reflectance at normal incidence ``F0`` (photo style only; 0 = matte)
+17       specular exponent (Blinn-Phong shininess; photo style only)
+18       photo texture index into :mod:`lyra.world.photo_textures` (``PAT_PHOTO`` only)
 =======  ===================================================================================
+
+``PAT_PHOTO`` (photo-style worlds only): the albedo is colour A times a real photograph (mean luminance 1),
+projected like bricks (:func:`planar_uv`), ``freq`` texture repeats per metre, filtered by the footprint.
 """
 
 from __future__ import annotations
@@ -33,10 +39,11 @@ from torch import Tensor
 
 from lyra.world._compile import kernel
 
-MAT_DIM = 16
+MAT_DIM = 19
 PAT_NOISE, PAT_STRIPES, PAT_CHECKS, PAT_BRICKS, PAT_GRADIENT, PAT_MARBLE, PAT_WINDOWS, PAT_PLANKS = range(8)
-N_PATTERNS = 8
-PATTERN_NAMES = ("noise", "stripes", "checks", "bricks", "gradient", "marble", "windows", "planks")
+PAT_PHOTO = 8
+N_PATTERNS = 9
+PATTERN_NAMES = ("noise", "stripes", "checks", "bricks", "gradient", "marble", "windows", "planks", "photo")
 
 #: Sky parameters: zenith 0:3, horizon 3:6, cloud colour 6:9, cloud cover 9, cloud scale 10, sun glow 11,
 #: sun disc angular radius (radians) 12.
@@ -251,6 +258,8 @@ def albedo(mat: Params, q: Tensor, n_local: Tensor, w: Tensor) -> Tensor:
     """
     pat = mat[6].round().long()
     present = torch.bincount(pat, minlength=N_PATTERNS).tolist()
+    if present[PAT_PHOTO]:
+        return _albedo_with_photos(mat, q, n_local, w, pat)
     if sum(1 for c in present if c) == 1:
         p = next(i for i, c in enumerate(present) if c)
         s = PATTERNS[p](q, n_local, w, mat.rows(_PRM_COLS))
@@ -266,14 +275,31 @@ def albedo(mat: Params, q: Tensor, n_local: Tensor, w: Tensor) -> Tensor:
     return _finish_albedo(mat.rows((0, 1, 2)), mat.rows((3, 4, 5)), s, q, w, mat[8], mat[9], mat[14])
 
 
-@kernel
-def sky_color(d: Tensor, sky: Tensor, sun_dir: Tensor, sun_col: Tensor, w_ang: Tensor) -> Tensor:
-    """Sky radiance ``[3, k]`` for unit view directions ``d`` [3, k] (points at infinity: depth = inf).
+def _albedo_with_photos(mat: Params, q: Tensor, n_local: Tensor, w: Tensor, pat: Tensor) -> Tensor:
+    """:func:`albedo` where some points have ``PAT_PHOTO`` materials (photo-style worlds)."""
+    from lyra.world.photo_textures import sample_photo
 
-    A function of direction only, hence identical from every camera position. ``sky`` [SKY_DIM, k or 1],
-    ``sun_dir``/``sun_col`` [3, k or 1] (unit direction *towards* the sun), ``w_ang`` [k] angular
-    footprint of a pixel in radians (filters the clouds and the sun disc). World -y is up.
-    """
+    out = torch.zeros(3, w.numel(), device=w.device)
+    photo = pat == PAT_PHOTO
+    idx = photo.nonzero().squeeze(1)
+    rest = (~photo).nonzero().squeeze(1)
+    if rest.numel():
+        out.index_copy_(1, rest, albedo(mat.subset(rest), q.index_select(1, rest), n_local.index_select(1, rest),
+                                        w.index_select(0, rest)))
+    sub = mat.subset(idx)
+    qs, ns, ws = q.index_select(1, idx), n_local.index_select(1, idx), w.index_select(0, idx)
+    u, v = planar_uv(qs, ns)
+    freq = sub[7]
+    tex = sample_photo(sub[18].round().long(), u * freq + sub[14], v * freq + 0.37 * sub[14], ws * freq)
+    nf = sub[9]
+    n = fbm(qs * nf + sub[14] * 3.1, ws * nf)
+    rgb = (tex * sub.rows((0, 1, 2)) * (1 + sub[8] * n)).clamp(0.0, 1.0)
+    out.index_copy_(1, idx, rgb)
+    return out
+
+
+def _sky_parts(d: Tensor, sky: Tensor, sun_dir: Tensor, w_ang: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The sky of :func:`sky_color` without the sun: colour ``[3, k]``, sun glow ``[k]`` and disc ``[k]`` weights."""
     el = -d[1]
     t = (el / 0.6).clamp(0.0, 1.0).pow(0.7)
     col = torch.lerp(sky[3:6], sky[0:3], t)
@@ -298,5 +324,26 @@ def sky_color(d: Tensor, sky: Tensor, sun_dir: Tensor, sun_col: Tensor, w_ang: T
     ang = torch.acos(cosang)
     edge = (sky[12] - ang) / w_ang.clamp_min(1e-4) + 0.5
     disc = edge.clamp(0.0, 1.0) * (1 - cloud)
+    return col, glow, disc
+
+
+@kernel
+def sky_color(d: Tensor, sky: Tensor, sun_dir: Tensor, sun_col: Tensor, w_ang: Tensor) -> Tensor:
+    """Sky radiance ``[3, k]`` for unit view directions ``d`` [3, k] (points at infinity: depth = inf).
+
+    A function of direction only, hence identical from every camera position. ``sky`` [SKY_DIM, k or 1],
+    ``sun_dir``/``sun_col`` [3, k or 1] (unit direction *towards* the sun), ``w_ang`` [k] angular
+    footprint of a pixel in radians (filters the clouds and the sun disc). World -y is up.
+    """
+    col, glow, disc = _sky_parts(d, sky, sun_dir, w_ang)
     col = col + sun_col * (glow + disc)
     return col.clamp(0.0, 1.0)
+
+
+@kernel
+def sky_radiance(d: Tensor, sky: Tensor, sun_dir: Tensor, sun_col: Tensor, w_ang: Tensor, gain: Tensor,
+                 disc_gain: Tensor) -> Tensor:
+    """High-dynamic-range sky of the photo style: :func:`sky_color` times ``gain`` [k or 1], the sun disc times
+    ``disc_gain`` [k or 1] more, not clamped above (linear radiance for :mod:`lyra.world.camera_model`)."""
+    col, glow, disc = _sky_parts(d, sky, sun_dir, w_ang)
+    return (gain * (col + sun_col * glow) + sun_col * (disc * disc_gain)).clamp_min(0.0)

@@ -7,6 +7,9 @@ steps); each batch draws random frames of random pool worlds, flips half of them
 jitters brightness and colour balance; with ``--augment`` (the default) it is also re-framed (other aspect
 ratios and focal lengths) and re-photographed (gamma, contrast, saturation, white balance, vignetting, blur,
 noise): :mod:`lyra.train.recipes.depth_augment`. Everything follows from the batch index (exact resume).
+``--world-style photo`` trains on the photo-style worlds (:mod:`lyra.world.photo`: photo textures, soft shadows,
+indirect light, glossy and glass-like surfaces, thin structures, developed by a camera model); the held-out test
+worlds stay classic (the benchmark every record quotes).
 ``--init-from DIR`` starts from an exported net (e.g. the shipped ``src/lyra/weights/depth_tiny``).
 
 Loss, on the pixels with a finite depth (the sky is masked out):
@@ -54,14 +57,16 @@ DELTA = 1.25
 
 
 # ---------------------------------------------------------------------------------------- data
-def world_frames(seed: int, preset: str, device: str, split_frames: bool = True) -> tuple[Tensor, Tensor]:
-    """All distinct frames of world ``seed``: images ``[F, 3, H, W]`` and z-depths ``[F, H, W]`` (inf = sky).
+def world_frames(seed: int, preset: str, device: str, split_frames: bool = True,
+                 style: str = "classic") -> tuple[Tensor, Tensor]:
+    """All distinct frames of world ``seed`` (``style``: ``classic`` or ``photo``): images ``[F, 3, H, W]`` and
+    z-depths ``[F, H, W]`` (inf = sky).
 
     ``F = 1 + 6 (T − 1)``: the input view, then frames 1.. of every trajectory.
     """
     from lyra.world import make_example
 
-    ex = make_example(seed, preset=preset, device=device)
+    ex = make_example(seed, preset=preset, device=device, style=style)
     if not split_frames:
         return ex.image[None], ex.depth[None]
     images = torch.cat([ex.image[None], ex.videos[:, 1:].flatten(0, 1)])
@@ -88,6 +93,7 @@ class DepthFrames:
     flip: bool = True
     jitter: float = 0.15  # brightness ± jitter, per-channel gain ± jitter / 2
     augment: AugmentSettings | None = None  # camera + photometric augmentation (None: off)
+    style: str = "classic"  # world style of the training worlds (lyra.world.photo)
 
     def __post_init__(self) -> None:
         if self.pool_worlds < 1 or self.refresh_every < 1 or self.refresh_count < 0:
@@ -106,7 +112,8 @@ class DepthFrames:
         seed = self.world_seed(slot, self._generation(slot, index))
         held = self._pool.get(slot)
         if held is None or held[0] != seed:
-            images, depths = world_frames(seed, self.preset, self.device)
+            style = {} if self.style == "classic" else {"style": self.style}
+            images, depths = world_frames(seed, self.preset, self.device, **style)
             held = (seed, images.to(self.device, torch.float16), depths.to(self.device, torch.float32))
             self._pool[slot] = held
         return held[1], held[2]
@@ -229,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, metavar="JSON",
                    help="architecture overrides (DepthNetConfig fields) as a JSON file")
     p.add_argument("--world-preset", default="tiny", help="lyra.world preset (sets the working resolution)")
+    p.add_argument("--world-style", default="classic", choices=("classic", "photo"),
+                   help="style of the training worlds (photo: lyra.world.photo); the test worlds stay classic")
     p.add_argument("--batch-size", type=int, default=None, help="images per step (default 32 on CUDA, 4 on CPU)")
     add_optimizer_arguments(p, lr=1e-3, warmup=300, min_lr_ratio=0.02, weight_decay=1e-4)
     p.add_argument("--lam", type=float, default=0.85, help="λ of the scale-invariant log loss")
@@ -294,12 +303,12 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     augment = AugmentSettings() if args.augment else None
     data = DepthFrames(batch_size=batch_size, seed=args.seed, device=rr.device, preset=args.world_preset,
                        pool_worlds=args.pool_worlds, refresh_every=args.refresh_every,
-                       refresh_count=args.refresh_count, augment=augment)
+                       refresh_count=args.refresh_count, augment=augment, style=args.world_style)
     cfg = rr.config(
         extra={"net_config": net_cfg.to_dict(), "batch_size": batch_size, "lam": args.lam,
                "grad_weight": args.grad_weight, "conf_weight": args.conf_weight, "init_from": args.init_from,
                "augment": augment.to_dict() if augment else None,
-               "data": {"preset": args.world_preset, "pool_worlds": args.pool_worlds,
+               "data": {"preset": args.world_preset, "style": args.world_style, "pool_worlds": args.pool_worlds,
                         "refresh_every": args.refresh_every, "refresh_count": args.refresh_count}},
     )
     lam, gw, cw = args.lam, args.grad_weight, args.conf_weight
@@ -322,7 +331,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         "loss": {"silog_lambda": args.lam, "gradient_matching": args.grad_weight,
                  "confidence_bce": args.conf_weight, "sky": "masked (infinite depth)"},
         "data": {
-            "world_preset": args.world_preset, "seed": args.seed,
+            "world_preset": args.world_preset, "world_style": args.world_style, "seed": args.seed,
             "train_world_seeds": f"{data.world_seed(0, 0)} + generation*{args.pool_worlds} + slot; pool "
                                  f"{args.pool_worlds}, {args.refresh_count} re-rendered every "
                                  f"{args.refresh_every} steps",

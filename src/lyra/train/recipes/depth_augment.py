@@ -17,7 +17,8 @@ target depth is multiplied by ``h_c / H``. A share ``keep_share`` of the batches
 gain (white balance), vignetting ``1 − v·r²``, Gaussian blur (σ up to ``max_blur`` pixels), and noise
 (signal-dependent shot noise plus read noise), clamped to [0, 1].
 
-Every draw comes from the ``torch.Generator`` passed in (the batch index seeds it: exact resume).
+Every draw comes from the ``torch.Generator`` passed in (the batch index seeds it: exact resume). The blur,
+vignetting and noise are those of the worlds' camera model (:mod:`lyra.world.camera_model`), one implementation.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lyra.teacher.depth_net import aspect_size
+from lyra.world.camera_model import gaussian_blur, sensor_noise, vignette_falloff
 
 __all__ = ["AugmentSettings", "rephotograph", "reframe"]
+
+_gaussian_blur = gaussian_blur  # the name this module had before the camera model held it
 
 
 @dataclass(frozen=True)
@@ -110,22 +114,6 @@ def reframe(image: Tensor, depth: Tensor, g: torch.Generator, settings: AugmentS
     return out_image.to(image.dtype), out_depth.to(depth.dtype)
 
 
-def _gaussian_blur(image: Tensor, sigma: Tensor) -> Tensor:
-    """Blur each image of ``[B, 3, H, W]`` with its own σ ``[B]`` (pixels; 0 = unchanged), separable, reflect pad."""
-    B, C, H, W = image.shape
-    radius = max(1, int(math.ceil(3 * float(sigma.max()))))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=image.device)
-    s = sigma.to(image.device).clamp_min(1e-3)[:, None]
-    k = torch.exp(-0.5 * (t[None] / s) ** 2)
-    k = k / k.sum(1, keepdim=True)
-    k = torch.where(sigma.to(image.device)[:, None] > 0, k, (t[None] == 0).float())
-    k = k.repeat_interleave(C, 0)  # [B*C, K]
-    x = image.reshape(1, B * C, H, W)
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), k[:, None, None, :], groups=B * C)
-    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), k[:, None, :, None], groups=B * C)
-    return x.reshape(B, C, H, W)
-
-
 def rephotograph(image: Tensor, g: torch.Generator, settings: AugmentSettings = AugmentSettings()) -> Tensor:
     """Photometric augmentation of ``image [B, 3, H, W]`` in [0, 1] (see the module doc); same shape, in [0, 1]."""
     B, _, H, W = image.shape
@@ -144,17 +132,13 @@ def rephotograph(image: Tensor, g: torch.Generator, settings: AugmentSettings = 
     sat = torch.where(torch.rand(B, generator=g) < st.grey_share, torch.zeros_like(sat), sat)
     x = grey + (x - grey) * col(sat)
     x = x * (1 + st.gain * (2 * torch.rand(B, 3, generator=g) - 1)).to(dev)[:, :, None, None]
-    yy = torch.linspace(-1, 1, H, device=dev)[:, None]
-    xx = torch.linspace(-1, 1, W, device=dev)[None] * (W / H)
-    r2 = (yy.square() + xx.square()) / (1 + (W / H) ** 2)  # 1 at the corners
-    x = x * (1 - col(_uniform(g, B, 0.0, st.max_vignette)) * r2)
+    x = x * (1 - col(_uniform(g, B, 0.0, st.max_vignette)) * vignette_falloff(H, W, dev))
     blur = torch.where(torch.rand(B, generator=g) < st.blur_share, _uniform(g, B, 0.3, st.max_blur),
                        torch.zeros(B))
     if bool((blur > 0).any()):
-        x = _gaussian_blur(x, blur)
+        x = gaussian_blur(x, blur)
     x = x.clamp(0, 1)
     shot = col(_uniform(g, B, 0.0, st.max_shot_noise))
     read = col(_uniform(g, B, 0.0, st.max_read_noise))
-    noise = torch.randn(x.shape, generator=g).to(dev)
-    x = x + noise * torch.sqrt(shot.square() * x + read.square())
+    x = sensor_noise(x, shot, read, g)
     return x.clamp(0, 1).to(image.dtype)
