@@ -10,7 +10,8 @@ import torch
 from lyra.errors import ConfigError
 from lyra.teacher.depth_net import DepthNetConfig, TinyDepthNet, native_size
 from lyra.train.recipes import depth as train_depth
-from lyra.train.recipes.depth_augment import AugmentSettings, _gaussian_blur, frame_size, reframe, rephotograph
+from lyra.train.recipes.depth_augment import AugmentSettings, frame_size, reframe, rephotograph
+from lyra.world.camera_model import gaussian_blur
 
 SMALL = {"widths": [8, 8, 16, 16, 16], "decoder_widths": [8, 8, 16, 16], "head_width": 8}
 
@@ -89,14 +90,14 @@ def test_reframe_keeps_a_kept_batch_and_is_deterministic():
 def test_blur_has_the_requested_spread():
     x = torch.zeros(2, 3, 41, 41)
     x[:, :, 20, 20] = 1.0
-    out = _gaussian_blur(x, torch.tensor([0.0, 1.5]))
+    out = gaussian_blur(x, torch.tensor([0.0, 1.5]))
     assert torch.equal(out[0], x[0])  # σ = 0: unchanged
     w = out[1, 0]
     assert float(w.sum()) == pytest.approx(1.0, abs=1e-5)
     r = torch.arange(41, dtype=torch.float32) - 20
     var_x = float((w.sum(0) * r.square()).sum())
     assert var_x == pytest.approx(1.5**2, rel=0.03)
-    flat = _gaussian_blur(torch.full((1, 3, 9, 9), 0.3), torch.tensor([1.0]))
+    flat = gaussian_blur(torch.full((1, 3, 9, 9), 0.3), torch.tensor([1.0]))
     assert torch.allclose(flat, torch.full_like(flat, 0.3), atol=1e-6)  # reflect padding: no dark border
 
 

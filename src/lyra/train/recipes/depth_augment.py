@@ -36,9 +36,6 @@ from lyra.world.camera_model import gaussian_blur, sensor_noise, vignette_fallof
 
 __all__ = ["AugmentSettings", "rephotograph", "reframe"]
 
-_gaussian_blur = gaussian_blur  # the name this module had before the camera model held it
-
-
 @dataclass(frozen=True)
 class AugmentSettings:
     """What :func:`reframe` and :func:`rephotograph` draw from (see the module doc)."""
