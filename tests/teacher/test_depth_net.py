@@ -28,6 +28,16 @@ def test_default_net_fits_the_budget(tmp_path):
         assert all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
 
 
+def test_shipped_depth_presets_load_with_their_configs():
+    """Both shipped nets (classic worlds, photo worlds) load by name; same architecture, different weights."""
+    a, b = TinyDepthNet.from_preset("tiny"), TinyDepthNet.from_preset("tiny_photo")
+    assert a.config == b.config
+    pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
+    assert pa.keys() == pb.keys() and any(not torch.equal(pa[k], pb[k]) for k in pa)
+    record = json.loads((depth_net.preset_dir("tiny_photo") / "training_record.json").read_text())
+    assert record["data"]["world_style"] == "photo" and record["init_from"].endswith("depth_tiny")
+
+
 def test_forward_shapes_resizing_and_fov_scaling():
     torch.manual_seed(0)
     net = TinyDepthNet(DepthNetConfig.from_dict({**SMALL, "height": 48, "width": 88})).eval()
@@ -63,6 +73,10 @@ def test_save_load_round_trip_and_preset(tmp_path, monkeypatch):
         TinyDepthNet.from_preset("huge")
     monkeypatch.setattr(depth_net, "preset_dir", lambda name: tmp_path / "w")
     assert isinstance(load_depth_estimator("tiny"), TinyDepthNet)
+    # an export folder given as --depth DIR (or hf:DIR) is this net, not a transformers model
+    direct = load_depth_estimator(str(tmp_path / "w"))
+    assert isinstance(direct, TinyDepthNet) and direct.config == net.config
+    assert torch.allclose(direct(img).depth, back(img).depth)
     # a config that does not fit the weights
     cfg = json.loads((tmp_path / "w" / "config.json").read_text())
     (tmp_path / "w" / "config.json").write_text(json.dumps({**cfg, "head_width": 16}))

@@ -334,8 +334,8 @@ def _register_real(esub: argparse._SubParsersAction) -> None:
     t.add_argument("--steps", type=int, default=35, help="teacher sampler steps (default 35)")
     t.add_argument("--seed", type=int, default=0, help="sampling seed, the same for every photo (default 0)")
     t.add_argument("--depth", default="tiny", metavar="SPEC",
-                   help="depth source: 'tiny' (the shipped depth net, default) or hf:DIR (a local transformers depth "
-                   "model)")
+                   help="depth source: 'tiny' (the shipped depth net, default), 'tiny_photo' (fine-tuned on "
+                   "photo-style worlds) or hf:DIR (a lyra train depth export or a local transformers depth model)")
     t.add_argument("--student", default=None, metavar="DIR",
                    help="student export folder (default: the shipped src/lyra/weights/student_tiny)")
     t.add_argument("--weights", default=None, metavar="DIR", help="weights folder as lyra generate --weights")

@@ -103,8 +103,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ignore the photo's EXIF focal length (FocalLengthIn35mmFilm, or FocalLength + "
                    "FocalPlaneXResolution)")
     p.add_argument("--depth", default="tiny", metavar="SPEC",
-                   help="depth source: 'tiny' (shipped depth net), a .npy z-depth or 16-bit .png (mm) of the image, "
-                   "or hf:DIR (a local transformers depth model). Default tiny")
+                   help="depth source: 'tiny' (shipped depth net, trained on the procedural worlds), 'tiny_photo' "
+                   "(the same net fine-tuned on photo-style worlds: better on real photographs, worse on the "
+                   "procedural benchmark), a .npy z-depth or 16-bit .png (mm) of the image, or hf:DIR (a local "
+                   "transformers depth model, or a lyra train depth export). Default tiny")
     p.add_argument("--student", default=None, metavar="DIR",
                    help="student export folder (lyra train student) or official decoder file (default: shipped)")
     p.add_argument("--preset", default="tiny", choices=("tiny", "official"), help="model preset (default tiny)")

@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image", help="input image (PNG, JPEG, WebP, TIFF, ...; EXIF orientation is applied)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (must not exist or be empty)")
     p.add_argument("--depth", default="tiny", metavar="SPEC",
-                   help="depth source: 'tiny' (the shipped depth net), a .npy z-depth or 16-bit .png (mm) of the "
+                   help="depth source: 'tiny' (the shipped depth net; 'tiny_photo': fine-tuned on photo-style "
+                   "worlds), a .npy z-depth or 16-bit .png (mm) of the "
                    "image, or hf:DIR (a local transformers depth model folder). Default tiny")
     p.add_argument("--steps", type=int, default=35, help="sampler steps (default 35, as GEN3C)")
     p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (default 1.0)")

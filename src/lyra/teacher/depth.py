@@ -341,12 +341,23 @@ class FileDepth:
 
 
 # --------------------------------------------------------------------------- resolution of a spec
+def _is_tiny_depth_export(folder: Path) -> bool:
+    """Whether ``folder`` holds a :class:`~lyra.teacher.depth_net.TinyDepthNet` export (not a transformers model)."""
+    import json
+
+    try:
+        return json.loads((folder / "config.json").read_text()).get("model") == "TinyDepthNet"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def load_depth_estimator(spec: str, device: str | torch.device | None = None,
                          png_scale: float = PNG_DEPTH_SCALE) -> DepthEstimator:
     """The estimator named by ``spec`` (what ``--depth`` takes on the command line):
 
     * a preset name (``"tiny"``): :meth:`TinyDepthNet.from_preset <lyra.teacher.depth_net.TinyDepthNet.from_preset>`;
-    * a folder: :class:`TransformersDepth` (a local transformers depth model);
+    * a folder written by ``lyra train depth`` (its ``config.json`` says ``"model": "TinyDepthNet"``): that net;
+    * another folder: :class:`TransformersDepth` (a local transformers depth model);
     * a ``.npy`` / ``.png`` file: :class:`FileDepth`.
     """
     from lyra.teacher.depth_net import TinyDepthNet
@@ -356,6 +367,8 @@ def load_depth_estimator(spec: str, device: str | torch.device | None = None,
         return TinyDepthNet.from_preset(spec, device=device)
     p = Path(spec)
     if p.is_dir():
+        if _is_tiny_depth_export(p):
+            return TinyDepthNet.from_pretrained(p, device=device)
         return TransformersDepth(p, device=device)
     if p.suffix.lower() in (".npy", ".png"):
         return FileDepth(p, png_scale)

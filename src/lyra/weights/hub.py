@@ -72,7 +72,9 @@ PRESETS: dict[str, Preset] = {
 #: the official tokenizer is found through ``$LYRA_COSMOS_TOKENIZER``).
 TOKENIZERS: dict[str, str | None] = {"tiny": "tokenizer_tiny", "tiny_v2": "tokenizer_tiny_v2", "official": None}
 #: Shipped depth-net weights folders by depth-net preset (:mod:`lyra.teacher.depth_net`).
-DEPTH_NETS: dict[str, str] = {"tiny": "depth_tiny"}
+#: ``tiny``: trained on the classic procedural worlds (the procedural benchmark's depth); ``tiny_photo``: the same
+#: net fine-tuned on photo-style worlds (:mod:`lyra.world.photo`), better on real photographs (docs/benchmarks.md).
+DEPTH_NETS: dict[str, str] = {"tiny": "depth_tiny", "tiny_photo": "depth_tiny_photo"}
 
 
 def get_preset(name: str) -> Preset:
