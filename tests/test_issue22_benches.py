@@ -51,3 +51,20 @@ def test_world_gpu_cpu_smoke(tmp_path):
     assert r["profile"]["batch"] == 1 and r["profile"]["top_kernels"]
     assert {"trace_primary", "trace_antialias", "textures", "shadow_maps"} <= set(r["profile"]["stages"])
     assert r["cpu_vs_gpu"]["max_abs_rgb"] == 0.0  # the CPU against itself, in other chunk sizes
+
+
+def test_fast_paths_cpu_smoke(tmp_path):
+    """Items 2 and 3's benchmark: every part writes its figures (Triton kernels that cannot run here are errors in
+    the JSON, not a crash); the FP8 linear layers change the denoiser's output by a few per cent at most."""
+    out = tmp_path / "f.json"
+    p = _run("fast_paths.py", "--cpu-smoke", "--repeats", "1", "--part", "attention,denoiser,decoder",
+             "--denoiser-variants", "fp8lin_sdpa", "--json", str(out))
+    assert p.returncode == 0, p.stderr
+    r = json.loads(out.read_text())
+    for shape in ("decoder", "denoiser"):
+        fp8 = r["attention"][shape]["triton_fp8"]
+        assert "error" in fp8 or 0.01 < fp8["rel_l2_vs_fp32"] < 0.1
+    den = r["denoiser"]
+    assert den["bf16_sdpa"]["rel_l2_vs_bf16_sdpa"] == 0.0 and 0 < den["fp8lin_sdpa"]["rel_l2_vs_bf16_sdpa"] < 0.05
+    assert set(r["decoder"]) >= {"cudnn", "triton_bf16", "triton_fp8"}
+    assert all(r["decoder"][k]["rel_l2_vs_fp32"] == 0.0 for k in ("cudnn", "triton_bf16", "triton_fp8"))

@@ -123,6 +123,8 @@ def _build_kernel():
     global _KERNEL
     if _KERNEL is not None:
         return _KERNEL
+    if _triton() is None:
+        raise RuntimeError("lyra's attention kernel needs Triton (installed with CUDA builds of torch)")
     triton, tl = _triton()
 
     configs = [
