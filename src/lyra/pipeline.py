@@ -415,13 +415,9 @@ class ScenePipeline:
         if quantize is not None:
             from lyra.teacher.quant import quantize_linears
 
-            quant = quantize_linears(teacher.denoiser, quantize, compute="fp8" if quantize == "fp8" else "dequant")
-            if quantize == "fp8":  # fp8 numerics chosen: fp8 products where the GPU has them (else bf16, unchanged)
-                from lyra.student.decoder import ATTENTION_ORDER
-                from lyra.teacher.attention import use_attention_kernel
-
-                use_attention_kernel(teacher.denoiser, "triton_fp8")
-                model.set_attention_kernels(("triton_fp8", *ATTENTION_ORDER))
+            # weight-only: the product stays bf16. FP8 products (compute="fp8", lyra.teacher.attention) were measured
+            # slower or barely faster and to need more memory at full shape (docs/benchmarks.md, "Fast paths")
+            quant = quantize_linears(teacher.denoiser, quantize)
         tok_name = meta.get("tokenizer") or p.tokenizer
         if tok_name == p.tokenizer:
             encoder = teacher.tokenizer

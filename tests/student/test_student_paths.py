@@ -166,6 +166,25 @@ def test_attention_takes_the_first_kernel_that_runs(monkeypatch, fresh):
     torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
 
 
+def test_triton_kernels_in_the_order_are_skipped_where_they_cannot_run(monkeypatch, fresh):
+    """lyra's Triton kernels need CUDA (and bf16/fp16): on this float32 CPU input they are skipped, remembered, and
+    the next kernel of the order runs; a model's own order replaces the module's."""
+    torch.manual_seed(2)
+    q, k, v = (torch.randn(1, 2, 10, 8) for _ in range(3))
+    ref = F.scaled_dot_product_attention(q, k, v)
+    monkeypatch.setattr(dec, "_cuda_inference", lambda q: True)
+    with torch.no_grad():
+        y, name = dec.attention(q, k, v, order=("triton_fp8", "triton", "math"))
+    assert name == "math" and ("triton_fp8", torch.float32, 8, "cpu") in dec._ATTENTION_FAILED
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+    model = LatentDecoder("tiny").eval()
+    model.set_attention_kernels(("triton_fp8", "math"))
+    blocks = [b.attn for b in model.enc_blocks if hasattr(b, "attn")]
+    assert blocks and all(a.kernel_order == ("triton_fp8", "math") for a in blocks)
+    model.set_attention_kernels(None)
+    assert all(a.kernel_order is None for a in blocks)
+
+
 def test_decoder_reports_its_paths(tiny_inputs, fresh):
     latents, cams, plucker = tiny_inputs
     model = LatentDecoder("tiny").eval()

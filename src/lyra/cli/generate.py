@@ -114,9 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quantize", default=None, choices=("fp8", "int8"),
                    help="memory mode: keep the teacher denoiser's large linear weights in 8 bits (fp8 e4m3 or int8, "
                    "one scale per output row; half the memory of bf16, about 2.5 %% (fp8) / 0.4 %% (int8) error per "
-                   "layer); with --preset official on CUDA it is what fits a 16 GB card. fp8 on a GPU with fp8 "
-                   "tensor cores (Ada, Hopper and later) also computes in fp8: the denoiser's linear layers and "
-                   "self-attention and the student's attention (faster; a few %% more error). Image inputs only")
+                   "layer); with --preset official on CUDA it is what fits a 16 GB card. Image inputs only")
     p.add_argument("--teacher-videos", default=None, metavar="DIR",
                    help="also decode the teacher's latents and write traj_<name>.mp4 into this new folder")
     p.add_argument("--prompt", default=None, metavar="TEXT",
