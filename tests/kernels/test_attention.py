@@ -2,8 +2,8 @@
 
 The oracle's tests run everywhere. The kernel's run where it can: on CUDA (Triton installed; the fp8 ones on a GPU
 with e4m3 tensor cores), and its fp16 path also under Triton's CPU interpreter (``TRITON_INTERPRET=1`` with Triton
-installed). CI's CPU machine has no Triton, so those skip there; ``benchmarks/gpu/attention_fp8.py`` runs them on
-the GPU machine.
+installed). CI's CPU machine has no Triton, so those skip there; run this file on the GPU machine
+(``python3 -m pytest tests/kernels``), and ``benchmarks/gpu/fast_paths.py`` for the kernel at full size.
 """
 
 from __future__ import annotations
