@@ -170,7 +170,12 @@ def attention(q: Tensor, k: Tensor, v: Tensor, order: tuple[str, ...] | None = N
         if name in TRITON_KERNELS:
             fp8 = name == "triton_fp8"
             if q.dtype in (torch.bfloat16, torch.float16) and triton_attention_available(q.device, fp8=fp8):
-                return attention_triton(q, k, v, fp8=fp8), name
+                try:
+                    return attention_triton(q, k, v, fp8=fp8), name
+                except torch.cuda.OutOfMemoryError:
+                    raise
+                except Exception:  # noqa: BLE001 - a kernel Triton cannot build here: the next one
+                    pass
             _ATTENTION_FAILED.add(key)
             continue
         try:
