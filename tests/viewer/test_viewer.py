@@ -199,13 +199,21 @@ def test_view_bad_file_is_one_line_error(tmp_path, capsys, content):
     assert rc != 0 and err.startswith("lyra view: error:") and err.count("\n") == 1
 
 
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C's default disposition. A shell starts a background job (``pytest ... &``)
+    with SIGINT ignored, an ignored signal stays ignored across exec, and Python then installs no
+    KeyboardInterrupt handler: ``lyra view`` would never see the test's Ctrl-C (the 60 s timeouts seen when the
+    suite ran in the background)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _serve_cli(argv: list[str]) -> tuple[str, str, str, int]:
     """Run ``lyra view ARGV --port P`` in a subprocess, read its first line, fetch the page (it must answer 200
     with HTML), stop it with Ctrl-C; return (first line, the rest of stdout, stderr, exit code)."""
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "lyra", "view", *argv, "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_default_sigint)
     try:
         line = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/" in line, line
