@@ -32,33 +32,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from decoder_auto import rel_l2, sync  # noqa: E402 - the benchmarks' shared helpers, found through the path above
+from decoder_auto import timed_calls as timed  # noqa: E402 - first call, then ``repeats`` synchronised calls
+
 CUDA = torch.cuda.is_available()
-
-
-def sync() -> None:
-    if CUDA:
-        torch.cuda.synchronize()
-
-
-def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).norm() / b.double().norm())
-
-
-def timed(fn, repeats: int) -> tuple[float, list[float], object]:
-    """First call (compiles, autotunes) and ``repeats`` timed calls (wall clock, synchronised)."""
-    sync()
-    t0 = time.perf_counter()
-    out = fn()
-    sync()
-    first = time.perf_counter() - t0
-    runs = []
-    for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        out = fn()
-        sync()
-        runs.append(time.perf_counter() - t0)
-    return first, runs, out
 
 
 # ------------------------------------------------------------------------------------------------ attention

@@ -12,12 +12,9 @@ from lyra.teacher.attention import KernelSelfAttention, use_attention_kernel
 from lyra.teacher.denoiser import TeacherDenoiser
 from lyra.teacher.quant import QuantLinear, fp8_linear, fp8_linear_reference, fp8_matmul_available, quantize_rows
 from tests.teacher.test_denoiser import inputs, small_config
+from tests.teacher.test_quant import rel_l2
 
 FP8_GPU = torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 9)
-
-
-def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).norm() / b.double().norm())
 
 
 def test_processor_reproduces_diffusers_self_attention():

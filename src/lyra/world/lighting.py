@@ -117,20 +117,22 @@ def scene_params(table: Tensor, scene: Tensor) -> Tensor:
     return table.T.index_select(1, scene)
 
 
-@kernel
-def _lookup(maps: Tensor, res: int, which: Tensor, p: Tensor, n: Tensor, frame: Tensor) -> Tensor:
-    """Fraction lit in [0, 1] of points ``p`` [3, k] (normals ``n`` [3, k]) in maps ``which`` [k] (2×2 PCF).
-
-    ``frame`` [14, k or 1]: light direction 0:3, basis u 3:6, v 6:9, map centre 9:12, half extent 12,
-    depth range 13. Points are offset along their normal by 1.5 texels and compared with a 1.5-texel
-    bias (no shadow acne). Texels outside the map count as lit.
-    """
+def map_coords(frame: Tensor, res: int, p: Tensor, n: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Where points ``p`` [3, k] (normals ``n`` [3, k]) fall in a shadow map of ``res``² texels with ``frame``
+    [14, k or 1] (see :func:`_lookup`): texel coordinates ``x, y`` [k], the depth ``z`` [k] to compare (the point
+    moved 1.5 texels along its normal, minus a 1.5-texel bias: no shadow acne) and the texel size ``texel``."""
     L, u, v, C, E, D = frame[0:3], frame[3:6], frame[6:9], frame[9:12], frame[12], frame[13]
     texel = 2 * E / res
     rel = p + n * (1.5 * texel) - C
     x = (rel[0] * u[0] + rel[1] * u[1] + rel[2] * u[2] + E) / texel - 0.5
     y = (rel[0] * v[0] + rel[1] * v[1] + rel[2] * v[2] + E) / texel - 0.5
     z = D - (rel[0] * L[0] + rel[1] * L[1] + rel[2] * L[2]) - 1.5 * texel  # depth minus bias
+    return x, y, z, texel
+
+
+def pcf(maps: Tensor, res: int, which: Tensor, x: Tensor, y: Tensor, z: Tensor) -> Tensor:
+    """Bilinear 2×2 comparison (1 = lit) of depths ``z`` at texel coordinates ``x, y`` of maps ``which``; texels
+    outside the map count as lit."""
     x0, y0 = torch.floor(x), torch.floor(y)
     fx, fy = x - x0, y - y0
     flat = maps.reshape(-1)
@@ -145,6 +147,18 @@ def _lookup(maps: Tensor, res: int, which: Tensor, p: Tensor, n: Tensor, frame: 
         wy = fy if dy else 1 - fy
         lit = lit + tap * wx * wy
     return lit
+
+
+@kernel
+def _lookup(maps: Tensor, res: int, which: Tensor, p: Tensor, n: Tensor, frame: Tensor) -> Tensor:
+    """Fraction lit in [0, 1] of points ``p`` [3, k] (normals ``n`` [3, k]) in maps ``which`` [k] (2×2 PCF).
+
+    ``frame`` [14, k or 1]: light direction 0:3, basis u 3:6, v 6:9, map centre 9:12, half extent 12,
+    depth range 13. Points are offset along their normal by 1.5 texels and compared with a 1.5-texel
+    bias (no shadow acne). Texels outside the map count as lit.
+    """
+    x, y, z, _ = map_coords(frame, res, p, n)
+    return pcf(maps, res, which, x, y, z)
 
 
 def light_frames(light: Tensor) -> Tensor:

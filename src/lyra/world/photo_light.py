@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from lyra.world._compile import kernel
-from lyra.world.lighting import ShadowMaps, _depth_maps, _lookup, light_frames, scene_params
+from lyra.world.lighting import ShadowMaps, _depth_maps, _lookup, light_frames, map_coords, pcf, scene_params
 from lyra.world.photo_textures import image_sky
 from lyra.world.raycast import Surface, Views
 from lyra.world.scene import SceneBatch
@@ -83,30 +83,11 @@ def _texel(maps: Tensor, res: int, which: Tensor, x: Tensor, y: Tensor) -> Tenso
     return torch.where(inside, maps.reshape(-1).take(idx), torch.full_like(x, float("inf")))
 
 
-def _pcf(maps: Tensor, res: int, which: Tensor, x: Tensor, y: Tensor, z: Tensor) -> Tensor:
-    """Bilinear 2×2 comparison (1 = lit) of depth ``z`` at map coordinates ``x, y`` (the classic lookup's filter)."""
-    x0, y0 = torch.floor(x), torch.floor(y)
-    fx, fy = x - x0, y - y0
-    flat = maps.reshape(-1)
-    lit = torch.zeros_like(x)
-    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-        xi, yi = x0 + dx, y0 + dy
-        inside = (xi >= 0) & (xi < res) & (yi >= 0) & (yi < res)
-        idx = which * (res * res) + yi.clamp(0, res - 1).long() * res + xi.clamp(0, res - 1).long()
-        tap = ((z <= flat.take(idx)) | ~inside).to(x.dtype)
-        lit = lit + tap * (fx if dx else 1 - fx) * (fy if dy else 1 - fy)
-    return lit
-
-
 def soft_lookup(maps: Tensor, res: int, which: Tensor, p: Tensor, n: Tensor, frame: Tensor, tan_r: Tensor) -> Tensor:
     """Lit fraction ``[k]`` of points ``p`` [3, k] (normals ``n``) with a sun of angular radius ``atan(tan_r)``
     (``tan_r`` [k or 1]); ``frame`` as in :func:`lyra.world.lighting._lookup`. See the module doc."""
-    L, u, v, C, E, D = frame[0:3], frame[3:6], frame[6:9], frame[9:12], frame[12], frame[13]
-    texel = 2 * E / res
-    rel = p + n * (1.5 * texel) - C
-    x = (rel[0] * u[0] + rel[1] * u[1] + rel[2] * u[2] + E) / texel - 0.5
-    y = (rel[0] * v[0] + rel[1] * v[1] + rel[2] * v[2] + E) / texel - 0.5
-    z = D - (rel[0] * L[0] + rel[1] * L[1] + rel[2] * L[2]) - 1.5 * texel
+    x, y, z, texel = map_coords(frame, res, p, n)
+    E = frame[12]
     search = torch.minimum(z.clamp_min(0) * tan_r, 0.1 * E) / texel + 1.0  # texels
     blk_sum = torch.zeros_like(x)
     blk_n = torch.zeros_like(x)
@@ -129,7 +110,7 @@ def soft_lookup(maps: Tensor, res: int, which: Tensor, p: Tensor, n: Tensor, fra
     acc = torch.zeros_like(x)
     for o in _DISC.tolist():
         ox, oy = o[0] * ca - o[1] * sa, o[0] * sa + o[1] * ca
-        acc = acc + _pcf(maps, res, which, x + ox * pen, y + oy * pen, z)
+        acc = acc + pcf(maps, res, which, x + ox * pen, y + oy * pen, z)
     lit[sel] = acc / _DISC.shape[0]
     return lit
 
@@ -146,12 +127,7 @@ def sky_visibility(maps: PhotoMaps, which_scene: Tensor, p: Tensor, n: Tensor, l
         row[:, 0:3] = dirs[k]
         frame = light_frames(row)  # [S, 14]
         f = frame.T.index_select(1, which_scene) if frame.shape[0] > 1 else frame[0][:, None]
-        L, u, v, C, E, D = f[0:3], f[3:6], f[6:9], f[9:12], f[12], f[13]
-        texel = 2 * E / res
-        rel = p + n * (1.5 * texel) - C
-        x = (rel[0] * u[0] + rel[1] * u[1] + rel[2] * u[2] + E) / texel - 0.5
-        y = (rel[0] * v[0] + rel[1] * v[1] + rel[2] * v[2] + E) / texel - 0.5
-        z = D - (rel[0] * L[0] + rel[1] * L[1] + rel[2] * L[2]) - 1.5 * texel
+        x, y, z, _ = map_coords(f, res, p, n)
         lit = (z <= _texel(maps.sky_vis, res, which_scene * K + k, x, y)).to(p.dtype)  # nearest texel: AO is smooth
         w = (n[0] * dirs[k, 0] + n[1] * dirs[k, 1] + n[2] * dirs[k, 2]).clamp_min(0)
         num = num + w * lit
