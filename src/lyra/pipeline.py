@@ -118,6 +118,7 @@ from lyra.pipeline_parts import (
     TimeStudent,
     VideoTeacher,
     check_teacher_output,
+    kept_fraction,
     load_decoder,
     pruned_on_cpu,
     reporter,
@@ -641,6 +642,7 @@ class ScenePipeline:
 
         with meter.stage("gaussians"):
             n_raw = len(g)
+            at_cap = kept_fraction(g, student.at_scale_cap, prune_ratio)
             g = pruned_on_cpu(g, prune_ratio)
         timings["gaussians"] = meter.seconds["gaussians"]
         report("gaussians", timings["gaussians"])
@@ -663,6 +665,7 @@ class ScenePipeline:
                        "source": camera_source or "default 50° vertical field of view"},
             "center_depth": None if math.isnan(out.center_depth) else float(out.center_depth),
             "prune_ratio": prune_ratio, "gaussians_before_prune": n_raw, "gaussians": len(g),
+            "latent_at_scale_cap": None if at_cap is None else round(at_cap, 6),
             "input_view": None,
             "latents": list(out.latents.shape), "single_view": self.single_view, "device": str(dev),
             "cpu_threads": torch.get_num_threads(),

@@ -185,6 +185,8 @@ class StaticStudent:
                  on: torch.device | None = None) -> None:
         self.model, self.encoder, self.single_view, self.meter, self.on = model, encoder, single_view, meter, on
         self.transfer: dict[str, float] = {}
+        #: bool ``[N]``: which Gaussians of the last call sit at the decoder's scale cap (``None``: not known).
+        self.at_scale_cap: Tensor | None = None
 
     @torch.no_grad()
     def __call__(self, teacher_output: DynamicTeacherOutput, target_time: float) -> Gaussians:
@@ -203,8 +205,27 @@ class StaticStudent:
                          self.single_view)
             del plucker
         self.transfer["student"] = moved.seconds
+        saturation = getattr(self.model, "scale_saturation", None)
+        self.at_scale_cap = (saturation(raw[None], Cameras(cams.K.float(), cams.c2w.float(), cams.width,
+                                                           cams.height).reshape(1, *cams.shape).to(raw.device))[0]
+                             if callable(saturation) else None)
         (g,) = LatentDecoder.to_gaussians(raw[None], None)
         return g
+
+
+def kept_fraction(gaussians: Gaussians, flags: Tensor | None, prune_ratio: float | None) -> float | None:
+    """The fraction of ``flags`` (bool ``[N]``, one per Gaussian of ``gaussians``) among the Gaussians that
+    :func:`pruned_on_cpu` keeps (the same selection: the ``int(N · (1 − prune_ratio))`` most opaque); ``None``
+    without flags or Gaussians."""
+    if flags is None or not len(gaussians):
+        return None
+    if flags.shape != (len(gaussians),):
+        raise ValueError(f"{flags.shape[0] if flags.dim() else 0} flags for {len(gaussians)} Gaussians")
+    if prune_ratio:
+        k = int(len(gaussians) * (1.0 - prune_ratio))
+        idx = torch.topk(gaussians.opacities.detach(), k, sorted=False).indices
+        flags = flags.to(idx.device)[idx]
+    return float(flags.float().mean()) if flags.numel() else None
 
 
 def pruned_on_cpu(gaussians: Gaussians, prune_ratio: float | None) -> Gaussians:

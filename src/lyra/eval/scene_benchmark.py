@@ -74,9 +74,13 @@ def _percentiles(v: Tensor, qs: tuple[float, ...] = (0.05, 0.5, 0.95)) -> list[f
     return [float(x) for x in torch.quantile(v[:: max(1, v.numel() // 1_000_000)], torch.tensor(qs, dtype=v.dtype))]
 
 
-def gaussian_stats(gaussians: Gaussians, camera: Cameras, input_depth: Tensor, scale_cap: float | None) -> dict:
+def gaussian_stats(gaussians: Gaussians, camera: Cameras, input_depth: Tensor, scale_cap: float | None,
+                   at_cap: float | None = None) -> dict:
     """What the delivered Gaussians look like: ``count``; ``scale_p05/p50/p95`` of each Gaussian's largest
-    scale; ``at_scale_cap`` (fraction whose largest scale is within 0.1 % of ``scale_cap``, NaN without a cap);
+    scale; ``at_scale_cap``: ``at_cap`` when given (the fraction the decoder itself flagged:
+    :meth:`~lyra.student.LatentDecoder.scale_saturation`), else the fraction whose largest scale is within 0.1 % of
+    ``scale_cap`` (NaN without a cap); ``over_world_cap``: that last fraction whatever ``at_cap`` says (it also counts
+    input-view surfels wider than the cap, which have no cap);
     ``depth_p05/p50/p95`` of their centres' z-depth in the input ``camera`` (batch shape ``[]``) beside
     ``input_depth_p05/p50/p95`` of the true input depth ``[H, W]`` (finite pixels); ``opacity_p50``."""
     out: dict[str, Any] = {"count": len(gaussians)}
@@ -84,16 +88,31 @@ def gaussian_stats(gaussians: Gaussians, camera: Cameras, input_depth: Tensor, s
     z = camera.project(gaussians.means.float().cpu())[1] if len(gaussians) else torch.zeros(0)
     for name, values in (("scale", smax), ("depth", z), ("input_depth", input_depth.float())):
         out.update(zip((f"{name}_p05", f"{name}_p50", f"{name}_p95"), _percentiles(values), strict=True))
-    out["at_scale_cap"] = (float((smax >= scale_cap * (1 - 1e-3)).float().mean())
-                           if scale_cap is not None and len(gaussians) else math.nan)
+    out["over_world_cap"] = (float((smax >= scale_cap * (1 - 1e-3)).float().mean())
+                             if scale_cap is not None and len(gaussians) else math.nan)
+    out["at_scale_cap"] = float(at_cap) if at_cap is not None else out["over_world_cap"]
     out["opacity_p50"] = _percentiles(gaussians.opacities.float(), (0.5,))[0] if len(gaussians) else math.nan
     return out
 
 
 def _scale_cap(pipe: Any) -> float | None:
+    """The student's world-unit scale cap (``None`` when its scales are not capped in scene units)."""
     act = getattr(getattr(pipe, "student", None), "activations", None)
+    if getattr(act, "footprint", False):
+        return None
     cap = getattr(act, "scale_cap", None)
     return float(cap) if isinstance(cap, (int, float)) else None
+
+
+def _at_cap(scene: Any, delivered: Any) -> tuple[float | None, float | None]:
+    """(latent head's Gaussians, all delivered ones) at the scale cap, from the decoder's own flags
+    (``metadata["latent_at_scale_cap"]`` of the pruned latent set): the delivered fraction counts every flagged
+    latent Gaussian over the delivered total (input-view surfels have no cap), an upper bound since the input-view
+    merge drops or shrinks some of them. ``(None, None)`` when the pipeline did not flag."""
+    frac = scene.metadata.get("latent_at_scale_cap")
+    if frac is None or not len(delivered.gaussians):
+        return None, None
+    return float(frac), float(frac) * len(scene.gaussians) / len(delivered.gaussians)
 
 
 @torch.no_grad()
@@ -174,11 +193,13 @@ def evaluate_world(pipe: Any, example: Any, exact_depth: bool, seed: int, steps:
     table = group_metrics(systems, ex.videos.float().cpu(), ex.depths.float().cpu(),
                           depth_align="none" if exact_depth else "median", lpips=lpips,
                           holes=warp.alpha < HOLE_ALPHA, input_image=ex.image.float().cpu())
+    at_cap_latent, at_cap_all = _at_cap(scene, delivered)
     row: dict[str, Any] = {
         "table": table,
-        "scene": gaussian_stats(delivered.gaussians, cams[0, 0].to("cpu"), ex.depth.cpu(), _scale_cap(pipe)),
+        "scene": gaussian_stats(delivered.gaussians, cams[0, 0].to("cpu"), ex.depth.cpu(), _scale_cap(pipe),
+                                at_cap_all),
         "latent_scene": gaussian_stats(delivered.gaussians[delivered.latent_start:], cams[0, 0].to("cpu"),
-                                       ex.depth.cpu(), _scale_cap(pipe)),
+                                       ex.depth.cpu(), _scale_cap(pipe), at_cap_latent),
         "input_view": delivered.metadata.get("input_view"),
         "input_hd": (_input_hd(with_input_view(scene, photo, max_side), scene, photo, backend)
                      if photo is not None and max_side else None),

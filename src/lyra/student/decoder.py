@@ -81,7 +81,8 @@ class DecoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> DecoderConfig:
-        d = dict(d)
+        """The config of :meth:`to_dict`'s dict; keys starting with ``_`` (comments) are ignored."""
+        d = {k: v for k, v in d.items() if not k.startswith("_")}
         if "attention_blocks" in d:
             d["attention_blocks"] = tuple(d["attention_blocks"])
         if isinstance(d.get("activations"), dict):
@@ -461,7 +462,38 @@ class LatentDecoder(nn.Module):
         rays_o, rays_d = self.rays(cameras, B, V, t, h, w)
         feats = self.features(latents, plucker_latents, time_latents, target_time_latents)
         feats = feats.permute(0, 1, 3, 4, 5, 2).reshape(B, -1, HEAD_CHANNELS)  # order (v, T, y, x)
-        return self.activations(feats, rays_o.to(feats.device), rays_d.to(feats.device))
+        pitch = self.ray_pitch(cameras, h, w).to(feats.device) if self.activations.footprint else None
+        return self.activations(feats, rays_o.to(feats.device), rays_d.to(feats.device), pitch)
+
+    def ray_pitch(self, cameras: Cameras, h: int, w: int) -> Tensor:
+        """Angular size (radians) of one latent-resolution cell of every ray, ``[B, V·T·h·w, 1]`` in the order of
+        :meth:`rays`: ``s / √(fx·fy)`` of each frame's camera (``s`` the spatial compression; exact on the optical
+        axis, an over-estimate by at most ``1/cos²`` of the half field of view at the image corners)."""
+        K = cameras.K.float()
+        pitch = self.config.spatial_compression / torch.sqrt(K[..., 0, 0] * K[..., 1, 1])  # [B, V, T]
+        B = pitch.shape[0]
+        return pitch[..., None, None].expand(*pitch.shape, h, w).reshape(B, -1, 1)
+
+    def scale_saturation(self, raw: Tensor, cameras: Cameras) -> Tensor:
+        """Which Gaussians of a forward pass sit at the scale cap: bool ``[B, N]`` (largest scale within 0.1 % of
+        :meth:`GaussianActivations.scale_limit`), for ``raw`` ``[B, N, 14]`` of :meth:`forward` and its
+        ``cameras`` ``[B, V, T]``."""
+        B, N = raw.shape[:2]
+        V, T = cameras.shape[1:]
+        s = self.config.spatial_compression
+        h, w = cameras.height // s, cameras.width // s
+        if N != V * T * h * w:
+            raise ValueError(f"raw holds {N} Gaussians; cameras [{B}, {V}, {T}] at {h}x{w} cells make {V * T * h * w}")
+        smax = raw[..., 4:7].float().amax(dim=-1)
+        if self.activations.footprint:
+            o = cameras.centers.float().to(raw.device)  # [B, V, T, 3]
+            o = o[..., None, None, :].expand(B, V, T, h, w, 3).reshape(B, N, 3)
+            dist = (raw[..., :3].float() - o).norm(dim=-1)
+            unit = dist * self.ray_pitch(cameras, h, w).to(raw.device)[..., 0]
+            limit = self.activations.scale_limit(unit)
+        else:
+            limit = self.activations.scale_limit()
+        return smax >= limit * (1 - 1e-3)
 
     def rays(self, cameras: Cameras, B: int, V: int, t: int, h: int, w: int) -> tuple[Tensor, Tensor]:
         """Unit rays at latent resolution for every decoded frame: origins, directions ``[B, V·T·h·w, 3]``."""

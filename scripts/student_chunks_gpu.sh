@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The tiny student trained on one GPU in resumable chunks, one per device call (issue 19, item 3): several runs
+# side by side on the same SDG data and the same time budget, each resumed where the last call stopped.
+#
+#   CALL=1 bash scripts/student_chunks_gpu.sh WORK_DIR RESULTS_DIR   # SDG, then the first chunk of every run
+#   CALL=2 bash scripts/student_chunks_gpu.sh WORK_DIR RESULTS_DIR   # the next chunk (the shards stay in WORK_DIR)
+#   CALL=3 ...                                                        # and so on, until BUDGET is spent
+#
+# CALL=1 builds gsplat's CUDA code beside SDG_PROCS SDG processes (SDG_MINUTES minutes of train-split worlds,
+# SDG_STEPS teacher steps, Plücker latents stored) and the held-out SDG (VAL_COUNT val worlds, ground truth
+# stored), then trains. Every call trains each run of RUNS for at most CHUNK minutes (export and held-out
+# evaluation included), resuming its latest checkpoint; the runs share BUDGET minutes of training in all (the
+# trainer fixes the step count from the speed it measures in the first chunk), so the stage schedule of
+# configs/student_tiny.json spans all the chunks. Every chunk exports (EMA weights, fp16) and scores the export on
+# the held-out scenes: the validation curve, one point per call.
+#
+# RUNS (default "footprint world"):
+#   footprint  footprint-relative scales (configs/student_tiny_footprint.json), from the shipped student's weights
+#   world      the release's world-unit scales (the tiny preset as shipped), from the same weights: the control
+#   scratch    footprint-relative scales from a random initialisation
+# RESULTS_DIR receives, per run: <run>/export (weights, student.json, training_record.json), <run>/metrics.csv (the
+# training curve), <run>/validation_call<CALL>.json, the log, and <run>/checkpoint.tar (the latest checkpoint, so
+# that a lost machine costs only the SDG: rerun CALL=1 with RESUME_FROM=<folder holding <run>/checkpoint.tar>).
+# Knobs: SDG_MINUTES (3.5), SDG_PROCS (4), SDG_STEPS (12), VAL_COUNT (24), CHUNK (8.0), BUDGET (15.0), BATCH (4),
+# LR (3e-4), THREADS (threads per trainer, 4), RESERVE (minutes of CHUNK kept for the export and its held-out
+# evaluation, 1.5). Needs CUDA, gsplat and diffusers. A CPU run checks the plumbing at
+# the micro size: WORLD=micro STAGES=<stage JSON> SDG_STEPS=2 VAL_COUNT=2 GSPLAT=0 ... (tests/scripts).
+set -uo pipefail
+W=${1:?work dir}; R=${2:?results dir}
+mkdir -p "$W" "$R"
+CALL=${CALL:-1}; RUNS=${RUNS:-footprint world}
+SDG_MINUTES=${SDG_MINUTES:-3.5}; SDG_PROCS=${SDG_PROCS:-4}; SDG_STEPS=${SDG_STEPS:-12}; VAL_COUNT=${VAL_COUNT:-24}
+CHUNK=${CHUNK:-8.0}; BUDGET=${BUDGET:-15.0}; BATCH=${BATCH:-4}; LR=${LR:-3e-4}; THREADS=${THREADS:-4}
+RESERVE=${RESERVE:-1.5}; WORLD=${WORLD:-tiny}; GSPLAT=${GSPLAT:-1}
+STAGE_OPT=(); [ -n "${STAGES:-}" ] && STAGE_OPT=(--stages "$STAGES")
+PY=${PYTHON:-python3}
+CORES=$(nproc)
+t0=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - t0 )) s] $*"; }
+
+sdg() {
+  [ "$GSPLAT" = 1 ] || echo "gsplat build skipped (GSPLAT=0)" > "$W/gsplat_build.log"
+  ( [ "$GSPLAT" = 1 ] && MAX_JOBS=$(( CORES / 4 > 0 ? CORES / 4 : 1 )) $PY -c \
+      "from gsplat.cuda._backend import _C; assert _C is not None; print('gsplat built')" \
+    > "$W/gsplat_build.log" 2>&1 ) &
+  local build=$! pids=() r
+  export OMP_NUM_THREADS=$(( CORES / (SDG_PROCS + 1) > 0 ? CORES / (SDG_PROCS + 1) : 1 ))
+  stamp "SDG: $SDG_PROCS processes x $OMP_NUM_THREADS threads, $SDG_MINUTES min, $SDG_STEPS teacher steps"
+  for r in $(seq 0 $((SDG_PROCS - 1))); do
+    $PY -m lyra sdg "$W/sdg" --count 4000 --shard-size 8 --steps "$SDG_STEPS" --rank "$r" --store-plucker \
+      --world-size "$SDG_PROCS" --world-preset "$WORLD" --max-minutes "$SDG_MINUTES" --no-progress > "$W/sdg_rank$r.log" 2>&1 &
+    pids+=($!)
+  done
+  $PY -m lyra sdg "$W/val" --split val --count "$VAL_COUNT" --shard-size 8 --steps "$SDG_STEPS" --store-gt \
+    --world-preset "$WORLD" --no-progress > "$W/sdg_val.log" 2>&1
+  for r in "${pids[@]}"; do wait "$r"; done
+  wait "$build"
+  tail -n 2 "$W"/sdg_rank*.log "$W/sdg_val.log" "$W/gsplat_build.log"
+  stamp "SDG done: $(ls "$W"/sdg/shard-*.safetensors 2>/dev/null | wc -l) training shards"
+}
+
+train() {  # run name → one chunk
+  local name=$1 opt=()
+  case $name in
+    footprint) opt=(--model configs/student_tiny_footprint.json --init-from src/lyra/weights/student_tiny) ;;
+    world) opt=(--model tiny --init-from src/lyra/weights/student_tiny) ;;
+    scratch) opt=(--model configs/student_tiny_footprint.json) ;;
+    *) echo "unknown run $name" >&2; return 2 ;;
+  esac
+  local resume=(--resume)
+  if [ -n "${RESUME_FROM:-}" ] && [ -f "$RESUME_FROM/$name/checkpoint.tar" ] && [ ! -d "$W/$name/checkpoints" ]; then
+    mkdir -p "$W/$name" && tar -xf "$RESUME_FROM/$name/checkpoint.tar" -C "$W/$name"
+  fi
+  OMP_NUM_THREADS=$THREADS $PY -m lyra.train.recipes.student --data "$W/sdg" --out "$W/$name" "${resume[@]}" \
+    --time-budget "$BUDGET" --max-minutes "$CHUNK" --export-reserve "$RESERVE" --batch-size "$BATCH" --lr "$LR" --warmup 100 \
+    --schedule cosine --val-data "$W/val" --val-scenes "$VAL_COUNT" --log-every 50 --no-progress "${opt[@]}" "${STAGE_OPT[@]}" \
+    >> "$W/train_$name.log" 2>&1
+}
+
+collect() {  # what comes back: small files only (no shards)
+  local name
+  for name in $RUNS; do
+    mkdir -p "$R/$name"
+    cp "$W/train_$name.log" "$R/$name/train.log" 2>/dev/null
+    cp "$W/$name/metrics.csv" "$R/$name/" 2>/dev/null
+    if [ -d "$W/$name/export" ]; then
+      cp -r "$W/$name/export" "$R/$name/"
+      $PY -c "import json,sys; r=json.load(open(sys.argv[1])); json.dump(r.get('validation'), open(sys.argv[2],'w'), indent=1)" \
+        "$W/$name/export/training_record.json" "$R/$name/validation_call$CALL.json" 2>/dev/null
+    fi
+    local last
+    last=$(ls -d "$W/$name"/checkpoints/step-* 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$last" ] && (cd "$W/$name" && tar -cf "$R/$name/checkpoint.tar" "checkpoints/$(basename "$last")")
+  done
+  cp "$W"/sdg_*.log "$W/gsplat_build.log" "$R/" 2>/dev/null
+  ls -la "$R" "$R"/*/ 2>/dev/null | head -n 60
+}
+
+if [ "$CALL" = 1 ] && [ ! -f "$W/sdg/sdg.json" ]; then
+  sdg
+fi
+stamp "call $CALL: training $RUNS, $CHUNK min each, $BUDGET min of training in all"
+pids=()
+for name in $RUNS; do train "$name" & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p"; done
+for name in $RUNS; do echo "== $name"; grep -E "resumed|time budget|stopped|exported|held-out|Error|error" \
+  "$W/train_$name.log" | tail -n 6; done
+collect
+stamp "call $CALL done"
