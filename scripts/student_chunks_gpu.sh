@@ -18,9 +18,10 @@
 #   footprint  footprint-relative scales (configs/student_tiny_footprint.json), from the shipped student's weights
 #   world      the release's world-unit scales (the tiny preset as shipped), from the same weights: the control
 #   scratch    footprint-relative scales from a random initialisation
-# RESULTS_DIR receives, per run: <run>/export (weights, student.json, training_record.json), <run>/metrics.csv (the
-# training curve), <run>/validation_call<CALL>.json, the log, and <run>/checkpoint.tar (the latest checkpoint, so
-# that a lost machine costs only the SDG: rerun CALL=1 with RESUME_FROM=<folder holding <run>/checkpoint.tar>).
+# RESULTS_DIR receives results_call<CALL>.tar.gz, holding per run <run>/export (weights, student.json,
+# training_record.json), <run>/metrics.csv (the training curve), <run>/validation_call<CALL>.json and the log, and
+# <run>_checkpoint.tar per run (the latest checkpoint, ~15 MB: a lost machine then costs only the SDG; rerun CALL=1
+# with RESUME_FROM=<folder holding the <run>_checkpoint.tar files>).
 # Knobs: SDG_MINUTES (3.5), SDG_PROCS (4), SDG_STEPS (12), VAL_COUNT (24), CHUNK (8.0), BUDGET (15.0), BATCH (4),
 # LR (3e-4), THREADS (threads per trainer, 4), RESERVE (minutes of CHUNK kept for the export and its held-out
 # evaluation, 1.5). Needs CUDA, gsplat and diffusers. A CPU run checks the plumbing at
@@ -68,8 +69,8 @@ train() {  # run name → one chunk
     *) echo "unknown run $name" >&2; return 2 ;;
   esac
   local resume=(--resume)
-  if [ -n "${RESUME_FROM:-}" ] && [ -f "$RESUME_FROM/$name/checkpoint.tar" ] && [ ! -d "$W/$name/checkpoints" ]; then
-    mkdir -p "$W/$name" && tar -xf "$RESUME_FROM/$name/checkpoint.tar" -C "$W/$name"
+  if [ -n "${RESUME_FROM:-}" ] && [ -f "$RESUME_FROM/${name}_checkpoint.tar" ] && [ ! -d "$W/$name/checkpoints" ]; then
+    mkdir -p "$W/$name" && tar -xf "$RESUME_FROM/${name}_checkpoint.tar" -C "$W/$name"
   fi
   OMP_NUM_THREADS=$THREADS $PY -m lyra.train.recipes.student --data "$W/sdg" --out "$W/$name" "${resume[@]}" \
     --time-budget "$BUDGET" --max-minutes "$CHUNK" --export-reserve "$RESERVE" --batch-size "$BATCH" --lr "$LR" --warmup 100 \
@@ -77,23 +78,24 @@ train() {  # run name → one chunk
     >> "$W/train_$name.log" 2>&1
 }
 
-collect() {  # what comes back: small files only (no shards)
-  local name
+collect() {  # what comes back (a device call returns at most 8 files): one archive of the small files + checkpoints
+  local name last S="$W/results_call$CALL"
+  rm -rf "$S"; mkdir -p "$S"
   for name in $RUNS; do
-    mkdir -p "$R/$name"
-    cp "$W/train_$name.log" "$R/$name/train.log" 2>/dev/null
-    cp "$W/$name/metrics.csv" "$R/$name/" 2>/dev/null
+    mkdir -p "$S/$name"
+    cp "$W/train_$name.log" "$S/$name/train.log" 2>/dev/null
+    cp "$W/$name/metrics.csv" "$S/$name/" 2>/dev/null
     if [ -d "$W/$name/export" ]; then
-      cp -r "$W/$name/export" "$R/$name/"
+      cp -r "$W/$name/export" "$S/$name/"
       $PY -c "import json,sys; r=json.load(open(sys.argv[1])); json.dump(r.get('validation'), open(sys.argv[2],'w'), indent=1)" \
-        "$W/$name/export/training_record.json" "$R/$name/validation_call$CALL.json" 2>/dev/null
+        "$W/$name/export/training_record.json" "$S/$name/validation_call$CALL.json" 2>/dev/null
     fi
-    local last
     last=$(ls -d "$W/$name"/checkpoints/step-* 2>/dev/null | sort -V | tail -n 1)
-    [ -n "$last" ] && (cd "$W/$name" && tar -cf "$R/$name/checkpoint.tar" "checkpoints/$(basename "$last")")
+    [ -n "$last" ] && (cd "$W/$name" && tar -cf "$R/${name}_checkpoint.tar" "checkpoints/$(basename "$last")")
   done
-  cp "$W"/sdg_*.log "$W/gsplat_build.log" "$R/" 2>/dev/null
-  ls -la "$R" "$R"/*/ 2>/dev/null | head -n 60
+  cp "$W"/sdg_*.log "$W/gsplat_build.log" "$S/" 2>/dev/null
+  tar -czf "$R/results_call$CALL.tar.gz" -C "$S" .
+  ls -la "$R"
 }
 
 if [ "$CALL" = 1 ] && [ ! -f "$W/sdg/sdg.json" ]; then
