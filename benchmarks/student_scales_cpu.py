@@ -10,7 +10,7 @@ delivered (pruned to 20 %) Gaussians are described:
   of an 8 × 8-pixel cell); ``scale_p50`` in scene units;
 * ``depth_p05/p50/p95``: the centres' z-depth in the input camera, beside the true input depth's.
 
-    python benchmarks/student_scales.py --worlds 4 --students shipped=src/lyra/weights/student_tiny \\
+    python benchmarks/student_scales_cpu.py --worlds 4 --students shipped=src/lyra/weights/student_tiny \\
         footprint=DIR world=DIR [--steps 35] [--json out.json]
 """
 
