@@ -32,15 +32,12 @@ def _pct(v: torch.Tensor, qs: tuple[float, ...] = (0.05, 0.5, 0.95)) -> list[flo
 
 def describe(model, raw: torch.Tensor, cams, input_camera, prune_ratio: float) -> dict[str, float]:
     """Statistics of one student's raw output ``[N, 14]`` (cameras ``[V, T]``) after pruning."""
-    V, T = cams.shape
-    s = model.config.spatial_compression
-    h, w = cams.height // s, cams.width // s
-    flags = model.scale_saturation(raw[None], cams.reshape(1, V, T))[0]
-    k = int(raw.shape[0] * (1.0 - prune_ratio))
-    keep = torch.topk(raw[:, 3], k, sorted=False).indices
-    o = cams.centers.float()[:, :, None, None, :].expand(V, T, h, w, 3).reshape(-1, 3)
-    dist = (raw[:, :3] - o).norm(dim=-1)
-    unit = dist * model.ray_pitch(cams.reshape(1, V, T), h, w)[0, :, 0]
+    from lyra.student.heads import raw_to_gaussians
+
+    batched = cams.reshape(1, *cams.shape)
+    flags = model.scale_saturation(raw[None], batched)[0]
+    keep = raw_to_gaussians(raw).kept_indices(1.0 - prune_ratio)
+    unit = model.cell_footprint(raw[None], batched)[0]
     smax = raw[:, 4:7].amax(dim=-1)
     z = input_camera.project(raw[keep, :3])[1]
     cells = _pct((smax / unit)[keep])

@@ -32,6 +32,8 @@ PY=${PYTHON:-python3}
 CORES=$(nproc)
 t0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - t0 )) s] $*"; }
+# shellcheck source=scripts/sdg_common.sh
+. "$(dirname "$0")/sdg_common.sh"
 pack() {  # logs, records and metrics of this phase (no shards, no checkpoints)
   (cd "$W" && tar -czf "$R/${PHASE}_results.tar.gz" --exclude='sdg' --exclude='val' --exclude='checkpoints' \
     --exclude='*.safetensors' --exclude='*.pt' .)
@@ -39,29 +41,14 @@ pack() {  # logs, records and metrics of this phase (no shards, no checkpoints)
 
 phase_sdg() {
   # gsplat's CUDA code, built once now (the trainers of the next phase need it), on a quarter of the cores.
-  ( MAX_JOBS=$(( CORES / 4 > 0 ? CORES / 4 : 1 )) $PY -c \
-      "from gsplat.cuda._backend import _C; assert _C is not None; print('gsplat built')" \
-    > "$W/gsplat_build.log" 2>&1 ) &
-  local build=$!
+  gsplat_build_start
   if [ "$WORLD" = tiny ]; then
     stamp "SDG throughput, alone (but for the gsplat build)"
     OMP_NUM_THREADS=$(( CORES / 2 )) timeout 150 $PY benchmarks/gpu/sdg_throughput.py --count 16 --batch 1,8 \
       --steps "$SDG_STEPS" --json "$W/sdg_throughput.json" 2>&1 | tee "$W/sdg_throughput.log"
   fi
-  # the SDG processes and the held-out SDG share the cores evenly
-  export OMP_NUM_THREADS=$(( CORES / (SDG_PROCS + 1) > 0 ? CORES / (SDG_PROCS + 1) : 1 ))
-  stamp "SDG: $SDG_PROCS processes x $OMP_NUM_THREADS threads, $SDG_MINUTES min, $SDG_STEPS teacher steps"
-  local pids=() r
-  for r in $(seq 0 $((SDG_PROCS - 1))); do
-    $PY -m lyra sdg "$W/sdg" --count 4000 --shard-size 8 --steps "$SDG_STEPS" --rank "$r" --store-plucker \
-      --world-size "$SDG_PROCS" --world-preset "$WORLD" --max-minutes "$SDG_MINUTES" --no-progress \
-      > "$W/sdg_rank$r.log" 2>&1 &
-    pids+=($!)
-  done
-  $PY -m lyra sdg "$W/val" --split val --count "$VAL_COUNT" --shard-size 8 --steps "$SDG_STEPS" --store-gt \
-    --world-preset "$WORLD" --no-progress > "$W/sdg_val.log" 2>&1
-  for r in "${pids[@]}"; do wait "$r"; done
-  wait "$build"
+  sdg_train_and_val
+  wait "$GSPLAT_PID"
   cat "$W"/sdg_rank*.log "$W/sdg_val.log" "$W/gsplat_build.log"
   stamp "SDG done: $(ls "$W"/sdg/shard-*.safetensors | wc -l) training shards"
   if [ "$WORLD" = tiny ]; then

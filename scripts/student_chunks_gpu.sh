@@ -25,7 +25,7 @@
 # Knobs: SDG_MINUTES (3.5), SDG_PROCS (4), SDG_STEPS (12), VAL_COUNT (24), CHUNK (8.0), BUDGET (15.0), BATCH (4),
 # LR (3e-4), THREADS (threads per trainer, 4), RESERVE (minutes of CHUNK kept for the export and its held-out
 # evaluation, 1.5). Needs CUDA, gsplat and diffusers. A CPU run checks the plumbing at
-# the micro size: WORLD=micro STAGES=<stage JSON> SDG_STEPS=2 VAL_COUNT=2 GSPLAT=0 ... (tests/scripts).
+# the micro size: WORLD=micro STAGES=<stage JSON> SDG_STEPS=2 VAL_COUNT=2 GSPLAT=0 ... (tests/distill/test_student_chunks_script.py).
 set -uo pipefail
 W=${1:?work dir}; R=${2:?results dir}
 mkdir -p "$W" "$R"
@@ -38,24 +38,13 @@ PY=${PYTHON:-python3}
 CORES=$(nproc)
 t0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - t0 )) s] $*"; }
+# shellcheck source=scripts/sdg_common.sh
+. "$(dirname "$0")/sdg_common.sh"
 
 sdg() {
-  [ "$GSPLAT" = 1 ] || echo "gsplat build skipped (GSPLAT=0)" > "$W/gsplat_build.log"
-  ( [ "$GSPLAT" = 1 ] && MAX_JOBS=$(( CORES / 4 > 0 ? CORES / 4 : 1 )) $PY -c \
-      "from gsplat.cuda._backend import _C; assert _C is not None; print('gsplat built')" \
-    > "$W/gsplat_build.log" 2>&1 ) &
-  local build=$! pids=() r
-  export OMP_NUM_THREADS=$(( CORES / (SDG_PROCS + 1) > 0 ? CORES / (SDG_PROCS + 1) : 1 ))
-  stamp "SDG: $SDG_PROCS processes x $OMP_NUM_THREADS threads, $SDG_MINUTES min, $SDG_STEPS teacher steps"
-  for r in $(seq 0 $((SDG_PROCS - 1))); do
-    $PY -m lyra sdg "$W/sdg" --count 4000 --shard-size 8 --steps "$SDG_STEPS" --rank "$r" --store-plucker \
-      --world-size "$SDG_PROCS" --world-preset "$WORLD" --max-minutes "$SDG_MINUTES" --no-progress > "$W/sdg_rank$r.log" 2>&1 &
-    pids+=($!)
-  done
-  $PY -m lyra sdg "$W/val" --split val --count "$VAL_COUNT" --shard-size 8 --steps "$SDG_STEPS" --store-gt \
-    --world-preset "$WORLD" --no-progress > "$W/sdg_val.log" 2>&1
-  for r in "${pids[@]}"; do wait "$r"; done
-  wait "$build"
+  gsplat_build_start
+  sdg_train_and_val
+  wait "$GSPLAT_PID"
   tail -n 2 "$W"/sdg_rank*.log "$W/sdg_val.log" "$W/gsplat_build.log"
   stamp "SDG done: $(ls "$W"/sdg/shard-*.safetensors 2>/dev/null | wc -l) training shards"
 }

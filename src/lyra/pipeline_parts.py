@@ -199,15 +199,13 @@ class StaticStudent:
         with self.meter.stage("plucker"), resident(self.encoder, self.on) as moved:
             plucker = plucker_of(cams.to(dev), self.encoder)
         self.transfer["plucker"] = moved.seconds
+        cams32 = Cameras(cams.K.float(), cams.c2w.float(), cams.width, cams.height)
         with self.meter.stage("student"), resident(self.model, self.on) as moved:
-            raw = decode(self.model, teacher_output.raw_latents,
-                         Cameras(cams.K.float(), cams.c2w.float(), cams.width, cams.height), plucker,
-                         self.single_view)
+            raw = decode(self.model, teacher_output.raw_latents, cams32, plucker, self.single_view)
             del plucker
         self.transfer["student"] = moved.seconds
         saturation = getattr(self.model, "scale_saturation", None)
-        self.at_scale_cap = (saturation(raw[None], Cameras(cams.K.float(), cams.c2w.float(), cams.width,
-                                                           cams.height).reshape(1, *cams.shape).to(raw.device))[0]
+        self.at_scale_cap = (saturation(raw[None], cams32.reshape(1, *cams.shape).to(raw.device))[0]
                              if callable(saturation) else None)
         (g,) = LatentDecoder.to_gaussians(raw[None], None)
         return g
@@ -215,15 +213,14 @@ class StaticStudent:
 
 def kept_fraction(gaussians: Gaussians, flags: Tensor | None, prune_ratio: float | None) -> float | None:
     """The fraction of ``flags`` (bool ``[N]``, one per Gaussian of ``gaussians``) among the Gaussians that
-    :func:`pruned_on_cpu` keeps (the same selection: the ``int(N · (1 − prune_ratio))`` most opaque); ``None``
-    without flags or Gaussians."""
+    :func:`pruned_on_cpu` keeps (:meth:`Gaussians.kept_indices`, the selection :meth:`Gaussians.prune` makes);
+    ``None`` without flags or Gaussians."""
     if flags is None or not len(gaussians):
         return None
     if flags.shape != (len(gaussians),):
         raise ValueError(f"{flags.shape[0] if flags.dim() else 0} flags for {len(gaussians)} Gaussians")
     if prune_ratio:
-        k = int(len(gaussians) * (1.0 - prune_ratio))
-        idx = torch.topk(gaussians.opacities.detach(), k, sorted=False).indices
+        idx = gaussians.kept_indices(1.0 - prune_ratio)
         flags = flags.to(idx.device)[idx]
     return float(flags.float().mean()) if flags.numel() else None
 

@@ -196,16 +196,20 @@ class Gaussians:
         return replace(self, quats=q)
 
     # ----------------------------------------------------------------- editing
+    def kept_indices(self, keep_ratio: float = 0.2) -> Tensor:
+        """Indices ``[k]`` (ascending) of the ``k = int(N · keep_ratio)`` Gaussians of highest opacity: what
+        :meth:`prune` keeps."""
+        if not 0.0 < keep_ratio <= 1.0:
+            raise ConfigError(f"keep_ratio must lie in (0, 1], got {keep_ratio}")
+        k = int(len(self) * keep_ratio)
+        return torch.topk(self.opacities.detach(), k, sorted=False).indices.sort().values
+
     def prune(self, keep_ratio: float = 0.2) -> Gaussians:
         """Keep the ``int(N · keep_ratio)`` Gaussians of highest opacity (Lyra keeps 20 %).
 
         The kept Gaussians stay in their original order.
         """
-        if not 0.0 < keep_ratio <= 1.0:
-            raise ConfigError(f"keep_ratio must lie in (0, 1], got {keep_ratio}")
-        k = int(len(self) * keep_ratio)
-        idx = torch.topk(self.opacities, k, sorted=False).indices.sort().values
-        return self[idx]
+        return self[self.kept_indices(keep_ratio)]
 
     def prune_by_opacity(self, threshold: float) -> Gaussians:
         """Drop Gaussians with opacity below ``threshold``."""

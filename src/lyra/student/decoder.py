@@ -474,26 +474,28 @@ class LatentDecoder(nn.Module):
         B = pitch.shape[0]
         return pitch[..., None, None].expand(*pitch.shape, h, w).reshape(B, -1, 1)
 
-    def scale_saturation(self, raw: Tensor, cameras: Cameras) -> Tensor:
-        """Which Gaussians of a forward pass sit at the scale cap: bool ``[B, N]`` (largest scale within 0.1 % of
-        :meth:`GaussianActivations.scale_limit`), for ``raw`` ``[B, N, 14]`` of :meth:`forward` and its
-        ``cameras`` ``[B, V, T]``."""
+    def cell_footprint(self, raw: Tensor, cameras: Cameras) -> Tensor:
+        """The footprint ``ρ·d`` of each Gaussian's latent cell, ``[B, N]`` (scene units): the distance of its centre
+        from its frame's camera times that ray's :meth:`ray_pitch`; for ``raw`` ``[B, N, 14]`` of :meth:`forward`
+        and its ``cameras`` ``[B, V, T]``."""
         B, N = raw.shape[:2]
         V, T = cameras.shape[1:]
         s = self.config.spatial_compression
         h, w = cameras.height // s, cameras.width // s
         if N != V * T * h * w:
             raise ValueError(f"raw holds {N} Gaussians; cameras [{B}, {V}, {T}] at {h}x{w} cells make {V * T * h * w}")
-        smax = raw[..., 4:7].float().amax(dim=-1)
-        if self.activations.footprint:
-            o = cameras.centers.float().to(raw.device)  # [B, V, T, 3]
-            o = o[..., None, None, :].expand(B, V, T, h, w, 3).reshape(B, N, 3)
-            dist = (raw[..., :3].float() - o).norm(dim=-1)
-            unit = dist * self.ray_pitch(cameras, h, w).to(raw.device)[..., 0]
-            limit = self.activations.scale_limit(unit)
-        else:
-            limit = self.activations.scale_limit()
-        return smax >= limit * (1 - 1e-3)
+        o = cameras.centers.float().to(raw.device)  # [B, V, T, 3]
+        o = o[..., None, None, :].expand(B, V, T, h, w, 3).reshape(B, N, 3)
+        dist = (raw[..., :3].float() - o).norm(dim=-1)
+        return dist * self.ray_pitch(cameras, h, w).to(raw.device)[..., 0]
+
+    def scale_saturation(self, raw: Tensor, cameras: Cameras) -> Tensor:
+        """Which Gaussians of a forward pass sit at the scale cap: bool ``[B, N]`` (largest scale within 0.1 % of
+        :meth:`GaussianActivations.scale_limit`), for ``raw`` ``[B, N, 14]`` of :meth:`forward` and its
+        ``cameras`` ``[B, V, T]``."""
+        unit = self.cell_footprint(raw, cameras)  # also checks that raw and cameras belong together
+        limit = self.activations.scale_limit(unit if self.activations.footprint else None)
+        return raw[..., 4:7].float().amax(dim=-1) >= limit * (1 - 1e-3)
 
     def rays(self, cameras: Cameras, B: int, V: int, t: int, h: int, w: int) -> tuple[Tensor, Tensor]:
         """Unit rays at latent resolution for every decoded frame: origins, directions ``[B, V·T·h·w, 3]``."""

@@ -168,6 +168,21 @@ def light_frames(light: Tensor) -> Tensor:
     return torch.cat([L, u, v, light[:, 20:23], light[:, 23:24], light[:, 24:25]], 1)
 
 
+def add_point_lights(lum: Tensor, points: Tensor, p: Tensor, n: Tensor) -> Tensor:
+    """``lum`` ``[3, N]`` plus the diffuse light of the scene's point lights at points ``p`` ``[3, N]`` with normals
+    ``n`` ``[3, N]``. ``points`` ``[L, 13]`` in :data:`lyra.world.scene.POINT_DIM`'s layout (position 3 | colour 3 |
+    radius 1 | region box min 3 | max 3); a light reaches only the points inside its box, falling off as
+    ``1 / (1 + d²/r²)``. Shared by the classic and the photo style's shading."""
+    for li in range(points.shape[0]):
+        pl = points[li]
+        vec = pl[0:3] - p
+        dist2 = vec[0] * vec[0] + vec[1] * vec[1] + vec[2] * vec[2]
+        ndp = (n[0] * vec[0] + n[1] * vec[1] + n[2] * vec[2]).clamp_min(0) * torch.rsqrt(dist2 + 1e-12)
+        region = ((p > pl[7:10]) & (p < pl[10:13])).all(0).to(p.dtype)
+        lum = lum + pl[3:6] * (ndp / (1 + dist2 / (pl[6] * pl[6])) * region)
+    return lum
+
+
 @kernel
 def _illuminate(rgb: Tensor, p: Tensor, n: Tensor, light: Tensor, lit: Tensor, emission: Tensor,
                 points: Tensor) -> Tensor:
@@ -180,13 +195,7 @@ def _illuminate(rgb: Tensor, p: Tensor, n: Tensor, light: Tensor, lit: Tensor, e
     ndl = (n[0] * L[0] + n[1] * L[1] + n[2] * L[2]).clamp_min(0)
     hemi = 0.5 - 0.5 * n[1]
     lum = torch.lerp(light[9:12], light[6:9], hemi) + light[3:6] * (ndl * lit)
-    for li in range(points.shape[0]):
-        pl = points[li]
-        vec = pl[0:3] - p
-        dist2 = vec[0] * vec[0] + vec[1] * vec[1] + vec[2] * vec[2]
-        ndp = (n[0] * vec[0] + n[1] * vec[1] + n[2] * vec[2]).clamp_min(0) * torch.rsqrt(dist2 + 1e-12)
-        region = ((p > pl[7:10]) & (p < pl[10:13])).all(0).to(p.dtype)
-        lum = lum + pl[3:6] * (ndp / (1 + dist2 / (pl[6] * pl[6])) * region)
+    lum = add_point_lights(lum, points, p, n)
     out = rgb * (lum + emission)
     # haze by distance from a fixed world point (view independent)
     rel = p - light[15:18]

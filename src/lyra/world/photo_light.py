@@ -31,7 +31,16 @@ import torch
 from torch import Tensor
 
 from lyra.world._compile import kernel
-from lyra.world.lighting import ShadowMaps, _depth_maps, _lookup, light_frames, map_coords, pcf, scene_params
+from lyra.world.lighting import (
+    ShadowMaps,
+    _depth_maps,
+    _lookup,
+    add_point_lights,
+    light_frames,
+    map_coords,
+    pcf,
+    scene_params,
+)
 from lyra.world.photo_textures import image_sky
 from lyra.world.raycast import Surface, Views
 from lyra.world.scene import SceneBatch
@@ -152,13 +161,7 @@ def _illuminate_photo(rgb: Tensor, p: Tensor, n: Tensor, view: Tensor, light: Te
     ground = light[9:12] + bounce
     amb = torch.lerp(ground, light[6:9], hemi) * v_eff + bounce * (1 - v_eff)
     lum = amb + sun * (ndl * lit)
-    for li in range(points.shape[0]):
-        pl = points[li]
-        vec = pl[0:3] - p
-        dist2 = vec[0] * vec[0] + vec[1] * vec[1] + vec[2] * vec[2]
-        ndp = (n[0] * vec[0] + n[1] * vec[1] + n[2] * vec[2]).clamp_min(0) * torch.rsqrt(dist2 + 1e-12)
-        region = ((p > pl[7:10]) & (p < pl[10:13])).all(0).to(p.dtype)
-        lum = lum + pl[3:6] * (ndp / (1 + dist2 / (pl[6] * pl[6])) * region)
+    lum = add_point_lights(lum, points, p, n)
     out = rgb * (lum + emission)
     # specular: Schlick Fresnel, Blinn-Phong sun highlight, ambient reflection
     ndv = (n[0] * view[0] + n[1] * view[1] + n[2] * view[2]).clamp(0.0, 1.0)
