@@ -43,7 +43,8 @@ def test_world_table_closed_forms():
     warped = torch.where(mask[:, :, None], gt, torch.zeros(()))
     teacher = gt + 0.1
     table, frames = world_table(teacher, warped, mask, gt, gt)
-    assert set(table) == {"input", "near", "far"} and set(frames) == {"teacher", "filled_warp", "warp", "ceiling"}
+    assert set(table) == {"input", "near", "far"}
+    assert set(frames) == {"teacher", "composite", "filled_warp", "warp", "ceiling"}
     far = table["far"]
     # the ceiling equal to GT: SSIM 1, no finite PSNR; a constant offset c: PSNR −20·log10(c) everywhere
     assert far["ceiling"]["ssim"] == pytest.approx(1.0) and far["ceiling"]["psnr_visible"] == math.inf
@@ -60,6 +61,10 @@ def test_world_table_closed_forms():
     # the filled warp keeps the visible pixels and fills the holes with image content (not white)
     assert far["filled_warp"]["psnr_visible"] > 45
     assert far["filled_warp"]["psnr_disoccluded"] > far["warp"]["psnr_disoccluded"]
+    # the composite: the warp where it sees (exact here), the teacher in the holes
+    assert far["composite"]["psnr_visible"] == math.inf
+    assert far["composite"]["psnr_disoccluded"] == pytest.approx(20.0, abs=1e-3)
+    assert torch.equal(frames["composite"][:, 1:, :, 12:], teacher[:, 1:, :, 12:])
     # the input view has no holes: no disoccluded keys there
     assert "psnr_disoccluded" not in table["input"]["teacher"]
     # no holes at all: disoccluded values are NaN, not errors

@@ -148,7 +148,7 @@ def test_training_script_resume_and_export(tmp_path):
     rows = (out / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows] == ["step", "1", "2", "3"]
     tok = Tokenizer.from_pretrained(out / "export")
-    assert tok.config.latents_std is not None and len(tok.config.latents_std) == 256
+    assert tok.config.latents_std is not None and len(tok.config.latents_std) == 16 * tok.latent_channels
     rec = json.loads((out / "export" / "training_record.json").read_text())
     assert rec["steps"] == 3 and rec["complete"] and rec["data"]["source"] == "synthetic"
     assert len(rec["test"]["psnr_per_frame"]) == 9 and rec["test"]["videos"] == 6

@@ -9,6 +9,8 @@ evaluator shares, overall, on the pixels the warp sees (``psnr_visible``) and on
 warp has no data). Systems:
 
 * **teacher** — the decoded frames;
+* **composite** — the warp where it has data, the teacher's frames in the holes (what ``lyra sdg --composite``
+  gives the student as targets);
 * **filled warp** — the teacher's own warped input with its holes inpainted by OpenCV Telea
   (:func:`lyra.eval.baselines.inpaint_holes`);
 * **warp-only** — the same warp with white holes;
@@ -66,14 +68,15 @@ def teacher_metrics(teacher: Tensor, warped: Tensor, gt: Tensor, warp_mask: Tens
 
 
 #: The compared systems (JSON key → name in the reports), in table order.
-SYSTEMS = {"teacher": "teacher", "filled_warp": "filled warp", "warp": "warp-only", "ceiling": "tokenizer ceiling"}
+SYSTEMS = {"teacher": "teacher", "composite": "composite", "filled_warp": "filled warp", "warp": "warp-only",
+           "ceiling": "tokenizer ceiling"}
 #: The contact sheet's columns.
-SHEET_COLUMNS = ("input", "teacher", "filled warp", "warp-only", "ceiling", "ground truth")
+SHEET_COLUMNS = ("input", "teacher", "composite", "filled warp", "warp-only", "ceiling", "ground truth")
 
 
 def world_table(teacher: Tensor, warped: Tensor, warp_mask: Tensor, gt: Tensor, ceiling: Tensor,
                 input_image: Tensor | None = None, lpips: Any = None) -> tuple[Table, dict[str, Tensor]]:
-    """One world's metric table (:func:`lyra.eval.groups.group_metrics`) of the four systems.
+    """One world's metric table (:func:`lyra.eval.groups.group_metrics`) of the five systems.
 
     Args:
         teacher, warped, gt, ceiling: ``[V, T, 3, H, W]`` in [0, 1] (``warped``: the teacher's warped input, any
@@ -87,7 +90,8 @@ def world_table(teacher: Tensor, warped: Tensor, warp_mask: Tensor, gt: Tensor, 
     """
     holes = ~warp_mask.bool().cpu()
     w = warped.float().cpu().clamp(0, 1)
-    frames = {"teacher": teacher.float().cpu(), "filled_warp": inpaint_holes(w, holes),
+    t = teacher.float().cpu()
+    frames = {"teacher": t, "composite": torch.where(holes[:, :, None], t, w), "filled_warp": inpaint_holes(w, holes),
               "warp": torch.where(holes[:, :, None], torch.ones(()), w), "ceiling": ceiling.float().cpu()}
     table = group_metrics({k: Views(v) for k, v in frames.items()}, gt.float().cpu(), holes=holes,
                           input_image=None if input_image is None else input_image.float().cpu(), lpips=lpips)
@@ -113,7 +117,8 @@ def markdown_report(result: dict[str, Any]) -> str:
         f"seed {s['seed']}; world preset `{s['world_preset']}` ({s['frames']} frames × {s['height']} × {s['width']}), "
         f"test seeds {s['seeds'][0]}–{s['seeds'][-1]}; {s['device']}, {s['date']}. Command: `{s['command']}`.",
         "",
-        "Systems: **teacher** — the decoded frames; **filled warp** — the teacher's warped input with its holes "
+        "Systems: **teacher** — the decoded frames; **composite** — the warp where it has data, the teacher in the "
+        "holes (the SDG targets of `lyra sdg --composite`); **filled warp** — the teacher's warped input with its holes "
         "inpainted by OpenCV Telea; **warp-only** — the same warp, white holes; **tokenizer ceiling** — the ground "
         "truth encoded and decoded by the tokenizer, the best a teacher decoded through it can reach.",
         "",

@@ -1,27 +1,26 @@
-"""Configurations of the video tokenizer (diffusers ``AutoencoderKLCosmos`` keyword arguments).
-
-All presets compress 8× in time (causally: ``T = 1 + 8k`` frames → ``1 + k`` latent frames), 8×8 in
-space, to 16 latent channels, with the same block design (Haar patching 4×4×4, factorised causal
-convolutions, one spatial + one causal temporal attention in the middle blocks).
+"""Configurations of the video tokenizer (model keyword arguments; ``_class_name`` names the model class).
 
 ``official``
     Cosmos-Tokenize1-CV8x8x8-720p (GEN3C's and Lyra's tokenizer), as diffusers ships it for
-    ``nvidia/Cosmos-1.0-Tokenizer-CV8x8x8``: base width 128, multipliers (2, 4, 4), attention at
-    resolution 32 of 1024 (never reached at 8× compression, so only the middle blocks attend),
-    2 residual blocks per level (3 in the decoder). The cosmos-predict1 network config
-    ``continuous_video_8x8x8_720p`` is the same network. 105 M parameters.
+    ``nvidia/Cosmos-1.0-Tokenizer-CV8x8x8`` (``AutoencoderKLCosmos``): 8× in time (causally: ``T = 1 + 8k`` frames
+    → ``1 + k`` latent frames), 8×8 in space, 16 channels; base width 128, multipliers (2, 4, 4), attention at
+    resolution 32 of 1024 (never reached at 8× compression, so only the middle blocks attend), 2 residual blocks
+    per level (3 in the decoder). The cosmos-predict1 network config ``continuous_video_8x8x8_720p`` is the same
+    network. 105 M parameters.
 ``tiny``
-    Small enough for CPU inference and ≤ 8 MB in fp16 (3.9 M parameters): narrower encoder and a
-    somewhat wider decoder (decoding detail needs more capacity than encoding it), one residual block
-    per level, no attention outside the middle blocks. Trained here on procedural worlds.
+    lyra's block code (:class:`lyra.tokenizer.block_code.BlockCodeAutoencoder`, issue 18): the same causal
+    8 × 8 × 8 layout with **96** channels; the encoder is a fixed PCA transform of pixel blocks fitted on training
+    worlds, the decoder a learned linear map plus a small refinement CNN. Cheaper on the CPU than the Cosmos
+    network and better (docs/benchmarks.md, "Tokenizer"). Trained here on procedural worlds.
+``tiny_cosmos``
+    The earlier tiny tokenizer: the Cosmos CV8x8x8 design at 3.9 M parameters (narrower encoder, somewhat wider
+    decoder, one residual block per level, no attention outside the middle blocks), 16 channels. Kept for the
+    models still trained on its latents (the shipped dynamic teacher and student).
 ``tiny_v2``
-    The ``tiny`` network, fine-tuned from its weights with a colour augmentation (hue rotation and
-    saturation gain) so that saturated colours survive a round trip. A separate weights folder: the
-    shipped teacher and students read ``tiny`` latents until they are retrained on ``tiny_v2``.
+    The ``tiny_cosmos`` network fine-tuned with a colour augmentation (not shipped: pass its folder).
 
-The latent statistics (``latents_mean`` / ``latents_std``: 16 channels × 16 latent frames,
-channel-major, as in Cosmos' ``mean_std.pt``) travel in the model config; a tokenizer trained here gets
-its own from its training data.
+The latent statistics (``latents_mean`` / ``latents_std``: C channels × 16 latent frames, channel-major, as in
+Cosmos' ``mean_std.pt``) travel in the model config; a tokenizer trained here gets its own from its training data.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from typing import Any
 
 from lyra.errors import ConfigError
 
-#: Latent channels, temporal and spatial compression: fixed by the Cosmos CV8x8x8 design.
+#: Latent channels, temporal and spatial compression of the Cosmos CV8x8x8 design (the official tokenizer).
 LATENT_CHANNELS = 16
 TEMPORAL_COMPRESSION = 8
 SPATIAL_COMPRESSION = 8
@@ -58,7 +57,7 @@ OFFICIAL: dict[str, Any] = {
     "num_layers": 2,
 }
 
-TINY: dict[str, Any] = {
+TINY_COSMOS: dict[str, Any] = {
     **_COMMON,
     "encoder_block_out_channels": (32, 64, 96, 96),
     "decode_block_out_channels": (48, 96, 128, 128),
@@ -66,12 +65,24 @@ TINY: dict[str, Any] = {
     "num_layers": 1,
 }
 
-#: ``tiny_v2``: the ``tiny`` network (same CV8x8x8 latents, 16 channels, same size and CPU cost), fine-tuned from
-#: the ``tiny`` weights with saturated-colour augmentation (issue 18); shipped in ``weights/tokenizer_tiny_v2``
-#: beside ``tiny``, which the shipped teacher and students still read. See docs/benchmarks.md for what was measured.
-TINY_V2: dict[str, Any] = copy.deepcopy(TINY)
+#: ``tiny_v2``: the ``tiny_cosmos`` network fine-tuned with saturated-colour augmentation (not shipped).
+TINY_V2: dict[str, Any] = copy.deepcopy(TINY_COSMOS)
 
-PRESETS: dict[str, dict[str, Any]] = {"tiny": TINY, "official": OFFICIAL, "tiny_v2": TINY_V2}
+#: ``tiny``: the block code (96 channels, 8 × 8 × 8; 32-channel refinement at 1/4 resolution, 2 residual blocks).
+TINY: dict[str, Any] = {
+    "_class_name": "BlockCodeAutoencoder",
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 96,
+    "temporal_compression_ratio": TEMPORAL_COMPRESSION,
+    "spatial_compression_ratio": SPATIAL_COMPRESSION,
+    "refine_channels": 32,
+    "refine_blocks": 2,
+    "refine_stride": 4,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {"tiny": TINY, "official": OFFICIAL, "tiny_cosmos": TINY_COSMOS,
+                                      "tiny_v2": TINY_V2}
 
 
 def preset_config(name: str) -> dict[str, Any]:

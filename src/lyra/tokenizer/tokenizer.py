@@ -62,8 +62,19 @@ OFFICIAL_HELP = (
 )
 
 
-def _diffusers_cls() -> type:
+#: The model classes a tokenizer folder may hold (``_class_name`` of its config.json).
+MODEL_CLASSES = ("AutoencoderKLCosmos", "BlockCodeAutoencoder")
+
+
+def _diffusers_cls(class_name: str = "AutoencoderKLCosmos") -> type:
+    """The model class of a tokenizer config: diffusers' Cosmos network or lyra's block code."""
+    if class_name not in MODEL_CLASSES:
+        raise WeightsError(f"a tokenizer folder holds one of {', '.join(MODEL_CLASSES)}, not a {class_name}")
     try:
+        if class_name == "BlockCodeAutoencoder":
+            from lyra.tokenizer.block_code import BlockCodeAutoencoder
+
+            return BlockCodeAutoencoder
         from diffusers import AutoencoderKLCosmos
     except ImportError as e:  # pragma: no cover - diffusers is a declared dependency
         raise WeightsError("the tokenizer needs the 'diffusers' package (pip install 'diffusers>=0.35')") from e
@@ -106,20 +117,23 @@ def preset_weights_path(name: str) -> Path | None:
 
 
 class Tokenizer(nn.Module):
-    """Causal video tokenizer (Cosmos design via diffusers), by default CV8x8x8: 8× time, 8×8 space, 16 channels.
+    """Causal video tokenizer: ``C`` latent channels, ``c_t``× in time, ``c_s × c_s`` in space.
 
     The latent channels and the compression factors come from the model's config (``latent_channels``,
-    ``temporal_compression_ratio``, ``spatial_compression_ratio``): the shipped ``tiny`` and the
-    ``official`` presets are CV8x8x8; ``tiny_v2`` is too (see :mod:`lyra.tokenizer.presets`). The
-    teacher and students are built for CV8x8x8 latents with 16 channels.
+    ``temporal_compression_ratio``, ``spatial_compression_ratio``). ``official`` is Cosmos CV8x8x8 (16 channels,
+    diffusers' ``AutoencoderKLCosmos``); ``tiny`` is lyra's block code (96 channels, 8 × 8 × 8,
+    :class:`~lyra.tokenizer.block_code.BlockCodeAutoencoder`); ``tiny_cosmos`` is the earlier tiny Cosmos network
+    (16 channels; see :mod:`lyra.tokenizer.presets`). A teacher or student reads the latents of the tokenizer it
+    was trained with.
 
     Args:
-        vae: a diffusers ``AutoencoderKLCosmos`` (compression factors powers of two, at least its patch size).
+        vae: a diffusers ``AutoencoderKLCosmos`` or a ``BlockCodeAutoencoder`` (compression factors powers of two,
+            at least its patch size).
         max_batch: videos per forward pass (encode/decode run the batch in chunks of this size to
             bound memory); ``None`` runs the whole batch at once.
-        chunk_elements: ``None`` (default): diffusers' plain forward. Else every layer runs over chunks of at
-            most about this many elements (:class:`~lyra.tokenizer.chunked.ChunkedCosmos`): bounded memory,
-            same result up to float rounding. See :meth:`set_chunking`.
+        chunk_elements: ``None`` (default): the plain forward. Else, for the Cosmos network, every layer runs over
+            chunks of at most about this many elements (:class:`~lyra.tokenizer.chunked.ChunkedCosmos`): bounded
+            memory, same result up to float rounding (the block code ignores it). See :meth:`set_chunking`.
     """
 
     def __init__(self, vae: nn.Module, max_batch: int | None = None, chunk_elements: int | None = None) -> None:
@@ -150,14 +164,14 @@ class Tokenizer(nn.Module):
         Without ``latents_mean``/``latents_std`` in the config the statistics are mean 0, std 1.
         Build it under ``torch.device("meta")`` to count parameters without memory.
         """
-        kwargs = preset_config(config) if isinstance(config, str) else {
-            k: v for k, v in dict(config).items() if not k.startswith("_")  # diffusers' bookkeeping keys
-        }
+        raw = preset_config(config) if isinstance(config, str) else dict(config)
+        class_name = raw.get("_class_name", "AutoencoderKLCosmos")
+        kwargs = {k: v for k, v in raw.items() if not k.startswith("_")}  # diffusers' bookkeeping keys
         kwargs.setdefault("latents_mean", None)
         kwargs.setdefault("latents_std", None)
         kwargs.update(overrides)
         try:
-            vae = _diffusers_cls()(**kwargs)
+            vae = _diffusers_cls(class_name)(**kwargs)
         except TypeError as e:
             raise ConfigError(f"invalid tokenizer config: {e}") from e
         return cls(vae, max_batch=max_batch)
@@ -181,9 +195,10 @@ class Tokenizer(nn.Module):
             config = json.loads((folder / CONFIG_NAME).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise WeightsError(f"{folder / CONFIG_NAME}: unreadable config ({e})") from e
-        if config.get("_class_name", "AutoencoderKLCosmos") != "AutoencoderKLCosmos":
-            raise WeightsError(f"{folder}: holds a {config['_class_name']}, not an AutoencoderKLCosmos")
-        vae = _load_strict(folder, dtype)
+        class_name = config.get("_class_name", "AutoencoderKLCosmos")
+        if class_name not in MODEL_CLASSES:
+            raise WeightsError(f"{folder}: holds a {class_name}, not a tokenizer ({' or '.join(MODEL_CLASSES)})")
+        vae = _load_strict(folder, dtype, class_name)
         tok = cls(vae, max_batch=max_batch)
         tok.eval().requires_grad_(False)
         if device is not None:
@@ -257,8 +272,17 @@ class Tokenizer(nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.vae.parameters()).dtype
 
+    @property
+    def is_cosmos(self) -> bool:
+        """Whether the model is diffusers' Cosmos network (else lyra's block code, whose encoder is frozen)."""
+        return type(self.vae).__name__ == "AutoencoderKLCosmos"
+
     def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.vae.parameters())
+        """Learned parameters, plus the block code's fitted encoder (its persistent buffers)."""
+        n = sum(p.numel() for p in self.vae.parameters())
+        if not self.is_cosmos:
+            n += sum(b.numel() for b in self.vae.buffers())
+        return n
 
     @staticmethod
     def latent_shape(num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
@@ -323,14 +347,14 @@ class Tokenizer(nn.Module):
         return out[0] if len(out) == 1 else torch.cat(out, dim=0)
 
     def _encode_batch(self, x: Tensor) -> Tensor:
-        if self.chunk_elements is not None:
+        if self.chunk_elements is not None and self.is_cosmos:
             from lyra.tokenizer.chunked import ChunkedCosmos
 
             return ChunkedCosmos(self.vae, self.chunk_elements).encode(x).float()
         return self.vae.encode(x).latent_dist.mode().float()
 
     def _decode_batch(self, z: Tensor) -> Tensor:
-        if self.chunk_elements is not None:
+        if self.chunk_elements is not None and self.is_cosmos:
             from lyra.tokenizer.chunked import ChunkedCosmos
 
             return ChunkedCosmos(self.vae, self.chunk_elements).decode(z).float()
@@ -446,12 +470,12 @@ def _read_state_dict_unchecked(folder: Path) -> dict[str, Tensor]:
     raise WeightsError(f"{folder}: no weights file ({WEIGHTS_NAME})")
 
 
-def _load_strict(folder: Path, dtype: torch.dtype | None) -> nn.Module:
-    """Build the model from ``config.json`` and load *every* parameter (diffusers would silently leave
-    missing ones randomly initialised)."""
+def _load_strict(folder: Path, dtype: torch.dtype | None, class_name: str = "AutoencoderKLCosmos") -> nn.Module:
+    """Build the model from ``config.json`` and load *every* parameter and persistent buffer (diffusers would
+    silently leave missing ones randomly initialised)."""
     from accelerate import init_empty_weights
 
-    cls = _diffusers_cls()
+    cls = _diffusers_cls(class_name)
     try:
         with _quiet_diffusers():
             config = cls.load_config(folder)

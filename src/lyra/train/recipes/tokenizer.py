@@ -237,7 +237,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--eval-every", type=int, default=0, help="steps between quick evaluations (0: none)")
     p.add_argument("--test-worlds", type=int, default=16, help="held-out test worlds (6 videos each) for the record")
-    p.add_argument("--stats-batches", type=int, default=8, help="training batches for the latent statistics")
+    p.add_argument("--stats-batches", type=int, default=8,
+                   help="training batches for the latent statistics (Cosmos network; the block code keeps the "
+                   "statistics of its fit)")
+    p.add_argument("--fit-only", action="store_true",
+                   help="block code from scratch: fit the PCA encoder, export it with the exact linear decoder and "
+                   "its held-out test, and stop (no training; a later run trains the decoder with --init-from)")
+    p.add_argument("--fit-batches", type=int, default=24,
+                   help="block code from scratch: training batches whose blocks the PCA encoder is fitted on "
+                   "before the decoder trains")
     p.add_argument("--export-to", default=None, metavar="DIR", help="export folder (default OUT/export)")
     p.add_argument("--no-export", action="store_true", help="skip the export at the end of this invocation")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
@@ -259,7 +267,7 @@ def _model_config(spec: str) -> dict[str, Any]:
         cfg = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: invalid JSON ({e})") from e
-    return {k: v for k, v in cfg.items() if not k.startswith("_")}
+    return {k: v for k, v in cfg.items() if not k.startswith("_") or k == "_class_name"}
 
 
 def _resolve_source(choice: str) -> str:
@@ -294,14 +302,13 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         tokenizer = Tokenizer.from_pretrained(args.init_from)
         tokenizer.requires_grad_(True).train()
         model_cfg = {k: v for k, v in dict(tokenizer.vae.config).items()
-                     if not k.startswith("_") and k not in ("latents_mean", "latents_std")}
+                     if (not k.startswith("_") or k == "_class_name") and k not in ("latents_mean", "latents_std")}
         print(f"initial weights: {args.init_from} ({tokenizer.num_parameters() / 1e6:.2f} M parameters; "
               "--config is not read)", flush=True)
     else:
         model_cfg = _model_config(args.config)
         tokenizer = Tokenizer.from_config(model_cfg)
     vae = tokenizer.vae
-    model: nn.Module = torch.compile(vae) if (args.compile and cuda) else vae
 
     workers = args.world_workers if args.world_workers is not None else (6 if cuda else 0)
     data = VideoBatches(source=source, batch_size=batch_size, frames=args.frames, height=height, width=width,
@@ -330,6 +337,30 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     def loss_fn(m: nn.Module, batch: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return reconstruction_loss(m, batch, grad_weight)
 
+    fit_report = None
+    resuming = bool(args.resume and list_checkpoints(rr.out / "checkpoints"))
+    if not tokenizer.is_cosmos and not args.init_from and not resuming:
+        # the block code's encoder: PCA of the blocks of the first training batches, then frozen
+        from lyra.tokenizer.block_code import fit_block_code
+
+        tokenizer.to(device)
+        fit_report = fit_block_code(vae, (data(k) for k in range(args.fit_batches)))
+        print(f"block code fitted on {args.fit_batches} batches: {fit_report}", flush=True)
+
+    def test(reloaded: Tokenizer) -> dict[str, Any]:
+        vids, desc = eval_videos(source, args.test_worlds if source == "world" else 6 * args.test_worlds,
+                                 args.frames, height, width, device, args.world_preset, workers=workers)
+        measured = {**desc, **evaluate_reconstruction(reloaded, vids), "precision": "fp16 weights, fp32 compute"}
+        measured.pop("videos", None)
+        measured["videos"] = desc["videos"]
+        patches_ok = height >= 96 and width >= 192  # smaller frames leave no patch interiors
+        return {"test": measured,
+                "test_colour_patches": (evaluate_colour_patches(reloaded, args.frames, height, width) if patches_ok
+                                        else {"skipped": f"frames of {height}x{width} are below 96x192"})}
+
+    if args.fit_only:
+        return _export_fit_only(args, rr, tokenizer, fit_report, source, test)
+    model: nn.Module = torch.compile(vae) if (args.compile and cuda) else vae
     batches = IndexedBatches(data)
     trainer = Trainer(model, loss_fn, batches, cfg, eval_fn=eval_fn, eval_every=args.eval_every or None)
     if args.time_budget is not None and (args.resume is None or not list_checkpoints(rr.out / "checkpoints")):
@@ -344,20 +375,29 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     # ---- export: EMA weights (if any), latent statistics from training videos, test metrics
     final = Tokenizer(vae)
     if trainer.ema is not None:
-        final = Tokenizer.from_config(dict(vae.config))
+        final = Tokenizer(type(vae).from_config(vae.config))  # the same class and architecture
         final_weights(trainer, final.vae, vae.state_dict())  # the uncompiled module's weights, the EMA copied in
     final.to(device).eval().requires_grad_(False)
-    # Statistics from the next training batches (the worlds of the current pool, already rendered).
     first = batches.counter
-    data.workers = 0  # a refresh or two at most: prepare those worlds inline
-    mean, std = latent_statistics(final, (data(first + k) for k in range(args.stats_batches)))
-    mean16, std16 = stats_to_frames(mean, std, STAT_FRAMES)
-    final.set_latent_stats(mean16, std16)
+    if final.is_cosmos:  # statistics from the next training batches (the worlds of the current pool, rendered)
+        data.workers = 0  # a refresh or two at most: prepare those worlds inline
+        mean, std = latent_statistics(final, (data(first + k) for k in range(args.stats_batches)))
+        mean16, std16 = stats_to_frames(mean, std, STAT_FRAMES)
+        final.set_latent_stats(mean16, std16)
+        stats_note = (f"latents_mean/std: {final.latent_channels} channels x 16 latent frames, channel-major; frames "
+                      f"measured: {mean.shape[1]}, later frames = average of measured frames 1..; from training "
+                      f"batches {first}..{first + args.stats_batches - 1} ({batch_size} videos each)")
+    else:  # the block code's encoder is frozen: its statistics are those of its fit (teachers trained on them)
+        if final.config.latents_std is None:  # a resumed fresh fit: the statistics of its (saved) fit
+            final.set_latent_stats(*final.vae.code_statistics(STAT_FRAMES))
+        stats_note = ("latents_mean/std: those of the block code's PCA fit (mean 0, one std for all channels per "
+                      "latent-frame kind), unchanged by training: the encoder is frozen")
+    kind = ("diffusers AutoencoderKLCosmos, Cosmos design" if final.is_cosmos
+            else "lyra BlockCodeAutoencoder: PCA block encoder (frozen) + learned decoder")
     record = training_record(
         rr, trainer, result,
-        "lyra tokenizer (diffusers AutoencoderKLCosmos, Cosmos design, "
-        f"{final.latent_channels} channels, {final.temporal_compression}x{final.spatial_compression}x"
-        f"{final.spatial_compression})", final.num_parameters(), {
+        f"lyra tokenizer ({kind}, {final.latent_channels} channels, {final.temporal_compression}x"
+        f"{final.spatial_compression}x{final.spatial_compression})", final.num_parameters(), {
             "config": f"the architecture of {args.init_from}" if args.init_from else args.config,
             "model_config": model_cfg,
             "batch_size": batch_size,
@@ -378,25 +418,10 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                 ) if source == "world" else "synthetic_videos(mix_seed(seed, batch_index, 2), ...)",
                 "dynamic_fraction": args.dynamic_fraction if source == "world" else None,
                 "colour_aug": args.colour_aug,
-                "latent_stats_from": f"training batches {first}..{first + args.stats_batches - 1} "
-                                     f"({batch_size} videos each)",
             },
-            "latent_stats_note": (
-                "latents_mean/std: 16 channels x 16 latent frames, channel-major; frames measured: "
-                f"{mean.shape[1]}, later frames = average of measured frames 1.."
-            ),
+            "block_code_fit": fit_report,
+            "latent_stats_note": stats_note,
         }, versions=("diffusers", "accelerate"))
-
-    def test(reloaded: Tokenizer) -> dict[str, Any]:
-        vids, desc = eval_videos(source, args.test_worlds if source == "world" else 6 * args.test_worlds,
-                                 args.frames, height, width, device, args.world_preset, workers=workers)
-        measured = {**desc, **evaluate_reconstruction(reloaded, vids), "precision": "fp16 weights, fp32 compute"}
-        measured.pop("videos", None)
-        measured["videos"] = desc["videos"]
-        patches_ok = height >= 96 and width >= 192  # smaller frames leave no patch interiors
-        return {"test": measured,
-                "test_colour_patches": (evaluate_colour_patches(reloaded, args.frames, height, width) if patches_ok
-                                        else {"skipped": f"frames of {height}x{width} are below 96x192"})}
 
     # the weights first: the evaluation reads them back as users do
     export_and_test(record, lambda rec: export(final, export_dir, rec),
@@ -408,6 +433,44 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
           f"(first frame {t['psnr_first_frame']:.2f}, others {t['psnr_other_frames']:.2f}), SSIM {t['ssim']:.4f}, "
           f"ΔE00 {t['delta_e2000']:.2f}; colour patches ΔE00 {patch_de:.2f}",
           flush=True)
+    return 0
+
+
+def _export_fit_only(args: argparse.Namespace, rr: Any, tokenizer: Tokenizer, fit_report: dict[str, float] | None,
+                     source: str, test: Any) -> int:
+    """``--fit-only``: export the fitted block code (linear decoder = the encoder's inverse, refinement zero) with
+    its held-out test, and no training."""
+    import datetime as _dt
+    import platform
+
+    if tokenizer.is_cosmos or fit_report is None:
+        raise ConfigError("--fit-only fits a block code from scratch: use a block-code --config (e.g. tiny) "
+                          "without --init-from or --resume")
+    tokenizer.eval().requires_grad_(False)
+    record: dict[str, Any] = {
+        "model": (f"lyra tokenizer (lyra BlockCodeAutoencoder: PCA block encoder, exact linear decoder, no training; "
+                  f"{tokenizer.latent_channels} channels, {tokenizer.temporal_compression}x"
+                  f"{tokenizer.spatial_compression}x{tokenizer.spatial_compression})"),
+        "parameters": tokenizer.num_parameters(), "steps": 0, "complete": True, "fit_only": True,
+        "model_config": {k: v for k, v in dict(tokenizer.vae.config).items()
+                         if not k.startswith("_") and k not in ("latents_mean", "latents_std")},
+        "block_code_fit": fit_report,
+        "data": {"source": source, "world_preset": args.world_preset if source == "world" else None,
+                 "seed": args.seed, "fit_batches": args.fit_batches, "batch_size": args.batch_size,
+                 "pool_worlds": args.pool_worlds, "colour_aug": args.colour_aug,
+                 "fit_batch_indices": f"0..{args.fit_batches - 1}"},
+        "latent_stats_note": ("latents_mean/std: those of the PCA fit (mean 0, one std for all channels per "
+                              "latent-frame kind)"),
+        "command": rr.command,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": torch.cuda.get_device_name(0) if rr.cuda else platform.processor() or "cpu",
+        "versions": {"torch": torch.__version__},
+    }
+    export_and_test(record, lambda rec: export(tokenizer, rr.export_dir, rec),
+                    lambda: Tokenizer.from_pretrained(rr.export_dir, device=rr.device, max_batch=6), test)
+    t = record["test"]
+    print(f"exported {rr.export_dir} (fit only): test PSNR {t['psnr']:.2f} dB, SSIM {t['ssim']:.4f}, "
+          f"ΔE00 {t['delta_e2000']:.2f}", flush=True)
     return 0
 
 

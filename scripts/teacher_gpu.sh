@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One resumable chunk of teacher training on one GPU (issue 18), sized for one 10-minute device call:
+#
+#   SEED=1 bash scripts/teacher_gpu.sh WORK_DIR RESULTS_DIR                      # chunk 1: a fresh denoiser
+#   INIT=<chunk 1's export> SEED=2 bash scripts/teacher_gpu.sh WORK_DIR RESULTS_DIR  # chunk 2, ...
+#
+# A chunk trains the denoiser on new training worlds (SEED k draws its own worlds; the test worlds are never drawn)
+# against the latents of the tokenizer TOKENIZER (default tiny), and exports the EMA weights (fp16) with the
+# held-out evaluation (TEST_WORLDS test worlds, exact depth, EVAL_STEPS Euler steps) to RESULTS_DIR/export. That
+# folder (≈ 9 MB) is what comes back from the device and what the next chunk's INIT points at: it starts from those
+# weights with a fresh AdamW (warm-up, then cosine decay over the chunk: a warm restart). The full training state
+# (AdamW + EMA, several times the weights) stays in WORK_DIR on the device.
+#
+# RESULTS_DIR always receives train.log and metrics.csv (also when the trainer fails); the script exits non-zero
+# unless RESULTS_DIR/export holds the weights and a training record with held-out test metrics.
+#
+# Knobs (environment): BUDGET (training minutes, 6.0), MAXMIN (limit from the trainer's start, export and test
+# included, 8.6), RESERVE (minutes of MAXMIN kept for export + test, 1.6), LR (3e-4; 1.5e-4 with INIT), WARMUP
+# (300; 100 with INIT), BATCH (24), TOKENIZER (tiny), HEADS / LAYERS (architecture of a fresh denoiser: the tiny
+# preset's 4 heads x 32 and 8 layers unless set), TEST_WORLDS (8), EVAL_STEPS (8), POOL (64), LOG_EVERY (200).
+# Sizes for a CPU check of the plumbing: WORLD_PRESET (tiny), CPU=1, STEPS (a fixed step count instead of BUDGET).
+# HARD: seconds after which the trainer is stopped whatever it is doing (default MAXMIN + 0.4 minutes).
+set -uo pipefail
+W=${1:?work dir}; R=${2:?results dir}
+mkdir -p "$W" "$R"
+BUDGET=${BUDGET:-6.0}; MAXMIN=${MAXMIN:-8.6}; RESERVE=${RESERVE:-1.6}; BATCH=${BATCH:-24}; SEED=${SEED:-1}
+TOKENIZER=${TOKENIZER:-tiny}; TEST_WORLDS=${TEST_WORLDS:-8}; EVAL_STEPS=${EVAL_STEPS:-8}; POOL=${POOL:-64}
+LOG_EVERY=${LOG_EVERY:-200}; WORLD_PRESET=${WORLD_PRESET:-tiny}
+PY=${PYTHON:-python3}
+HARD=${HARD:-$(awk -v m="$MAXMIN" 'BEGIN { printf "%d", (m + 0.4) * 60 }')}
+OPT=()
+if [ -n "${INIT:-}" ]; then
+  OPT+=(--init-from "$INIT"); LR=${LR:-1.5e-4}; WARMUP=${WARMUP:-100}
+else
+  LR=${LR:-3e-4}; WARMUP=${WARMUP:-300}
+  if [ -n "${HEADS:-}" ]; then OPT+=(--heads "$HEADS"); fi
+  if [ -n "${LAYERS:-}" ]; then OPT+=(--layers "$LAYERS"); fi
+fi
+if [ "${CPU:-0}" = 1 ]; then OPT+=(--cpu); fi
+if [ -n "${STEPS:-}" ]; then OPT+=(--steps "$STEPS"); else OPT+=(--time-budget "$BUDGET"); fi
+export PYTHONUNBUFFERED=1
+timeout -k 15 "$HARD" $PY -m lyra.train.recipes.teacher --out "$W/run" --tokenizer "$TOKENIZER" "${OPT[@]}" \
+  --world-preset "$WORLD_PRESET" --batch-size "$BATCH" --pool-worlds "$POOL" --seed "$SEED" --lr "$LR" \
+  --warmup "$WARMUP" --test-worlds "$TEST_WORLDS" --eval-steps "$EVAL_STEPS" --max-minutes "$MAXMIN" \
+  --export-reserve "$RESERVE" --no-progress --log-every "$LOG_EVERY" --export-to "$R/export" 2>&1 | tee "$R/train.log"
+rc=${PIPESTATUS[0]}
+say() { echo "teacher_gpu.sh: $*" | tee -a "$R/train.log"; }
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then say "stopped after HARD=$HARD s"; fi
+cp "$W/run/metrics.csv" "$R/metrics.csv" 2>/dev/null || say "no metrics.csv in $W/run"
+if [ "$rc" = 0 ]; then
+  for f in config.json diffusion_pytorch_model.safetensors training_record.json; do
+    if [ ! -s "$R/export/$f" ]; then say "the trainer exited 0 but $R/export/$f is missing"; rc=3; fi
+  done
+  if [ "$rc" = 0 ] && ! grep -q '"test"' "$R/export/training_record.json"; then
+    say "$R/export/training_record.json holds no held-out test metrics"; rc=3
+  fi
+fi
+say "exit $rc"
+exit "$rc"
