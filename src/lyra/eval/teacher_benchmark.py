@@ -119,8 +119,8 @@ def markdown_report(result: dict[str, Any]) -> str:
         "",
         "Systems: **teacher** — the decoded frames; **composite** — the warp where it has data, the teacher in the "
         "holes (the SDG targets of `lyra sdg --composite`); **filled warp** — the teacher's warped input with its "
-        "holes inpainted by OpenCV Telea; **warp-only** — the same warp, white holes; **tokenizer ceiling** — the ground "
-        "truth encoded and decoded by the tokenizer, the best a teacher decoded through it can reach.",
+        "holes inpainted by OpenCV Telea; **warp-only** — the same warp, white holes; **tokenizer ceiling** — the "
+        "ground truth encoded and decoded by the tokenizer, the best a teacher decoded through it can reach.",
         "",
         f"Frame groups (all six trajectories): **input view** = frame 0 against the input image; **near** = frames "
         f"{near}; **far** = frames {far}. Metrics as `lyra eval scene` (mean per world, then over worlds; best of "
