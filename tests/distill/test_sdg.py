@@ -355,6 +355,30 @@ def test_pipeline_teacher_batch_equals_pipeline_calls(random_teacher):
     assert not torch.allclose(batched[0].latents[:, :, :1], batched[1].latents[:, :, :1])
 
 
+def test_composite_keeps_the_warp_where_it_sees(random_teacher):
+    from lyra.distill.sdg import PipelineTeacher, SceneRequest
+    from lyra.teacher.pipeline import TeacherPipeline
+
+    pipe = TeacherPipeline.from_preset("tiny", weights=random_teacher, device="cpu")
+    items = WorldSource("test", "micro", gt_depth=True).load([0, 1])
+    reqs = [SceneRequest(it.image, it.depth, it.camera, it.trajectories, 5 + k) for k, it in enumerate(items)]
+    plain = PipelineTeacher(pipe).generate(reqs, steps=2)
+    both = [PipelineTeacher(pipe, composite=True).generate(reqs, steps=2),  # one batch
+            [PipelineTeacher(pipe, composite=True).generate([r], steps=2)[0] for r in reqs]]  # one call each
+    for r, p, c_batch, c_one in zip(reqs, plain, *both, strict=True):
+        out = pipe(r.image, r.depth, r.camera, r.trajectories, seed=r.noise_seed, steps=2, progress=False)
+        m = out.conditions.mask[:, :, None].expand_as(p.videos)
+        assert 0.05 < float(m.float().mean()) < 1.0  # the micro worlds have both
+        warped = out.conditions.rgb.clamp(0, 1)
+        for c in (c_batch, c_one):
+            assert torch.allclose(c.videos[m], warped[m], atol=1e-6)  # the warp, through no tokenizer
+            assert torch.allclose(c.videos[~m], p.videos[~m], atol=1e-4)  # the teacher in the holes
+            assert torch.equal(c.latents, p.latents) or torch.allclose(c.latents, p.latents, atol=1e-4)
+        m0 = m[:, 0]  # frame 0 (the input camera): where the warp sees, the input image itself
+        assert float(m0.float().mean()) > 0.5  # (sky pixels have no depth: no warp)
+        assert torch.allclose(c_one.videos[:, 0][m0], r.image.expand_as(m0)[m0], atol=1e-4)
+
+
 def test_cli_sdg_end_to_end(random_teacher, tmp_path, capsys):
     from lyra.cli import main
     from lyra.teacher.pipeline import TeacherPipeline
@@ -429,7 +453,8 @@ def test_stored_plucker_latents_match_what_training_computes(tmp_path):
     assert read_manifest(out)["settings"]["plucker"] == "stored"
     item = FakeSource().load([1])[0]
     s = ds[1]
-    assert s["plucker"].dtype == torch.float16 and tuple(s["plucker"].shape) == (V, 32, 2, H // 8, W // 8)
+    assert s["plucker"].dtype == torch.float16
+    assert tuple(s["plucker"].shape) == (V, 2 * tok.latent_channels, 2, H // 8, W // 8)
     fresh = LatentCache(tok, 0).plucker("x", item.trajectories)
     torch.testing.assert_close(s["plucker"], fresh, atol=2e-3, rtol=2e-3)
     cache = LatentCache(tok, 4)

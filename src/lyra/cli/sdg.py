@@ -64,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "preset's, 176x320 for tiny, the size lyra generate works at)")
     p.add_argument("--steps", type=int, default=35, help="teacher sampling steps (default 35, as GEN3C)")
     p.add_argument("--shard-size", type=int, default=8, help="scenes per shard file (default 8)")
+    p.add_argument("--composite", action="store_true",
+                   help="student targets composited in pixel space: the warped input where the warp has data, the "
+                   "teacher's frames only in its holes (the latents stay the teacher's)")
     p.add_argument("--gt-depth", action="store_true",
                    help="worlds: lift the input image with the world's exact depth instead of the depth estimate")
     p.add_argument("--store-gt", action="store_true",
@@ -162,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     device = state.device if state.num_processes > 1 and args.device == "auto" else pick_device(args.device)
     pipe = TeacherPipeline.from_preset(args.preset, weights=args.teacher_weights, depth=args.depth, device=device,
                                        dynamic=args.dynamic)
-    teacher = PipelineTeacher(pipe, _tokenizer_weights(args.preset), depth_weights)
+    teacher = PipelineTeacher(pipe, _tokenizer_weights(args.preset), depth_weights, composite=args.composite)
     if not args.images:
         source = WorldSource(args.split, args.world_preset or get_preset(args.preset).world, args.gt_depth,
                              args.store_gt, device, dynamic=args.dynamic,

@@ -171,11 +171,14 @@ class PipelineTeacher:
         pipe: the pipeline.
         tokenizer_weights, depth_weights: folders/files of the tokenizer and depth weights, hashed into
             the shard headers (``None``: recorded as ``None``).
+        composite: the frames are composited in pixel space: the warped input where the warp has data, the
+            teacher's decoded frames only in its holes (:func:`composite_frames`); the latents stay the teacher's.
     """
 
     def __init__(self, pipe: Any, tokenizer_weights: str | os.PathLike | None = None,
-                 depth_weights: str | os.PathLike | None = None) -> None:
+                 depth_weights: str | os.PathLike | None = None, composite: bool = False) -> None:
         self.pipe = pipe
+        self.composite = composite
         self._hashes = {
             "teacher": weights_digest(pipe.weights) if getattr(pipe, "weights", None) is not None else None,
             "tokenizer": weights_digest(tokenizer_weights) if tokenizer_weights is not None else None,
@@ -197,7 +200,10 @@ class PipelineTeacher:
             else:
                 res = self.pipe(r.image, depth=r.depth, camera=r.camera, trajectories=r.trajectories,
                                 seed=r.noise_seed, steps=steps, progress=False)
-            out.append(SceneResult(res.raw_latents, self.pipe.decode(res), res.cameras, res.depth,
+            videos = self.pipe.decode(res)
+            if self.composite:
+                videos = composite_frames(videos, res.conditions.rgb, res.conditions.mask)
+            out.append(SceneResult(res.raw_latents, videos, res.cameras, res.depth,
                                    res.frame_times if res.dynamic else None, res.video_depth))
         return out
 
@@ -251,9 +257,26 @@ class PipelineTeacher:
         lat = sample(pipe.denoiser, cond, steps=steps, noise=torch.cat(noises).to(dev), progress=False)
         raw = tok.denormalize(lat)
         videos = tok.decode(raw.to(tok.device))[..., :H, :W].cpu()
+        if self.composite:
+            videos = composite_frames(videos, torch.cat([c.rgb for c in conds]), torch.cat([c.mask for c in conds]))
         V = [len(c) for c in conds]
         return [SceneResult(lt.cpu(), vd, r.trajectories.to("cpu"), d[0].cpu(), t, d.cpu() if r.dynamic else None)
                 for lt, vd, r, d, t in zip(raw.split(V), videos.split(V), requests, depths, times, strict=True)]
+
+
+def composite_frames(videos: Tensor, warped: Tensor | None, mask: Tensor | None) -> Tensor:
+    """The warped input where the warp has data, ``videos`` elsewhere: ``[V, T, 3, H, W]`` (CPU, float).
+
+    ``warped`` ``[V, T, 3, H', W']`` and ``mask`` ``[V, T, H', W']`` (bool) are the warp conditions' frames (cropped to
+    ``H × W`` here). What the input shows is then kept exactly, through no tokenizer; the teacher fills only what the
+    warp missed (issue 18).
+    """
+    if warped is None or mask is None:
+        raise ConfigError("compositing needs the warp's frames and masks (Conditions.rgb / .mask)")
+    H, W = videos.shape[-2:]
+    w = warped[..., :H, :W].to("cpu", videos.dtype).clamp(0.0, 1.0)
+    m = mask[..., :H, :W].to("cpu").bool()[:, :, None]
+    return torch.where(m, w, videos)
 
 
 def reversed_request(request: SceneRequest) -> SceneRequest:
@@ -669,6 +692,8 @@ def run_settings(source: Any, teacher: SdgTeacher, *, preset: str, start: int, s
                 "store_gt": bool(getattr(source, "store_gt", False)), "weights": weights}
     if store_plucker:
         settings["plucker"] = "stored"
+    if getattr(teacher, "composite", False):
+        settings["frames"] = "composite"  # absent: the teacher's decoded frames (folders made before it still match)
     return settings
 
 
