@@ -46,8 +46,9 @@ def main() -> int:
 
     model = LatentDecoder(args.preset).eval()
     g = torch.Generator().manual_seed(0)
-    latents = torch.randn(1, V, 16, t, h, w, generator=g)
-    plucker = torch.randn(1, V, 32, t, h, w, generator=g)
+    C = model.config.latent_channels  # the tokenizer's latent channels (16: Cosmos)
+    latents = torch.randn(1, V, C, t, h, w, generator=g)
+    plucker = torch.randn(1, V, 2 * C, t, h, w, generator=g)
     eye = torch.zeros(1, V, T, 3)
     eye[..., 0] = torch.linspace(-0.5, 0.5, V)[:, None]
     eye[..., 2] = -torch.linspace(0, 1, T)

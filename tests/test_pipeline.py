@@ -175,6 +175,20 @@ def test_missing_student_says_how_to_get_it(monkeypatch, tmp_path, image_file):
         generate(str(image_file), preset="official", device="cpu", progress=False)
 
 
+def test_a_student_of_other_latent_channels_is_refused_at_load(tmp_path):
+    """A static student built for 8 latent channels next to the tiny teacher's 16-channel tokenizer: one line at
+    load time, before any image runs."""
+    from dataclasses import replace
+
+    from lyra.student import LatentDecoder, decoder_config
+
+    folder = LatentDecoder(replace(decoder_config("tiny"), latent_channels=8)).save_pretrained(
+        tmp_path / "c8", {"preset": "tiny", "tokenizer": "tiny", "single_view": False})
+    with pytest.raises(WeightsError, match=r"^the student reads 8-channel latents, the 'tiny' teacher's tokenizer "
+                                           r"\(.*c8\) makes 16$"):
+        ScenePipeline.from_preset("tiny", student=folder, device="cpu")
+
+
 @pytest.mark.parametrize("kind", ["missing", "empty", "text", "dir"])
 def test_bad_image_fails_before_loading(tmp_path, kind, monkeypatch):
     def boom(*a, **k):

@@ -204,10 +204,12 @@ def test_tiny_falls_back_to_the_static_teacher(monkeypatch, tmp_path):
     (tmp_path / "teacher_tiny" / "config.json").write_text("{}")
     (tmp_path / "student_tiny_dynamic").mkdir()
     (tmp_path / "student_tiny_dynamic" / "student.json").write_text("{}")
-    assert resolve_dynamic_weights("tiny").teacher.name == "teacher_tiny"
+    found = resolve_dynamic_weights("tiny")
+    assert found.teacher.name == "teacher_tiny" and found.static_teacher  # it reads the static tokenizer
     (tmp_path / "teacher_tiny_dynamic").mkdir()  # a dynamic fine-tune, when shipped, wins
     (tmp_path / "teacher_tiny_dynamic" / "config.json").write_text("{}")
-    assert resolve_dynamic_weights("tiny").teacher.name == "teacher_tiny_dynamic"
+    found = resolve_dynamic_weights("tiny")
+    assert found.teacher.name == "teacher_tiny_dynamic" and not found.static_teacher
 
 
 def test_weights_folder_layouts(tmp_path):
@@ -262,3 +264,11 @@ def test_load_dynamic_models_runs_the_real_models(tmp_path):
     model.save_pretrained(root / "static", {"preset": "tiny", "tokenizer": "tiny"})
     with pytest.raises(WeightsError, match="static student"):
         pd.load_dynamic_models("tiny", weights=root, student=root / "static", device="cpu")
+    # A student of another latent channel count than the teacher's tokenizer is refused in one line at load time.
+    from dataclasses import replace
+
+    LatentDecoder(replace(decoder_config("tiny"), latent_channels=8)).save_pretrained(
+        root / "c8", {"preset": "tiny", "tokenizer": "tiny", "single_view": False, "dynamic": True})
+    with pytest.raises(WeightsError, match=r"^the student reads 8-channel latents, the dynamic teacher's tokenizer "
+                                           r"\(.*c8\) makes 16$"):
+        pd.load_dynamic_models("tiny", weights=root, student=root / "c8", device="cpu")

@@ -35,15 +35,17 @@ def log(msg: str, main: bool = True) -> None:
         print(msg, flush=True)
 
 
-def fake_sample(sid: str, views: int, frames: int, height: int, width: int, seed: int) -> dict[str, Any]:
-    """One SDG-shaped sample (stored layout): random latents/targets, GEN3C cameras around a 3 m centre."""
+def fake_sample(sid: str, views: int, frames: int, height: int, width: int, seed: int,
+                channels: int = 16) -> dict[str, Any]:
+    """One SDG-shaped sample (stored layout): random latents ``[V, channels, t, h, w]`` and targets, GEN3C cameras
+    around a 3 m centre."""
     from lyra.geometry import Cameras
     from lyra.geometry.trajectories import sample_gen3c_trajectories
 
     g = torch.Generator().manual_seed(seed)
     t, h, w = 1 + (frames - 1) // 8, height // 8, width // 8
     cams = sample_gen3c_trajectories(Cameras.from_fov(50.0, width, height), 3.0, frames, generator=g)[:views]
-    return {"latents": torch.randn(views, 16, t, h, w, generator=g).half(),
+    return {"latents": torch.randn(views, channels, t, h, w, generator=g).half(),
             "rgb": torch.randint(0, 256, (views, frames, height, width, 3), generator=g, dtype=torch.uint8),
             "K": cams.K, "c2w": cams.c2w,
             "depth": (2.0 + torch.rand(views, frames, height, width, generator=g)).half(), "sample_id": sid}
@@ -103,9 +105,11 @@ def main() -> int:
     objective = StudentObjective(StagePlan([stage]), encoder=None, perceptual=PerceptualLoss().to(dev),
                                  backend=args.backend)
     t, h, w = 1 + (frames - 1) // 8, H // 8, W // 8
-    samples = [fake_sample(f"bench:{acc.process_index}:{i}", args.views, frames, H, W, seed=i) for i in range(b)]
+    C = cfg.latent_channels
+    samples = [fake_sample(f"bench:{acc.process_index}:{i}", args.views, frames, H, W, seed=i, channels=C)
+               for i in range(b)]
     for s in samples:  # as after the first epoch: Plücker latents cached
-        objective.plucker._store[s["sample_id"]] = torch.randn(args.views, 32, t, h, w).half()
+        objective.plucker._store[("plucker", s["sample_id"])] = torch.randn(args.views, 2 * C, t, h, w).half()
     batch = {k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in default_collate(samples).items()}
     batch.update(stage=0, views=torch.arange(args.views, device=dev),
                  frames=sample_frames(stage, frames, args.views, torch.Generator().manual_seed(0)).to(dev))

@@ -5,7 +5,7 @@ case of a dynamic one (:mod:`lyra.scene`).
 Image flow (each stage timed, one progress line per stage)::
 
     image ──► lyra.inputs (load, centre-crop + resize to the working size)
-          ──► TeacherPipeline (depth → six trajectories → warp + encode → sampler): raw latents [V, 16, t, h, w]
+          ──► TeacherPipeline (depth → six trajectories → warp + encode → sampler): raw latents [V, C, t, h, w]
           ──► the student as the one-time case of the video flow's DynamicStudent (StaticStudent): Plücker latents
               of the trajectory cameras (frozen tokenizer encoder) ──► LatentDecoder ──► Gaussians [V·T·h·w]
           ──► pruned to the most opaque 1 − prune_ratio (0.8: 20 %; pruned_on_cpu, shared with the video flow)
@@ -30,7 +30,7 @@ Video flow (LYRA_FACTS "Dynamic"; :meth:`ScenePipeline.video`, :func:`generate_d
           ──► depth per frame [T, H, W] (z-depth; the depth estimator run on every frame; with a static camera each
               frame's scale is aligned to frame 0's by the median depth ratio)
           ──► dynamic teacher: frames + depth + cameras + times → raw latents of the six GEN3C trajectories
-              [V=6, 16, t, h, w], their cameras Cameras [V, T], and the time of each trajectory frame [T]
+              [V=6, C, t, h, w], their cameras Cameras [V, T], and the time of each trajectory frame [T]
               (frame f of every trajectory shows the scene at times[f]: the camera moves while time advances)
           ──► time-conditioned student at every output time τ_k (time encoded as [t, cos t, sin t], source- and
               target-time embeddings): Gaussians(τ_k), pruned to the most opaque 1 − prune_ratio (Lyra: 20 %)
@@ -197,12 +197,15 @@ def _resolve_weights(preset: str, weights: str | os.PathLike | None, student: st
 @dataclass(frozen=True)
 class DynamicWeights:
     """Where the dynamic models' weights are: ``teacher`` (a denoiser folder), ``tokenizer`` (a folder, or ``None``
-    for the preset's), ``student`` (a student export folder or a released decoder file)."""
+    for the preset's), ``student`` (a student export folder or a released decoder file); ``static_teacher``: the
+    teacher is the preset's shipped *static* denoiser standing in for a dynamic one (it reads the static
+    tokenizer, :attr:`lyra.weights.hub.Preset.tokenizer`, not ``tokenizer_dynamic``)."""
 
     preset: str
     teacher: Path
     tokenizer: Path | None
     student: Path
+    static_teacher: bool = False
 
 
 def _weights_root() -> Path:
@@ -229,6 +232,7 @@ def resolve_dynamic_weights(preset: str = "tiny", weights: str | os.PathLike | N
     """
     p = get_preset(preset)
     tokenizer = None
+    static_teacher = False
     if weights is not None:
         root = Path(weights).expanduser()
         if not root.is_dir():
@@ -253,6 +257,7 @@ def resolve_dynamic_weights(preset: str = "tiny", weights: str | os.PathLike | N
                                         "--weights DIR / --student PATH")
         t_dir, static_dir, s_dir = root / p.teacher_dynamic, root / p.teacher, root / p.student_dynamic
         teacher = next((d for d in (t_dir, static_dir) if (d / "config.json").is_file()), None)
+        static_teacher = teacher == static_dir
         decoder = s_dir if (s_dir / "student.json").is_file() else None
         where = f"(looked for {t_dir} or {static_dir}, and {s_dir}; train them, or pass " \
                 "--weights DIR / --student PATH)"
@@ -264,7 +269,7 @@ def resolve_dynamic_weights(preset: str = "tiny", weights: str | os.PathLike | N
     if missing:
         raise DynamicWeightsMissing(f"dynamic weights not found: no {' and no '.join(missing)} {where}")
     assert teacher is not None and decoder is not None
-    return DynamicWeights(preset, teacher, tokenizer, decoder)
+    return DynamicWeights(preset, teacher, tokenizer, decoder, static_teacher)
 
 
 def load_dynamic_models(preset: str = "tiny", weights: str | os.PathLike | None = None,
@@ -291,7 +296,8 @@ def load_dynamic_models(preset: str = "tiny", weights: str | os.PathLike | None 
         raise WeightsError(f"{found.student}: a static student export (no \"dynamic\": true in student.json); "
                            "fine-tune it with `lyra train student --dynamic --init-from ...`")
     pipe = TeacherPipeline.from_preset(preset, weights=found.teacher, depth=None, device=dev,
-                                       dtype=dtype, tokenizer=found.tokenizer)
+                                       dtype=dtype, tokenizer=found.tokenizer, dynamic=not found.static_teacher)
+    model.check_tokenizer(pipe.tokenizer, f"the dynamic teacher's tokenizer ({found.student})")
     return VideoTeacher(pipe), TimeStudent(model, pipe.tokenizer)
 
 
@@ -419,11 +425,13 @@ class ScenePipeline:
             # weight-only: the product stays bf16. FP8 products (compute="fp8", lyra.teacher.attention) were measured
             # slower or barely faster and to need more memory at full shape (docs/benchmarks.md, "Fast paths")
             quant = quantize_linears(teacher.denoiser, quantize)
+        model.check_tokenizer(teacher.tokenizer, f"the '{preset}' teacher's tokenizer ({decoder_path})")
         tok_name = meta.get("tokenizer") or p.tokenizer
         if tok_name == p.tokenizer:
             encoder = teacher.tokenizer
         else:  # a student trained with another tokenizer's Plücker latents
             encoder = Tokenizer.from_preset(tok_name, device=home).eval().requires_grad_(False)
+            model.check_tokenizer(encoder, f"its Plücker tokenizer {tok_name}")
         tok_folder = tokenizer_dir if tokenizer_dir is not None else preset_weights_path(p.tokenizer)
         depth_dir = depth_net_dir(depth) if isinstance(depth, str) and depth in DEPTH_NETS else None
         hashes = {

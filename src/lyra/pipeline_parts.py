@@ -74,7 +74,7 @@ class DynamicTeacherOutput:
     """What a :class:`DynamicTeacher` returns.
 
     Attributes:
-        raw_latents: de-normalised tokenizer latents ``[V, 16, t, h, w]`` of the ``V`` trajectory videos (what the
+        raw_latents: de-normalised tokenizer latents ``[V, C, t, h, w]`` of the ``V`` trajectory videos (what the
             student reads; ``t = 1 + (T − 1)/8``, ``h, w = H/8, W/8``).
         cameras: the trajectory cameras ``Cameras [V, T]`` (OpenCV c2w 4×4, size ``W × H``; frame 0 = the input view).
         names: the ``V`` trajectory names.

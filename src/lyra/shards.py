@@ -9,12 +9,13 @@ Layout of an SDG folder::
       ...
 
 A shard is one ``safetensors`` file (no pickle) holding ``S`` samples stacked along the first axis.
-With ``V`` trajectories (6) of ``T`` frames of ``H × W`` pixels and latents ``16 × t × h × w``:
+With ``V`` trajectories (6) of ``T`` frames of ``H × W`` pixels and latents ``C × t × h × w`` (``C`` the
+tokenizer's latent channels: 16 for the Cosmos tokenizer; one ``C`` in a shard set):
 
 ==============  ========================  =======  ============================================
 key             shape                     dtype    content
 ==============  ========================  =======  ============================================
-``latents``     ``[S, V, 16, t, h, w]``   fp16     *raw* tokenizer latents of the teacher's videos
+``latents``     ``[S, V, C, t, h, w]``    fp16     *raw* tokenizer latents of the teacher's videos
 ``rgb``         ``[S, V, T, H, W, 3]``    uint8    the tokenizer-decoded frames (student targets)
 ``K``           ``[S, V, T, 3, 3]``       fp32     intrinsics in pixels of ``W × H`` frames
 ``c2w``         ``[S, V, T, 4, 4]``       fp32     camera-to-world, OpenCV axes (x right, y down, z fwd)
@@ -22,7 +23,7 @@ key             shape                     dtype    content
 ``image``       ``[S, H, W, 3]``          uint8    the teacher's input image
 ``input_depth`` ``[S, H, W]``             fp32     the input depth the teacher lifted (``inf`` = sky)
 ``gt_depth``    ``[S, V, T, H, W]``       fp16     optional: exact world z-depth (``inf`` = sky)
-``plucker``     ``[S, V, 32, t, h, w]``   fp16     optional (``lyra sdg --store-plucker``): the student's
+``plucker``     ``[S, V, 2C, t, h, w]``   fp16     optional (``lyra sdg --store-plucker``): the student's
                                                    Plücker latents of the cameras, through the SDG's tokenizer
 ==============  ========================  =======  ============================================
 
@@ -147,14 +148,14 @@ class SdgSample:
         sample_id: ``"{source}:{seed or index}:{trajectory set}"``.
         world_seed: the procedural world's seed, or ``None`` for a user image.
         noise_seed: seed of the teacher's starting noise.
-        latents: raw latents ``[V, 16, t, h, w]``.
+        latents: raw latents ``[V, C, t, h, w]``.
         rgb: decoded frames ``[V, T, H, W, 3]`` uint8.
         K: ``[V, T, 3, 3]``; c2w: ``[V, T, 4, 4]`` (OpenCV camera-to-world).
         depth: depth estimate of the decoded frames ``[V, T, H, W]``.
         image: the input image ``[H, W, 3]`` uint8.
         input_depth: the depth the teacher lifted the input with ``[H, W]``.
         gt_depth: exact world depth ``[V, T, H, W]`` or ``None``.
-        plucker: the Plücker latents ``[V, 32, t, h, w]`` of the cameras (:func:`lyra.student.plucker_latents`
+        plucker: the Plücker latents ``[V, 2C, t, h, w]`` of the cameras (:func:`lyra.student.plucker_latents`
             through the SDG's tokenizer), or ``None`` (the student's trainer then computes them).
         times: dynamic scenes: ``[V, T]`` time of every frame of every trajectory, else ``None``.
         input_video: dynamic: the input video ``[T, H, W, 3]`` uint8 (forward in time), else ``None``.
@@ -215,6 +216,12 @@ class ShardHeader:
     @property
     def num_samples(self) -> int:
         return len(self.sample_ids)
+
+    @property
+    def latent_channels(self) -> int | None:
+        """``C`` of the shard's ``latents`` ``[S, V, C, t, h, w]`` (``None`` for a header built without shapes)."""
+        lat = self.shapes.get("latents")
+        return int(lat[2]) if lat and len(lat) == 6 else None
 
 
 def _canonical(obj: Any) -> Any:
@@ -317,8 +324,11 @@ def read_shard_header(path: str | os.PathLike) -> ShardHeader:
               "image": [n, H, W, 3], "input_depth": [n, H, W], "gt_depth": [n, V, T, H, W], "times": [n, V, T],
               "input_video": [n, T, H, W, 3], "input_video_depth": [n, T, H, W]}
     wrong = [f"{k} {shapes[k]} (expected {v})" for k, v in expect.items() if k in shapes and shapes[k] != v]
-    if len(shapes["latents"]) != 6 or shapes["latents"][1:3] != [V, 16]:
-        wrong.append(f"latents {shapes['latents']} (expected [{n}, {V}, 16, t, h, w])")
+    lat = shapes["latents"]
+    if len(lat) != 6 or lat[1] != V or lat[2] < 1:
+        wrong.append(f"latents {lat} (expected [{n}, {V}, C, t, h, w])")
+    elif "plucker" in shapes and shapes["plucker"] != [n, V, 2 * lat[2], *lat[3:]]:
+        wrong.append(f"plucker {shapes['plucker']} (expected {[n, V, 2 * lat[2], *lat[3:]]}: 2C for C = {lat[2]})")
     if len(header.directions) == 2 and V % 2:
         wrong.append(f"{V} trajectories cannot be split into forward and reversed halves")
     if wrong:
@@ -379,6 +389,9 @@ def scan_manifest(root: str | os.PathLike, settings: dict[str, Any] | None = Non
             raise FormatError(f"{path}: dynamic={h.dynamic}, directions {h.directions} differ from the other shards'")
         if not shapes:
             shapes = {k: v[1:] for k, v in h.shapes.items()}
+        elif h.shapes["latents"][2] != shapes["latents"][1]:
+            raise FormatError(f"{path}: {h.shapes['latents'][2]}-channel latents, the other shards' have "
+                              f"{shapes['latents'][1]} (one tokenizer per SDG folder)")
         entries.append({"file": path.name, "index": index, "num_samples": h.num_samples, "sample_ids": h.sample_ids,
                         "world_seeds": h.world_seeds, "bytes": path.stat().st_size})
     complete = None
@@ -488,8 +501,9 @@ class ShardDataset(Dataset):
         cache_shards: open shard files kept (least recently used are closed). Samples are read
             through memory maps: a sample costs reading its own bytes only.
 
-    A sample (``as_float=True``): ``latents`` raw ``[V, 16, t, h, w]`` float32; ``rgb`` ``[V, T, 3, H, W]``
-    float32 in [0, 1]; ``K`` ``[V, T, 3, 3]``; ``c2w`` ``[V, T, 4, 4]``; ``depth`` ``[V, T, H, W]`` float32;
+    A sample (``as_float=True``): ``latents`` raw ``[V, C, t, h, w]`` float32 (``C`` = :attr:`latent_channels`);
+    ``rgb`` ``[V, T, 3, H, W]`` float32 in [0, 1]; ``K`` ``[V, T, 3, 3]``; ``c2w`` ``[V, T, 4, 4]``;
+    ``depth`` ``[V, T, H, W]`` float32;
     ``image`` ``[3, H, W]`` float32 in [0, 1]; ``input_depth`` ``[H, W]``; ``gt_depth`` when stored;
     ``sample_id`` (str), ``world_seed`` (int, −1 for user images), ``noise_seed`` (int). Dynamic data
     (:attr:`dynamic`) adds ``times`` ``[V, T]``, ``input_video`` ``[T, 3, H, W]`` float32 in [0, 1] and
@@ -517,6 +531,9 @@ class ShardDataset(Dataset):
         self.dynamic = bool(self.manifest.get("dynamic", False))
         #: ``["forward"]`` or ``["forward", "reversed"]`` (motion reversal): the layout of the trajectories.
         self.directions = list(self.manifest.get("directions", ["forward"]))
+        lat = self.manifest.get("shapes", {}).get("latents")
+        #: ``C``: latent channels of every sample's ``latents`` (``plucker`` has ``2C``); ``None`` if not known.
+        self.latent_channels: int | None = int(lat[1]) if lat and len(lat) == 5 else None
 
     def __len__(self) -> int:
         return self._ends[-1] if self._ends else 0
@@ -546,6 +563,9 @@ class ShardDataset(Dataset):
         if header.sample_ids != entry["sample_ids"]:
             raise FormatError(f"{path}: its samples differ from {self.root / MANIFEST_NAME}; rebuild the manifest "
                               f"with `lyra sdg {self.root} ...` (same settings) or delete sdg.json")
+        if self.latent_channels is not None and header.latent_channels != self.latent_channels:
+            raise FormatError(f"{path}: {header.latent_channels}-channel latents, {self.root / MANIFEST_NAME} says "
+                              f"{self.latent_channels} (one tokenizer per SDG folder)")
         handle = safe_open(str(path), framework="pt")
         self._open[pos] = (handle, header)
         while len(self._open) > self.cache_shards:

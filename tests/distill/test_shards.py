@@ -32,11 +32,12 @@ V, T, H, W = 6, 9, 8, 16
 SETTINGS = {"preset": "tiny", "steps": 2, "seed": 0, "weights": {"teacher": "ab" * 32}}
 
 
-def make_sample(i: int, gt: bool = False) -> SdgSample:
+def make_sample(i: int, gt: bool = False, channels: int = 16, plucker: bool = False) -> SdgSample:
     g = torch.Generator().manual_seed(i)
     return SdgSample(
         sample_id=f"world-test:{i}:world-gt", world_seed=i, noise_seed=1000 + i,
-        latents=torch.randn(V, 16, 2, 1, 2, generator=g) * 3,
+        latents=torch.randn(V, channels, 2, 1, 2, generator=g) * 3,
+        plucker=torch.randn(V, 2 * channels, 2, 1, 2, generator=g) if plucker else None,
         rgb=torch.randint(0, 256, (V, T, H, W, 3), generator=g, dtype=torch.uint8),
         K=torch.randn(V, T, 3, 3, generator=g), c2w=torch.randn(V, T, 4, 4, generator=g),
         depth=torch.rand(V, T, H, W, generator=g) * 50 + 0.1,
@@ -161,3 +162,35 @@ def test_shard_dataset_items_ranks_and_pickling(tmp_path):
     assert torch.equal(clone[2]["depth"], ds[2]["depth"])
     with pytest.raises(ConfigError):
         ShardDataset(tmp_path, rank=2, world_size=2)
+
+
+def test_any_latent_channel_count_round_trips_and_one_count_per_folder(tmp_path):
+    """A tokenizer with C = 8 latent channels: latents [S, V, 8, t, h, w] and Plücker [S, V, 16, t, h, w] are
+    written, checked and read back; a shard of another C in the same folder, or a Plücker tensor that is not 2C,
+    is refused."""
+    samples = [make_sample(i, channels=8, plucker=True) for i in range(2)]
+    path = write_shard(tmp_path / shard_name(0), 0, samples, SETTINGS)
+    header, tensors = read_shard(path)
+    assert header.latent_channels == 8 and header.shapes["plucker"] == [2, V, 16, 2, 1, 2]
+    for j, s in enumerate(samples):
+        assert torch.equal(tensors["latents"][j], s.latents.half())
+        assert torch.equal(tensors["plucker"][j], s.plucker.half())
+    ds = ShardDataset(tmp_path)
+    assert ds.latent_channels == 8 and ds[1]["latents"].shape == (V, 8, 2, 1, 2)
+    assert torch.equal(ds[1]["latents"], samples[1].latents.half().float())
+    # the official 16 channels read as before
+    other = tmp_path / "sixteen"
+    other.mkdir()
+    write_shard(other / shard_name(0), 0, [make_sample(0)], SETTINGS)
+    assert ShardDataset(other).latent_channels == 16
+    # a 16-channel shard next to 8-channel ones
+    write_shard(tmp_path / shard_name(1), 1, [make_sample(5)], SETTINGS)
+    with pytest.raises(FormatError, match="16-channel latents, the other shards' have 8"):
+        scan_manifest(tmp_path)
+    # Plücker latents of another C than the latents'
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    bad = tmp_path / "bad.safetensors"
+    save_file(tensors | {"plucker": tensors["plucker"][:, :, :12].contiguous()}, str(bad), metadata=meta)
+    with pytest.raises(FormatError, match=r"plucker \[2, 6, 12, 2, 1, 2\].*2C for C = 8"):
+        read_shard_header(bad)

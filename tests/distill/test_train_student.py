@@ -233,3 +233,24 @@ def test_one_gpu_sharded_training_runs_and_resumes(tmp_path, sdg, stages_file, n
     rec = json.loads((out / "export" / "training_record.json").read_text())
     assert rec["steps"] == 4 and name.split("_")[0].upper() in rec["distributed"]
     shutil.rmtree(out)
+
+
+def test_shards_of_other_latent_channels_are_refused(tmp_path, sdg, stages_file, tokenizer, capsys):
+    """The SDG data holds the tiny tokenizer's 16-channel latents: a student built for 8 channels is refused in one
+    line by the trainer and by the fidelity benchmark, before any step or forward."""
+    from dataclasses import replace
+
+    from lyra.errors import ConfigError
+    from lyra.eval.student_benchmark import evaluate_fidelity
+    from lyra.student import PRESETS
+
+    cfg8 = replace(PRESETS["tiny"], latent_channels=8)
+    model_file = tmp_path / "c8.json"
+    model_file.write_text(json.dumps(cfg8.to_dict()))
+    out = tmp_path / "c8run"
+    assert main(_args(sdg, out, stages_file, "--model", str(model_file))) == 2
+    err = capsys.readouterr().err
+    assert f"holds 16-channel latents, the student --model {model_file} reads 8" in err
+    assert not (out / "export").exists()
+    with pytest.raises(ConfigError, match="^the SDG data holds 16-channel latents, the student reads 8$"):
+        evaluate_fidelity(LatentDecoder(cfg8), sdg, tokenizer, max_scenes=1, backend="torch", progress=False)

@@ -10,20 +10,21 @@ from lyra.geometry import Cameras, look_at
 
 
 class StandInEncoder(nn.Module):
-    """Same interface as the tokenizer's encoder: ``encode(video [B, 3, T, H, W]) -> [B, 16, t, h, w]``.
+    """Same interface as the tokenizer's encoder: ``encode(video [B, 3, T, H, W]) -> [B, C, t, h, w]``.
 
     Causal 8×8×8 compression: frame 0 alone forms latent frame 0, frames 8τ−7 … 8τ form latent frame τ
-    (so T = 1 + 8(t − 1)); each 8×8×8 (or 1×8×8) block is averaged, then mapped 3 → 16 channels by a seeded
-    1×1×1 convolution.
+    (so T = 1 + 8(t − 1)); each 8×8×8 (or 1×8×8) block is averaged, then mapped 3 → ``latent_channels`` (C,
+    default 16) channels by a seeded 1×1×1 convolution.
     """
 
-    def __init__(self, in_channels: int = 3, seed: int = 0) -> None:
+    def __init__(self, in_channels: int = 3, seed: int = 0, latent_channels: int = 16) -> None:
         super().__init__()
-        self.proj = nn.Conv3d(in_channels, 16, 1)
+        self.latent_channels = latent_channels
+        self.proj = nn.Conv3d(in_channels, latent_channels, 1)
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             self.proj.weight.copy_(torch.randn(self.proj.weight.shape, generator=g))
-            self.proj.bias.copy_(torch.randn(16, generator=g))
+            self.proj.bias.copy_(torch.randn(latent_channels, generator=g))
 
     def encode(self, video: Tensor) -> Tensor:
         first = video[:, :, :1].expand(-1, -1, 7, -1, -1)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from lyra.errors import ConfigError
 from lyra.student import PRESETS, DecoderConfig, LatentDecoder, plucker_latents, time_latents
 from lyra.student.decoder import conv_transpose3d_by_matmul
-from tests.student.student_helpers import make_cameras
+from tests.student.student_helpers import StandInEncoder, make_cameras
 
 TSV = pathlib.Path(__file__).parents[1] / "data" / "lyra1_decoder_state_dict.tsv"
 
@@ -223,3 +223,48 @@ def test_time_latents_helper(encoder):
     assert lat.shape == (1, 16, 2, 2, 3)
     video = torch.stack([times, times.cos(), times.sin()], 1)[..., None, None].expand(1, 3, 9, 16, 24) * 2 - 1
     assert torch.allclose(lat, encoder.encode(video), atol=1e-6)
+
+
+def test_any_latent_channel_count(tmp_path):
+    """A decoder for a tokenizer of C = 8 latent channels: Plücker latents of 2C = 16 and time latents of C from an
+    8-channel encoder, a forward to Gaussians, an export round trip; a tokenizer of another C is refused in one
+    line before any shape error."""
+    from dataclasses import replace
+
+    from lyra.errors import WeightsError
+    from lyra.pipeline_parts import load_decoder
+
+    enc = StandInEncoder(latent_channels=8)
+    cfg = replace(PRESETS["tiny"], latent_channels=8)
+    torch.manual_seed(0)
+    model = LatentDecoder(cfg).eval()
+    assert model.patch_plucker_embed.proj.in_channels == 16 and model.patch_time_embed.proj.in_channels == 8
+    with torch.no_grad():
+        for emb in (model.patch_plucker_embed, model.patch_time_embed, model.patch_time_embed_tgt):
+            emb.proj.weight.normal_()  # the conditioning paths start at zero: make them count
+    cams = make_cameras(1, 2, 9, 48, 32)
+    pl = plucker_latents(cams, enc)
+    times = torch.linspace(0, 1, 9)[None]
+    src = time_latents(times, enc, 32, 48)[:, None]
+    assert pl.shape == (1, 2, 16, 2, 4, 6) and src.shape == (1, 1, 8, 2, 4, 6)
+    latents = torch.randn(1, 2, 8, 2, 4, 6, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        raw = model(latents, cams, pl)
+        timed = model(latents, cams, pl, src, src[:, :, :, :1])
+    assert raw.shape == (1, 2 * 9 * 4 * 6, 14) and torch.isfinite(raw).all()
+    assert not torch.allclose(raw, timed)
+    (g,) = LatentDecoder.to_gaussians(raw)
+    assert len(g) == raw.shape[1]
+    with pytest.raises(ValueError, match=r"latents must be \[B, V, 8, t, h, w\]"):
+        model(torch.randn(1, 2, 16, 2, 4, 6), cams, pl)
+    with pytest.raises(ValueError, match=r"time latents must be \[B, V or 1, 8"):
+        model.tokens(latents, pl, torch.randn(1, 1, 16, 2, 4, 6))
+    model.check_tokenizer(enc)
+    with pytest.raises(WeightsError, match="^the student reads 8-channel latents, tokenizer X makes 16$"):
+        model.check_tokenizer(StandInEncoder(), "tokenizer X")
+    model.save_pretrained(tmp_path / "c8", meta={"tokenizer": "tiny_c8"})
+    loaded, meta = load_decoder(tmp_path / "c8", torch.device("cpu"), torch.float32)
+    assert loaded.config.latent_channels == 8 and meta["tokenizer"] == "tiny_c8"
+    with torch.no_grad():
+        again = loaded(latents, cams, pl)
+    assert torch.allclose(again, raw, atol=1e-2, rtol=1e-2)  # fp16 export

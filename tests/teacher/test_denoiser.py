@@ -97,6 +97,49 @@ def test_errors_a_user_can_cause(tmp_path):
         model(x, t, c)
 
 
+def test_any_latent_channel_count(tmp_path):
+    """A denoiser for a tokenizer of C = 8 latent channels (2 layers, 2 heads × 16): in_channels 2C + 2 = 18,
+    forward on [B, 8, t, h, w], and a save/load round trip that keeps C and the recorded tokenizer."""
+    cfg = preset_config("tiny", latent_channels=8)
+    assert (cfg["transformer"]["in_channels"], cfg["transformer"]["out_channels"]) == (18, 8)
+    assert preset_config("tiny")["transformer"]["in_channels"] == 34  # the preset itself is untouched
+    cfg["transformer"].update(num_layers=2, num_attention_heads=2, attention_head_dim=16, max_size=(4, 16, 16))
+    model = TeacherDenoiser.from_config(cfg, seed=2, latent_channels=8)
+    assert model.latent_channels == 8 and model.transformer.patch_embed.proj.in_features == 18 * 4
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 8, 2, 4, 6, generator=g)
+    c = Conditions(torch.randn(2, 8, 2, 4, 6, generator=g), torch.rand(2, 1, 2, 4, 6, generator=g))
+    t = torch.rand(2, generator=g)
+    with torch.no_grad():
+        v = model(x, t, c)
+        assert v.shape == x.shape and torch.isfinite(v).all()
+        assert not torch.allclose(v, model(x, t, Conditions(c.latents + 0.1, c.mask_latents)))
+    model.save_pretrained(tmp_path / "c8", tokenizer="tiny_c8")
+    loaded = TeacherDenoiser.from_pretrained(tmp_path / "c8")
+    assert loaded.latent_channels == 8 and loaded.tokenizer_name == "tiny_c8"
+    with torch.no_grad():
+        assert torch.equal(loaded(x, t, c), model(x, t, c))
+    with pytest.raises(ValueError, match=r"\[B, 8, t, h, w\]"):
+        model(torch.randn(2, 16, 2, 4, 6), t, c)
+    # a teacher saved without a tokenizer records none (the shipped exports)
+    TeacherDenoiser.from_config(small_config(1)).save_pretrained(tmp_path / "plain")
+    assert TeacherDenoiser.from_pretrained(tmp_path / "plain").tokenizer_name is None
+
+
+def test_latent_channel_errors():
+    with pytest.raises(ConfigError, match="official teacher reads the Cosmos tokenizer's 16 latent channels, not 64"):
+        preset_config("official", latent_channels=64)
+    assert preset_config("official", latent_channels=16) == preset_config("official")
+    with pytest.raises(ConfigError, match="positive integer"):
+        preset_config("tiny", latent_channels=0)
+    cfg = preset_config("tiny", latent_channels=8)
+    with pytest.raises(ConfigError, match="out_channels 8, not latent_channels 16"):
+        TeacherDenoiser.from_config(cfg, latent_channels=16)
+    cfg["transformer"]["in_channels"] = 34  # a 16-channel input layout with 8 output channels
+    with pytest.raises(ConfigError, match=r"in_channels 2C \+ 2 = 18 \(noisy 8 \+ warp 8 .* got in_channels 34"):
+        TeacherDenoiser.from_config(cfg)
+
+
 def test_official_architecture_on_meta():
     model = TeacherDenoiser.from_config("official", meta=True)
     cfg = model.config

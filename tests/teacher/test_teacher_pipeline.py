@@ -240,3 +240,28 @@ def test_warp_conditions_in_groups_of_trajectories(pipe):
         assert torch.allclose(parts.latents, whole.latents, atol=1e-5)
     with pytest.raises(ConfigError, match="trajectory_batch"):
         warp_conditions(img, depth, cam, traj, pipe.tokenizer, trajectory_batch=0)
+
+
+# --------------------------------------------------------------------------- latent channels
+def test_a_tokenizer_of_other_latent_channels(tmp_path):
+    """An 8-channel tokenizer (random weights) with a denoiser built for 8 channels: the pipeline runs end to end
+    (latents and statistics [V, 8, t, h, w] / [8, t], decode); a denoiser and a tokenizer of different channel
+    counts are refused in one line, at construction and in from_preset."""
+    tok8 = Tokenizer.from_config("tiny", max_batch=6, latent_channels=8).eval()
+    den8 = TeacherDenoiser.from_config("tiny", seed=0, latent_channels=8)
+    p8 = TeacherPipeline(den8, tok8, None, num_frames=T)
+    img, depth = scene()
+    out = p8(img, depth, seed=1, steps=1, progress=False)
+    assert out.latents.shape == (6, 8, 2, H // 8, W // 8) and out.latents_mean.shape == (8, 2)
+    assert torch.allclose(out.normalize(out.raw_latents), out.latents, atol=1e-5)
+    assert p8.decode(out).shape == (6, T, 3, H, W)
+    with pytest.raises(WeightsError, match="^the teacher reads 16-channel latents, its tokenizer makes 8$"):
+        TeacherPipeline(TeacherDenoiser.from_config("tiny"), tok8, None, num_frames=T)
+    folder = tmp_path / "teacher8"
+    den8.save_pretrained(folder, torch.float16)
+    with pytest.raises(WeightsError, match=r"reads 8-channel latents, tokenizer tiny makes 16$"):
+        TeacherPipeline.from_preset("tiny", weights=folder, depth=None)
+    recorded = tmp_path / "teacher_v2"
+    TeacherDenoiser.from_config("tiny").save_pretrained(recorded, torch.float16, tokenizer="tiny_v2")
+    with pytest.raises(WeightsError, match=r"reads tokenizer tiny_v2 \(teacher.json\), the 'tiny' preset's is tiny"):
+        TeacherPipeline.from_preset("tiny", weights=recorded, depth=None)

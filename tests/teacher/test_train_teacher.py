@@ -49,6 +49,9 @@ def test_train_resume_export_end_to_end(tmp_path):
     assert weights and all(v.dtype == torch.float16 for v in weights.values())
     model = TeacherDenoiser.from_pretrained(export)
     assert model.num_parameters() == record["parameters"]
+    # the export says which tokenizer it reads (default: the tiny preset's), and its channel count
+    assert model.tokenizer_name == "tiny" and model.latent_channels == 16
+    assert record["data"]["tokenizer"] == "tiny" and record["data"]["latent_channels"] == 16
     # a second export replaces the first one in place
     assert main([*common, "--resume"]) == 0
     assert json.loads((export / "training_record.json").read_text())["steps"] == 2
@@ -86,3 +89,9 @@ def test_user_errors_fail_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown world preset" in err and "not a teacher export" in err
     assert not out.exists() and (taken / "notes.txt").read_text() == "mine"
+    # --init-from a teacher of another latent channel count than the tokenizer's
+    from lyra.teacher.denoiser import TeacherDenoiser
+
+    c8 = TeacherDenoiser.from_config("tiny", latent_channels=8).save_pretrained(tmp_path / "c8")
+    assert main(["--out", str(tmp_path / "run8"), "--cpu", "--world-preset", "micro", "--init-from", str(c8)]) == 2
+    assert f"--init-from {c8}: a teacher of 8-channel latents, tokenizer tiny makes 16" in capsys.readouterr().err

@@ -27,8 +27,23 @@ def test_every_preset_names_models_the_hub_knows():
     assert set(TOKENIZERS) == set(TOKENIZER_ARCHS)  # one weights folder entry per tokenizer architecture
     for p in PRESETS.values():
         assert p.tokenizer in TOKENIZERS and p.denoiser in DENOISER_ARCHS
+        assert p.tokenizer_dynamic is None or p.tokenizer_dynamic in TOKENIZERS
         assert p.depth is None or p.depth in DEPTH_NETS
         assert p.name in STUDENT_ARCHS or p.student is None
+
+
+def test_the_dynamic_tokenizer_defaults_to_the_static_one():
+    from dataclasses import replace
+
+    from lyra.weights.hub import Preset
+
+    for p in PRESETS.values():
+        assert p.tokenizer_for(False) == p.tokenizer
+        assert p.tokenizer_for(True) == (p.tokenizer_dynamic or p.tokenizer)
+    tiny = PRESETS["tiny"]
+    assert tiny.tokenizer_dynamic is None and tiny.tokenizer_for(True) == "tiny"  # until the lead switches it
+    split = replace(tiny, tokenizer_dynamic="tiny_v2")
+    assert isinstance(split, Preset) and (split.tokenizer_for(False), split.tokenizer_for(True)) == ("tiny", "tiny_v2")
 
 
 def test_tiny_ships_every_part_where_the_hub_says():

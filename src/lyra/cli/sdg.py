@@ -103,11 +103,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _tokenizer_weights(preset: str) -> Path | None:
+def _tokenizer_weights(preset: str, dynamic: bool = False) -> Path | None:
+    """Shipped weights folder of the tokenizer the preset's static (or dynamic) teacher reads (``None``: official)."""
     from lyra.tokenizer.tokenizer import preset_weights_path
     from lyra.weights.hub import get_preset
 
-    return preset_weights_path(get_preset(preset).tokenizer)
+    return preset_weights_path(get_preset(preset).tokenizer_for(dynamic))
 
 
 def _depth_weights(spec: str) -> Path | None:
@@ -165,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
     device = state.device if state.num_processes > 1 and args.device == "auto" else pick_device(args.device)
     pipe = TeacherPipeline.from_preset(args.preset, weights=args.teacher_weights, depth=args.depth, device=device,
                                        dynamic=args.dynamic)
-    teacher = PipelineTeacher(pipe, _tokenizer_weights(args.preset), depth_weights, composite=args.composite)
+    teacher = PipelineTeacher(pipe, _tokenizer_weights(args.preset, args.dynamic), depth_weights,
+                              composite=args.composite)
     if not args.images:
         source = WorldSource(args.split, args.world_preset or get_preset(args.preset).world, args.gt_depth,
                              args.store_gt, device, dynamic=args.dynamic,

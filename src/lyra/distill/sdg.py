@@ -130,7 +130,8 @@ class SceneResult:
     """The teacher's output for one :class:`SceneRequest`.
 
     Attributes:
-        latents: *raw* (de-normalised) tokenizer latents ``[V, 16, t, h, w]``.
+        latents: *raw* (de-normalised) tokenizer latents ``[V, C, t, h, w]`` (``C`` the teacher's tokenizer's
+            latent channels: 16 for the Cosmos tokenizer).
         videos: decoded frames ``[V, T, 3, H, W]`` float in [0, 1], cropped to the image size.
         cameras: ``Cameras [V, T]`` of the frames (``W × H``).
         input_depth: ``[H, W]`` the depth the image was lifted with.
@@ -845,6 +846,10 @@ def _to_sample(sample_id: str, item: SourceItem, res: SceneResult, noise_seed: i
     if plucker_encoder is not None:
         from lyra.student.latents import LatentCache
 
-        dyn["plucker"] = LatentCache(plucker_encoder, 0).plucker(sample_id, res.cameras)
+        pl = LatentCache(plucker_encoder, 0).plucker(sample_id, res.cameras)
+        if pl.shape[1] != 2 * res.latents.shape[1]:
+            raise ConfigError(f"the Plücker encoder makes {pl.shape[1] // 2}-channel latents, the teacher's latents "
+                              f"have {res.latents.shape[1]}: store the Plücker latents of the teacher's tokenizer")
+        dyn["plucker"] = pl
     return SdgSample(sample_id, item.world_seed, noise_seed, res.latents.detach().cpu(), rgb, res.cameras.K.cpu(),
                      res.cameras.c2w.cpu(), depth, image, res.input_depth.detach().float().cpu(), gt, **dyn)

@@ -82,8 +82,9 @@ def _scenes(dataset: Any, max_scenes: int | None) -> range:
     return range(n if max_scenes is None else min(n, max_scenes))
 
 
-def _dataset(data: str | Any, dynamic: bool | None) -> Any:
-    """The SDG data set of ``data`` (a folder or a data set), checked against ``dynamic`` (``None``: any)."""
+def _dataset(data: str | Any, dynamic: bool | None, model: LatentDecoder | None = None, encoder: Any = None) -> Any:
+    """The SDG data set of ``data`` (a folder or a data set), checked against ``dynamic`` (``None``: any) and the
+    latent channels ``C`` of ``model`` (the data's ``latents``) and of ``encoder`` (the Plücker/time latents)."""
     from lyra.shards import ShardDataset
 
     ds = ShardDataset(data, as_float=False) if isinstance(data, (str, Path)) else data
@@ -92,6 +93,12 @@ def _dataset(data: str | Any, dynamic: bool | None) -> Any:
         raise ConfigError(f"the SDG data holds {'dynamic' if found else 'static'} scenes but a "
                           f"{'dynamic' if dynamic else 'static'} student was given; evaluate it on "
                           f"{'static' if found else 'dynamic'} data")
+    if model is not None:
+        c = getattr(ds, "latent_channels", None)
+        if c is not None and c != model.config.latent_channels:
+            raise ConfigError(f"the SDG data holds {c}-channel latents, the student reads "
+                              f"{model.config.latent_channels}")
+        model.check_tokenizer(encoder, "the encoder given")
     return ds
 
 
@@ -123,7 +130,7 @@ def evaluate_fidelity(model: LatentDecoder, data: str | Any, encoder: Any, max_s
         ``table`` (the frame groups of :mod:`lyra.eval.groups`, systems ``student`` and ``student_pruned``,
         against the teacher's frames; mean over scenes), ``scenes``, ``frames_per_scene``, ``per_scene`` lists.
     """
-    ds = _dataset(data, dynamic)
+    ds = _dataset(data, dynamic, model, encoder)
     if ds.dynamic:
         if single_view:
             raise ConfigError("a single-view student cannot be dynamic")
@@ -252,7 +259,7 @@ def evaluate_gt(model: LatentDecoder, data: str | Any, encoder: Any, max_scenes:
     """
     from lyra.student.latents import LatentCache
 
-    ds = _dataset(data, dynamic)
+    ds = _dataset(data, dynamic, model, encoder)
     preset = _world_preset(ds)
     model.eval()
     dev = next(model.parameters()).device
@@ -327,7 +334,7 @@ def evaluate_dynamic_fidelity(model: LatentDecoder, data: str | Any, encoder: An
     from lyra.student.dynamic import frames_at_time
     from lyra.student.latents import LatentCache, raw_video_encoder
 
-    ds = _dataset(data, True)
+    ds = _dataset(data, True, model, encoder)
     model.eval()
     dev = next(model.parameters()).device
     keys = ("psnr", "ssim", "psnr_pruned", "ssim_pruned", "psnr_forward", "psnr_reversed")

@@ -2,9 +2,11 @@
 
 Data flow for ``B`` scenes of ``V`` views (trajectories), ``t`` latent frames of ``h × w`` latent pixels:
 
-1. ``patch_embed`` (Conv3d, patch (1, 2, 2), + LayerNorm eps 1e-5) of the 16-channel latents, plus
-   ``patch_plucker_embed`` of the 32-channel Plücker latents (zero-initialised), plus — dynamic scenes only —
-   ``patch_time_embed`` (source time) and ``patch_time_embed_tgt`` (target time), both zero-initialised.
+1. ``patch_embed`` (Conv3d, patch (1, 2, 2), + LayerNorm eps 1e-5) of the ``C``-channel latents
+   (``DecoderConfig.latent_channels``: the tokenizer's channels, 16 for the Cosmos tokenizer), plus
+   ``patch_plucker_embed`` of the ``2C``-channel Plücker latents (zero-initialised), plus — dynamic scenes only —
+   ``patch_time_embed`` (source time) and ``patch_time_embed_tgt`` (target time, ``C`` channels each), both
+   zero-initialised.
 2. All views form one token sequence, view-major: token index ``((v·t + τ)·h/2 + y)·w/2 + x``. No positional
    embedding; the Mamba state and conv run across view boundaries.
 3. ``enc_blocks``: bidirectional Mamba-2 blocks, with Transformer blocks (pre-LayerNorm eps 1e-6, qkv bias,
@@ -54,7 +56,7 @@ class DecoderConfig:
     ngroups: int = 1
     num_heads: int = 8  # attention heads
     mlp_ratio: float = 4.0
-    latent_channels: int = 16
+    latent_channels: int = 16  # C: the tokenizer's latent channels (16: Cosmos CV8x8x8)
     patch_size: int = 2
     temporal_compression: int = 8  # tokenizer: t latent frames ↔ 1 + 8(t − 1) frames
     spatial_compression: int = 8
@@ -264,7 +266,8 @@ def conv_transpose3d_by_matmul(x: Tensor, weight: Tensor, bias: Tensor | None, s
 
 # --------------------------------------------------------------------------------------------- decoder
 class VideoEncoder(Protocol):
-    """What the Plücker/time paths need of the tokenizer: ``encode(video [B, C, T, H, W]) -> [B, 16, t, h, w]``."""
+    """What the Plücker/time paths need of the tokenizer: ``encode(video [B, 3, T, H, W]) -> [B, C, t, h, w]``
+    (``C`` its latent channels; :meth:`LatentDecoder.check_tokenizer` checks a tokenizer's ``latent_channels``)."""
 
     def encode(self, video: Tensor) -> Tensor: ...
 
@@ -303,6 +306,15 @@ class LatentDecoder(nn.Module):
         self.activations = cfg.activations
         #: The contents of ``student.json`` when loaded with :meth:`from_pretrained` (else empty).
         self.meta: dict = {}
+
+    def check_tokenizer(self, tokenizer: object, name: str = "its tokenizer") -> None:
+        """WeightsError (one line) unless ``tokenizer`` (anything with ``latent_channels``) makes the ``C``-channel
+        latents this decoder reads (``config.latent_channels``); ``name`` says which tokenizer in the message."""
+        from lyra.errors import WeightsError
+
+        c = getattr(tokenizer, "latent_channels", None)
+        if c is not None and int(c) != self.config.latent_channels:
+            raise WeightsError(f"the student reads {self.config.latent_channels}-channel latents, {name} makes {c}")
 
     # ----------------------------------------------------------------- export folder
     @classmethod
@@ -399,11 +411,11 @@ class LatentDecoder(nn.Module):
         """Embedded token sequence ``[B, V·t·(h/2)·(w/2), width]`` (views concatenated, view-major).
 
         Args:
-            latents: raw tokenizer latents ``[B, V, 16, t, h, w]``.
-            plucker_latents: ``[B, V, 32, t, h, w]`` (see :func:`plucker_latents`).
+            latents: raw tokenizer latents ``[B, V, C, t, h, w]`` (``C`` = ``config.latent_channels``).
+            plucker_latents: ``[B, V, 2C, t, h, w]`` (see :func:`plucker_latents`).
             time_latents: dynamic scenes only: tokenizer latents of the source-time video
-                ``[B, V or 1, 16, t, h, w]`` (see :func:`time_latents`).
-            target_time_latents: dynamic only: latents of the target-time video ``[B, V or 1, 16, 1 or t, h, w]``.
+                ``[B, V or 1, C, t, h, w]`` (see :func:`time_latents`).
+            target_time_latents: dynamic only: latents of the target-time video ``[B, V or 1, C, 1 or t, h, w]``.
         """
         B, V, t, h, w = self._check_inputs(latents, plucker_latents)
         ckpt = self.config.gradient_checkpointing and torch.is_grad_enabled()
@@ -414,8 +426,9 @@ class LatentDecoder(nn.Module):
             if not self.config.time_embeddings:
                 raise ValueError("this decoder config has no time embeddings (time_embeddings=False)")
             if lat.ndim != 6 or lat.shape[0] != B or lat.shape[1] not in (1, V) or lat.shape[-2:] != (h, w) \
-                    or lat.shape[3] not in (1, t):
-                raise ValueError(f"{name}: time latents must be [B, V or 1, 16, t or 1, h, w], "
+                    or lat.shape[3] not in (1, t) or lat.shape[2] != self.config.latent_channels:
+                raise ValueError(f"{name}: time latents must be [B, V or 1, {self.config.latent_channels}, t or 1, "
+                                 f"h, w], "
                                   f"got {tuple(lat.shape)}")
             lat = lat.expand(B, V, lat.shape[2], t, h, w)
             x = x + self._embed(getattr(self, name), lat, ckpt)
@@ -452,10 +465,10 @@ class LatentDecoder(nn.Module):
         """Raw Gaussians ``[B, N, 14]`` (position | opacity | scale | rotation wxyz | RGB), N = V·T·h·w.
 
         Args:
-            latents: raw tokenizer latents ``[B, V, 16, t, h, w]``.
+            latents: raw tokenizer latents ``[B, V, C, t, h, w]``.
             cameras: ``Cameras`` of every decoded frame, batch shape ``[B, V, T]`` with ``T = 1 + 8(t − 1)``,
                 at image resolution ``(8h) × (8w)``; OpenCV axes.
-            plucker_latents: ``[B, V, 32, t, h, w]``.
+            plucker_latents: ``[B, V, 2C, t, h, w]``.
             time_latents, target_time_latents: dynamic scenes only, see :meth:`tokens`.
         """
         B, V, t, h, w = self._check_inputs(latents, plucker_latents)
@@ -529,11 +542,12 @@ class LatentDecoder(nn.Module):
 
 # --------------------------------------------------------------------------------------------- conditioning
 def plucker_latents(cameras: Cameras, encoder: VideoEncoder) -> Tensor:
-    """Plücker conditioning ``[B, V, 32, t, h, w]`` of cameras ``[B, V, T]`` at image resolution.
+    """Plücker conditioning ``[B, V, 2C, t, h, w]`` of cameras ``[B, V, T]`` at image resolution.
 
     Per view, the per-pixel rays' moment ``o × d`` and unit direction ``d`` (OpenCV, world space) are each
     encoded by the (frozen) tokenizer as a 3-channel video ``[B, 3, T, H, W]``, as they are (no rescaling):
-    channels 0–15 come from the moment video, 16–31 from the direction video. Views are encoded one at a
+    channels ``0 … C−1`` come from the moment video, ``C … 2C−1`` from the direction video (``C`` the encoder's
+    latent channels: 16 for the Cosmos tokenizer). Views are encoded one at a
     time to bound memory. No gradients flow into the encoder.
     """
     if len(cameras.shape) != 3:
@@ -548,7 +562,7 @@ def plucker_latents(cameras: Cameras, encoder: VideoEncoder) -> Tensor:
 
 
 def time_latents(times: Tensor, encoder: VideoEncoder, height: int, width: int) -> Tensor:
-    """Time conditioning of dynamic scenes: ``times`` [B, T] in [0, 1] → latents ``[B, 16, t, h, w]``.
+    """Time conditioning of dynamic scenes: ``times`` [B, T] in [0, 1] → latents ``[B, C, t, h, w]``.
 
     Each frame's time ``τ`` becomes the 3-channel image ``(τ, cos τ, sin τ)`` broadcast over ``height × width``,
     mapped to the tokenizer's input range as ``2·x − 1``, and encoded as a video.

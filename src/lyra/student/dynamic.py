@@ -40,7 +40,7 @@ TIME_ATOL = 1e-4
 
 
 def source_time_latents(times: Tensor, encoder: Any, height: int, width: int) -> Tensor:
-    """Source-time latents ``[B, V, 16, t, h, w]`` of frame times ``times`` ``[B, V, T]`` in [0, 1] (no cache;
+    """Source-time latents ``[B, V, C, t, h, w]`` of frame times ``times`` ``[B, V, T]`` in [0, 1] (no cache;
     float32 on the encoder's device)."""
     if times.ndim != 3:
         raise ValueError(f"source times must be [B, V, T], got {tuple(times.shape)}")
@@ -52,7 +52,7 @@ def source_time_latents(times: Tensor, encoder: Any, height: int, width: int) ->
 
 def target_time_latents(target: Tensor | float, num_frames: int, encoder: Any, height: int, width: int,
                         batch: int = 1) -> Tensor:
-    """Target-time latents ``[B, 1, 16, t, h, w]``: the ``num_frames``-frame video of the constant time
+    """Target-time latents ``[B, 1, C, t, h, w]``: the ``num_frames``-frame video of the constant time
     ``target`` (a float, or ``[B]``; a float is repeated ``batch`` times)."""
     tgt = torch.as_tensor(target, dtype=torch.float32).reshape(-1)
     if tgt.numel() == 1 and batch > 1:
@@ -85,9 +85,9 @@ def decode_at_time(model: LatentDecoder, latents: Tensor, cameras: Cameras, pluc
 
     Args:
         model: the dynamic student (a :class:`LatentDecoder` with time embeddings), eval mode.
-        latents: raw tokenizer latents ``[B, V, 16, t, h, w]`` of the trajectories.
+        latents: raw tokenizer latents ``[B, V, C, t, h, w]`` of the trajectories.
         cameras: ``Cameras [B, V, T]`` of their frames (OpenCV, c2w), ``T = 1 + 8(t − 1)``, image size ``8w × 8h``.
-        plucker: Plücker latents ``[B, V, 32, t, h, w]`` (:func:`lyra.student.plucker_latents`).
+        plucker: Plücker latents ``[B, V, 2C, t, h, w]`` (:func:`lyra.student.plucker_latents`).
         times: ``[B, V, T]`` the time in [0, 1] of every frame (e.g. ``TeacherOutput.frame_times``).
         target_time: the time of the scene to output: a float or ``[B]``.
         encoder: the frozen tokenizer (encodes the time videos).

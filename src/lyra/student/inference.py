@@ -1,6 +1,6 @@
 """Student inference: teacher latents + cameras → raw Gaussians, and rendering them.
 
-* :func:`decode` — the teacher's latents ``[V, 16, t, h, w]`` of a static scene, their cameras ``[V, T]`` and
+* :func:`decode` — the teacher's latents ``[V, C, t, h, w]`` of a static scene, their cameras ``[V, T]`` and
   Plücker latents (:func:`plucker_of`) → raw Gaussians ``[N, 14]`` (what the product runs);
 * :func:`decode_sample` — the same for one SDG sample (a :class:`~lyra.shards.ShardDataset` item);
 * :func:`decode_sample_at_time` — the same for a dynamic sample at one target time;
@@ -34,10 +34,10 @@ def decode(model: LatentDecoder, latents: Tensor, cameras: Cameras, plucker: Ten
 
     Args:
         model: the student (eval mode).
-        latents: the teacher's raw latents ``[V, 16, t, h, w]`` of the ``V`` trajectories.
+        latents: the teacher's raw latents ``[V, C, t, h, w]`` of the ``V`` trajectories.
         cameras: ``Cameras [V, T]`` of their frames (OpenCV, camera-to-world; intrinsics in pixels of the
             ``8w × 8h`` frames), ``T = 1 + 8(t − 1)``.
-        plucker: their Plücker latents ``[V, 32, t, h, w]`` (:func:`plucker_of`).
+        plucker: their Plücker latents ``[V, 2C, t, h, w]`` (:func:`plucker_of`).
         single_view: decode each trajectory alone and merge the Gaussians (a student trained so).
 
     Returns:
@@ -57,7 +57,7 @@ def decode(model: LatentDecoder, latents: Tensor, cameras: Cameras, plucker: Ten
 
 
 def plucker_of(cameras: Cameras, encoder: Any) -> Tensor:
-    """Plücker latents ``[V, 32, t, h, w]`` of ``cameras`` ``[V, T]`` (on the cameras' device), encoded by the
+    """Plücker latents ``[V, 2C, t, h, w]`` of ``cameras`` ``[V, T]`` (on the cameras' device), encoded by the
     frozen tokenizer ``encoder`` (:func:`~lyra.student.latents.raw_video_encoder`)."""
     return plucker_latents(cameras.reshape(1, *cameras.shape), raw_video_encoder(encoder))[0]
 
@@ -73,7 +73,7 @@ def decode_sample(model: LatentDecoder, sample: dict[str, Any], encoder: Any, si
     """:func:`decode` of one SDG sample (all its trajectories): raw Gaussians ``[N, 14]`` on the model's device.
 
     ``sample``: a :class:`~lyra.shards.ShardDataset` item (either dtype layout). ``encoder``: the frozen
-    tokenizer (for the Plücker latents) unless ``plucker`` ``[V, 32, t, h, w]`` is given.
+    tokenizer (for the Plücker latents) unless ``plucker`` ``[V, 2C, t, h, w]`` is given.
     """
     dev = next(model.parameters()).device
     cams = _sample_cameras(sample).to(dev)
@@ -90,7 +90,7 @@ def decode_sample_at_time(model: LatentDecoder, sample: dict[str, Any], encoder:
     ``views`` (default: the forward ones — the first ``V / len(directions)``; here: all unless given) with their
     source times (:func:`lyra.student.dynamic.decode_at_time`).
 
-    ``plucker``: ``[len(views), 32, t, h, w]`` if already computed; ``cache``: a
+    ``plucker``: ``[len(views), 2C, t, h, w]`` if already computed; ``cache``: a
     :class:`~lyra.student.latents.LatentCache`.
     """
     from lyra.student.dynamic import decode_at_time

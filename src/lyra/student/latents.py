@@ -35,6 +35,11 @@ class RawVideoEncoder:
     def device(self) -> torch.device:
         return self.tokenizer.device
 
+    @property
+    def latent_channels(self) -> int:
+        """``C``: the tokenizer's latent channels (Plücker latents have ``2C``)."""
+        return int(self.tokenizer.latent_channels)
+
     def encode(self, video: Tensor) -> Tensor:
         return self.tokenizer.encode_raw(video)
 
@@ -75,7 +80,7 @@ class LatentCache:
         return out
 
     def plucker(self, sample_id: str, cameras: Cameras, stored: Tensor | None = None) -> Tensor:
-        """Plücker latents of ``cameras`` ``[V, T]`` (all the sample's frames) → fp16 ``[V, 32, t, h, w]`` on
+        """Plücker latents of ``cameras`` ``[V, T]`` (all the sample's frames) → fp16 ``[V, 2C, t, h, w]`` on
         the CPU, cached per ``sample_id``. ``stored``: the latents an SDG stored with the sample (``lyra sdg
         --store-plucker``), used as they are (counted in ``stored_hits``)."""
         if stored is not None:
@@ -86,7 +91,7 @@ class LatentCache:
             cameras.to(dev).reshape(1, *cameras.shape), self.encoder)[0])
 
     def time_video(self, times: Tensor, height: int, width: int) -> Tensor:
-        """Latents ``[16, t, h, w]`` (fp16, CPU) of the time video of ``times`` ``[T]`` at ``height × width``,
+        """Latents ``[C, t, h, w]`` (fp16, CPU) of the time video of ``times`` ``[T]`` at ``height × width``,
         cached per distinct time row."""
         row = times.detach().float().cpu().reshape(-1)
         key = ("time", height, width, tuple(round(float(x), 6) for x in row))
@@ -94,7 +99,7 @@ class LatentCache:
         return self._lookup(key, lambda: time_latents(row[None].to(dev), self.encoder, height, width)[0])
 
     def source(self, times: Tensor, height: int, width: int) -> Tensor:
-        """Source-time latents ``[B, V, 16, t, h, w]`` (fp16, CPU) of frame times ``times`` ``[B, V, T]``."""
+        """Source-time latents ``[B, V, C, t, h, w]`` (fp16, CPU) of frame times ``times`` ``[B, V, T]``."""
         if times.ndim != 3:
             raise ValueError(f"source times must be [B, V, T], got {tuple(times.shape)}")
         B, V, _ = times.shape
@@ -102,7 +107,7 @@ class LatentCache:
         return torch.stack(rows).reshape(B, V, *rows[0].shape)
 
     def target(self, target: Tensor, num_frames: int, height: int, width: int) -> Tensor:
-        """Target-time latents ``[B, 1, 16, t, h, w]`` (fp16, CPU) of target times ``target`` ``[B]`` (each a
+        """Target-time latents ``[B, 1, C, t, h, w]`` (fp16, CPU) of target times ``target`` ``[B]`` (each a
         ``num_frames``-frame video of one constant time)."""
         tgt = target.detach().float().cpu().reshape(-1)
         rows = [self.time_video(torch.full((num_frames,), float(x)), height, width) for x in tgt]

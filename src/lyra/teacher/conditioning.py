@@ -37,7 +37,7 @@ class Conditions:
     """What the teacher's denoiser is conditioned on, for ``V`` trajectories.
 
     Attributes:
-        latents: ``[V, 16, t, h, w]`` normalised tokenizer latents of the warped videos.
+        latents: ``[V, C, t, h, w]`` normalised tokenizer latents of the warped videos.
         mask_latents: ``[V, 1, t, h, w]`` in ``[0, 1]``, fraction of valid warped pixels per latent cell.
         rgb: ``[V, T, 3, H, W]`` the warped videos in ``[0, 1]`` (0 where invalid), for visualisation;
             may be ``None`` when the conditions were built from latents directly.
@@ -127,7 +127,7 @@ def warp_conditions(
         **warp_kwargs: passed to :func:`lyra.teacher.cache3d.warp`.
 
     Returns:
-        :class:`Conditions` with latents ``[V, 16, t, h, w]``, mask latents ``[V, 1, t, h, w]`` and the
+        :class:`Conditions` with latents ``[V, C, t, h, w]``, mask latents ``[V, 1, t, h, w]`` and the
         warped ``rgb [V, T, 3, H', W']`` / ``mask [V, T, H', W']``.
     """
     if len(trajectory_cameras.shape) != 2:
@@ -183,7 +183,7 @@ def warp_conditions_dynamic(
         **warp_kwargs: passed to :func:`lyra.teacher.cache3d.warp`.
 
     Returns:
-        :class:`Conditions` with latents ``[V, 16, t, h, w]``, mask latents ``[V, 1, t, h, w]`` and the warped
+        :class:`Conditions` with latents ``[V, C, t, h, w]``, mask latents ``[V, 1, t, h, w]`` and the warped
         ``rgb [V, T, 3, H', W']`` / ``mask [V, T, H', W']``.
     """
     if len(trajectory_cameras.shape) != 2:

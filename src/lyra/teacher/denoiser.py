@@ -3,10 +3,11 @@
 GEN3C extends the input channels of the Cosmos DiT with the latents of the 3D-cache renders and
 their masks. :class:`TeacherDenoiser` does the same with diffusers' class, unchanged:
 
-* input channels, in order: noisy latents (16) | warp latents (16) | warp mask latents (1) — the
+* input channels, in order: noisy latents (C) | warp latents (C) | warp mask latents (1) — the
   ``hidden_states`` given to the transformer — then the Cosmos Video2World condition-mask channel
   (1) that the transformer itself appends from its ``condition_mask`` argument. ``in_channels`` of the
-  diffusers config counts that channel, hence ``16 + 16 + 1 + 1 = 34``. The condition mask marks
+  diffusers config counts that channel, hence ``2C + 2`` (``34`` for the Cosmos tokenizer's C = 16);
+  ``C = out_channels`` is the latent channel count of the tokenizer the teacher reads. The condition mask marks
   latent frames that are given clean (Video2World); the teacher conditions through the warp latents
   instead, so it passes zeros (the channel is kept so that a converted GEN3C/Cosmos checkpoint loads).
 * ``concat_padding_mask`` (Cosmos' extra padding channel): off in ``tiny``; on in ``official`` as in the
@@ -40,19 +41,17 @@ from lyra.fileio import atomic_dir
 from lyra.teacher.conditioning import Conditions
 from lyra.tokenizer.presets import LATENT_CHANNELS
 
-__all__ = ["PRESETS", "TIME_SCALE", "TeacherDenoiser", "preset_config"]
+__all__ = ["PRESETS", "TIME_SCALE", "TeacherDenoiser", "in_channels_for", "preset_config"]
 
 #: Flow time ``t ∈ [0, 1]`` is given to the transformer as ``TIME_SCALE · t``.
 TIME_SCALE = 1000.0
-#: Channels concatenated to the noisy latents: warp latents (16) + warp mask (1).
-COND_CHANNELS = LATENT_CHANNELS + 1
 _WRAPPER_FILE = "teacher.json"
 _WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 
 _OFFICIAL = {
     # Cosmos-1.0-Diffusion-7B-Video2World (diffusers' scripts/convert_cosmos_to_diffusers.py),
-    # in_channels 16 + 1 widened by GEN3C-style conditioning channels.
-    "in_channels": LATENT_CHANNELS + COND_CHANNELS + 1,
+    # in_channels 16 + 1 widened by GEN3C-style conditioning channels. The Cosmos tokenizer's 16 channels, always.
+    "in_channels": 2 * LATENT_CHANNELS + 2,
     "out_channels": LATENT_CHANNELS,
     "num_attention_heads": 32,
     "attention_head_dim": 128,
@@ -70,7 +69,7 @@ _OFFICIAL = {
 # 8 layers, 4 heads × 32: 2.9 M parameters; one step for six trajectories of 3 × 22 × 40 latents
 # (batch 6) took 0.19–0.23 s (min/median of 5 no-grad forwards) on 2 busy CPU cores (provisional).
 _TINY = {
-    "in_channels": LATENT_CHANNELS + COND_CHANNELS + 1,
+    "in_channels": 2 * LATENT_CHANNELS + 2,  # rebuilt for another C by preset_config(latent_channels=C)
     "out_channels": LATENT_CHANNELS,
     "num_attention_heads": 4,
     "attention_head_dim": 32,
@@ -92,12 +91,31 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def preset_config(name: str) -> dict[str, Any]:
-    """A copy of preset ``name``'s ``{"transformer": diffusers config, "context_tokens": int}``."""
+def in_channels_for(latent_channels: int) -> int:
+    """The transformer's ``in_channels`` for ``C`` latent channels: noisy C + warp C + mask 1 + condition mask 1."""
+    return 2 * latent_channels + 2
+
+
+def preset_config(name: str, latent_channels: int | None = None) -> dict[str, Any]:
+    """A copy of preset ``name``'s ``{"transformer": diffusers config, "context_tokens": int}``.
+
+    ``latent_channels`` ``C``: the channel count of the tokenizer the teacher will read; ``None`` keeps the
+    preset's own (16, the Cosmos tokenizer's); another value rebuilds ``in_channels = 2C + 2`` and
+    ``out_channels = C``. ``official`` is GEN3C's architecture on the Cosmos tokenizer: only 16 is accepted.
+    """
     if name not in PRESETS:
         raise ConfigError(f"unknown teacher preset {name!r}; choose one of {sorted(PRESETS)}")
     p = PRESETS[name]
-    return {"transformer": dict(p["transformer"]), "context_tokens": p["context_tokens"]}
+    transformer = dict(p["transformer"])
+    if latent_channels is not None:
+        c = int(latent_channels)
+        if c < 1 or c != latent_channels:
+            raise ConfigError(f"latent_channels must be a positive integer, got {latent_channels!r}")
+        if name == "official" and c != transformer["out_channels"]:
+            raise ConfigError(f"the official teacher reads the Cosmos tokenizer's {transformer['out_channels']} "
+                              f"latent channels, not {c}")
+        transformer.update(in_channels=in_channels_for(c), out_channels=c)
+    return {"transformer": transformer, "context_tokens": p["context_tokens"]}
 
 
 class _NearestResize:
@@ -132,39 +150,50 @@ def _cosmos_cls() -> type:
 
 
 class TeacherDenoiser(nn.Module):
-    """Velocity predictor ``v(x_t, t | conditions)`` on normalised latents ``[B, 16, t, h, w]``.
+    """Velocity predictor ``v(x_t, t | conditions)`` on normalised latents ``[B, C, t, h, w]``.
 
     Args:
-        transformer: a ``CosmosTransformer3DModel`` whose ``in_channels`` is ``16 + 17 + 1`` and
-            ``out_channels`` 16.
+        transformer: a ``CosmosTransformer3DModel`` with ``out_channels`` ``C`` (the latent channels of the
+            tokenizer it reads: 16 for the Cosmos tokenizer) and ``in_channels`` ``2C + 2``.
         context_tokens: length of the learned null context for the cross-attention.
     """
 
     def __init__(self, transformer: nn.Module, context_tokens: int = 1) -> None:
         super().__init__()
         cfg = transformer.config
-        if cfg.in_channels != LATENT_CHANNELS + COND_CHANNELS + 1 or cfg.out_channels != LATENT_CHANNELS:
+        c = int(cfg.out_channels)
+        if c < 1 or cfg.in_channels != in_channels_for(c):
             raise ConfigError(
-                f"the teacher needs a transformer with in_channels {LATENT_CHANNELS + COND_CHANNELS + 1} "
-                f"(noisy 16 + warp 16 + mask 1 + condition mask 1) and out_channels {LATENT_CHANNELS}, "
-                f"got {cfg.in_channels} and {cfg.out_channels}"
+                f"the teacher needs a transformer with in_channels 2C + 2 = {in_channels_for(c)} "
+                f"(noisy {c} + warp {c} + mask 1 + condition mask 1) for out_channels C = {c}, "
+                f"got in_channels {cfg.in_channels}"
             )
         self.transformer = transformer
         device = next(transformer.parameters()).device
         self.null_context = nn.Parameter(torch.zeros(1, context_tokens, cfg.text_embed_dim, device=device))
         if device.type != "meta":
             nn.init.normal_(self.null_context, std=0.02)
+        #: The tokenizer preset this denoiser reads, as ``teacher.json`` records it (``None``: not recorded).
+        self.tokenizer_name: str | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_config(cls, config: str | dict[str, Any] = "tiny", *, meta: bool = False,
-                    seed: int | None = 0) -> TeacherDenoiser:
+                    seed: int | None = 0, latent_channels: int | None = None) -> TeacherDenoiser:
         """A freshly initialised denoiser of preset name or ``{"transformer": ..., "context_tokens": ...}``.
 
         ``meta=True`` builds it on the meta device (no memory; for the 7B ``official`` architecture).
         ``seed`` makes the initialisation reproducible (``None``: torch's global RNG).
+        ``latent_channels``: with a preset name, the tokenizer's ``C`` (see :func:`preset_config`); with a
+        config dict it must agree with the dict's ``out_channels`` (ConfigError otherwise).
         """
-        cfg = preset_config(config) if isinstance(config, str) else config
+        if isinstance(config, str):
+            cfg = preset_config(config, latent_channels)
+        else:
+            cfg = config
+            got = cfg["transformer"].get("out_channels")
+            if latent_channels is not None and got != latent_channels:
+                raise ConfigError(f"the teacher config has out_channels {got}, not latent_channels {latent_channels}")
         cls_ = _cosmos_cls()
         ctx = torch.device("meta") if meta else nullcontext()
         rng = torch.random.fork_rng(devices=[]) if seed is not None else nullcontext()
@@ -180,6 +209,7 @@ class TeacherDenoiser(nn.Module):
 
         A converted Cosmos/GEN3C transformer folder without ``teacher.json`` loads too, with a zero
         null context of 512 tokens (an empty T5 prompt is a better choice: pass ``context``).
+        :attr:`tokenizer_name` is the tokenizer preset ``teacher.json`` records (``None`` if it records none).
         """
         folder = Path(path)
         if not (folder / "config.json").is_file():
@@ -192,13 +222,16 @@ class TeacherDenoiser(nn.Module):
         extra = folder / _WRAPPER_FILE
         tokens = 512
         state = None
+        recorded: str | None = None
         if extra.is_file():
             meta = json.loads(extra.read_text())
             tokens = int(meta["context_tokens"])
+            recorded = meta.get("tokenizer")
             from safetensors.torch import load_file
 
             state = load_file(folder / meta["null_context_file"])
         model = cls(transformer, tokens)
+        model.tokenizer_name = recorded
         with torch.no_grad():
             if state is not None:
                 model.null_context.copy_(state["null_context"])
@@ -208,10 +241,13 @@ class TeacherDenoiser(nn.Module):
             model = model.to(dtype)
         return model.to(device) if device is not None else model
 
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None,
+                        tokenizer: str | None = None) -> Path:
         """Write a diffusers-format folder (config + weights, in ``dtype`` if given) and the null context.
 
-        Written atomically; ``path`` must not exist or be an empty folder (OutputPathError otherwise).
+        ``tokenizer`` (default: :attr:`tokenizer_name`): the tokenizer preset the denoiser reads, recorded in
+        ``teacher.json`` (omitted when ``None``). Written atomically; ``path`` must not exist or be an empty folder
+        (OutputPathError otherwise).
         """
         from safetensors.torch import save_file
 
@@ -222,14 +258,22 @@ class TeacherDenoiser(nn.Module):
             self.transformer.save_config(tmp)
             ctx = self.null_context.detach().to("cpu", dtype or self.null_context.dtype).contiguous()
             save_file({"null_context": ctx}, str(tmp / "null_context.safetensors"))
-            (tmp / _WRAPPER_FILE).write_text(json.dumps(
-                {"context_tokens": ctx.shape[1], "null_context_file": "null_context.safetensors"}, indent=2) + "\n")
+            info: dict[str, Any] = {"context_tokens": ctx.shape[1], "null_context_file": "null_context.safetensors"}
+            tokenizer = tokenizer if tokenizer is not None else self.tokenizer_name
+            if tokenizer is not None:
+                info["tokenizer"] = tokenizer
+            (tmp / _WRAPPER_FILE).write_text(json.dumps(info, indent=2) + "\n")
         return Path(path)
 
     # ------------------------------------------------------------------ properties
     @property
     def config(self) -> Any:
         return self.transformer.config
+
+    @property
+    def latent_channels(self) -> int:
+        """``C``: the latent channels of the tokenizer this denoiser reads (the transformer's ``out_channels``)."""
+        return int(self.transformer.config.out_channels)
 
     @property
     def device(self) -> torch.device:
@@ -244,16 +288,17 @@ class TeacherDenoiser(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, noisy: Tensor, t: Tensor, conditions: Conditions, context: Tensor | None = None) -> Tensor:
-        """Predicted velocity ``[B, 16, t, h, w]`` (float32).
+        """Predicted velocity ``[B, C, t, h, w]`` (float32), ``C`` = :attr:`latent_channels`.
 
         Args:
-            noisy: ``x_t`` ``[B, 16, t, h, w]`` normalised latents (``h``, ``w`` even: patch 2 × 2).
+            noisy: ``x_t`` ``[B, C, t, h, w]`` normalised latents (``h``, ``w`` even: patch 2 × 2).
             t: flow time ``[B]`` (or a scalar) in ``[0, 1]``; 0 = clean, 1 = noise.
-            conditions: ``B`` trajectories' warp latents ``[B, 16, t, h, w]`` and masks ``[B, 1, t, h, w]``.
+            conditions: ``B`` trajectories' warp latents ``[B, C, t, h, w]`` and masks ``[B, 1, t, h, w]``.
             context: optional cross-attention context ``[B or 1, N, text_embed_dim]``.
         """
-        if noisy.dim() != 5 or noisy.shape[1] != LATENT_CHANNELS:
-            raise ValueError(f"noisy latents must be [B, {LATENT_CHANNELS}, t, h, w], got {tuple(noisy.shape)}")
+        c = self.latent_channels
+        if noisy.dim() != 5 or noisy.shape[1] != c:
+            raise ValueError(f"noisy latents must be [B, {c}, t, h, w], got {tuple(noisy.shape)}")
         if conditions.latents.shape != noisy.shape:
             raise ValueError(f"condition latents {tuple(conditions.latents.shape)} do not match the noisy "
                               f"latents {tuple(noisy.shape)}")

@@ -63,7 +63,7 @@ from lyra.teacher.denoiser import TeacherDenoiser
 from lyra.teacher.depth import DepthEstimator, load_depth_estimator
 from lyra.teacher.sampler import sample
 from lyra.tokenizer.chunked import DEFAULT_CHUNK_ELEMENTS
-from lyra.tokenizer.presets import LATENT_CHANNELS, SPATIAL_COMPRESSION
+from lyra.tokenizer.presets import SPATIAL_COMPRESSION
 from lyra.tokenizer.tokenizer import SIGMA_DATA, Tokenizer, latent_frames
 from lyra.weights.hub import PRESETS, Preset, shipped_dir, weights_sha256
 
@@ -141,8 +141,9 @@ class TeacherOutput:
     """What the teacher produces for one image (DESIGN.md "Contracts": teacher → SDG / pipeline).
 
     Attributes:
-        latents: ``[V, 16, t, h, w]`` normalised latents ``(z − mean) / std · 0.5`` (float32, CPU).
-        latents_mean, latents_std: ``[16, t]`` the tokenizer's statistics per channel and latent frame
+        latents: ``[V, C, t, h, w]`` normalised latents ``(z − mean) / std · 0.5`` (float32, CPU); ``C`` the
+            tokenizer's latent channels (16 for the Cosmos tokenizer).
+        latents_mean, latents_std: ``[C, t]`` the tokenizer's statistics per channel and latent frame
             (:attr:`raw_latents` de-normalises with them).
         cameras: ``Cameras [V, T]`` of the trajectories (frame 0 of each = ``input_camera``), image size
             ``W × H``.
@@ -200,22 +201,22 @@ class TeacherOutput:
         return t.reshape(1, T).expand(V, T).clone()
 
     def _stats(self) -> tuple[Tensor, Tensor]:
-        t = self.latents.shape[2]
-        if tuple(self.latents_mean.shape) != (LATENT_CHANNELS, t) or self.latents_std.shape != self.latents_mean.shape:
-            raise ConfigError(f"latent statistics must be [{LATENT_CHANNELS}, {t}], got "
+        c, t = self.latents.shape[1:3]
+        if tuple(self.latents_mean.shape) != (c, t) or self.latents_std.shape != self.latents_mean.shape:
+            raise ConfigError(f"latent statistics must be [{c}, {t}] (channels, latent frames of the latents), got "
                               f"{tuple(self.latents_mean.shape)} and {tuple(self.latents_std.shape)}")
-        shape = (1, LATENT_CHANNELS, t, 1, 1)
+        shape = (1, c, t, 1, 1)
         return (self.latents_mean.reshape(shape).to(self.latents), self.latents_std.reshape(shape).to(self.latents))
 
     @property
     def raw_latents(self) -> Tensor:
-        """De-normalised tokenizer latents ``[V, 16, t, h, w]``: ``latents / 0.5 · std + mean``
+        """De-normalised tokenizer latents ``[V, C, t, h, w]``: ``latents / 0.5 · std + mean``
         (what the tokenizer decodes and the student reads)."""
         mean, std = self._stats()
         return self.latents / SIGMA_DATA * std + mean
 
     def normalize(self, raw: Tensor) -> Tensor:
-        """Raw latents ``[V, 16, t, h, w]`` → normalised with this output's statistics (inverse of
+        """Raw latents ``[V, C, t, h, w]`` → normalised with this output's statistics (inverse of
         :attr:`raw_latents`)."""
         mean, std = self._stats()
         return (raw.to(self.latents) - mean) / std * SIGMA_DATA
@@ -333,6 +334,9 @@ class TeacherPipeline:
                  num_frames: int = 17, preset: str = "tiny", weights: Path | None = None,
                  working_size: tuple[int, int] = PRESETS["tiny"].size[1:]) -> None:
         latent_frames(num_frames)
+        if denoiser.latent_channels != tokenizer.latent_channels:
+            raise WeightsError(f"the teacher reads {denoiser.latent_channels}-channel latents, its tokenizer makes "
+                               f"{tokenizer.latent_channels}")
         self.denoiser = denoiser.eval().requires_grad_(False)
         self.tokenizer = tokenizer.eval().requires_grad_(False)
         self.depth_estimator = depth_estimator
@@ -382,7 +386,9 @@ class TeacherPipeline:
                 ``.npy``/``.png`` file, a transformers model folder, optionally prefixed ``hf:``), an
                 estimator, or ``None`` (then every call needs a depth map).
             device, dtype: where and in which precision the denoiser runs (the tokenizer runs in fp32).
-            tokenizer: a tokenizer folder overriding the preset's.
+            tokenizer: a tokenizer folder overriding the preset's (``tokenizer_dynamic`` for a dynamic teacher;
+                :meth:`~lyra.weights.hub.Preset.tokenizer_for`). Its latent channels must be the denoiser's
+                (WeightsError otherwise).
             tokenizer_batch: videos per tokenizer pass (default 2 on the CPU — fastest and bounded
                 memory on 2 cores — all at once on CUDA).
             low_memory: load the models to the CPU and run each on ``device`` only during its stage
@@ -394,9 +400,11 @@ class TeacherPipeline:
         t0 = time.perf_counter()
         p = _preset(preset)
         device = torch.device(device)
+        tok_name = p.tokenizer_for(dynamic)
         if weights is None and dynamic:
             dyn = dynamic_weights_dir(preset)
             if dyn is None:
+                tok_name = p.tokenizer  # the static weights read the static tokenizer
                 import warnings
 
                 warnings.warn(f"no dynamic '{preset}' teacher weights shipped; using the static ones (fine-tune a "
@@ -416,7 +424,13 @@ class TeacherPipeline:
         denoiser = TeacherDenoiser.from_pretrained(folder, device=home, dtype=dtype)
         if tokenizer_batch is None and device.type == "cpu":
             tokenizer_batch = 2
-        tok = Tokenizer.from_preset(p.tokenizer, path=tokenizer, device=home, max_batch=tokenizer_batch)
+        if tokenizer is None and denoiser.tokenizer_name not in (None, tok_name):
+            raise WeightsError(f"the teacher {folder} reads tokenizer {denoiser.tokenizer_name} (teacher.json), the "
+                               f"'{preset}' preset's is {tok_name}; pass the tokenizer's folder")
+        tok = Tokenizer.from_preset(tok_name, path=tokenizer, device=home, max_batch=tokenizer_batch)
+        if denoiser.latent_channels != tok.latent_channels:
+            raise WeightsError(f"the teacher {folder} reads {denoiser.latent_channels}-channel latents, tokenizer "
+                               f"{tokenizer or tok_name!s} makes {tok.latent_channels}")
         pipe = cls(denoiser, tok, _resolve_depth(depth, device), num_frames=p.size[0], preset=preset,
                    weights=folder, working_size=p.size[1:])
         if low_memory:
@@ -594,8 +608,8 @@ class TeacherPipeline:
                    "low_memory": self.low_memory, "trajectory_batch": step}
         dynamic = video is not None
         return TeacherOutput(
-            latents=lat.to(cpu), latents_mean=mean.reshape(LATENT_CHANNELS, -1).cpu(),
-            latents_std=std.reshape(LATENT_CHANNELS, -1).cpu(), cameras=trajectories.to(cpu),
+            latents=lat.to(cpu), latents_mean=mean.reshape(lat.shape[1], -1).cpu(),
+            latents_std=std.reshape(lat.shape[1], -1).cpu(), cameras=trajectories.to(cpu),
             input_camera=camera.to(cpu), image=frames[0].to(cpu), depth=depths[0].to(cpu), conditions=conditions,
             names=traj_names, center_depth=cd, seed=int(seed), steps=int(steps), guidance=float(guidance),
             timings=dict(meter.seconds), profile=profile, times=times.cpu() if dynamic else None,

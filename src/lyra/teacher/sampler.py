@@ -54,7 +54,7 @@ def flow_matching_loss(
 
     Args:
         denoiser: velocity model (e.g. :class:`~lyra.teacher.denoiser.TeacherDenoiser`).
-        clean_latents: ``x_0`` ``[B, 16, t, h, w]`` normalised target latents.
+        clean_latents: ``x_0`` ``[B, C, t, h, w]`` normalised target latents.
         conditions: the ``B`` trajectories' conditions.
         generator: draws the noise ``ε`` and (unless ``t`` is given) the times; on the latents'
             device or the CPU (then moved).
@@ -104,11 +104,11 @@ def sample(
             warp conditions blanked (zero latents and mask). ``1.0`` (the default, as in GEN3C)
             evaluates the conditional model only.
         generator: draws the starting noise (same seed → same result).
-        noise: optional starting noise ``[V, 16, t, h, w]`` (overrides ``generator``).
+        noise: optional starting noise ``[V, C, t, h, w]`` (overrides ``generator``).
         progress: show a tqdm bar.
 
     Returns:
-        normalised latents ``[V, 16, t, h, w]`` (float32), on the conditions' device.
+        normalised latents ``[V, C, t, h, w]`` (float32), on the conditions' device.
     """
     cond_lat = conditions.latents
     if noise is None:

@@ -36,7 +36,7 @@ class Preset:
 
     Attributes:
         name: ``tiny`` or ``official``.
-        tokenizer: tokenizer preset (:mod:`lyra.tokenizer.presets`).
+        tokenizer: tokenizer preset (:mod:`lyra.tokenizer.presets`) of the static teacher and student.
         denoiser: teacher denoiser config preset (:mod:`lyra.teacher.denoiser`).
         teacher: shipped teacher folder under ``lyra/weights/`` (``None``: pass ``weights=DIR``).
         teacher_dynamic: shipped dynamic teacher fine-tune folder (``None``: none).
@@ -45,6 +45,8 @@ class Preset:
         student_dynamic: shipped dynamic student export folder (``None``: none).
         size: working size ``(frames, height, width)`` the weights were trained at.
         world: the :mod:`lyra.world` preset of that size (the training and evaluation worlds).
+        tokenizer_dynamic: tokenizer preset the dynamic teacher and student read (``None``: ``tokenizer``);
+            :meth:`tokenizer_for` resolves it.
     """
 
     name: str
@@ -57,6 +59,11 @@ class Preset:
     student_dynamic: str | None
     size: tuple[int, int, int]
     world: str
+    tokenizer_dynamic: str | None = None
+
+    def tokenizer_for(self, dynamic: bool = False) -> str:
+        """The tokenizer preset of the static (``dynamic=False``) or dynamic teacher and student."""
+        return (self.tokenizer_dynamic or self.tokenizer) if dynamic else self.tokenizer
 
 
 PRESETS: dict[str, Preset] = {

@@ -1,8 +1,9 @@
 """Self-distillation of the student on SDG shards: ``python -m lyra.train.recipes.student`` / ``lyra train student``.
 
 Data: an SDG folder (:class:`~lyra.shards.ShardDataset`): per sample the teacher's raw latents
-``[6, 16, t, h, w]``, its tokenizer-decoded frames ``[6, T, H, W, 3]`` (the targets), the cameras and a depth
-estimate of the decoded frames. Each step (:class:`SampleStream`): a batch of samples in a seeded per-epoch
+``[6, C, t, h, w]`` (``C`` the tokenizer's latent channels, 16 for the Cosmos tokenizer; the decoder's
+``latent_channels`` must match), its tokenizer-decoded frames ``[6, T, H, W, 3]`` (the targets), the cameras and a
+depth estimate of the decoded frames. Each step (:class:`SampleStream`): a batch of samples in a seeded per-epoch
 order, the stage of the step (:mod:`lyra.distill.stages`), and the stage's random choices — which
 trajectories, which target frames — drawn from the *global* micro-batch index, so that every process makes
 the same choices and ``N`` GPUs × batch ``b`` see what 1 GPU × batch ``N·b`` sees.
@@ -223,9 +224,9 @@ def stored_plucker_usable(settings: dict[str, Any], tokenizer: str) -> bool:
 class StudentModel(nn.Module):
     """The decoder as the trainer holds it (``.decoder``: the :class:`~lyra.student.LatentDecoder`).
 
-    ``forward(latents [B, V, 16, t, h, w], plucker [B, V, 32, t, h, w], camera_bits [B, V, T, 25] int32,
+    ``forward(latents [B, V, C, t, h, w], plucker [B, V, 2C, t, h, w], camera_bits [B, V, T, 25] int32,
     width, height, time_latents=None, target_time_latents=None) -> raw [B, N, 14]`` (the time latents of dynamic
-    scenes: ``[B, V, 16, t, h, w]`` and ``[B, 1, 16, t, h, w]``, see :mod:`lyra.student.dynamic`). The cameras
+    scenes: ``[B, V, C, t, h, w]`` and ``[B, 1, C, t, h, w]``, see :mod:`lyra.student.dynamic`). The cameras
     travel as the int32 bit patterns of their float32 ``K`` (9 values) and ``c2w`` (16 values)
     (:func:`pack_cameras`): FSDP's mixed precision casts every
     floating-point input of the root module to bf16, which would move the rays (and so every Gaussian) by
@@ -327,7 +328,7 @@ class StudentObjective:
         return self._render_losses(gaussians, targets, raw[..., 3], stage, dev, V)
 
     def _plucker(self, batch: dict[str, Any], K: Tensor, c2w: Tensor, W: int, H: int) -> Tensor:
-        """Plücker latents ``[B, V, 32, t, h, w]`` (fp16, CPU) of all the batch's trajectories (cached)."""
+        """Plücker latents ``[B, V, 2C, t, h, w]`` (fp16, CPU) of all the batch's trajectories (cached)."""
         stored = batch.get("plucker") if self.use_stored_plucker else None
         return torch.stack([self.plucker.plucker(sid, Cameras(K[b].cpu(), c2w[b].cpu(), W, H),
                                              None if stored is None else stored[b])
@@ -409,11 +410,11 @@ class StudentObjective:
         pl = self._plucker(batch, K, c2w, W, H).to(dev)[:, in_idx, :, :t]
         lat = latents[:, in_idx, :, :t]
         cams = Cameras(K[:, in_idx, :T], c2w[:, in_idx, :T], W, H)
-        src = self.times.source(times[:, in_idx, :T].cpu(), H, W).to(dev)  # [B, V', 16, t, h, w]
+        src = self.times.source(times[:, in_idx, :T].cpu(), H, W).to(dev)  # [B, V', C, t, h, w]
         gs = frames[0].to(dev)  # [k] target frame indices (in the input direction)
         k = gs.numel()
         tau = times[:, in_idx[0]][:, gs]  # [B, k]
-        tgt = self.times.target(tau.reshape(-1).cpu(), T, H, W).to(dev)  # [B·k, 1, 16, t, h, w]
+        tgt = self.times.target(tau.reshape(-1).cpu(), T, H, W).to(dev)  # [B·k, 1, C, t, h, w]
         dtype = _module_dtype(model)
         V = lat.shape[1]
 
@@ -551,6 +552,9 @@ def _initial_weights(model: LatentDecoder, spec: str) -> None:
     p = Path(spec)
     if p.is_dir():
         loaded = LatentDecoder.from_pretrained(p)
+        if loaded.config.latent_channels != model.config.latent_channels:
+            raise ConfigError(f"--init {spec}: a student of {loaded.config.latent_channels}-channel latents, --model "
+                              f"reads {model.config.latent_channels}")
         model.load_state_dict(loaded.state_dict())
     else:
         load_state_dict_strict(model, read_state_dict(p), source=str(p))
@@ -563,6 +567,15 @@ def _sharded_strategy() -> str | None:
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
         return "deepspeed"
     return None
+
+
+def _data_tokenizer(settings: dict[str, Any], dynamic: bool) -> str:
+    """The tokenizer preset of the SDG data's teacher preset (its dynamic tokenizer for dynamic data; ``tiny`` when
+    the preset is not a known one)."""
+    from lyra.weights.hub import PRESETS
+
+    preset = PRESETS.get(settings.get("preset") or "")
+    return preset.tokenizer_for(dynamic) if preset is not None else "tiny"
 
 
 def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:
@@ -588,7 +601,11 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         raise ConfigError("--single-view is not implemented for dynamic training")
     motion_reversal = args.dynamic and "reversed" in dataset.directions and not args.no_motion_reversal
     settings = dataset.manifest.get("settings") or {}
-    tok_name = args.tokenizer or (settings.get("preset") if settings.get("preset") in ("tiny", "official") else "tiny")
+    tok_name = args.tokenizer or _data_tokenizer(settings, args.dynamic)
+    cfg_model = _decoder_config(args.model, args.gradient_checkpointing)
+    if dataset.latent_channels is not None and dataset.latent_channels != cfg_model.latent_channels:
+        raise ConfigError(f"{args.data} holds {dataset.latent_channels}-channel latents, the student --model "
+                          f"{args.model} reads {cfg_model.latent_channels}")
     if args.stages:
         plan = load_stages(args.stages)
     else:
@@ -597,9 +614,9 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     plan.ends(args.steps)  # a stage list whose ends decrease fails here, before any work
     perceptual = PerceptualLoss.from_weights(args.lpips_weights, args.lpips_lin).to(device)
     tokenizer = Tokenizer.from_preset(tok_name).to(device).eval().requires_grad_(False)
-    cfg_model = _decoder_config(args.model, args.gradient_checkpointing)
     torch.manual_seed(args.seed)
     decoder = LatentDecoder(cfg_model)
+    decoder.check_tokenizer(tokenizer, f"tokenizer {tok_name}")
     if args.init:
         _initial_weights(decoder, args.init)
         print(f"initial weights: {args.init} (a resumed checkpoint overrides them)", flush=True)

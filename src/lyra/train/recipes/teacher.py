@@ -104,7 +104,8 @@ def static_video_cameras(camera: Any, num_frames: int) -> Any:
 
 @torch.no_grad()
 def prepare_example(ex: Any, tokenizer: Any, depth: Tensor | None = None) -> tuple[Tensor, Conditions]:
-    """Target latents ``[6, 16, t, h, w]`` (normalised) and the warp :class:`Conditions` of example ``ex``.
+    """Target latents ``[6, C, t, h, w]`` (normalised; ``C`` the tokenizer's channels) and the warp
+    :class:`Conditions` of example ``ex``.
 
     Static: the input image lifted with ``depth`` ``[H, W]`` (default: the exact input depth). Dynamic
     (``ex.input_video`` present): the dynamic cache of the input video, lifted with ``depth`` ``[T, H, W]``
@@ -126,7 +127,7 @@ def prepare_example(ex: Any, tokenizer: Any, depth: Tensor | None = None) -> tup
 class TeacherPool:
     """``make_batch(index) -> {"latents", "cond", "mask", "noise_seed"}`` for :class:`~lyra.train.IndexedBatches`.
 
-    ``latents``/``cond`` ``[B, 16, t, h, w]``, ``mask`` ``[B, 1, t, h, w]`` (one random trajectory of a
+    ``latents``/``cond`` ``[B, C, t, h, w]``, ``mask`` ``[B, 1, t, h, w]`` (one random trajectory of a
     random pool example each); ``prep_s``: seconds this batch spent preparing pool examples (logged, to
     tune ``refresh_every`` so that preparation stays a small share of a step).
     Pool slot ``s`` holds generation ``g(s, index)``; refresh ``r`` re-prepares
@@ -234,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lyra.train.recipes.teacher", description=__doc__.split("\n")[0])
     add_run_arguments(p, export_reserve=1.5)
     p.add_argument("--preset", default="tiny", help="denoiser preset (lyra.teacher.denoiser)")
-    p.add_argument("--tokenizer", default="tiny", help="tokenizer preset (frozen)")
+    p.add_argument("--tokenizer", default=None,
+                   help="tokenizer preset (frozen; default: the --preset's tokenizer, its dynamic one with --dynamic; "
+                   "the denoiser is built for its latent channels)")
     p.add_argument("--world-preset", default="tiny", help="lyra.world preset (sets the working resolution)")
     p.add_argument("--batch-size", type=int, default=None, help="trajectories per step (default 24 on CUDA, 2 on CPU)")
     add_optimizer_arguments(p, lr=3e-4, warmup=500)
@@ -275,17 +278,25 @@ def _check_export_dir(export_dir: Path) -> None:
         raise OutputPathError(f"{export_dir} exists and is not a teacher export; choose another --export-to")
 
 
-def _export(model: TeacherDenoiser, export_dir: Path) -> None:
-    """Write ``model`` (fp16) to ``export_dir``, replacing an earlier export of this script there."""
+def _export(model: TeacherDenoiser, export_dir: Path, tokenizer: str | None = None) -> None:
+    """Write ``model`` (fp16) to ``export_dir``, replacing an earlier export of this script there; ``tokenizer``
+    (the preset it reads) is recorded in ``teacher.json``."""
     _check_export_dir(export_dir)
     export_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = make_temp_dir(export_dir)
     try:
-        model.save_pretrained(tmp, torch.float16)
+        model.save_pretrained(tmp, torch.float16, tokenizer=tokenizer)
         replace_dir(tmp, export_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _default_tokenizer(preset: str, dynamic: bool) -> str:
+    """The tokenizer preset of hub preset ``preset`` (its dynamic one for ``dynamic``; ``tiny`` for other names)."""
+    from lyra.weights.hub import PRESETS
+
+    return PRESETS[preset].tokenizer_for(dynamic) if preset in PRESETS else "tiny"
 
 
 def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:
@@ -300,15 +311,20 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     get_preset(args.world_preset)  # fail before training on a wrong name
     if not args.no_export:
         _check_export_dir(export_dir)
+    tok_name = args.tokenizer or _default_tokenizer(args.preset, args.dynamic)
+    tokenizer = Tokenizer.from_preset(tok_name).to(device).eval().requires_grad_(False)
+    channels = tokenizer.latent_channels
     init: dict[str, Any] | None = None
     if args.init_from:
         from lyra.weights.hub import weights_sha256
 
         init_dir = Path(args.init_from)
         start = TeacherDenoiser.from_pretrained(init_dir, dtype=torch.float32)  # WeightsError if not a teacher
+        if start.latent_channels != channels:
+            raise ConfigError(f"--init-from {args.init_from}: a teacher of {start.latent_channels}-channel latents, "
+                              f"tokenizer {tok_name} makes {channels}")
         init = {"path": str(init_dir), "weights_sha256": weights_sha256(init_dir)}
-    tokenizer = Tokenizer.from_preset(args.tokenizer).to(device).eval().requires_grad_(False)
-    model = TeacherDenoiser.from_config(args.preset, seed=args.seed)
+    model = TeacherDenoiser.from_config(args.preset, seed=args.seed, latent_channels=channels)
     if init is not None:
         try:
             model.load_state_dict(start.state_dict())
@@ -322,7 +338,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                        depth_noise=args.depth_noise, depth_pixel_noise=args.depth_pixel_noise, dynamic=args.dynamic)
     cfg = rr.config(
         print_every=args.log_every if args.no_progress else None,
-        extra={"preset": args.preset, "tokenizer": args.tokenizer, "batch_size": batch_size,
+        extra={"preset": args.preset, "tokenizer": tok_name, "batch_size": batch_size,
                "data": {"world_preset": args.world_preset, "pool_worlds": pool_worlds,
                         "refresh_every": args.refresh_every, "refresh_count": args.refresh_count,
                         "depth_scale": list(args.depth_scale), "depth_noise": args.depth_noise,
@@ -334,7 +350,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     if not export_due(rr, trainer):
         return 0
 
-    final = final_weights(trainer, TeacherDenoiser.from_config(args.preset, seed=args.seed))
+    final = final_weights(trainer, TeacherDenoiser.from_config(args.preset, seed=args.seed, latent_channels=channels))
     record = training_record(
         rr, trainer, result,
         f"lyra TeacherDenoiser ({args.preset}; diffusers CosmosTransformer3DModel, rectified flow)",
@@ -344,7 +360,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
             "dynamic": args.dynamic,
             "init_from": init,
             "data": {
-                "world_preset": args.world_preset, "tokenizer": args.tokenizer, "seed": args.seed,
+                "world_preset": args.world_preset, "tokenizer": tok_name, "latent_channels": channels,
+                "seed": args.seed,
                 "train_world_seeds": f"{data.world_seed(0, 0)} + generation*{pool_worlds} + slot; pool "
                                      f"{pool_worlds}, {args.refresh_count} re-prepared every {args.refresh_every} "
                                      "steps",
@@ -357,7 +374,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     test_seeds = [int(s) for s in split_seeds("test")[:args.test_worlds]]
 
     def save(rec: dict[str, Any]) -> None:
-        _export(final, export_dir)
+        _export(final, export_dir, tok_name)
         with atomic_path(export_dir / RECORD_NAME) as tmp:
             Path(tmp).write_text(json.dumps(rec, indent=2, default=str) + "\n")
 
