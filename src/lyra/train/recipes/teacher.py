@@ -58,7 +58,7 @@ from lyra.errors import ConfigError, OutputPathError
 from lyra.fileio import atomic_path, make_temp_dir, replace_dir
 from lyra.seeds import mix_seed
 from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditions_dynamic
-from lyra.teacher.denoiser import TeacherDenoiser
+from lyra.teacher.denoiser import TeacherDenoiser, preset_config
 from lyra.teacher.sampler import flow_matching_loss, sample
 from lyra.train import IndexedBatches, Trainer
 from lyra.train.recipe import export_and_test, export_due, final_weights, fit, start_run, training_record
@@ -235,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lyra.train.recipes.teacher", description=__doc__.split("\n")[0])
     add_run_arguments(p, export_reserve=1.5)
     p.add_argument("--preset", default="tiny", help="denoiser preset (lyra.teacher.denoiser)")
+    p.add_argument("--heads", type=int, default=None,
+                   help="attention heads of a fresh denoiser (width = heads x the preset's head size; default: the "
+                   "preset's); with --init-from the architecture is the export's")
+    p.add_argument("--layers", type=int, default=None, help="transformer blocks of a fresh denoiser (default: the "
+                   "preset's)")
     p.add_argument("--tokenizer", default=None,
                    help="tokenizer preset (frozen; default: the --preset's tokenizer, its dynamic one with --dynamic; "
                    "the denoiser is built for its latent channels)")
@@ -299,6 +304,25 @@ def _default_tokenizer(preset: str, dynamic: bool) -> str:
     return PRESETS[preset].tokenizer_for(dynamic) if preset in PRESETS else "tiny"
 
 
+def architecture(preset: str, channels: int, heads: int | None = None, layers: int | None = None,
+                 start: TeacherDenoiser | None = None) -> dict[str, Any]:
+    """The denoiser config to train: ``start``'s (an ``--init-from`` export) if given, else preset ``preset`` for
+    ``channels`` latent channels with ``heads`` attention heads and ``layers`` blocks where given."""
+    if start is not None:
+        if heads is not None or layers is not None:
+            raise ConfigError("--heads/--layers shape a fresh denoiser; with --init-from the export's architecture "
+                              "is trained")
+        transformer = {k: v for k, v in dict(start.config).items() if not k.startswith("_")}
+        return {"transformer": transformer, "context_tokens": int(start.null_context.shape[1])}
+    cfg = preset_config(preset, channels)
+    for key, value in (("num_attention_heads", heads), ("num_layers", layers)):
+        if value is not None:
+            if value < 1:
+                raise ConfigError(f"--{'heads' if key.endswith('heads') else 'layers'} must be at least 1")
+            cfg["transformer"][key] = int(value)
+    return cfg
+
+
 def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:
     """Train, checkpoint and export with parsed options."""
     from lyra.tokenizer import Tokenizer
@@ -324,14 +348,14 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
             raise ConfigError(f"--init-from {args.init_from}: a teacher of {start.latent_channels}-channel latents, "
                               f"tokenizer {tok_name} makes {channels}")
         init = {"path": str(init_dir), "weights_sha256": weights_sha256(init_dir)}
-    model = TeacherDenoiser.from_config(args.preset, seed=args.seed, latent_channels=channels)
+    arch = architecture(args.preset, channels, args.heads, args.layers,
+                        start if init is not None else None)
+    model = TeacherDenoiser.from_config(arch, seed=args.seed)
     if init is not None:
-        try:
-            model.load_state_dict(start.state_dict())
-        except RuntimeError as e:
-            raise ConfigError(f"--init-from {args.init_from}: not a '{args.preset}' teacher ({e})") from None
+        model.load_state_dict(start.state_dict())
         del start
-        print(f"initial weights: {args.init_from} (a resumed checkpoint overrides them)", flush=True)
+        print(f"initial weights: {args.init_from} (its architecture; a resumed checkpoint overrides them)",
+              flush=True)
     data = TeacherPool(batch_size=batch_size, tokenizer=tokenizer, seed=args.seed, device=device,
                        preset=args.world_preset, pool_worlds=pool_worlds, refresh_every=args.refresh_every,
                        refresh_count=args.refresh_count, depth_scale=tuple(args.depth_scale),
@@ -339,6 +363,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     cfg = rr.config(
         print_every=args.log_every if args.no_progress else None,
         extra={"preset": args.preset, "tokenizer": tok_name, "batch_size": batch_size,
+               "architecture": {k: arch["transformer"][k] for k in ("num_attention_heads", "attention_head_dim",
+                                                                    "num_layers", "in_channels", "out_channels")},
                "data": {"world_preset": args.world_preset, "pool_worlds": pool_worlds,
                         "refresh_every": args.refresh_every, "refresh_count": args.refresh_count,
                         "depth_scale": list(args.depth_scale), "depth_noise": args.depth_noise,
@@ -350,7 +376,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     if not export_due(rr, trainer):
         return 0
 
-    final = final_weights(trainer, TeacherDenoiser.from_config(args.preset, seed=args.seed, latent_channels=channels))
+    final = final_weights(trainer, TeacherDenoiser.from_config(arch, seed=args.seed))
     record = training_record(
         rr, trainer, result,
         f"lyra TeacherDenoiser ({args.preset}; diffusers CosmosTransformer3DModel, rectified flow)",
