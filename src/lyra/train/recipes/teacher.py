@@ -61,6 +61,7 @@ from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditio
 from lyra.teacher.denoiser import TeacherDenoiser, preset_config
 from lyra.teacher.sampler import flow_matching_loss, sample
 from lyra.train import IndexedBatches, Trainer
+from lyra.train.checkpoint import list_checkpoints
 from lyra.train.recipe import export_and_test, export_due, final_weights, fit, start_run, training_record
 from lyra.train.runtime import add_optimizer_arguments, add_run_arguments, training_main
 
@@ -372,6 +373,13 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                "init_from": init},
     )
     trainer = Trainer(model, teacher_loss, IndexedBatches(data), cfg)
+    if args.time_budget is not None and not (args.resume and list_checkpoints(rr.out / "checkpoints")):
+        # a fresh run measures its speed for the budget over its first steps: prepare the pool before them
+        t0 = time.perf_counter()
+        for slot in range(pool_worlds):
+            data._entry(slot, 0)
+        print(f"pool prepared before the time-budget probe: {pool_worlds} worlds in "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
     result = fit(rr, trainer)
     if not export_due(rr, trainer):
         return 0
