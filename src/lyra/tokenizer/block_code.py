@@ -125,8 +125,8 @@ class BlockCodeAutoencoder(ModelMixin, ConfigMixin):
         self.register_buffer("first_basis", torch.eye(d0, latent_channels))
         self.register_buffer("rest_mean", torch.zeros(d1))
         self.register_buffer("rest_basis", torch.eye(d1, latent_channels))
-        # the latent std of the fit (first frame, later frames): the config's statistics are made from it
-        self.register_buffer("code_std", torch.ones(2))
+        # the latent std per channel of the fit ([first frame, later frames], C): the config's statistics come from it
+        self.register_buffer("code_std", torch.ones(2, latent_channels))
         # decoder: learned, starts as the encoder's inverse
         self.first_decode = nn.Parameter(torch.eye(d0, latent_channels).T.clone())
         self.rest_decode = nn.Parameter(torch.eye(d1, latent_channels).T.clone())
@@ -198,11 +198,11 @@ class BlockCodeAutoencoder(ModelMixin, ConfigMixin):
 
     # ------------------------------------------------------------------ statistics
     def code_statistics(self, frames: int = 16) -> tuple[Tensor, Tensor]:
-        """Latent statistics ``[C, frames]`` of the fitted code: mean 0, and one std for all channels per latent-frame
-        kind (frame 0: ``code_std[0]``, later frames: ``code_std[1]``)."""
+        """Latent statistics ``[C, frames]`` of the fitted code: mean 0 (the code projects centred blocks) and each
+        channel's std (frame 0: ``code_std[0]``, later frames: ``code_std[1]``)."""
         c = self.config.latent_channels
-        std = torch.full((c, frames), float(self.code_std[1]))
-        std[:, 0] = float(self.code_std[0])
+        std = self.code_std[1].float().cpu().view(c, 1).expand(c, frames).clone()
+        std[:, 0] = self.code_std[0].float().cpu()
         return torch.zeros(c, frames), std
 
     # ------------------------------------------------------------------ fitting
@@ -256,9 +256,10 @@ class BlockCovariance:
 def fit_block_code(model: BlockCodeAutoencoder, videos: Iterable[Tensor]) -> dict[str, float]:
     """Fit ``model``'s encoder by PCA on ``videos`` (``[B, T, 3, H, W]`` in [0, 1]) and set its latent statistics.
 
-    The statistics are one mean per channel and **one std for all channels** (each per latent frame kind: the
-    first frame, the later ones), so that normalised latents keep the blocks' relative energies. Returns the
-    share of the block variance the code keeps (first frame, later frames).
+    The statistics are mean 0 and each channel's std, the root of its eigenvalue (per latent-frame kind: the first
+    frame, the later ones), so that every normalised channel has the same scale, as the diffusion models expect (one
+    std for all channels was tried first: the leading channels then had 5× the noise's scale and a teacher trained on
+    them sampled 13 dB frames, docs/benchmarks.md). Returns the share of the block variance the code keeps.
     """
     acc = BlockCovariance(model)
     for v in videos:
@@ -267,14 +268,13 @@ def fit_block_code(model: BlockCodeAutoencoder, videos: Iterable[Tensor]) -> dic
     m0, e0, val0 = acc.principal("first", c)
     m1, e1, val1 = acc.principal("rest", c)
     model.set_code(m0.float(), e0.float(), m1.float(), e1.float())
-    # latent std: sqrt of the mean kept eigenvalue (the code's channels have mean 0: they project centred blocks)
-    std0 = float(val0[:c].clamp_min(0).mean().sqrt())
-    std1 = float(val1[:c].clamp_min(0).mean().sqrt())
-    # rounded to fp16 values: the weights file stores the buffer in fp16, and the statistics must not drift
-    std0, std1 = (float(torch.tensor(v).half()) for v in (std0, std1))
-    model.code_std.copy_(torch.tensor([std0, std1]))
+    # each channel's std: the root of its eigenvalue, rounded to fp16 values (the weights file stores the buffer in
+    # fp16, and the statistics must not drift between a fit and its export)
+    std = torch.stack([val0[:c], val1[:c]]).clamp_min(1e-12).sqrt().float().half().float()
+    model.code_std.copy_(std)
     mean, std = model.code_statistics()
     model.register_to_config(latents_mean=mean.flatten().tolist(), latents_std=std.flatten().tolist())
     return {"kept_variance_first": float(val0[:c].sum() / val0.clamp_min(0).sum()),
             "kept_variance_rest": float(val1[:c].sum() / val1.clamp_min(0).sum()),
-            "latent_std_first": std0, "latent_std_rest": std1}
+            "latent_std_first_min_max": [float(std[0].min()), float(std[0].max())],
+            "latent_std_rest_min_max": [float(std[1].min()), float(std[1].max())]}
