@@ -5,7 +5,7 @@
 #   INIT=<chunk 1's export> SEED=2 bash scripts/teacher_gpu.sh WORK_DIR RESULTS_DIR  # chunk 2, ...
 #
 # A chunk trains the denoiser on new training worlds (SEED k draws its own worlds; the test worlds are never drawn)
-# against the latents of the tokenizer TOKENIZER (default tiny), and exports the EMA weights (fp16) with the
+# against the latents of the tokenizer TOKENIZER (default tiny_block), and exports the EMA weights (fp16) with the
 # held-out evaluation (TEST_WORLDS test worlds, exact depth, EVAL_STEPS Euler steps) to RESULTS_DIR/export. That
 # folder (≈ 9 MB) is what comes back from the device and what the next chunk's INIT points at: it starts from those
 # weights with a fresh AdamW (warm-up, then cosine decay over the chunk: a warm restart). The full training state
@@ -16,8 +16,8 @@
 #
 # Knobs (environment): BUDGET (training minutes, 6.0), MAXMIN (limit from the trainer's start, export and test
 # included, 8.6), RESERVE (minutes of MAXMIN kept for export + test, 1.6), LR (3e-4; 1.5e-4 with INIT), WARMUP
-# (300; 100 with INIT), BATCH (24), TOKENIZER (tiny), HEADS / LAYERS (architecture of a fresh denoiser: the tiny
-# preset's 4 heads x 32 and 8 layers unless set), TEST_WORLDS (8), EVAL_STEPS (8), POOL (64), REFRESH (steps
+# (300; 100 with INIT), BATCH (24), TOKENIZER (tiny_block), HEADS / LAYERS (architecture of a fresh denoiser: the tiny
+# preset's 4 heads x 32 and 8 layers unless set), ANCHOR (none | warp: TeacherDenoiser.anchor_mode of a fresh one), TEST_WORLDS (8), EVAL_STEPS (8), POOL (64), REFRESH (steps
 # between pool refreshes, 4), LOG_EVERY (200). Run it alone on the machine: each refresh prepares a world on the CPU
 # inline, and beside the tokenizer's world workers that took 15 s instead of 0.4 s (2026-12-03).
 # Sizes for a CPU check of the plumbing: WORLD_PRESET (tiny), CPU=1, STEPS (a fixed step count instead of BUDGET).
@@ -26,7 +26,7 @@ set -uo pipefail
 W=${1:?work dir}; R=${2:?results dir}
 mkdir -p "$W" "$R"
 BUDGET=${BUDGET:-6.0}; MAXMIN=${MAXMIN:-8.6}; RESERVE=${RESERVE:-1.6}; BATCH=${BATCH:-24}; SEED=${SEED:-1}
-TOKENIZER=${TOKENIZER:-tiny}; TEST_WORLDS=${TEST_WORLDS:-8}; EVAL_STEPS=${EVAL_STEPS:-8}; POOL=${POOL:-64}
+TOKENIZER=${TOKENIZER:-tiny_block}; TEST_WORLDS=${TEST_WORLDS:-8}; EVAL_STEPS=${EVAL_STEPS:-8}; POOL=${POOL:-64}
 LOG_EVERY=${LOG_EVERY:-200}; WORLD_PRESET=${WORLD_PRESET:-tiny}; REFRESH=${REFRESH:-4}
 PY=${PYTHON:-python3}
 HARD=${HARD:-$(awk -v m="$MAXMIN" 'BEGIN { printf "%d", (m + 0.4) * 60 }')}
@@ -37,6 +37,7 @@ else
   LR=${LR:-3e-4}; WARMUP=${WARMUP:-300}
   if [ -n "${HEADS:-}" ]; then OPT+=(--heads "$HEADS"); fi
   if [ -n "${LAYERS:-}" ]; then OPT+=(--layers "$LAYERS"); fi
+  if [ -n "${ANCHOR:-}" ]; then OPT+=(--anchor "$ANCHOR"); fi
 fi
 if [ "${CPU:-0}" = 1 ]; then OPT+=(--cpu); fi
 if [ -n "${STEPS:-}" ]; then OPT+=(--steps "$STEPS"); else OPT+=(--time-budget "$BUDGET"); fi

@@ -140,6 +140,31 @@ def test_latent_channel_errors():
         TeacherDenoiser.from_config(cfg)
 
 
+def test_warp_anchor_is_a_shift_of_the_same_flow(tmp_path):
+    anchored = TeacherDenoiser.from_config(small_config(), seed=5).set_anchor("warp")
+    plain = TeacherDenoiser.from_config(small_config(), seed=5)
+    x, t, c = inputs(seed=2)
+    mask = c.mask_latents.clone()
+    mask[:, :, :, :2] = 1.0  # some cells fully seen
+    c = Conditions(c.latents, mask)
+    a = TeacherDenoiser.anchor(c)
+    full = (mask >= 1.0).expand_as(a)
+    assert torch.equal(a[full], c.latents[full]) and bool((a[~full] == 0).all())
+    with torch.no_grad():
+        # v_x(x_t) = v_y(x_t − (1 − t)·a) − a: the plain network on the shifted input, minus the anchor
+        want = plain(x - (1 - t).view(-1, 1, 1, 1, 1) * a, t, c) - a
+        torch.testing.assert_close(anchored(x, t, c), want, atol=1e-5, rtol=1e-5)
+    # recorded in teacher.json and read back; the plain default leaves teacher.json as before
+    anchored.save_pretrained(tmp_path / "w")
+    assert '"anchor": "warp"' in (tmp_path / "w" / "teacher.json").read_text()
+    assert TeacherDenoiser.from_pretrained(tmp_path / "w").anchor_mode == "warp"
+    plain.save_pretrained(tmp_path / "p")
+    assert "anchor" not in (tmp_path / "p" / "teacher.json").read_text()
+    assert TeacherDenoiser.from_pretrained(tmp_path / "p").anchor_mode == "none"
+    with pytest.raises(ConfigError, match="unknown teacher anchor"):
+        plain.set_anchor("pixels")
+
+
 def test_official_architecture_on_meta():
     model = TeacherDenoiser.from_config("official", meta=True)
     cfg = model.config

@@ -27,7 +27,7 @@ def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 def vae(request) -> torch.nn.Module:
     torch.manual_seed(0)
     kw = MICRO_OFFICIAL if request.param == "micro_official" else {}
-    tok = Tokenizer.from_config("tiny_cosmos" if request.param == "tiny" else "official", **kw)
+    tok = Tokenizer.from_config("tiny" if request.param == "tiny" else "official", **kw)
     return tok.vae.eval().requires_grad_(False)
 
 
@@ -88,7 +88,7 @@ def test_official_paper_scale_memory_on_meta():
 
 @torch.no_grad()
 def test_tokenizer_option_batches_and_errors():
-    tok = Tokenizer.from_preset("tiny_cosmos")
+    tok = Tokenizer.from_preset("tiny")
     assert tok.chunk_elements is None and tok.max_batch is None  # default: diffusers' plain forward, unchanged
     video = torch.rand(3, 9, 3, 48, 80, generator=torch.Generator().manual_seed(2))
     z = tok.encode(video)

@@ -17,7 +17,7 @@ from lyra.tokenizer import Tokenizer
 def weights(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("w") / "tok"
-    Tokenizer.from_config("tiny_cosmos").save_pretrained(path)
+    Tokenizer.from_config("tiny").save_pretrained(path)
     return path
 
 

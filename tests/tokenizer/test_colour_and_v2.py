@@ -87,7 +87,7 @@ def test_evaluation_reports_delta_e_and_masks_it():
 @pytest.mark.parametrize(("channels", "ct", "cs"), [(32, 8, 8), (16, 4, 8)])
 def test_other_channel_counts_and_compression_round_trip(channels, ct, cs):
     torch.manual_seed(0)
-    tok = Tokenizer.from_config("tiny_cosmos", latent_channels=channels, temporal_compression_ratio=ct,
+    tok = Tokenizer.from_config("tiny", latent_channels=channels, temporal_compression_ratio=ct,
                                 spatial_compression_ratio=cs).eval()
     assert (tok.latent_channels, tok.temporal_compression, tok.spatial_compression) == (channels, ct, cs)
     v = torch.rand(1, 9, 3, 16, 24)
@@ -104,9 +104,8 @@ def test_other_channel_counts_and_compression_round_trip(channels, ct, cs):
 
 def test_tiny_v2_preset_is_the_tiny_network_in_its_own_folder():
     assert "tiny_v2" in PRESETS
-    assert preset_config("tiny_v2") == preset_config("tiny_cosmos")
+    assert preset_config("tiny_v2") == preset_config("tiny")
     assert preset_weights_path("tiny_v2").name == "tokenizer_tiny_v2"
-    assert preset_weights_path("tiny_cosmos").name == "tokenizer_tiny_cosmos"
     assert preset_weights_path("tiny").name == "tokenizer_tiny"
 
 
@@ -125,8 +124,8 @@ def test_shipped_tiny_v2_loads_and_round_trips():
         assert tok.decode(z).shape == v.shape
     mean, _ = tok.latent_stats(2)
     assert bool(torch.isfinite(mean).all())
-    # a different set of weights from the tiny_cosmos network it was fine-tuned from
-    tiny = Tokenizer.from_preset("tiny_cosmos")
+    # tiny stays what the shipped teacher and students read: a different set of weights
+    tiny = Tokenizer.from_preset("tiny")
     assert any(not torch.equal(a, b) for a, b in zip(tiny.state_dict().values(), tok.state_dict().values(),
                                                      strict=True))
 
@@ -134,7 +133,7 @@ def test_shipped_tiny_v2_loads_and_round_trips():
 def test_cli_eval_colour_patches_json(tmp_path, capsys):
     torch.manual_seed(0)
     weights = tmp_path / "tok"
-    Tokenizer.from_config("tiny_cosmos").save_pretrained(weights)
+    Tokenizer.from_config("tiny").save_pretrained(weights)
     out = tmp_path / "eval.json"
     rc = main(["tokenizer", "eval", "--weights", str(weights), "--worlds", "0", "--json", str(out), "--device", "cpu",
                "--patch-video", "9x96x192"])

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "tokenizer_gpu.sh"
@@ -59,14 +58,7 @@ def test_script_trains_a_chunk_from_an_export_and_exports(tmp_path):
                                                  "training_record.json"}
     rec = json.loads((export / "training_record.json").read_text())
     assert rec["init_from"].endswith("tokenizer_tiny") and rec["data"]["seed"] == 3
-    assert rec["model_config"]["_class_name"] == "BlockCodeAutoencoder" and rec["model_config"]["latent_channels"] == 96
-    # the block code's encoder and statistics are the export's: teachers trained on its latents stay valid
-    from lyra.tokenizer import Tokenizer
-
-    start = Tokenizer.from_pretrained(REPO / "src/lyra/weights/tokenizer_tiny")
-    tuned = Tokenizer.from_pretrained(export)
-    assert tuned.config.latents_std == start.config.latents_std
-    assert torch.equal(tuned.vae.rest_basis, start.vae.rest_basis)
+    assert rec["model_config"]["decode_block_out_channels"] == [48, 96, 128, 128]
     assert rec["test"]["videos"] == 6 and 5.0 < rec["test"]["psnr"] < 60.0
     assert rec["weights"]["bytes"] < 10_000_000
     rows = (results / "metrics.csv").read_text().splitlines()

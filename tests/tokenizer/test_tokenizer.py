@@ -17,7 +17,7 @@ from lyra.tokenizer.tokenizer import stats_to_frames
 @pytest.fixture(scope="module")
 def tiny() -> Tokenizer:
     torch.manual_seed(0)
-    return Tokenizer.from_config("tiny_cosmos").eval().requires_grad_(False)
+    return Tokenizer.from_config("tiny").eval().requires_grad_(False)
 
 
 def _video(b, t, h, w, seed=0):
@@ -110,7 +110,7 @@ def test_odd_sizes_are_padded_with_a_warning(tiny):
 
 
 def test_normalize_uses_channel_and_frame_statistics():
-    tok = Tokenizer.from_config("tiny_cosmos", num_layers=1)
+    tok = Tokenizer.from_config("tiny", num_layers=1)
     mean = torch.arange(16 * 16, dtype=torch.float32).view(16, 16) / 100
     std = 1 + torch.arange(16 * 16, dtype=torch.float32).view(16, 16) / 50
     tok.set_latent_stats(mean, std)
@@ -135,7 +135,7 @@ def test_stats_to_frames():
 
 
 def test_save_and_load_round_trip(tmp_path, tiny):
-    tok = Tokenizer.from_config("tiny_cosmos")
+    tok = Tokenizer.from_config("tiny")
     tok.set_latent_stats(torch.rand(16, 16), 0.5 + torch.rand(16, 16))
     out = tok.save_pretrained(tmp_path / "tok", dtype=torch.float32, extra_json={"training_record.json": {"a": 1}})
     assert json.loads((out / "training_record.json").read_text()) == {"a": 1}
@@ -159,8 +159,8 @@ def test_save_and_load_round_trip(tmp_path, tiny):
 
 def test_missing_weights_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(tokmod, "weights_dir", lambda: tmp_path)
-    with pytest.raises(WeightsError, match="'tiny_cosmos' tokenizer weights are missing.*lyra.train.recipes.tokenizer"):
-        Tokenizer.from_preset("tiny_cosmos")
+    with pytest.raises(WeightsError, match="'tiny' tokenizer weights are missing.*lyra.train.recipes.tokenizer"):
+        Tokenizer.from_preset("tiny")
     monkeypatch.delenv(tokmod.OFFICIAL_ENV, raising=False)
     with pytest.raises(WeightsError, match="LYRA_COSMOS_TOKENIZER"):
         Tokenizer.from_preset("official")
@@ -169,7 +169,7 @@ def test_missing_weights_errors(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(WeightsError, match="config.json"):
         Tokenizer.from_pretrained(tmp_path / "empty")
-    tok = Tokenizer.from_config("tiny_cosmos")
+    tok = Tokenizer.from_config("tiny")
     tok.save_pretrained(tmp_path / "t")
     cfg = json.loads((tmp_path / "t" / "config.json").read_text())
     cfg["decode_block_out_channels"] = [16, 16, 16, 16]  # weights no longer match the config
@@ -207,9 +207,9 @@ def test_official_config_on_meta_device():
 def test_config_file_matches_the_preset():
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "configs" / "tokenizer_tiny_cosmos.json"
+    path = Path(__file__).resolve().parents[2] / "configs" / "tokenizer_tiny.json"
     cfg = json.loads(path.read_text())
-    assert {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()} == preset_config("tiny_cosmos")
+    assert {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()} == preset_config("tiny")
 
 
 @pytest.mark.slow

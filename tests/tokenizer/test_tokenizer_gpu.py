@@ -15,7 +15,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @cuda
 def test_cuda_matches_cpu_and_bf16_runs():
     torch.manual_seed(0)
-    tok = Tokenizer.from_config("tiny_cosmos").eval().requires_grad_(False)
+    tok = Tokenizer.from_config("tiny").eval().requires_grad_(False)
     video = torch.rand(2, 17, 3, 64, 96, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         z_cpu = tok.encode(video)
@@ -36,7 +36,7 @@ def test_cuda_matches_cpu_and_bf16_runs():
 @cuda
 def test_bf16_training_step_reduces_loss():
     torch.manual_seed(0)
-    vae = Tokenizer.from_config("tiny_cosmos").vae.cuda().train()
+    vae = Tokenizer.from_config("tiny").vae.cuda().train()
     opt = torch.optim.AdamW(vae.parameters(), lr=1e-3)
     video = torch.rand(4, 9, 3, 64, 64, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
     losses = []

@@ -175,6 +175,26 @@ class TeacherDenoiser(nn.Module):
             nn.init.normal_(self.null_context, std=0.02)
         #: The tokenizer preset this denoiser reads, as ``teacher.json`` records it (``None``: not recorded).
         self.tokenizer_name: str | None = None
+        #: ``"warp"``: the network works on the residual from the warp latents (:meth:`anchor`, see :meth:`forward`);
+        #: ``"none"``: on the latents themselves (GEN3C, the official architecture and the tiny Cosmos-latent teacher).
+        self.anchor_mode = "none"
+
+    # ------------------------------------------------------------------ the warp anchor
+    @staticmethod
+    def anchor(conditions: Conditions) -> Tensor:
+        """The warp latents of the cells the warp fully covers, zero elsewhere: ``[B, C, t, h, w]``.
+
+        A cell the warp covers only in part mixes the warped pixels with the hole's fill, so it anchors nothing.
+        """
+        full = (conditions.mask_latents >= 1.0 - 1e-4).to(conditions.latents.dtype)
+        return conditions.latents * full
+
+    def set_anchor(self, mode: str) -> TeacherDenoiser:
+        """``"warp"`` or ``"none"`` (see :attr:`anchor_mode`); recorded in ``teacher.json``. Returns ``self``."""
+        if mode not in ("none", "warp"):
+            raise ConfigError(f"unknown teacher anchor {mode!r}; choose 'none' or 'warp'")
+        self.anchor_mode = mode
+        return self
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -223,15 +243,18 @@ class TeacherDenoiser(nn.Module):
         tokens = 512
         state = None
         recorded: str | None = None
+        anchor = "none"
         if extra.is_file():
             meta = json.loads(extra.read_text())
             tokens = int(meta["context_tokens"])
             recorded = meta.get("tokenizer")
+            anchor = meta.get("anchor", "none")
             from safetensors.torch import load_file
 
             state = load_file(folder / meta["null_context_file"])
         model = cls(transformer, tokens)
         model.tokenizer_name = recorded
+        model.set_anchor(anchor)
         with torch.no_grad():
             if state is not None:
                 model.null_context.copy_(state["null_context"])
@@ -262,6 +285,8 @@ class TeacherDenoiser(nn.Module):
             tokenizer = tokenizer if tokenizer is not None else self.tokenizer_name
             if tokenizer is not None:
                 info["tokenizer"] = tokenizer
+            if self.anchor_mode != "none":
+                info["anchor"] = self.anchor_mode
             (tmp / _WRAPPER_FILE).write_text(json.dumps(info, indent=2) + "\n")
         return Path(path)
 
@@ -290,6 +315,11 @@ class TeacherDenoiser(nn.Module):
     def forward(self, noisy: Tensor, t: Tensor, conditions: Conditions, context: Tensor | None = None) -> Tensor:
         """Predicted velocity ``[B, C, t, h, w]`` (float32), ``C`` = :attr:`latent_channels`.
 
+        With :attr:`anchor_mode` ``"warp"`` the transformer models the flow of the residual ``y = x − a`` from the
+        warp anchor ``a`` (:meth:`anchor`): it reads ``y_t = x_t − (1 − t)·a`` and its velocity ``v_y`` becomes
+        ``v_x = v_y − a``. This is the same rectified flow in ``x`` (loss and sampler unchanged), but where the warp
+        sees, the residual is small and copying the input is the network's default rather than something to learn.
+
         Args:
             noisy: ``x_t`` ``[B, C, t, h, w]`` normalised latents (``h``, ``w`` even: patch 2 × 2).
             t: flow time ``[B]`` (or a scalar) in ``[0, 1]``; 0 = clean, 1 = noise.
@@ -308,6 +338,11 @@ class TeacherDenoiser(nn.Module):
             raise ConfigError(f"latent size {H}x{W} must be a multiple of the patch size {ph}x{pw}")
         dtype = self.dtype
         t = torch.as_tensor(t, dtype=torch.float32, device=noisy.device).reshape(-1).expand(B)
+        a = None
+        if self.anchor_mode == "warp":
+            # the flow of the residual y = x − a (a = the warp anchor): y_t = x_t − (1 − t)·a, v_x = v_y − a
+            a = self.anchor(conditions).float()
+            noisy = noisy.float() - (1.0 - t).view(B, 1, 1, 1, 1) * a
         x = torch.cat([noisy, conditions.latents, conditions.mask_latents], dim=1).to(dtype)
         cond_mask = torch.zeros(B, 1, T, H, W, device=noisy.device, dtype=dtype)
         ctx = self.null_context if context is None else context.to(self.device, dtype)
@@ -318,4 +353,4 @@ class TeacherDenoiser(nn.Module):
             padding = torch.zeros(1, 1, H, W, device=noisy.device, dtype=dtype)
         out = self.transformer(hidden_states=x, timestep=(t * TIME_SCALE).to(dtype), encoder_hidden_states=ctx,
                                condition_mask=cond_mask, padding_mask=padding, return_dict=False)[0]
-        return out.float()
+        return out.float() if a is None else out.float() - a

@@ -1,7 +1,7 @@
 """A video tokenizer for the CPU: a fixed linear block code (PCA) and a learned decoder that refines it.
 
-The ``tiny`` preset's tokenizer (issue 18). A network trained for minutes loses to a plain linear transform code of
-the same latent layout (``docs/bench/tokenizer_issue18/linear_codes.json``: 26.7 dB for PCA against 23.7 dB for
+The ``tiny_block`` preset's tokenizer (issue 18). A network trained for minutes loses to a plain linear transform
+code of the same latent layout (``docs/bench/tokenizer_issue18/linear_codes.json``: 26.7 dB for PCA against 23.7 dB for
 the trained ``tiny`` Cosmos network at 16 channels), and the linear code's quality grows with the channel count
 at almost no cost downstream (the teacher's and the student's token counts do not change). So:
 
@@ -16,9 +16,9 @@ at almost no cost downstream (the teacher's and the student's token counts do no
   decoder is the PCA reconstruction). It removes the block edges and restores what the code dropped.
 
 Shapes follow :class:`lyra.tokenizer.Tokenizer`'s model range: ``x [B, 3, T, H, W]`` in [-1, 1], ``T = 1 + c_t·k``,
-``H`` and ``W`` multiples of ``s``; latents ``[B, C, 1 + k, H/s, W/s]``. Because the encoder is orthonormal, a
-latent's squared error is the squared error of the block it codes (in the code's subspace): the latent statistics
-use one scale for all channels (:func:`fit_block_code`), so the diffusion loss weighs channels as pixels do.
+``H`` and ``W`` multiples of ``s``; latents ``[B, C, 1 + k, H/s, W/s]``. The encoder is orthonormal: a latent's
+squared error is the squared error of the block it codes (in the code's subspace). The latent statistics are each
+channel's std (:func:`fit_block_code`).
 """
 
 from __future__ import annotations
@@ -270,10 +270,11 @@ def fit_block_code(model: BlockCodeAutoencoder, videos: Iterable[Tensor]) -> dic
     model.set_code(m0.float(), e0.float(), m1.float(), e1.float())
     # each channel's std: the root of its eigenvalue, rounded to fp16 values (the weights file stores the buffer in
     # fp16, and the statistics must not drift between a fit and its export)
-    std = torch.stack([val0[:c], val1[:c]]).clamp_min(1e-12).sqrt().float().half().float()
-    model.code_std.copy_(std)
+    code_std = torch.stack([val0[:c], val1[:c]]).clamp_min(1e-12).sqrt().float().half().float()
+    model.code_std.copy_(code_std)
     mean, std = model.code_statistics()
     model.register_to_config(latents_mean=mean.flatten().tolist(), latents_std=std.flatten().tolist())
+    std = code_std
     return {"kept_variance_first": float(val0[:c].sum() / val0.clamp_min(0).sum()),
             "kept_variance_rest": float(val1[:c].sum() / val1.clamp_min(0).sum()),
             "latent_std_first_min_max": [float(std[0].min()), float(std[0].max())],

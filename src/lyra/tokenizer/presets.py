@@ -7,17 +7,18 @@
     resolution 32 of 1024 (never reached at 8× compression, so only the middle blocks attend), 2 residual blocks
     per level (3 in the decoder). The cosmos-predict1 network config ``continuous_video_8x8x8_720p`` is the same
     network. 105 M parameters.
-``tiny``
+``tiny_block``
     lyra's block code (:class:`lyra.tokenizer.block_code.BlockCodeAutoencoder`, issue 18): the same causal
     8 × 8 × 8 layout with **96** channels; the encoder is a fixed PCA transform of pixel blocks fitted on training
     worlds, the decoder a learned linear map plus a small refinement CNN. Cheaper on the CPU than the Cosmos
-    network and better (docs/benchmarks.md, "Tokenizer"). Trained here on procedural worlds.
-``tiny_cosmos``
-    The earlier tiny tokenizer: the Cosmos CV8x8x8 design at 3.9 M parameters (narrower encoder, somewhat wider
-    decoder, one residual block per level, no attention outside the middle blocks), 16 channels. Kept for the
-    models still trained on its latents (the shipped dynamic teacher and student).
+    network and better (docs/benchmarks.md, "Tokenizer"). Trained here on procedural worlds. No shipped teacher
+    or student reads it yet: it becomes the ``tiny`` preset's tokenizer with a teacher and students trained on it.
+``tiny``
+    The tokenizer the shipped tiny teacher and students read: the Cosmos CV8x8x8 design at 3.9 M parameters
+    (narrower encoder, somewhat wider decoder, one residual block per level, no attention outside the middle
+    blocks), 16 channels.
 ``tiny_v2``
-    The ``tiny_cosmos`` network fine-tuned with a colour augmentation (not shipped: pass its folder).
+    The ``tiny`` network fine-tuned with a colour augmentation (not shipped: pass its folder).
 
 The latent statistics (``latents_mean`` / ``latents_std``: C channels × 16 latent frames, channel-major, as in
 Cosmos' ``mean_std.pt``) travel in the model config; a tokenizer trained here gets its own from its training data.
@@ -57,7 +58,7 @@ OFFICIAL: dict[str, Any] = {
     "num_layers": 2,
 }
 
-TINY_COSMOS: dict[str, Any] = {
+TINY: dict[str, Any] = {
     **_COMMON,
     "encoder_block_out_channels": (32, 64, 96, 96),
     "decode_block_out_channels": (48, 96, 128, 128),
@@ -65,11 +66,11 @@ TINY_COSMOS: dict[str, Any] = {
     "num_layers": 1,
 }
 
-#: ``tiny_v2``: the ``tiny_cosmos`` network fine-tuned with saturated-colour augmentation (not shipped).
-TINY_V2: dict[str, Any] = copy.deepcopy(TINY_COSMOS)
+#: ``tiny_v2``: the ``tiny`` network fine-tuned with saturated-colour augmentation (not shipped).
+TINY_V2: dict[str, Any] = copy.deepcopy(TINY)
 
-#: ``tiny``: the block code (96 channels, 8 × 8 × 8; 32-channel refinement at 1/4 resolution, 2 residual blocks).
-TINY: dict[str, Any] = {
+#: ``tiny_block``: the block code (96 channels, 8 × 8 × 8; 32-channel refinement at 1/4 resolution, 2 residual blocks).
+TINY_BLOCK: dict[str, Any] = {
     "_class_name": "BlockCodeAutoencoder",
     "in_channels": 3,
     "out_channels": 3,
@@ -81,8 +82,8 @@ TINY: dict[str, Any] = {
     "refine_stride": 4,
 }
 
-PRESETS: dict[str, dict[str, Any]] = {"tiny": TINY, "official": OFFICIAL, "tiny_cosmos": TINY_COSMOS,
-                                      "tiny_v2": TINY_V2}
+PRESETS: dict[str, dict[str, Any]] = {"tiny": TINY, "official": OFFICIAL, "tiny_v2": TINY_V2,
+                                      "tiny_block": TINY_BLOCK}
 
 
 def preset_config(name: str) -> dict[str, Any]:

@@ -120,11 +120,10 @@ class Tokenizer(nn.Module):
     """Causal video tokenizer: ``C`` latent channels, ``c_t``× in time, ``c_s × c_s`` in space.
 
     The latent channels and the compression factors come from the model's config (``latent_channels``,
-    ``temporal_compression_ratio``, ``spatial_compression_ratio``). ``official`` is Cosmos CV8x8x8 (16 channels,
-    diffusers' ``AutoencoderKLCosmos``); ``tiny`` is lyra's block code (96 channels, 8 × 8 × 8,
-    :class:`~lyra.tokenizer.block_code.BlockCodeAutoencoder`); ``tiny_cosmos`` is the earlier tiny Cosmos network
-    (16 channels; see :mod:`lyra.tokenizer.presets`). A teacher or student reads the latents of the tokenizer it
-    was trained with.
+    ``temporal_compression_ratio``, ``spatial_compression_ratio``). ``official`` and ``tiny`` are Cosmos CV8x8x8
+    (16 channels, diffusers' ``AutoencoderKLCosmos``); ``tiny_block`` is lyra's block code (96 channels, 8 × 8 × 8,
+    :class:`~lyra.tokenizer.block_code.BlockCodeAutoencoder`; see :mod:`lyra.tokenizer.presets`). A teacher or
+    student reads the latents of the tokenizer it was trained with.
 
     Args:
         vae: a diffusers ``AutoencoderKLCosmos`` or a ``BlockCodeAutoencoder`` (compression factors powers of two,

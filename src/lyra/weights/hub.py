@@ -67,7 +67,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny": Preset("tiny", tokenizer="tiny_cosmos", denoiser="tiny", teacher="teacher_tiny",
+    "tiny": Preset("tiny", tokenizer="tiny", denoiser="tiny", teacher="teacher_tiny",
                    teacher_dynamic="teacher_tiny_dynamic", depth="tiny", student="student_tiny",
                    student_dynamic="student_tiny_dynamic", size=(17, 176, 320), world="tiny"),
     "official": Preset("official", tokenizer="official", denoiser="official", teacher=None, teacher_dynamic=None,
@@ -77,7 +77,7 @@ PRESETS: dict[str, Preset] = {
 
 #: Shipped tokenizer weights folders by tokenizer preset (:mod:`lyra.tokenizer.presets`; ``None``: not shipped,
 #: the official tokenizer is found through ``$LYRA_COSMOS_TOKENIZER``).
-TOKENIZERS: dict[str, str | None] = {"tiny": "tokenizer_tiny", "tiny_cosmos": "tokenizer_tiny_cosmos",
+TOKENIZERS: dict[str, str | None] = {"tiny": "tokenizer_tiny", "tiny_block": "tokenizer_tiny_block",
                                      "tiny_v2": "tokenizer_tiny_v2", "official": None}
 #: Shipped depth-net weights folders by depth-net preset (:mod:`lyra.teacher.depth_net`).
 #: ``tiny``: trained on the classic procedural worlds (the procedural benchmark's depth); ``tiny_photo``: the same
