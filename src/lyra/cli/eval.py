@@ -28,11 +28,12 @@ TEACHER_DESCRIPTION = (
     "along the world's six ground-truth trajectories, the teacher samples and the tokenizer decodes; every frame "
     "is compared with the ground-truth renders in three groups (input view, near, far) with the metrics of "
     "lyra eval scene (PSNR, SSIM, MS-SSIM, GMSD, sharpness), overall, on the pixels the warp sees and on the "
-    "disoccluded pixels. Beside the teacher: the filled warp (its warped input with holes inpainted by OpenCV "
+    "disoccluded pixels. Beside the teacher: the composite (the warp where it sees, the teacher in its holes: "
+    "the targets of lyra sdg --composite), the filled warp (its warped input with holes inpainted by OpenCV "
     "Telea), warp-only (white holes) and the tokenizer ceiling (the ground truth encoded and decoded by the "
     "tokenizer: the best any teacher decoded through it can reach). Writes teacher_eval.md, teacher_eval.json "
-    "and teacher_eval.png (the first --sheet-worlds worlds at full size; columns: input | teacher | filled warp | "
-    "warp-only | ceiling | GT) into --out (files of the estimated-depth setting are suffixed _depth-<spec>). "
+    "and teacher_eval.png (the first --sheet-worlds worlds at full size; columns: input | teacher | "
+    "composite | filled warp | warp-only | ceiling | GT) into --out (files of the estimated-depth setting are suffixed _depth-<spec>). "
     "Example: lyra eval teacher --worlds 32 --steps 35"
 )
 
