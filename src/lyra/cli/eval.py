@@ -33,7 +33,8 @@ TEACHER_DESCRIPTION = (
     "Telea), warp-only (white holes) and the tokenizer ceiling (the ground truth encoded and decoded by the "
     "tokenizer: the best any teacher decoded through it can reach). Writes teacher_eval.md, teacher_eval.json "
     "and teacher_eval.png (the first --sheet-worlds worlds at full size; columns: input | teacher | "
-    "composite | filled warp | warp-only | ceiling | GT) into --out (files of the estimated-depth setting are suffixed _depth-<spec>). "
+    "composite | filled warp | warp-only | ceiling | GT) into --out (files of the estimated-depth setting are "
+    "suffixed _depth-<spec>). "
     "Example: lyra eval teacher --worlds 32 --steps 35"
 )
 
