@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "patches). Prints PSNR, SSIM and the mean CIEDE2000 ΔE00 of each set; --json writes them with the "
         "per-frame values. On a CPU this is slow: rendering the 16 worlds alone took 21 minutes on a loaded 2-core "
         "machine (use --worlds 4 for a quick look, or a GPU).",
-        epilog="Examples:\n  lyra tokenizer eval\n  lyra tokenizer eval --preset tiny_v2 --json tok_v2.json\n"
+        epilog="Examples:\n  lyra tokenizer eval\n  lyra tokenizer eval --preset tiny_block --json tok_block.json\n"
         "  lyra tokenizer eval --weights runs/tok/export --worlds 4",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
