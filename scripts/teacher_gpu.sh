@@ -16,9 +16,10 @@
 #
 # Knobs (environment): BUDGET (training minutes, 6.0), MAXMIN (limit from the trainer's start, export and test
 # included, 8.6), RESERVE (minutes of MAXMIN kept for export + test, 1.6), LR (3e-4; 1.5e-4 with INIT), WARMUP
-# (300; 100 with INIT), BATCH (24), TOKENIZER (tiny_block), HEADS / LAYERS (architecture of a fresh denoiser: the tiny
-# preset's 4 heads x 32 and 8 layers unless set), ANCHOR (none | warp: TeacherDenoiser.anchor_mode of a fresh one), TEST_WORLDS (8), EVAL_STEPS (8), POOL (64), REFRESH (steps
-# between pool refreshes, 4), LOG_EVERY (200). Run it alone on the machine: each refresh prepares a world on the CPU
+# (300; 100 with INIT), BATCH (24), TOKENIZER (tiny_block), TEST_WORLDS (8), EVAL_STEPS (8), POOL (64), REFRESH
+# (steps between pool refreshes, 4), LOG_EVERY (200). A fresh denoiser (no INIT): HEADS / LAYERS (the tiny
+# preset's 4 heads x 32 and 8 layers unless set), ANCHOR (none | warp) and PREDICTION (velocity | clean):
+# TeacherDenoiser.anchor_mode and .prediction. Run it alone on the machine: each refresh prepares a world on the CPU
 # inline, and beside the tokenizer's world workers that took 15 s instead of 0.4 s (2026-12-03).
 # Sizes for a CPU check of the plumbing: WORLD_PRESET (tiny), CPU=1, STEPS (a fixed step count instead of BUDGET).
 # HARD: seconds after which the trainer is stopped whatever it is doing (default MAXMIN + 0.4 minutes).
@@ -38,6 +39,7 @@ else
   if [ -n "${HEADS:-}" ]; then OPT+=(--heads "$HEADS"); fi
   if [ -n "${LAYERS:-}" ]; then OPT+=(--layers "$LAYERS"); fi
   if [ -n "${ANCHOR:-}" ]; then OPT+=(--anchor "$ANCHOR"); fi
+  if [ -n "${PREDICTION:-}" ]; then OPT+=(--prediction "$PREDICTION"); fi
 fi
 if [ "${CPU:-0}" = 1 ]; then OPT+=(--cpu); fi
 if [ -n "${STEPS:-}" ]; then OPT+=(--steps "$STEPS"); else OPT+=(--time-budget "$BUDGET"); fi

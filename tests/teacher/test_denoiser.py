@@ -165,6 +165,31 @@ def test_warp_anchor_is_a_shift_of_the_same_flow(tmp_path):
         plain.set_anchor("pixels")
 
 
+@pytest.mark.parametrize("steps", [1, 4, 35])
+def test_clean_prediction_with_the_anchor_samples_the_warp_from_a_silent_network(tmp_path, steps):
+    from lyra.teacher.sampler import sample
+
+    model = TeacherDenoiser.from_config(small_config(), seed=6).set_anchor("warp").set_prediction("clean")
+    with torch.no_grad():
+        model.transformer.proj_out.weight.zero_()  # the network says nothing: x̂_0 = the anchor
+    x, t, c = inputs(seed=4)
+    mask = c.mask_latents.clone()
+    mask[:, :, :, :2] = 1.0
+    c = Conditions(c.latents, mask)
+    a = TeacherDenoiser.anchor(c)
+    with torch.no_grad():
+        v = model(x, t, c)
+        torch.testing.assert_close(v, (x - a) / t.view(-1, 1, 1, 1, 1))  # the straight path through x̂_0
+        # every Euler step follows that straight line: the sampler lands on the anchor from any noise
+        out = sample(model, c, steps=steps, noise=x, progress=False)
+    torch.testing.assert_close(out, a, atol=1e-5, rtol=1e-5)
+    model.save_pretrained(tmp_path / "w")
+    back = TeacherDenoiser.from_pretrained(tmp_path / "w")
+    assert (back.prediction, back.anchor_mode) == ("clean", "warp")
+    with pytest.raises(ConfigError, match="unknown teacher prediction"):
+        back.set_prediction("noise")
+
+
 def test_official_architecture_on_meta():
     model = TeacherDenoiser.from_config("official", meta=True)
     cfg = model.config

@@ -43,6 +43,8 @@ from lyra.tokenizer.presets import LATENT_CHANNELS
 
 __all__ = ["PRESETS", "TIME_SCALE", "TeacherDenoiser", "in_channels_for", "preset_config"]
 
+#: ``prediction = "clean"`` divides by ``max(t, CLEAN_T_MIN)``: Euler grids of up to 64 steps never reach below it.
+CLEAN_T_MIN = 1.0 / 64
 #: Flow time ``t ∈ [0, 1]`` is given to the transformer as ``TIME_SCALE · t``.
 TIME_SCALE = 1000.0
 _WRAPPER_FILE = "teacher.json"
@@ -178,6 +180,10 @@ class TeacherDenoiser(nn.Module):
         #: ``"warp"``: the network works on the residual from the warp latents (:meth:`anchor`, see :meth:`forward`);
         #: ``"none"``: on the latents themselves (GEN3C, the official architecture and the tiny Cosmos-latent teacher).
         self.anchor_mode = "none"
+        #: ``"velocity"``: the transformer predicts the flow's velocity (GEN3C's and the shipped teachers' choice);
+        #: ``"clean"``: it predicts the clean latents ``x̂_0`` and the velocity is ``(x_t − x̂_0) / t`` (see
+        #: :meth:`forward`).
+        self.prediction = "velocity"
 
     # ------------------------------------------------------------------ the warp anchor
     @staticmethod
@@ -188,6 +194,13 @@ class TeacherDenoiser(nn.Module):
         """
         full = (conditions.mask_latents >= 1.0 - 1e-4).to(conditions.latents.dtype)
         return conditions.latents * full
+
+    def set_prediction(self, kind: str) -> TeacherDenoiser:
+        """``"velocity"`` or ``"clean"`` (see :attr:`prediction`); recorded in ``teacher.json``. Returns ``self``."""
+        if kind not in ("velocity", "clean"):
+            raise ConfigError(f"unknown teacher prediction {kind!r}; choose 'velocity' or 'clean'")
+        self.prediction = kind
+        return self
 
     def set_anchor(self, mode: str) -> TeacherDenoiser:
         """``"warp"`` or ``"none"`` (see :attr:`anchor_mode`); recorded in ``teacher.json``. Returns ``self``."""
@@ -243,18 +256,19 @@ class TeacherDenoiser(nn.Module):
         tokens = 512
         state = None
         recorded: str | None = None
-        anchor = "none"
+        anchor, prediction = "none", "velocity"
         if extra.is_file():
             meta = json.loads(extra.read_text())
             tokens = int(meta["context_tokens"])
             recorded = meta.get("tokenizer")
             anchor = meta.get("anchor", "none")
+            prediction = meta.get("prediction", "velocity")
             from safetensors.torch import load_file
 
             state = load_file(folder / meta["null_context_file"])
         model = cls(transformer, tokens)
         model.tokenizer_name = recorded
-        model.set_anchor(anchor)
+        model.set_anchor(anchor).set_prediction(prediction)
         with torch.no_grad():
             if state is not None:
                 model.null_context.copy_(state["null_context"])
@@ -287,6 +301,8 @@ class TeacherDenoiser(nn.Module):
                 info["tokenizer"] = tokenizer
             if self.anchor_mode != "none":
                 info["anchor"] = self.anchor_mode
+            if self.prediction != "velocity":
+                info["prediction"] = self.prediction
             (tmp / _WRAPPER_FILE).write_text(json.dumps(info, indent=2) + "\n")
         return Path(path)
 
@@ -320,6 +336,13 @@ class TeacherDenoiser(nn.Module):
         ``v_x = v_y − a``. This is the same rectified flow in ``x`` (loss and sampler unchanged), but where the warp
         sees, the residual is small and copying the input is the network's default rather than something to learn.
 
+        With :attr:`prediction` ``"clean"`` the transformer's output is the clean latents ``x̂_0`` (plus the anchor
+        ``a`` with ``anchor_mode`` ``"warp"``), and the velocity returned is ``(x_t − x̂_0) / max(t, 1/64)``; the loss
+        stays the velocity MSE (the "x-prediction, v-loss" of Li & He 2025, "Back to Basics: Let Denoising Generative
+        Models Denoise"). A velocity has the full dimension of a token's noise (``C × 2 × 2`` values: 384 for 96
+        channels), more than a narrow transformer is wide; clean latents lie on a lower-dimensional set. With the
+        anchor, a network that outputs zero returns the warp where it sees and the latent mean in the holes.
+
         Args:
             noisy: ``x_t`` ``[B, C, t, h, w]`` normalised latents (``h``, ``w`` even: patch 2 × 2).
             t: flow time ``[B]`` (or a scalar) in ``[0, 1]``; 0 = clean, 1 = noise.
@@ -338,11 +361,11 @@ class TeacherDenoiser(nn.Module):
             raise ConfigError(f"latent size {H}x{W} must be a multiple of the patch size {ph}x{pw}")
         dtype = self.dtype
         t = torch.as_tensor(t, dtype=torch.float32, device=noisy.device).reshape(-1).expand(B)
-        a = None
-        if self.anchor_mode == "warp":
+        a = self.anchor(conditions).float() if self.anchor_mode == "warp" else None
+        x_t = noisy.float()
+        if a is not None and self.prediction == "velocity":
             # the flow of the residual y = x − a (a = the warp anchor): y_t = x_t − (1 − t)·a, v_x = v_y − a
-            a = self.anchor(conditions).float()
-            noisy = noisy.float() - (1.0 - t).view(B, 1, 1, 1, 1) * a
+            noisy = x_t - (1.0 - t).view(B, 1, 1, 1, 1) * a
         x = torch.cat([noisy, conditions.latents, conditions.mask_latents], dim=1).to(dtype)
         cond_mask = torch.zeros(B, 1, T, H, W, device=noisy.device, dtype=dtype)
         ctx = self.null_context if context is None else context.to(self.device, dtype)
@@ -353,4 +376,7 @@ class TeacherDenoiser(nn.Module):
             padding = torch.zeros(1, 1, H, W, device=noisy.device, dtype=dtype)
         out = self.transformer(hidden_states=x, timestep=(t * TIME_SCALE).to(dtype), encoder_hidden_states=ctx,
                                condition_mask=cond_mask, padding_mask=padding, return_dict=False)[0]
+        if self.prediction == "clean":  # x̂_0 (plus the anchor) → the velocity of the straight path through it
+            x0 = out.float() if a is None else out.float() + a
+            return (x_t - x0) / t.clamp_min(CLEAN_T_MIN).view(B, 1, 1, 1, 1)
         return out.float() if a is None else out.float() - a

@@ -241,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "preset's); with --init-from the architecture is the export's")
     p.add_argument("--layers", type=int, default=None, help="transformer blocks of a fresh denoiser (default: the "
                    "preset's)")
+    p.add_argument("--prediction", choices=("velocity", "clean"), default=None,
+                   help="clean: a fresh denoiser predicts the clean latents and returns the velocity through them "
+                   "(TeacherDenoiser.forward; for wide latents such as tiny_block's 96 channels); velocity: the "
+                   "velocity (default for a fresh denoiser; with --init-from the export's)")
     p.add_argument("--anchor", choices=("none", "warp"), default=None,
                    help="warp: a fresh denoiser models the residual from the warp latents of the fully seen cells "
                    "(TeacherDenoiser.forward); none: the latents themselves (default for a fresh denoiser; with "
@@ -359,7 +363,11 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     anchor = start.anchor_mode if init is not None else (args.anchor or "none")
     if init is not None and args.anchor is not None and args.anchor != anchor:
         raise ConfigError(f"--anchor {args.anchor}: --init-from {args.init_from} was trained with anchor {anchor}")
-    model.set_anchor(anchor)
+    prediction = start.prediction if init is not None else (args.prediction or "velocity")
+    if init is not None and args.prediction is not None and args.prediction != prediction:
+        raise ConfigError(f"--prediction {args.prediction}: --init-from {args.init_from} was trained with "
+                          f"prediction {prediction}")
+    model.set_anchor(anchor).set_prediction(prediction)
     if init is not None:
         model.load_state_dict(start.state_dict())
         del start
@@ -372,6 +380,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     cfg = rr.config(
         print_every=args.log_every if args.no_progress else None,
         extra={"preset": args.preset, "tokenizer": tok_name, "batch_size": batch_size, "anchor": anchor,
+               "prediction": prediction,
                "architecture": {k: arch["transformer"][k] for k in ("num_attention_heads", "attention_head_dim",
                                                                     "num_layers", "in_channels", "out_channels")},
                "data": {"world_preset": args.world_preset, "pool_worlds": pool_worlds,
@@ -392,7 +401,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     if not export_due(rr, trainer):
         return 0
 
-    final = final_weights(trainer, TeacherDenoiser.from_config(arch, seed=args.seed).set_anchor(anchor))
+    final = final_weights(trainer, TeacherDenoiser.from_config(arch, seed=args.seed).set_anchor(anchor)
+                          .set_prediction(prediction))
     record = training_record(
         rr, trainer, result,
         f"lyra TeacherDenoiser ({args.preset}; diffusers CosmosTransformer3DModel, rectified flow)",
