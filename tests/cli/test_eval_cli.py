@@ -34,7 +34,7 @@ def test_eval_teacher_writes_table_json_and_sheet(tmp_path, capsys, weights):
     assert row["seed"] == 0
     t = row["table"]
     for group in ("input", "near", "far"):
-        assert set(t[group]) == {"teacher", "filled_warp", "warp", "ceiling"}
+        assert set(t[group]) == {"teacher", "composite", "filled_warp", "warp", "ceiling"}
         for name, m in t[group].items():
             for k, v in m.items():  # one world: the mean is that world
                 assert res["mean"][group][name][k] == pytest.approx(v, nan_ok=True), (group, name, k)
@@ -51,10 +51,13 @@ def test_eval_teacher_writes_table_json_and_sheet(tmp_path, capsys, weights):
     assert far["warp"]["psnr_visible"] > far["warp"]["psnr_disoccluded"] + 3
     assert far["filled_warp"]["psnr_disoccluded"] > far["warp"]["psnr_disoccluded"]  # inpainting beats white
     assert far["filled_warp"]["psnr_visible"] == pytest.approx(far["warp"]["psnr_visible"], abs=0.05)
+    # the composite is the warp where it sees and the teacher in the holes
+    assert far["composite"]["psnr_visible"] == pytest.approx(far["warp"]["psnr_visible"], abs=1e-6)
+    assert far["composite"]["psnr_disoccluded"] == pytest.approx(far["teacher"]["psnr_disoccluded"], abs=1e-6)
     md = (out / "teacher_eval.md").read_text()
     assert "| 0 | " in md and "**Near views" in md and "Which system wins" in md and "| tokenizer ceiling |" in md
     sheet = Image.open(out / "teacher_eval.png")
-    assert sheet.size == (6 * 80 + 5 * 2, 14 + 3 * (48 + 2))
+    assert sheet.size == (7 * 80 + 6 * 2, 14 + 3 * (48 + 2))
     assert "PSNR teacher" in stdout and "holes: teacher - warp-only" in stdout
 
     # estimated depth: a separate set of files beside the first
