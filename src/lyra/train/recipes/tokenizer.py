@@ -390,7 +390,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     else:  # the block code's encoder is frozen: its statistics are those of its fit (teachers trained on them)
         if final.config.latents_std is None:  # a resumed fresh fit: the statistics of its (saved) fit
             final.set_latent_stats(*final.vae.code_statistics(STAT_FRAMES))
-        stats_note = ("latents_mean/std: those of the block code's PCA fit (mean 0, one std for all channels per "
+        stats_note = ("latents_mean/std: those of the block code's PCA fit (mean 0, each channel's std per "
                       "latent-frame kind), unchanged by training: the encoder is frozen")
     kind = ("diffusers AutoencoderKLCosmos, Cosmos design" if final.is_cosmos
             else "lyra BlockCodeAutoencoder: PCA block encoder (frozen) + learned decoder")
@@ -459,7 +459,7 @@ def _export_fit_only(args: argparse.Namespace, rr: Any, tokenizer: Tokenizer, fi
                  "seed": args.seed, "fit_batches": args.fit_batches, "batch_size": args.batch_size,
                  "pool_worlds": args.pool_worlds, "colour_aug": args.colour_aug,
                  "fit_batch_indices": f"0..{args.fit_batches - 1}"},
-        "latent_stats_note": ("latents_mean/std: those of the PCA fit (mean 0, one std for all channels per "
+        "latent_stats_note": ("latents_mean/std: those of the PCA fit (mean 0, each channel's std per "
                               "latent-frame kind)"),
         "command": rr.command,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
