@@ -566,6 +566,13 @@ class ScenePipeline:
                             names=tuple(out.names), camera_times=out.frame_times.detach().float().cpu(),
                             metadata=meta)
 
+    @property
+    def default_steps(self) -> int | None:
+        """The sampler steps the teacher's denoiser records (a few-step distillation's count), else ``None``: the
+        35 of :data:`lyra.pipeline_inputs.DEFAULT_STEPS`. ``steps=`` overrides it."""
+        steps = getattr(getattr(self.teacher, "denoiser", None), "default_steps", None)
+        return int(steps) if isinstance(steps, int) else None
+
     @torch.no_grad()
     def __call__(self, image: Any, seed: int = 0, steps: int | None = None, size: tuple[int, int] | None = None,
                  trajectory: str | os.PathLike | Cameras | None = None, depth_map: Tensor | None = None,
@@ -589,7 +596,7 @@ class ScenePipeline:
 
         height, width = check_size(size) if size is not None else working_size_for(
             int(original.shape[1]), int(original.shape[2]), self.working_size)
-        steps = check_run_options(seed, steps)
+        steps = check_run_options(seed, steps if steps is not None else self.default_steps)
         input_resolution = self.input_resolution if input_resolution is None else input_resolution
         if isinstance(input_resolution, bool) or not isinstance(input_resolution, int) or input_resolution < 0:
             raise ConfigError(f"input_resolution must be a non-negative integer (0: off), got {input_resolution!r}")

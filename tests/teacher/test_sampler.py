@@ -116,3 +116,50 @@ def test_sampling_is_deterministic_per_seed_with_the_tiny_denoiser():
 def test_sampler_rejects_mismatched_noise():
     with pytest.raises(ValueError):
         sample(Linear(), conds(), steps=1, noise=torch.zeros(1, 16, 2, 4, 6), progress=False)
+
+
+# --------------------------------------------------------------------------- few-step distillation
+def _tiny_teacher(seed: int = 1) -> tuple[TeacherDenoiser, Conditions, torch.Tensor]:
+    cfg = preset_config("tiny")
+    cfg["transformer"].update(num_layers=1, max_size=(4, 16, 16))
+    model = TeacherDenoiser.from_config(cfg, seed=seed).eval()
+    g = torch.Generator().manual_seed(seed)
+    cond = Conditions(torch.randn(2, 16, 2, 4, 6, generator=g), torch.rand(2, 1, 2, 4, 6, generator=g))
+    return model, cond, torch.randn(2, 16, 2, 4, 6, generator=g)
+
+
+def test_euler_path_holds_the_states_of_sample():
+    from lyra.teacher.sampler import euler_path
+
+    model, cond, noise = _tiny_teacher()
+    path = euler_path(model, cond, 8, noise, every=2)
+    assert len(path) == 5 and torch.equal(path[0], noise)
+    torch.testing.assert_close(path[-1], sample(model, cond, steps=8, noise=noise, progress=False))
+    torch.testing.assert_close(path[2], euler_path(model, cond, 8, noise, every=4)[1])  # t = 0.5 either way
+    with pytest.raises(ConfigError, match="cannot be cut"):
+        euler_path(model, cond, 8, noise, every=3)
+
+
+def test_secant_distillation_targets_land_the_few_steps_on_the_teacher_path():
+    from lyra.teacher.sampler import euler_path, secant_distillation_loss
+
+    teacher, cond, noise = _tiny_teacher()
+    path = euler_path(teacher, cond, 12, noise, every=3)  # coarse states at t = 1, 0.75, 0.5, 0.25, 0
+    coarse = time_grid(4)
+
+    class SecantOracle(nn.Module):
+        """A student whose velocity at each coarse state is the secant to the next: what the loss asks for."""
+
+        def forward(self, x, t, c):
+            k = int(torch.argmin((coarse - t[0]).abs()))
+            return (path[k + 1] - path[k]) / (coarse[k + 1] - coarse[k])
+
+    oracle = SecantOracle()
+    assert float(secant_distillation_loss(oracle, teacher, cond, noise, steps=4, teacher_steps=12)) < 1e-10
+    # four Euler steps of that student end where twelve of the teacher end
+    torch.testing.assert_close(sample(oracle, cond, steps=4, noise=noise, progress=False),
+                               sample(teacher, cond, steps=12, noise=noise, progress=False), atol=1e-5, rtol=1e-5)
+    # the teacher itself, taking 4 steps, is not the 12-step result: the loss says so
+    assert float(secant_distillation_loss(teacher, teacher, cond, noise, steps=4, teacher_steps=12)) > 1e-6
+    with pytest.raises(ConfigError, match="multiple"):
+        secant_distillation_loss(oracle, teacher, cond, noise, steps=4, teacher_steps=10)

@@ -95,3 +95,42 @@ def test_user_errors_fail_before_training(tmp_path, capsys):
     c8 = TeacherDenoiser.from_config("tiny", latent_channels=8).save_pretrained(tmp_path / "c8")
     assert main(["--out", str(tmp_path / "run8"), "--cpu", "--world-preset", "micro", "--init-from", str(c8)]) == 2
     assert f"--init-from {c8}: a teacher of 8-channel latents, tokenizer tiny makes 16" in capsys.readouterr().err
+
+
+def test_few_step_distillation_exports_a_four_step_teacher(tmp_path):
+    from lyra.teacher.denoiser import TeacherDenoiser
+
+    base = TeacherDenoiser.from_config("tiny", seed=2)
+    src = base.save_pretrained(tmp_path / "base")
+    out, export = tmp_path / "run", tmp_path / "export"
+    args = ["--out", str(out), "--steps", "2", "--cpu", "--no-progress", "--world-preset", "micro",
+            "--batch-size", "1", "--pool-worlds", "1", "--test-worlds", "1", "--warmup", "1", "--log-every", "1",
+            "--export-to", str(export), "--distill-from", str(src), "--distill-steps", "2",
+            "--distill-teacher-steps", "4"]
+    assert main(args) == 0
+    student = TeacherDenoiser.from_pretrained(export)
+    assert student.default_steps == 2 and '"steps": 2' in (export / "teacher.json").read_text()
+    record = json.loads((export / "training_record.json").read_text())
+    assert record["test"]["sample_steps"] == 2 and record["test_distilled_from_35_steps"]["sample_steps"] == 35
+    assert "few-step distillation" in record["objective"] and record["default_steps"] == 2
+    assert math.isfinite(record["test"]["psnr_teacher"])
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert "mse_secant" in rows[0] and len(rows) == 3
+    # the student started from the teacher and moved
+    a, b = base.state_dict(), student.state_dict()
+    assert any(not torch.allclose(a[k].half().float(), b[k].float()) for k in a if k in b)
+    # the step counts must nest
+    bad = [*args[:-4], "--distill-steps", "3", "--distill-teacher-steps", "4", "--out", str(tmp_path / "r2")]
+    assert main(bad) == 2
+
+
+def test_a_pipeline_uses_its_teacher_s_step_count_by_default():
+    from types import SimpleNamespace
+
+    from lyra.pipeline import ScenePipeline
+
+    pipe = ScenePipeline.__new__(ScenePipeline)
+    pipe.teacher = SimpleNamespace(denoiser=SimpleNamespace(default_steps=4))
+    assert pipe.default_steps == 4
+    pipe.teacher = SimpleNamespace(denoiser=SimpleNamespace(default_steps=None))
+    assert pipe.default_steps is None

@@ -71,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cameras", default=None, metavar="FILE.json",
                    help="also write the trajectory cameras (lyra camera-path JSON, for lyra view/render)")
     p.add_argument("--seed", type=int, default=0, help="random seed: trajectory distances and noise (default 0)")
-    p.add_argument("--steps", type=int, default=None, help="teacher sampler steps (default 35, as GEN3C)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="teacher sampler steps (default: the count a few-step teacher records, else 35 as GEN3C)")
     p.add_argument("--size", default=None, metavar="HxW",
                    help="working size, both multiples of 16 (default: the photo's aspect, portrait included, at about "
                    "the preset's pixel count: 176x320 for a 16:9 photo with tiny, 320x176 for 9:16, 208x272 for 4:3)")

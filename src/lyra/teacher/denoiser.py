@@ -184,6 +184,9 @@ class TeacherDenoiser(nn.Module):
         #: ``"clean"``: it predicts the clean latents ``x̂_0`` and the velocity is ``(x_t − x̂_0) / t`` (see
         #: :meth:`forward`).
         self.prediction = "velocity"
+        #: Sampler steps this denoiser was made for (a few-step distillation records its count; ``None``: the
+        #: pipeline's default, 35).
+        self.default_steps: int | None = None
 
     # ------------------------------------------------------------------ the warp anchor
     @staticmethod
@@ -256,19 +259,21 @@ class TeacherDenoiser(nn.Module):
         tokens = 512
         state = None
         recorded: str | None = None
-        anchor, prediction = "none", "velocity"
+        anchor, prediction, default_steps = "none", "velocity", None
         if extra.is_file():
             meta = json.loads(extra.read_text())
             tokens = int(meta["context_tokens"])
             recorded = meta.get("tokenizer")
             anchor = meta.get("anchor", "none")
             prediction = meta.get("prediction", "velocity")
+            default_steps = meta.get("steps")
             from safetensors.torch import load_file
 
             state = load_file(folder / meta["null_context_file"])
         model = cls(transformer, tokens)
         model.tokenizer_name = recorded
         model.set_anchor(anchor).set_prediction(prediction)
+        model.default_steps = None if default_steps is None else int(default_steps)
         with torch.no_grad():
             if state is not None:
                 model.null_context.copy_(state["null_context"])
@@ -303,6 +308,8 @@ class TeacherDenoiser(nn.Module):
                 info["anchor"] = self.anchor_mode
             if self.prediction != "velocity":
                 info["prediction"] = self.prediction
+            if self.default_steps is not None:
+                info["steps"] = int(self.default_steps)
             (tmp / _WRAPPER_FILE).write_text(json.dumps(info, indent=2) + "\n")
         return Path(path)
 

@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from lyra.errors import ConfigError
 from lyra.teacher.conditioning import Conditions
 
-__all__ = ["flow_matching_loss", "interpolate", "sample", "sample_times", "time_grid"]
+__all__ = ["euler_path", "flow_matching_loss", "interpolate", "sample", "sample_times", "secant_distillation_loss",
+           "time_grid"]
 
 #: A velocity model: ``(x_t [B,16,t,h,w], t [B], conditions) -> v [B,16,t,h,w]``.
 Velocity = Callable[[Tensor, Tensor, Conditions], Tensor] | nn.Module
@@ -131,3 +132,44 @@ def sample(
             v = v_u + guidance * (v - v_u)
         x = x + (t_next - t) * v
     return x
+
+
+@torch.no_grad()
+def euler_path(denoiser: Velocity, conditions: Conditions, steps: int, noise: Tensor, every: int = 1) -> list[Tensor]:
+    """The states of :func:`sample` (``steps`` uniform Euler steps from ``noise`` at ``t = 1``), at every ``every``-th
+    grid time: ``steps / every + 1`` tensors ``[V, C, t, h, w]`` at ``t = 1, 1 − every/steps, …, 0`` (float32)."""
+    if steps < 1 or every < 1 or steps % every:
+        raise ConfigError(f"{steps} Euler steps cannot be cut into segments of {every}")
+    x = noise.to(device=conditions.latents.device, dtype=torch.float32)
+    V = x.shape[0]
+    ts = time_grid(steps, x.device)
+    states = [x]
+    for i in range(steps):
+        x = x + (ts[i + 1] - ts[i]) * denoiser(x, ts[i].expand(V), conditions).float()
+        if (i + 1) % every == 0:
+            states.append(x)
+    return states
+
+
+def secant_distillation_loss(student: Velocity, teacher: Velocity, conditions: Conditions, noise: Tensor,
+                             steps: int = 4, teacher_steps: int = 32) -> Tensor:
+    """Few-step distillation: the student's Euler steps learn to land where the teacher's many steps land.
+
+    The frozen ``teacher`` integrates ``teacher_steps`` Euler steps from ``noise`` (:func:`euler_path`); its states
+    ``x_k`` at the ``steps + 1`` coarse times ``t_k = 1 − k/steps`` are kept. The student's velocity at ``(x_k, t_k)``
+    is regressed onto the secant ``(x_{k+1} − x_k) / (t_{k+1} − t_k)``, for every ``k``: a student that fits it
+    reproduces the teacher's ``teacher_steps``-step result with ``steps`` evaluations, from the same noise. The path
+    is deterministic given the noise, so the target is a function of the student's input, not an average over
+    outcomes (which would blur). Returns the mean squared error over all segments and elements (float32).
+    """
+    if teacher_steps % steps:
+        raise ConfigError(f"teacher_steps ({teacher_steps}) must be a multiple of steps ({steps})")
+    path = euler_path(teacher, conditions, teacher_steps, noise, every=teacher_steps // steps)
+    ts = time_grid(steps, path[0].device)
+    V = path[0].shape[0]
+    losses = []
+    for k in range(steps):
+        target = (path[k + 1] - path[k]) / (ts[k + 1] - ts[k])
+        pred = student(path[k], ts[k].expand(V), conditions)
+        losses.append(torch.mean((pred.float() - target) ** 2))
+    return torch.stack(losses).mean()

@@ -59,7 +59,7 @@ from lyra.fileio import atomic_path, make_temp_dir, replace_dir
 from lyra.seeds import mix_seed
 from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditions_dynamic
 from lyra.teacher.denoiser import TeacherDenoiser, preset_config
-from lyra.teacher.sampler import flow_matching_loss, sample
+from lyra.teacher.sampler import flow_matching_loss, sample, secant_distillation_loss
 from lyra.train import IndexedBatches, Trainer
 from lyra.train.checkpoint import list_checkpoints
 from lyra.train.recipe import export_and_test, export_due, final_weights, fit, start_run, training_record
@@ -245,6 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clean: a fresh denoiser predicts the clean latents and returns the velocity through them "
                    "(TeacherDenoiser.forward; for wide latents such as tiny_block's 96 channels); velocity: the "
                    "velocity (default for a fresh denoiser; with --init-from the export's)")
+    p.add_argument("--distill-from", default=None, metavar="DIR",
+                   help="few-step distillation: a student initialised from the teacher export DIR learns to reach, "
+                   "in --distill-steps Euler steps, what DIR reaches in --distill-teacher-steps "
+                   "(lyra.teacher.sampler.secant_distillation_loss); the export records its step count, which "
+                   "lyra generate then uses by default")
+    p.add_argument("--distill-steps", type=int, default=4, help="the student's sampler steps (default 4)")
+    p.add_argument("--distill-teacher-steps", type=int, default=32,
+                   help="the teacher's Euler steps the student imitates (a multiple of --distill-steps; default 32)")
     p.add_argument("--anchor", choices=("none", "warp"), default=None,
                    help="warp: a fresh denoiser models the residual from the warp latents of the fully seen cells "
                    "(TeacherDenoiser.forward); none: the latents themselves (default for a fresh denoiser; with "
@@ -344,15 +352,29 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     get_preset(args.world_preset)  # fail before training on a wrong name
     if not args.no_export:
         _check_export_dir(export_dir)
+    frozen: TeacherDenoiser | None = None
+    if args.distill_from:
+        if args.distill_steps < 1 or args.distill_teacher_steps % args.distill_steps:
+            raise ConfigError(f"--distill-teacher-steps {args.distill_teacher_steps} must be a multiple of "
+                              f"--distill-steps {args.distill_steps}")
+        if args.init_from and Path(args.init_from) != Path(args.distill_from):
+            raise ConfigError("--distill-from starts the student from the teacher it distils: leave --init-from out")
+        args.init_from = args.distill_from
+        frozen = TeacherDenoiser.from_pretrained(args.distill_from, device=device, dtype=torch.float32)
+        frozen.eval().requires_grad_(False)
+        if args.tokenizer is None and frozen.tokenizer_name:
+            args.tokenizer = frozen.tokenizer_name
     tok_name = args.tokenizer or _default_tokenizer(args.preset, args.dynamic)
     tokenizer = Tokenizer.from_preset(tok_name).to(device).eval().requires_grad_(False)
     channels = tokenizer.latent_channels
     init: dict[str, Any] | None = None
+    start_steps: int | None = None
     if args.init_from:
         from lyra.weights.hub import weights_sha256
 
         init_dir = Path(args.init_from)
         start = TeacherDenoiser.from_pretrained(init_dir, dtype=torch.float32)  # WeightsError if not a teacher
+        start_steps = start.default_steps
         if start.latent_channels != channels:
             raise ConfigError(f"--init-from {args.init_from}: a teacher of {start.latent_channels}-channel latents, "
                               f"tokenizer {tok_name} makes {channels}")
@@ -389,7 +411,20 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                         "depth_pixel_noise": args.depth_pixel_noise, "dynamic": args.dynamic},
                "init_from": init},
     )
-    trainer = Trainer(model, teacher_loss, IndexedBatches(data), cfg)
+    loss_fn = teacher_loss
+    if frozen is not None:
+        steps, teacher_steps = args.distill_steps, args.distill_teacher_steps
+        teacher_net = frozen
+
+        def loss_fn(m: nn.Module, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
+            lat = batch["latents"]
+            g = torch.Generator(device=lat.device).manual_seed(int(batch["noise_seed"]))
+            noise = torch.randn(lat.shape, generator=g, device=lat.device)
+            loss = secant_distillation_loss(m, teacher_net, Conditions(batch["cond"], batch["mask"]), noise, steps,
+                                            teacher_steps)
+            return loss, {"mse_secant": loss.detach(), "prep_s": float(batch.get("prep_s", 0.0))}
+
+    trainer = Trainer(model, loss_fn, IndexedBatches(data), cfg)
     if args.time_budget is not None and not (args.resume and list_checkpoints(rr.out / "checkpoints")):
         # a fresh run measures its speed for the budget over its first steps: prepare the pool before them
         t0 = time.perf_counter()
@@ -403,12 +438,17 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
 
     final = final_weights(trainer, TeacherDenoiser.from_config(arch, seed=args.seed).set_anchor(anchor)
                           .set_prediction(prediction))
+    final.default_steps = args.distill_steps if frozen is not None else (None if init is None else start_steps)
     record = training_record(
         rr, trainer, result,
         f"lyra TeacherDenoiser ({args.preset}; diffusers CosmosTransformer3DModel, rectified flow)",
         final.num_parameters(), {
             "batch_size": batch_size,
-            "objective": "rectified flow (velocity MSE, logit-normal t)",
+            "objective": ("rectified flow (velocity MSE, logit-normal t)" if frozen is None else
+                          f"few-step distillation: the student's velocity at the {args.distill_teacher_steps}-step "
+                          f"Euler path of {args.distill_from} at t = 1 - k/{args.distill_steps} regressed onto the "
+                          "path's secant to the next of those times (lyra.teacher.sampler.secant_distillation_loss)"),
+            "prediction": prediction, "anchor": anchor, "default_steps": final.default_steps,
             "dynamic": args.dynamic,
             "init_from": init,
             "data": {
@@ -430,20 +470,26 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         with atomic_path(export_dir / RECORD_NAME) as tmp:
             Path(tmp).write_text(json.dumps(rec, indent=2, default=str) + "\n")
 
+    eval_steps = args.distill_steps if frozen is not None else args.eval_steps
+
     def test_teacher(reloaded: TeacherDenoiser) -> dict[str, Any]:
-        test = evaluate_teacher(reloaded, tokenizer, test_seeds, args.world_preset, args.eval_steps, args.seed,
+        test = evaluate_teacher(reloaded, tokenizer, test_seeds, args.world_preset, eval_steps, args.seed,
                                 args.dynamic)
-        return {"test": {"split": "test", "dynamic": args.dynamic, "world_seeds": test_seeds, "depth": "exact",
-                         "frames": "1..T-1 of all six trajectories",
-                         "warp_only_baseline": "fill_holes (nearest-valid diffusion)",
-                         **test, "precision": "fp16 weights, fp32 compute"}}
+        out = {"test": {"split": "test", "dynamic": args.dynamic, "world_seeds": test_seeds, "depth": "exact",
+                        "frames": "1..T-1 of all six trajectories",
+                        "warp_only_baseline": "fill_holes (nearest-valid diffusion)", "sample_steps": eval_steps,
+                        **test, "precision": "fp16 weights, fp32 compute"}}
+        if frozen is not None:  # the distilled-from teacher at 35 steps, the reference the few-step one must keep
+            ref = evaluate_teacher(frozen, tokenizer, test_seeds, args.world_preset, 35, args.seed, args.dynamic)
+            out["test_distilled_from_35_steps"] = {**ref, "sample_steps": 35}
+        return out
 
     export_and_test(record, save, lambda: TeacherDenoiser.from_pretrained(export_dir, device=device,
                                                                           dtype=torch.float32), test_teacher)
     test = record["test"]
     print(f"exported {export_dir}: test PSNR teacher {test['psnr_teacher']:.2f} dB vs warp-only "
           f"{test['psnr_warp']:.2f} dB; disoccluded {test['psnr_teacher_disoccluded']:.2f} vs "
-          f"{test['psnr_warp_disoccluded']:.2f} dB ({len(test_seeds)} worlds, {args.eval_steps} steps)", flush=True)
+          f"{test['psnr_warp_disoccluded']:.2f} dB ({len(test_seeds)} worlds, {eval_steps} steps)", flush=True)
     return 0
 
 
