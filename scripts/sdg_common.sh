@@ -18,12 +18,16 @@ gsplat_build_start() {
 # SDG_PROCS processes of train-split SDG (Plücker latents stored) for SDG_MINUTES minutes into $W/sdg, and the
 # held-out SDG (VAL_COUNT val worlds, ground truth stored) into $W/val, sharing the cores evenly (threads capped:
 # uncapped, every process spins one OpenMP thread per core). Logs: $W/sdg_rank<r>.log, $W/sdg_val.log.
+# COMPOSITE=1: the training SDG stores composite targets (lyra sdg --composite: the warp where it sees, the teacher
+# in its holes); the held-out SDG keeps the teacher's frames, so that fidelity stays comparable across runs.
 sdg_train_and_val() {
+  local comp=()
+  if [ "${COMPOSITE:-0}" = 1 ]; then comp=(--composite); fi
   export OMP_NUM_THREADS=$(( CORES / (SDG_PROCS + 1) > 0 ? CORES / (SDG_PROCS + 1) : 1 ))
   stamp "SDG: $SDG_PROCS processes x $OMP_NUM_THREADS threads, $SDG_MINUTES min, $SDG_STEPS teacher steps"
   local pids=() r
   for r in $(seq 0 $((SDG_PROCS - 1))); do
-    $PY -m lyra sdg "$W/sdg" --count 4000 --shard-size 8 --steps "$SDG_STEPS" --rank "$r" --store-plucker \
+    $PY -m lyra sdg "$W/sdg" --count 4000 --shard-size 8 --steps "$SDG_STEPS" --rank "$r" --store-plucker "${comp[@]}" \
       --world-size "$SDG_PROCS" --world-preset "$WORLD" --max-minutes "$SDG_MINUTES" --no-progress \
       > "$W/sdg_rank$r.log" 2>&1 &
     pids+=($!)

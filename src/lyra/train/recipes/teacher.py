@@ -449,6 +449,8 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                           f"Euler path of {args.distill_from} at t = 1 - k/{args.distill_steps} regressed onto the "
                           "path's secant to the next of those times (lyra.teacher.sampler.secant_distillation_loss)"),
             "prediction": prediction, "anchor": anchor, "default_steps": final.default_steps,
+            "architecture": {k: arch["transformer"][k] for k in ("num_attention_heads", "attention_head_dim",
+                                                                 "num_layers", "in_channels", "out_channels")},
             "dynamic": args.dynamic,
             "init_from": init,
             "data": {
