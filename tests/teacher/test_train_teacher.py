@@ -64,6 +64,7 @@ def test_pool_batches_are_deterministic_and_conditioned():
     tok = Tokenizer.from_preset("tiny")
     a = TeacherPool(batch_size=2, tokenizer=tok, preset="micro", pool_worlds=1)
     b = TeacherPool(batch_size=2, tokenizer=tok, preset="micro", pool_worlds=1)
+    assert b.prefill(3) == 1 and b.prefill(3) == 0  # prepared once, then held
     x, y = a(3), b(3)
     assert x["noise_seed"] == y["noise_seed"]
     for k in ("latents", "cond", "mask"):

@@ -182,6 +182,17 @@ class TeacherPool:
             self._prep_s += time.perf_counter() - t0
         return held[1], held[2], held[3]
 
+    def prefill(self, index: int = 0) -> int:
+        """Prepare every pool slot's example for batch ``index`` now; returns how many were prepared.
+
+        Called before the trainer times its first steps for ``--time-budget``: filled lazily, the pool prepares its
+        examples during the first batches, and the probe then fits too few steps into the budget (as
+        :meth:`lyra.train.recipes.tokenizer_data.VideoBatches.prefill` does for the tokenizer)."""
+        before = {slot: held[0] for slot, held in self._pool.items()}
+        for slot in range(self.pool_worlds):
+            self._entry(slot, index)
+        return sum(1 for slot, held in self._pool.items() if before.get(slot) != held[0])
+
     def __call__(self, index: int) -> dict[str, Any]:
         g = torch.Generator().manual_seed(mix_seed(self.seed, index, 13))
         self._prep_s = 0.0
@@ -428,10 +439,9 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     if args.time_budget is not None and not (args.resume and list_checkpoints(rr.out / "checkpoints")):
         # a fresh run measures its speed for the budget over its first steps: prepare the pool before them
         t0 = time.perf_counter()
-        for slot in range(pool_worlds):
-            data._entry(slot, 0)
-        print(f"pool prepared before the time-budget probe: {pool_worlds} worlds in "
-              f"{time.perf_counter() - t0:.0f} s", flush=True)
+        prepared = data.prefill(0)
+        print(f"pool prepared before the time-budget probe: {prepared} worlds in {time.perf_counter() - t0:.0f} s",
+              flush=True)
     result = fit(rr, trainer)
     if not export_due(rr, trainer):
         return 0
