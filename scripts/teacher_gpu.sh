@@ -60,16 +60,6 @@ timeout -k 15 "$HARD" $PY -m lyra.train.recipes.teacher --out "$W/run" "${OPT[@]
   --max-minutes "$MAXMIN" \
   --export-reserve "$RESERVE" --no-progress --log-every "$LOG_EVERY" --export-to "$R/export" 2>&1 | tee "$R/train.log"
 rc=${PIPESTATUS[0]}
-say() { echo "teacher_gpu.sh: $*" | tee -a "$R/train.log"; }
-if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then say "stopped after HARD=$HARD s"; fi
-cp "$W/run/metrics.csv" "$R/metrics.csv" 2>/dev/null || say "no metrics.csv in $W/run"
-if [ "$rc" = 0 ]; then
-  for f in config.json diffusion_pytorch_model.safetensors training_record.json; do
-    if [ ! -s "$R/export/$f" ]; then say "the trainer exited 0 but $R/export/$f is missing"; rc=3; fi
-  done
-  if [ "$rc" = 0 ] && ! grep -q '"test"' "$R/export/training_record.json"; then
-    say "$R/export/training_record.json holds no held-out test metrics"; rc=3
-  fi
-fi
-say "exit $rc"
-exit "$rc"
+# shellcheck source=scripts/chunk_common.sh
+. "$(dirname "$0")/chunk_common.sh"
+finish_chunk teacher_gpu.sh "$rc" "$W" "$R" "$HARD"
