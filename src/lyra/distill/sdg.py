@@ -173,7 +173,8 @@ class PipelineTeacher:
         tokenizer_weights, depth_weights: folders/files of the tokenizer and depth weights, hashed into
             the shard headers (``None``: recorded as ``None``).
         composite: the frames are composited in pixel space: the warped input where the warp has data, the
-            teacher's decoded frames only in its holes (:func:`composite_frames`); the latents stay the teacher's.
+            teacher's decoded frames only in its holes (:func:`lyra.teacher.conditioning.composite_frames`); the
+            latents stay the teacher's.
     """
 
     def __init__(self, pipe: Any, tokenizer_weights: str | os.PathLike | None = None,
@@ -203,6 +204,8 @@ class PipelineTeacher:
                                 seed=r.noise_seed, steps=steps, progress=False)
             videos = self.pipe.decode(res)
             if self.composite:
+                from lyra.teacher.conditioning import composite_frames
+
                 videos = composite_frames(videos, res.conditions.rgb, res.conditions.mask)
             out.append(SceneResult(res.raw_latents, videos, res.cameras, res.depth,
                                    res.frame_times if res.dynamic else None, res.video_depth))
@@ -211,7 +214,7 @@ class PipelineTeacher:
     @torch.no_grad()
     def _generate_batch(self, requests: Sequence[SceneRequest], steps: int) -> list[SceneResult]:
         from lyra.seeds import mix_seed
-        from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditions_dynamic
+        from lyra.teacher.conditioning import Conditions, composite_frames, warp_conditions, warp_conditions_dynamic
         from lyra.teacher.pipeline import _NOISE_STREAM, TeacherPipeline
         from lyra.teacher.sampler import sample
 
@@ -263,21 +266,6 @@ class PipelineTeacher:
         V = [len(c) for c in conds]
         return [SceneResult(lt.cpu(), vd, r.trajectories.to("cpu"), d[0].cpu(), t, d.cpu() if r.dynamic else None)
                 for lt, vd, r, d, t in zip(raw.split(V), videos.split(V), requests, depths, times, strict=True)]
-
-
-def composite_frames(videos: Tensor, warped: Tensor | None, mask: Tensor | None) -> Tensor:
-    """The warped input where the warp has data, ``videos`` elsewhere: ``[V, T, 3, H, W]`` (CPU, float).
-
-    ``warped`` ``[V, T, 3, H', W']`` and ``mask`` ``[V, T, H', W']`` (bool) are the warp conditions' frames (cropped to
-    ``H × W`` here). What the input shows is then kept exactly, through no tokenizer; the teacher fills only what the
-    warp missed (issue 18).
-    """
-    if warped is None or mask is None:
-        raise ConfigError("compositing needs the warp's frames and masks (Conditions.rgb / .mask)")
-    H, W = videos.shape[-2:]
-    w = warped[..., :H, :W].to("cpu", videos.dtype).clamp(0.0, 1.0)
-    m = mask[..., :H, :W].to("cpu").bool()[:, :, None]
-    return torch.where(m, w, videos)
 
 
 def reversed_request(request: SceneRequest) -> SceneRequest:

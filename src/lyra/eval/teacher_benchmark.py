@@ -36,6 +36,7 @@ from lyra.eval.baselines import Views, fill_holes, inpaint_holes
 from lyra.eval.groups import Table, frame_groups, group_metrics, mean_tables
 from lyra.eval.metrics import psnr_pooled
 from lyra.eval.report import sheet_rows
+from lyra.teacher.conditioning import composite_frames
 
 __all__ = ["SHEET_COLUMNS", "SYSTEMS", "evaluate_teacher_worlds", "markdown_report", "summarize",
            "teacher_metrics", "world_table"]
@@ -91,7 +92,7 @@ def world_table(teacher: Tensor, warped: Tensor, warp_mask: Tensor, gt: Tensor, 
     holes = ~warp_mask.bool().cpu()
     w = warped.float().cpu().clamp(0, 1)
     t = teacher.float().cpu()
-    frames = {"teacher": t, "composite": torch.where(holes[:, :, None], t, w), "filled_warp": inpaint_holes(w, holes),
+    frames = {"teacher": t, "composite": composite_frames(t, w, ~holes), "filled_warp": inpaint_holes(w, holes),
               "warp": torch.where(holes[:, :, None], torch.ones(()), w), "ceiling": ceiling.float().cpu()}
     table = group_metrics({k: Views(v) for k, v in frames.items()}, gt.float().cpu(), holes=holes,
                           input_image=None if input_image is None else input_image.float().cpu(), lpips=lpips)

@@ -29,7 +29,8 @@ from lyra.geometry.cameras import Cameras
 from lyra.teacher.cache3d import PointCache, warp
 from lyra.tokenizer.tokenizer import SPATIAL_COMPRESSION, TEMPORAL_COMPRESSION, Tokenizer, latent_frames
 
-__all__ = ["Conditions", "encode_warped", "mask_to_latent_grid", "warp_conditions", "warp_conditions_dynamic"]
+__all__ = ["Conditions", "composite_frames", "encode_warped", "mask_to_latent_grid", "warp_conditions",
+           "warp_conditions_dynamic"]
 
 
 @dataclass
@@ -206,3 +207,18 @@ def warp_conditions_dynamic(
         rgbs.append(out.rgb)
         masks.append(out.mask)
     return encode_warped(torch.stack(rgbs, 1), torch.stack(masks, 1), tokenizer)
+
+
+def composite_frames(videos: Tensor, warped: Tensor | None, mask: Tensor | None) -> Tensor:
+    """The warped input where the warp has data, ``videos`` elsewhere: ``[V, T, 3, H, W]`` (CPU, float).
+
+    ``warped`` ``[V, T, 3, H', W']`` and ``mask`` ``[V, T, H', W']`` (bool) are the warp conditions' frames (cropped to
+    ``H × W`` here). What the input shows is then kept exactly, through no tokenizer; the teacher fills only what the
+    warp missed (issue 18).
+    """
+    if warped is None or mask is None:
+        raise ConfigError("compositing needs the warp's frames and masks (Conditions.rgb / .mask)")
+    H, W = videos.shape[-2:]
+    w = warped[..., :H, :W].to("cpu", videos.dtype).clamp(0.0, 1.0)
+    m = mask[..., :H, :W].to("cpu").bool()[:, :, None]
+    return torch.where(m, w, videos)
