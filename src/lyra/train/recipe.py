@@ -29,8 +29,8 @@ import torch
 
 from lyra.train.runtime import package_version, training_device, training_minutes
 
-__all__ = ["RecipeRun", "export_and_test", "export_due", "final_weights", "fit", "report_stop", "start_run",
-           "train_config", "training_record"]
+__all__ = ["RecipeRun", "export_and_test", "export_due", "final_weights", "fit", "provenance", "report_stop",
+           "start_run", "train_config", "training_record"]
 
 
 @dataclass
@@ -151,6 +151,15 @@ def training_record(run: RecipeRun, trainer: Any, result: Any, model: str, param
         "ema": (args.ema or None) if ema is _NO_EMA_GIVEN else ema,
         **fields,
         "final_train_metrics": result.metrics,
+        **provenance(run, versions),
+    }
+
+
+def provenance(run: RecipeRun, versions: Sequence[str] = ()) -> dict[str, Any]:
+    """Where an export comes from: ``command``, ``date`` (UTC), ``device`` (the GPU's name, else the processor) and
+    package ``versions`` (torch and ``versions``). The tail of every training record (:func:`training_record`), also
+    of an export made without training (the tokenizer's ``--fit-only``)."""
+    return {
         "command": run.command,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name(0) if run.cuda else platform.processor() or "cpu",

@@ -39,7 +39,16 @@ from lyra.tokenizer.presets import PRESETS, STAT_FRAMES
 from lyra.tokenizer.tokenizer import WEIGHTS_NAME, Tokenizer, stats_to_frames
 from lyra.train import IndexedBatches, Trainer
 from lyra.train.checkpoint import list_checkpoints
-from lyra.train.recipe import export_and_test, export_due, final_weights, fit, start_run, training_record
+from lyra.train.recipe import (
+    RecipeRun,
+    export_and_test,
+    export_due,
+    final_weights,
+    fit,
+    provenance,
+    start_run,
+    training_record,
+)
 from lyra.train.recipes.tokenizer_data import (
     VideoBatches,
     colour_patch_videos,
@@ -436,13 +445,10 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     return 0
 
 
-def _export_fit_only(args: argparse.Namespace, rr: Any, tokenizer: Tokenizer, fit_report: dict[str, float] | None,
+def _export_fit_only(args: argparse.Namespace, rr: RecipeRun, tokenizer: Tokenizer, fit_report: dict[str, float] | None,
                      source: str, test: Any) -> int:
     """``--fit-only``: export the fitted block code (linear decoder = the encoder's inverse, refinement zero) with
     its held-out test, and no training."""
-    import datetime as _dt
-    import platform
-
     if tokenizer.is_cosmos or fit_report is None:
         raise ConfigError("--fit-only fits a block code from scratch: use a block-code --config (e.g. tiny) "
                           "without --init-from or --resume")
@@ -461,10 +467,7 @@ def _export_fit_only(args: argparse.Namespace, rr: Any, tokenizer: Tokenizer, fi
                  "fit_batch_indices": f"0..{args.fit_batches - 1}"},
         "latent_stats_note": ("latents_mean/std: those of the PCA fit (mean 0, each channel's std per "
                               "latent-frame kind)"),
-        "command": rr.command,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(0) if rr.cuda else platform.processor() or "cpu",
-        "versions": {"torch": torch.__version__},
+        **provenance(rr),
     }
     export_and_test(record, lambda rec: export(tokenizer, rr.export_dir, rec),
                     lambda: Tokenizer.from_pretrained(rr.export_dir, device=rr.device, max_batch=6), test)
