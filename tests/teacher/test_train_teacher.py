@@ -96,6 +96,11 @@ def test_user_errors_fail_before_training(tmp_path, capsys):
     c8 = TeacherDenoiser.from_config("tiny", latent_channels=8).save_pretrained(tmp_path / "c8")
     assert main(["--out", str(tmp_path / "run8"), "--cpu", "--world-preset", "micro", "--init-from", str(c8)]) == 2
     assert f"--init-from {c8}: a teacher of 8-channel latents, tokenizer tiny makes 16" in capsys.readouterr().err
+    # --anchor / --prediction other than what the --init-from export was trained with
+    warp = TeacherDenoiser.from_config("tiny").set_anchor("warp").save_pretrained(tmp_path / "warp")
+    assert main(["--out", str(tmp_path / "runw"), "--cpu", "--world-preset", "micro", "--init-from", str(warp),
+                 "--anchor", "none"]) == 2
+    assert f"--anchor none: --init-from {warp} was trained with anchor warp" in capsys.readouterr().err
 
 
 def test_few_step_distillation_exports_a_four_step_teacher(tmp_path):

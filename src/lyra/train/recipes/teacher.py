@@ -351,6 +351,17 @@ def architecture(preset: str, channels: int, heads: int | None = None, layers: i
     return cfg
 
 
+def _trained_or_given(option: str, given: str | None, trained: str | None, default: str,
+                      init_from: str | None) -> str:
+    """``--anchor`` / ``--prediction``: with ``--init-from`` the export's value (``trained``; another given value is
+    refused), else the given one or ``default``."""
+    if trained is None:
+        return given or default
+    if given is not None and given != trained:
+        raise ConfigError(f"--{option} {given}: --init-from {init_from} was trained with {option} {trained}")
+    return trained
+
+
 def run(args: argparse.Namespace, t_process: float | None = None, command: str | None = None) -> int:
     """Train, checkpoint and export with parsed options."""
     from lyra.tokenizer import Tokenizer
@@ -393,13 +404,10 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     arch = architecture(args.preset, channels, args.heads, args.layers,
                         start if init is not None else None)
     model = TeacherDenoiser.from_config(arch, seed=args.seed)
-    anchor = start.anchor_mode if init is not None else (args.anchor or "none")
-    if init is not None and args.anchor is not None and args.anchor != anchor:
-        raise ConfigError(f"--anchor {args.anchor}: --init-from {args.init_from} was trained with anchor {anchor}")
-    prediction = start.prediction if init is not None else (args.prediction or "velocity")
-    if init is not None and args.prediction is not None and args.prediction != prediction:
-        raise ConfigError(f"--prediction {args.prediction}: --init-from {args.init_from} was trained with "
-                          f"prediction {prediction}")
+    anchor = _trained_or_given("anchor", args.anchor, start.anchor_mode if init is not None else None, "none",
+                               args.init_from)
+    prediction = _trained_or_given("prediction", args.prediction, start.prediction if init is not None else None,
+                                   "velocity", args.init_from)
     model.set_anchor(anchor).set_prediction(prediction)
     if init is not None:
         model.load_state_dict(start.state_dict())
