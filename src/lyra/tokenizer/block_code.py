@@ -274,8 +274,7 @@ def fit_block_code(model: BlockCodeAutoencoder, videos: Iterable[Tensor]) -> dic
     model.code_std.copy_(code_std)
     mean, std = model.code_statistics()
     model.register_to_config(latents_mean=mean.flatten().tolist(), latents_std=std.flatten().tolist())
-    std = code_std
     return {"kept_variance_first": float(val0[:c].sum() / val0.clamp_min(0).sum()),
             "kept_variance_rest": float(val1[:c].sum() / val1.clamp_min(0).sum()),
-            "latent_std_first_min_max": [float(std[0].min()), float(std[0].max())],
-            "latent_std_rest_min_max": [float(std[1].min()), float(std[1].max())]}
+            "latent_std_first_min_max": [float(code_std[0].min()), float(code_std[0].max())],
+            "latent_std_rest_min_max": [float(code_std[1].min()), float(code_std[1].max())]}
