@@ -24,6 +24,7 @@
 # LR 5e-5).
 # Run it alone on the machine: each refresh prepares a world on the CPU inline, and beside the tokenizer's world
 # workers that took 15 s instead of 0.4 s (2026-12-03).
+# DYNAMIC=1 (with INIT=<a static export>): the dynamic teacher's fine-tune on dynamic worlds (--dynamic).
 # Sizes for a CPU check of the plumbing: WORLD_PRESET (tiny), CPU=1, STEPS (a fixed step count instead of BUDGET).
 # HARD: seconds after which the trainer is stopped whatever it is doing (default MAXMIN + 0.4 minutes).
 set -uo pipefail
@@ -51,6 +52,7 @@ fi
 # the tokenizer: TOKENIZER if set; else a distillation reads its teacher's, and a training run tiny_block
 if [ -n "$TOKENIZER" ]; then OPT+=(--tokenizer "$TOKENIZER"); elif [ -z "${DISTILL:-}" ]; then
   OPT+=(--tokenizer tiny_block); fi
+if [ "${DYNAMIC:-0}" = 1 ]; then OPT+=(--dynamic); fi
 if [ "${CPU:-0}" = 1 ]; then OPT+=(--cpu); fi
 if [ -n "${STEPS:-}" ]; then OPT+=(--steps "$STEPS"); else OPT+=(--time-budget "$BUDGET"); fi
 export PYTHONUNBUFFERED=1

@@ -190,6 +190,40 @@ def test_clean_prediction_with_the_anchor_samples_the_warp_from_a_silent_network
         back.set_prediction("noise")
 
 
+@pytest.mark.parametrize("anchored", [False, True])
+def test_edm_prediction_returns_the_true_velocity_for_the_ideal_output(tmp_path, anchored):
+    """prediction "edm": a transformer that outputs F* = (y_0 − c_skip·y_t)/c_out gets exactly the rectified-flow
+    velocity ε − x_0 back, at every t including 0 and 1; F*'s variance is 1 for unit-variance data and noise."""
+    model = TeacherDenoiser.from_config(small_config(), seed=7).set_prediction("edm")
+    if anchored:
+        model.set_anchor("warp")
+    x0, _, c = inputs(seed=5, B=5)
+    mask = c.mask_latents.clone()
+    mask[:, :, :, :2] = 1.0
+    c = Conditions(c.latents, mask)
+    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(9))
+    t = torch.tensor([0.0, 0.03, 0.5, 0.9, 1.0])
+    tt = t.view(-1, 1, 1, 1, 1)
+    a = TeacherDenoiser.anchor(c) if anchored else torch.zeros_like(x0)
+    x_t = (1 - tt) * x0 + tt * eps
+    y0, y_t = x0 - a, (1 - tt) * (x0 - a) + tt * eps
+    d = (1 - tt) ** 2 + tt ** 2
+    c_skip, c_out = (1 - tt) / d, tt / d.sqrt()
+    ideal = torch.where(tt > 0, (y0 - c_skip * y_t) / c_out.clamp_min(1e-12), -eps)  # t = 0: the limit −ε
+    model.transformer.forward = lambda **kw: (ideal.to(kw["hidden_states"].dtype),)
+    with torch.no_grad():
+        v = model(x_t, t, c)
+    torch.testing.assert_close(v, eps - x0, atol=1e-4, rtol=1e-4)
+    # the preconditioning's point: F*'s target has unit variance at every t (independent unit-variance y_0, ε)
+    for s in (0.05, 0.3, 0.5, 0.8, 1.0):
+        dd = (1 - s) ** 2 + s ** 2
+        cs, co = (1 - s) / dd, s / dd ** 0.5
+        assert abs(((1 - cs * (1 - s)) ** 2 + (cs * s) ** 2) / co ** 2 - 1.0) < 1e-9
+    model = TeacherDenoiser.from_config(small_config(), seed=7).set_prediction("edm")
+    model.save_pretrained(tmp_path / "w")
+    assert TeacherDenoiser.from_pretrained(tmp_path / "w").prediction == "edm"
+
+
 def test_official_architecture_on_meta():
     model = TeacherDenoiser.from_config("official", meta=True)
     cfg = model.config

@@ -265,3 +265,10 @@ def test_a_tokenizer_of_other_latent_channels(tmp_path):
     TeacherDenoiser.from_config("tiny").save_pretrained(recorded, torch.float16, tokenizer="tiny_v2")
     with pytest.raises(WeightsError, match=r"reads tokenizer tiny_v2 \(teacher.json\), the 'tiny' preset's is tiny"):
         TeacherPipeline.from_preset("tiny", weights=recorded, depth=None)
+    # a teacher trained on another *shipped* tokenizer (teacher.json) gets that one, not the preset's
+    block = tmp_path / "teacher_block"
+    den96 = TeacherDenoiser.from_config("tiny", latent_channels=96)
+    den96.save_pretrained(block, torch.float16, tokenizer="tiny_block")
+    pipe = TeacherPipeline.from_preset("tiny", weights=block, depth=None)
+    assert pipe.tokenizer.latent_channels == 96
+    assert type(pipe.tokenizer.vae).__name__ == "BlockCodeAutoencoder"

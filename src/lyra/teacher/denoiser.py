@@ -41,10 +41,12 @@ from lyra.fileio import atomic_dir
 from lyra.teacher.conditioning import Conditions
 from lyra.tokenizer.presets import LATENT_CHANNELS
 
-__all__ = ["PRESETS", "TIME_SCALE", "TeacherDenoiser", "in_channels_for", "preset_config"]
+__all__ = ["PREDICTIONS", "PRESETS", "TIME_SCALE", "TeacherDenoiser", "in_channels_for", "preset_config"]
 
 #: ``prediction = "clean"`` divides by ``max(t, CLEAN_T_MIN)``: Euler grids of up to 64 steps never reach below it.
 CLEAN_T_MIN = 1.0 / 64
+#: What the transformer's output is (:attr:`TeacherDenoiser.prediction`).
+PREDICTIONS = ("velocity", "clean", "edm")
 #: Flow time ``t ∈ [0, 1]`` is given to the transformer as ``TIME_SCALE · t``.
 TIME_SCALE = 1000.0
 _WRAPPER_FILE = "teacher.json"
@@ -182,7 +184,8 @@ class TeacherDenoiser(nn.Module):
         self.anchor_mode = "none"
         #: ``"velocity"``: the transformer predicts the flow's velocity (GEN3C's and the shipped teachers' choice);
         #: ``"clean"``: it predicts the clean latents ``x̂_0`` and the velocity is ``(x_t − x̂_0) / t`` (see
-        #: :meth:`forward`).
+        #: :meth:`forward`); ``"edm"``: its output ``F`` is mixed with the noisy input as Karras et al.'s (2022)
+        #: preconditioning does, so that ``x̂_0 = c_skip(t)·x_t + c_out(t)·F`` (see :meth:`forward`).
         self.prediction = "velocity"
         #: Sampler steps this denoiser was made for (a few-step distillation records its count; ``None``: the
         #: pipeline's default, 35).
@@ -199,9 +202,10 @@ class TeacherDenoiser(nn.Module):
         return conditions.latents * full
 
     def set_prediction(self, kind: str) -> TeacherDenoiser:
-        """``"velocity"`` or ``"clean"`` (see :attr:`prediction`); recorded in ``teacher.json``. Returns ``self``."""
-        if kind not in ("velocity", "clean"):
-            raise ConfigError(f"unknown teacher prediction {kind!r}; choose 'velocity' or 'clean'")
+        """``"velocity"``, ``"clean"`` or ``"edm"`` (see :attr:`prediction`); recorded in ``teacher.json``. Returns
+        ``self``."""
+        if kind not in PREDICTIONS:
+            raise ConfigError(f"unknown teacher prediction {kind!r}; choose one of {', '.join(PREDICTIONS)}")
         self.prediction = kind
         return self
 
@@ -350,6 +354,15 @@ class TeacherDenoiser(nn.Module):
         channels), more than a narrow transformer is wide; clean latents lie on a lower-dimensional set. With the
         anchor, a network that outputs zero returns the warp where it sees and the latent mean in the holes.
 
+        With :attr:`prediction` ``"edm"`` the transformer reads ``y_t`` (the residual's noisy state with the anchor,
+        else ``x_t``) and its output ``F`` gives ``ŷ_0 = c_skip·y_t + c_out·F`` with Karras et al.'s (2022, "EDM")
+        preconditioning for this path and unit data variance: ``D = (1 − t)² + t²``, ``c_skip = (1 − t)/D``,
+        ``c_out = t/√D``. At ``t → 0`` the noisy input itself is the estimate (nothing to copy through the
+        transformer's width, which a clean prediction must), at ``t = 1`` ``F`` is the clean prediction, and ``F``'s
+        target has unit variance at every ``t``. The returned velocity ``(y_t − ŷ_0)/t − a`` is computed in closed
+        form, ``((2t − 1)/D)·y_t − F/√D − a``, finite at ``t = 0``; the velocity loss weighs ``F``'s error by
+        ``1/D ∈ [1, 2]``.
+
         Args:
             noisy: ``x_t`` ``[B, C, t, h, w]`` normalised latents (``h``, ``w`` even: patch 2 × 2).
             t: flow time ``[B]`` (or a scalar) in ``[0, 1]``; 0 = clean, 1 = noise.
@@ -370,7 +383,7 @@ class TeacherDenoiser(nn.Module):
         t = torch.as_tensor(t, dtype=torch.float32, device=noisy.device).reshape(-1).expand(B)
         a = self.anchor(conditions).float() if self.anchor_mode == "warp" else None
         x_t = noisy.float()
-        if a is not None and self.prediction == "velocity":
+        if a is not None and self.prediction in ("velocity", "edm"):
             # the flow of the residual y = x − a (a = the warp anchor): y_t = x_t − (1 − t)·a, v_x = v_y − a
             noisy = x_t - (1.0 - t).view(B, 1, 1, 1, 1) * a
         x = torch.cat([noisy, conditions.latents, conditions.mask_latents], dim=1).to(dtype)
@@ -386,4 +399,9 @@ class TeacherDenoiser(nn.Module):
         if self.prediction == "clean":  # x̂_0 (plus the anchor) → the velocity of the straight path through it
             x0 = out.float() if a is None else out.float() + a
             return (x_t - x0) / t.clamp_min(CLEAN_T_MIN).view(B, 1, 1, 1, 1)
+        if self.prediction == "edm":  # v_y = ((2t − 1)/D)·y_t − F/√D (ŷ_0 = c_skip·y_t + c_out·F), v_x = v_y − a
+            tt = t.view(B, 1, 1, 1, 1)
+            d = (1.0 - tt) ** 2 + tt ** 2
+            v = ((2.0 * tt - 1.0) / d) * noisy.float() - out.float() / d.sqrt()
+            return v if a is None else v - a
         return out.float() if a is None else out.float() - a

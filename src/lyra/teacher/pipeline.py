@@ -425,8 +425,15 @@ class TeacherPipeline:
         if tokenizer_batch is None and device.type == "cpu":
             tokenizer_batch = 2
         if tokenizer is None and denoiser.tokenizer_name not in (None, tok_name):
-            raise WeightsError(f"the teacher {folder} reads tokenizer {denoiser.tokenizer_name} (teacher.json), the "
-                               f"'{preset}' preset's is {tok_name}; pass the tokenizer's folder")
+            from lyra.weights.hub import TOKENIZERS, tokenizer_dir
+
+            name = denoiser.tokenizer_name
+            shipped = tokenizer_dir(name) if name in TOKENIZERS else None
+            if shipped is not None and shipped.is_dir():  # a shipped tokenizer: the one the teacher was trained on
+                tok_name = name
+            else:
+                raise WeightsError(f"the teacher {folder} reads tokenizer {denoiser.tokenizer_name} (teacher.json), "
+                                   f"the '{preset}' preset's is {tok_name}; pass the tokenizer's folder")
         tok = Tokenizer.from_preset(tok_name, path=tokenizer, device=home, max_batch=tokenizer_batch)
         if denoiser.latent_channels != tok.latent_channels:
             raise WeightsError(f"the teacher {folder} reads {denoiser.latent_channels}-channel latents, tokenizer "

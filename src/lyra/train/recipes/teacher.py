@@ -252,10 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "preset's); with --init-from the architecture is the export's")
     p.add_argument("--layers", type=int, default=None, help="transformer blocks of a fresh denoiser (default: the "
                    "preset's)")
-    p.add_argument("--prediction", choices=("velocity", "clean"), default=None,
-                   help="clean: a fresh denoiser predicts the clean latents and returns the velocity through them "
-                   "(TeacherDenoiser.forward; for wide latents such as tiny_block's 96 channels); velocity: the "
-                   "velocity (default for a fresh denoiser; with --init-from the export's)")
+    p.add_argument("--prediction", choices=("velocity", "clean", "edm"), default=None,
+                   help="what a fresh denoiser's transformer outputs (TeacherDenoiser.forward): velocity (default; "
+                   "with --init-from the export's); clean: the clean latents; edm: Karras et al.'s preconditioning, "
+                   "the noisy input carries the estimate at low noise and the output the clean latents at high "
+                   "noise (for wide latents such as tiny_block's 96 channels)")
     p.add_argument("--distill-from", default=None, metavar="DIR",
                    help="few-step distillation: a student initialised from the teacher export DIR learns to reach, "
                    "in --distill-steps Euler steps, what DIR reaches in --distill-teacher-steps "
