@@ -19,7 +19,8 @@
 # (300; 100 with INIT), BATCH (24), TOKENIZER (tiny_block; a distillation: its teacher's), TEST_WORLDS (8),
 # EVAL_STEPS (8), POOL (64), REFRESH (steps between pool refreshes, 4), LOG_EVERY (200). A fresh denoiser (no
 # INIT): HEADS / LAYERS (the tiny preset's 4 heads x 32 and 8 layers unless set), ANCHOR (none | warp) and
-# PREDICTION (velocity | clean): TeacherDenoiser.anchor_mode and .prediction. DISTILL=<teacher export> (instead
+# PREDICTION (velocity | clean | edm), GENERATED (K: --generated-channels): TeacherDenoiser.anchor_mode,
+# .prediction and .generated_channels. DISTILL=<teacher export> (instead
 # of INIT): few-step distillation (lyra train teacher --distill-from; DISTILL_STEPS 4, DISTILL_TEACHER_STEPS 32,
 # LR 5e-5).
 # Run it alone on the machine: each refresh prepares a world on the CPU inline, and beside the tokenizer's world
@@ -48,6 +49,7 @@ else
   if [ -n "${LAYERS:-}" ]; then OPT+=(--layers "$LAYERS"); fi
   if [ -n "${ANCHOR:-}" ]; then OPT+=(--anchor "$ANCHOR"); fi
   if [ -n "${PREDICTION:-}" ]; then OPT+=(--prediction "$PREDICTION"); fi
+  if [ -n "${GENERATED:-}" ]; then OPT+=(--generated-channels "$GENERATED"); fi
 fi
 # the tokenizer: TOKENIZER if set; else a distillation reads its teacher's, and a training run tiny_block
 if [ -n "$TOKENIZER" ]; then OPT+=(--tokenizer "$TOKENIZER"); elif [ -z "${DISTILL:-}" ]; then

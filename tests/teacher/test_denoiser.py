@@ -135,8 +135,8 @@ def test_latent_channel_errors():
     cfg = preset_config("tiny", latent_channels=8)
     with pytest.raises(ConfigError, match="out_channels 8, not latent_channels 16"):
         TeacherDenoiser.from_config(cfg, latent_channels=16)
-    cfg["transformer"]["in_channels"] = 34  # a 16-channel input layout with 8 output channels
-    with pytest.raises(ConfigError, match=r"in_channels 2C \+ 2 = 18 \(noisy 8 \+ warp 8 .* got in_channels 34"):
+    cfg["transformer"]["in_channels"] = 12  # fewer latent channels (2) than it would generate (8)
+    with pytest.raises(ConfigError, match=r"in_channels K \+ C \+ 2 .* for out_channels K ≤ C .* got in_channels 12"):
         TeacherDenoiser.from_config(cfg)
 
 
@@ -222,6 +222,54 @@ def test_edm_prediction_returns_the_true_velocity_for_the_ideal_output(tmp_path,
     model = TeacherDenoiser.from_config(small_config(), seed=7).set_prediction("edm")
     model.save_pretrained(tmp_path / "w")
     assert TeacherDenoiser.from_pretrained(tmp_path / "w").prediction == "edm"
+
+
+def test_generated_channels_leave_the_trailing_ones_to_the_anchor(tmp_path):
+    """K = 6 of C = 16 channels generated: the transformer's layout, the save/load round trip, the leading channels
+    exactly as a C-channel-input network with the same output would give them, the trailing ones on the straight path to
+    the anchor (the sampler lands on it), and a loss that only sees the generated channels."""
+    from lyra.teacher.sampler import flow_matching_loss, sample
+
+    cfg = preset_config("tiny", generated_channels=6)
+    assert (cfg["transformer"]["in_channels"], cfg["transformer"]["out_channels"]) == (6 + 16 + 2, 6)
+    cfg["transformer"].update(num_layers=1, max_size=(4, 16, 16))
+    model = TeacherDenoiser.from_config(cfg, seed=3).set_anchor("warp").set_prediction("clean")
+    assert (model.latent_channels, model.generated_channels) == (16, 6)
+    x, t, c = inputs(seed=8)
+    mask = c.mask_latents.clone()
+    mask[:, :, :, :2] = 1.0
+    c = Conditions(c.latents, mask)
+    a = TeacherDenoiser.anchor(c)
+    with torch.no_grad():
+        v = model(x, t, c)
+        assert v.shape == x.shape
+        tt = t.view(-1, 1, 1, 1, 1)
+        torch.testing.assert_close(v[:, 6:], (x[:, 6:] - a[:, 6:]) / tt)
+        # the leading channels: the transformer reads x_t's leading 6 channels beside all 16 warp channels
+        out = model.transformer(hidden_states=torch.cat([x[:, :6], c.latents, c.mask_latents], 1),
+                                timestep=t * 1000.0, encoder_hidden_states=model.null_context.expand(2, -1, -1),
+                                condition_mask=torch.zeros_like(c.mask_latents), return_dict=False)[0]
+        torch.testing.assert_close(v[:, :6], (x[:, :6] - (out + a[:, :6])) / tt)
+        # changing a trailing channel of x_t changes nothing the transformer sees
+        x2 = x.clone()
+        x2[:, 6:] += 1.0
+        torch.testing.assert_close(model(x2, t, c)[:, :6], v[:, :6])
+        landed = sample(model, c, steps=4, noise=x, progress=False)
+    torch.testing.assert_close(landed[:, 6:], a[:, 6:], atol=1e-5, rtol=1e-5)
+    # the loss is the mean over the generated channels only (the others hold no parameter)
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    loss = flow_matching_loss(model, x, c, generator=g1)
+    noise = torch.randn(x.shape, generator=g2)
+    tl = torch.sigmoid(torch.randn(2, generator=g2))
+    xt = (1 - tl.view(-1, 1, 1, 1, 1)) * x + tl.view(-1, 1, 1, 1, 1) * noise
+    with torch.no_grad():
+        want = torch.mean((model(xt, tl, c)[:, :6] - (noise - x)[:, :6]) ** 2)
+    torch.testing.assert_close(loss.detach(), want)
+    model.save_pretrained(tmp_path / "k6")
+    back = TeacherDenoiser.from_pretrained(tmp_path / "k6")
+    assert (back.latent_channels, back.generated_channels, back.prediction) == (16, 6, "clean")
+    with pytest.raises(ConfigError, match=r"generated_channels must be an integer in 1\.\.16"):
+        preset_config("tiny", generated_channels=17)
 
 
 def test_official_architecture_on_meta():

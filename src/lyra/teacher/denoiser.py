@@ -95,17 +95,23 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def in_channels_for(latent_channels: int) -> int:
-    """The transformer's ``in_channels`` for ``C`` latent channels: noisy C + warp C + mask 1 + condition mask 1."""
-    return 2 * latent_channels + 2
+def in_channels_for(latent_channels: int, generated_channels: int | None = None) -> int:
+    """The transformer's ``in_channels`` for ``C`` latent channels of which it generates ``K`` (default all):
+    noisy K + warp C + mask 1 + condition mask 1."""
+    k = latent_channels if generated_channels is None else generated_channels
+    return k + latent_channels + 2
 
 
-def preset_config(name: str, latent_channels: int | None = None) -> dict[str, Any]:
+def preset_config(name: str, latent_channels: int | None = None,
+                  generated_channels: int | None = None) -> dict[str, Any]:
     """A copy of preset ``name``'s ``{"transformer": diffusers config, "context_tokens": int}``.
 
     ``latent_channels`` ``C``: the channel count of the tokenizer the teacher will read; ``None`` keeps the
     preset's own (16, the Cosmos tokenizer's); another value rebuilds ``in_channels = 2C + 2`` and
     ``out_channels = C``. ``official`` is GEN3C's architecture on the Cosmos tokenizer: only 16 is accepted.
+    ``generated_channels`` ``K ≤ C``: the transformer generates only the leading ``K`` channels
+    (``out_channels = K``, ``in_channels = K + C + 2``); the others follow the warp anchor (see
+    :attr:`TeacherDenoiser.generated_channels`).
     """
     if name not in PRESETS:
         raise ConfigError(f"unknown teacher preset {name!r}; choose one of {sorted(PRESETS)}")
@@ -119,6 +125,14 @@ def preset_config(name: str, latent_channels: int | None = None) -> dict[str, An
             raise ConfigError(f"the official teacher reads the Cosmos tokenizer's {transformer['out_channels']} "
                               f"latent channels, not {c}")
         transformer.update(in_channels=in_channels_for(c), out_channels=c)
+    if generated_channels is not None:
+        c = int(transformer["in_channels"]) - int(transformer["out_channels"]) - 2
+        k = int(generated_channels)
+        if name == "official" or not 1 <= k <= c or k != generated_channels:
+            raise ConfigError(f"generated_channels must be an integer in 1..{c} (the latent channels) for a tiny "
+                              f"teacher, got {generated_channels!r}" + (" (the official teacher generates all 16)"
+                                                                       if name == "official" else ""))
+        transformer.update(in_channels=in_channels_for(c, k), out_channels=k)
     return {"transformer": transformer, "context_tokens": p["context_tokens"]}
 
 
@@ -157,19 +171,21 @@ class TeacherDenoiser(nn.Module):
     """Velocity predictor ``v(x_t, t | conditions)`` on normalised latents ``[B, C, t, h, w]``.
 
     Args:
-        transformer: a ``CosmosTransformer3DModel`` with ``out_channels`` ``C`` (the latent channels of the
-            tokenizer it reads: 16 for the Cosmos tokenizer) and ``in_channels`` ``2C + 2``.
+        transformer: a ``CosmosTransformer3DModel`` with ``in_channels`` ``K + C + 2`` and ``out_channels`` ``K``:
+            ``C`` the latent channels of the tokenizer it reads (16 for the Cosmos tokenizer), ``K ≤ C`` those it
+            generates (:attr:`generated_channels`; ``K = C`` in every shipped teacher).
         context_tokens: length of the learned null context for the cross-attention.
     """
 
     def __init__(self, transformer: nn.Module, context_tokens: int = 1) -> None:
         super().__init__()
         cfg = transformer.config
-        c = int(cfg.out_channels)
-        if c < 1 or cfg.in_channels != in_channels_for(c):
+        k = int(cfg.out_channels)
+        c = int(cfg.in_channels) - k - 2
+        if k < 1 or c < k:
             raise ConfigError(
-                f"the teacher needs a transformer with in_channels 2C + 2 = {in_channels_for(c)} "
-                f"(noisy {c} + warp {c} + mask 1 + condition mask 1) for out_channels C = {c}, "
+                f"the teacher needs a transformer with in_channels K + C + 2 (noisy K + warp C + mask 1 + condition "
+                f"mask 1) for out_channels K ≤ C latent channels, e.g. 2C + 2 = {in_channels_for(k)} for C = K = {k}; "
                 f"got in_channels {cfg.in_channels}"
             )
         self.transformer = transformer
@@ -231,9 +247,13 @@ class TeacherDenoiser(nn.Module):
             cfg = preset_config(config, latent_channels)
         else:
             cfg = config
-            got = cfg["transformer"].get("out_channels")
-            if latent_channels is not None and got != latent_channels:
-                raise ConfigError(f"the teacher config has out_channels {got}, not latent_channels {latent_channels}")
+            tr = cfg["transformer"]
+            got = int(tr.get("out_channels", 0))
+            reads = int(tr.get("in_channels", 0)) - got - 2
+            if latent_channels is not None and reads != latent_channels:
+                raise ConfigError(f"the teacher config has out_channels {got}, not latent_channels {latent_channels}"
+                                  if reads == got else f"the teacher config reads {reads} latent channels "
+                                  f"(in_channels − out_channels − 2), not latent_channels {latent_channels}")
         cls_ = _cosmos_cls()
         ctx = torch.device("meta") if meta else nullcontext()
         rng = torch.random.fork_rng(devices=[]) if seed is not None else nullcontext()
@@ -324,7 +344,17 @@ class TeacherDenoiser(nn.Module):
 
     @property
     def latent_channels(self) -> int:
-        """``C``: the latent channels of the tokenizer this denoiser reads (the transformer's ``out_channels``)."""
+        """``C``: the latent channels of the tokenizer this denoiser reads (``in_channels − out_channels − 2``)."""
+        cfg = self.transformer.config
+        return int(cfg.in_channels) - int(cfg.out_channels) - 2
+
+    @property
+    def generated_channels(self) -> int:
+        """``K``: the leading latent channels the transformer generates (its ``out_channels``; ``K = C`` unless a
+        fresh denoiser was built with fewer). The other ``C − K`` channels follow the straight path to the warp
+        anchor (:meth:`anchor`; zero where it has none, whatever :attr:`anchor_mode` says), which a block code's
+        trailing channels (fine texture) need: they come from the warp where it sees and stay at their mean in the
+        holes, and the transformer's tokens carry ``K × 2 × 2`` values instead of ``C × 2 × 2``."""
         return int(self.transformer.config.out_channels)
 
     @property
@@ -363,6 +393,10 @@ class TeacherDenoiser(nn.Module):
         form, ``((2t − 1)/D)·y_t − F/√D − a``, finite at ``t = 0``; the velocity loss weighs ``F``'s error by
         ``1/D ∈ [1, 2]``.
 
+        With :attr:`generated_channels` ``K < C`` the transformer reads and predicts only the leading ``K``
+        channels as above; the trailing ``C − K`` get the velocity of the straight path to the anchor,
+        ``(x_t − a)/max(t, 1/64)`` (zero where the warp does not fully see a cell).
+
         Args:
             noisy: ``x_t`` ``[B, C, t, h, w]`` normalised latents (``h``, ``w`` even: patch 2 × 2).
             t: flow time ``[B]`` (or a scalar) in ``[0, 1]``; 0 = clean, 1 = noise.
@@ -376,12 +410,16 @@ class TeacherDenoiser(nn.Module):
             raise ValueError(f"condition latents {tuple(conditions.latents.shape)} do not match the noisy "
                               f"latents {tuple(noisy.shape)}")
         B, _, T, H, W = noisy.shape
+        k = self.generated_channels
         ph, pw = self.config.patch_size[1:]
         if H % ph or W % pw:
             raise ConfigError(f"latent size {H}x{W} must be a multiple of the patch size {ph}x{pw}")
         dtype = self.dtype
         t = torch.as_tensor(t, dtype=torch.float32, device=noisy.device).reshape(-1).expand(B)
-        a = self.anchor(conditions).float() if self.anchor_mode == "warp" else None
+        full_x_t = noisy.float()
+        a_all = self.anchor(conditions).float() if self.anchor_mode == "warp" or k < c else None
+        a = a_all[:, :k] if a_all is not None and self.anchor_mode == "warp" else None
+        noisy = noisy[:, :k]
         x_t = noisy.float()
         if a is not None and self.prediction in ("velocity", "edm"):
             # the flow of the residual y = x − a (a = the warp anchor): y_t = x_t − (1 − t)·a, v_x = v_y − a
@@ -398,10 +436,16 @@ class TeacherDenoiser(nn.Module):
                                condition_mask=cond_mask, padding_mask=padding, return_dict=False)[0]
         if self.prediction == "clean":  # x̂_0 (plus the anchor) → the velocity of the straight path through it
             x0 = out.float() if a is None else out.float() + a
-            return (x_t - x0) / t.clamp_min(CLEAN_T_MIN).view(B, 1, 1, 1, 1)
-        if self.prediction == "edm":  # v_y = ((2t − 1)/D)·y_t − F/√D (ŷ_0 = c_skip·y_t + c_out·F), v_x = v_y − a
+            v = (x_t - x0) / t.clamp_min(CLEAN_T_MIN).view(B, 1, 1, 1, 1)
+        elif self.prediction == "edm":  # v_y = ((2t − 1)/D)·y_t − F/√D (ŷ_0 = c_skip·y_t + c_out·F), v_x = v_y − a
             tt = t.view(B, 1, 1, 1, 1)
             d = (1.0 - tt) ** 2 + tt ** 2
             v = ((2.0 * tt - 1.0) / d) * noisy.float() - out.float() / d.sqrt()
-            return v if a is None else v - a
-        return out.float() if a is None else out.float() - a
+            v = v if a is None else v - a
+        else:
+            v = out.float() if a is None else out.float() - a
+        if k == c:
+            return v
+        # the channels not generated: the straight path to the anchor (x̂_0 = a, whatever the noise)
+        rest = (full_x_t[:, k:] - a_all[:, k:]) / t.clamp_min(CLEAN_T_MIN).view(B, 1, 1, 1, 1)
+        return torch.cat([v, rest], dim=1)

@@ -51,7 +51,8 @@ def flow_matching_loss(
     generator: torch.Generator | None = None,
     t: Tensor | None = None,
 ) -> Tensor:
-    """Rectified-flow loss: ``mean((v_θ(x_t, t) − (ε − x_0))²)`` over all elements.
+    """Rectified-flow loss: ``mean((v_θ(x_t, t) − (ε − x_0))²)`` over all elements (of the channels the denoiser
+    generates, its ``generated_channels`` where it has them).
 
     Args:
         denoiser: velocity model (e.g. :class:`~lyra.teacher.denoiser.TeacherDenoiser`).
@@ -75,6 +76,9 @@ def flow_matching_loss(
     x_t = interpolate(clean_latents, noise, t)
     target = noise - clean_latents
     pred = denoiser(x_t, t, conditions)
+    k = getattr(denoiser, "generated_channels", None)
+    if k is not None and k < clean_latents.shape[1]:  # the other channels follow the anchor: no parameter in them
+        pred, target = pred[:, :k], target[:, :k]
     return torch.mean((pred.float() - target.float()) ** 2)
 
 

@@ -257,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "with --init-from the export's); clean: the clean latents; edm: Karras et al.'s preconditioning, "
                    "the noisy input carries the estimate at low noise and the output the clean latents at high "
                    "noise (for wide latents such as tiny_block's 96 channels)")
+    p.add_argument("--generated-channels", type=int, default=None, metavar="K",
+                   help="a fresh denoiser generates only the leading K latent channels; the others come from the warp "
+                   "where it sees and stay at their mean in the holes (TeacherDenoiser.generated_channels; for a "
+                   "block code, whose trailing channels are fine texture). Default: all")
     p.add_argument("--distill-from", default=None, metavar="DIR",
                    help="few-step distillation: a student initialised from the teacher export DIR learns to reach, "
                    "in --distill-steps Euler steps, what DIR reaches in --distill-teacher-steps "
@@ -334,16 +338,17 @@ def _default_tokenizer(preset: str, dynamic: bool) -> str:
 
 
 def architecture(preset: str, channels: int, heads: int | None = None, layers: int | None = None,
-                 start: TeacherDenoiser | None = None) -> dict[str, Any]:
+                 start: TeacherDenoiser | None = None, generated: int | None = None) -> dict[str, Any]:
     """The denoiser config to train: ``start``'s (an ``--init-from`` export) if given, else preset ``preset`` for
-    ``channels`` latent channels with ``heads`` attention heads and ``layers`` blocks where given."""
+    ``channels`` latent channels with ``heads`` attention heads, ``layers`` blocks and ``generated`` generated
+    channels (:attr:`TeacherDenoiser.generated_channels`) where given."""
     if start is not None:
-        if heads is not None or layers is not None:
-            raise ConfigError("--heads/--layers shape a fresh denoiser; with --init-from the export's architecture "
-                              "is trained")
+        if heads is not None or layers is not None or generated is not None:
+            raise ConfigError("--heads/--layers/--generated-channels shape a fresh denoiser; with --init-from the "
+                              "export's architecture is trained")
         transformer = {k: v for k, v in dict(start.config).items() if not k.startswith("_")}
         return {"transformer": transformer, "context_tokens": int(start.null_context.shape[1])}
-    cfg = preset_config(preset, channels)
+    cfg = preset_config(preset, channels, generated)
     for key, value in (("num_attention_heads", heads), ("num_layers", layers)):
         if value is not None:
             if value < 1:
@@ -403,7 +408,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
                               f"tokenizer {tok_name} makes {channels}")
         init = {"path": str(init_dir), "weights_sha256": weights_sha256(init_dir)}
     arch = architecture(args.preset, channels, args.heads, args.layers,
-                        start if init is not None else None)
+                        start if init is not None else None, args.generated_channels)
     model = TeacherDenoiser.from_config(arch, seed=args.seed)
     anchor = _trained_or_given("anchor", args.anchor, start.anchor_mode if init is not None else None, "none",
                                args.init_from)
