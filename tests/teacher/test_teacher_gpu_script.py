@@ -1,4 +1,5 @@
-"""scripts/teacher_gpu.sh at the micro size on the CPU: a fresh clean-prediction chunk, then a few-step distillation."""
+"""scripts/teacher_gpu.sh at the micro size on the CPU: a fresh clean-prediction chunk generating 24 of 96 channels,
+then a few-step distillation."""
 
 from __future__ import annotations
 
@@ -26,13 +27,16 @@ def _script(tmp_path: Path, name: str, **env: str) -> tuple[subprocess.Completed
 
 @pytest.mark.slow
 def test_a_fresh_chunk_then_a_distillation(tmp_path):
-    res, results = _script(tmp_path, "fresh", STEPS="2", HEADS="2", LAYERS="1", PREDICTION="clean", ANCHOR="warp")
+    res, results = _script(tmp_path, "fresh", STEPS="2", HEADS="2", LAYERS="1", PREDICTION="clean", ANCHOR="warp",
+                           GENERATED="24")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     export = results / "export"
     meta = json.loads((export / "teacher.json").read_text())
     assert meta["tokenizer"] == "tiny_block" and meta["prediction"] == "clean" and meta["anchor"] == "warp"
     rec = json.loads((export / "training_record.json").read_text())
     assert rec["architecture"]["num_attention_heads"] == 2 and rec["architecture"]["num_layers"] == 1
+    # 24 of tiny_block's 96 channels generated: noisy 24 + warp 96 + 2 in, 24 out
+    assert (rec["architecture"]["in_channels"], rec["architecture"]["out_channels"]) == (24 + 96 + 2, 24)
     assert rec["steps"] == 2 and "test" in rec and (results / "metrics.csv").is_file()
     # the few-step student of that export: its tokenizer, its architecture, and the step count it records
     res, dist = _script(tmp_path, "distil", STEPS="1", DISTILL=str(export), DISTILL_STEPS="2",
@@ -40,4 +44,5 @@ def test_a_fresh_chunk_then_a_distillation(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     meta = json.loads((dist / "export" / "teacher.json").read_text())
     assert meta["steps"] == 2 and meta["tokenizer"] == "tiny_block" and meta["prediction"] == "clean"
+    assert json.loads((dist / "export" / "config.json").read_text())["out_channels"] == 24
     assert "teacher_gpu.sh: exit 0" in (dist / "train.log").read_text()
