@@ -3,7 +3,8 @@
     python scripts/readme_figure.py [--world 3] [--trajectory left] [--out docs/generate_example.png]
 
 The world's input image (test world 3 is ``examples/room.png``) goes through :class:`lyra.pipeline.ScenePipeline`
-with the shipped tiny models (35 steps, seed 0, estimated depth: what ``lyra generate`` does), the teacher following
+with the shipped tiny models (the teacher's own step count unless ``--steps``: 4 for the shipped few-step teacher;
+seed 0, estimated depth: what ``lyra generate`` does), the teacher following
 the world's own six trajectories so that every frame has a ground truth. The delivered scene (input-view Gaussians
 in front of the generated ones) is rendered on white at the input camera, at the last near frame and at the last
 frame of ``--trajectory`` (the frame groups of ``lyra eval scene``). Two rows at full size: ours, then the ground
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--world", type=int, default=3, help="index into the held-out test worlds (3: examples/room.png)")
     p.add_argument("--trajectory", default="left", choices=TRAJECTORY_NAMES)
-    p.add_argument("--steps", type=int, default=35)
+    p.add_argument("--steps", type=int, default=None, help="sampler steps (default: the teacher's, as lyra generate)")
     p.add_argument("--out", default="docs/generate_example.png")
     args = p.parse_args(argv)
 

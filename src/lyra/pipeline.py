@@ -847,7 +847,8 @@ def generate(image: Any, preset: str = "tiny", weights: str | os.PathLike | None
         preset: ``tiny`` (shipped weights, CPU-friendly) or ``official`` (needs ``weights``).
         weights: weights folder (see the module doc); student: a student export folder or decoder file.
         seed: draws the trajectory distances and the sampler noise (same seed → same scene).
-        steps: sampler steps (default 35, as GEN3C).
+        steps: sampler steps (default: the count a few-step teacher records, 4 for the shipped ``tiny`` one; else
+            35, as GEN3C).
         size: working ``(H, W)``, multiples of 16 (default: the image's aspect at about the preset's pixel count,
             e.g. 176 × 320 for a 16:9 photo with ``tiny``, 320 × 176 for a 9:16 one).
         trajectory: a camera-path file (lyra JSON, nerfstudio ``transforms.json`` or Lyra-2 ``trajectory.npz``; its
