@@ -427,6 +427,22 @@ def test_cli_sdg_end_to_end(random_teacher, tmp_path, capsys):
     assert main(["sdg", str(tmp_path / "x"), "--images", str(tmp_path), "--gt-depth"]) == 2
 
 
+def test_cli_sdg_samples_a_few_step_teachers_own_step_count(tmp_path, capsys):
+    """Without --steps, lyra sdg samples the step count a few-step teacher records (as lyra generate does)."""
+    from lyra.cli import main
+    from lyra.teacher.denoiser import TeacherDenoiser
+
+    few = tmp_path / "teacher_few"
+    den = TeacherDenoiser.from_config("tiny", seed=4)
+    den.default_steps = 2
+    den.save_pretrained(few)
+    out = tmp_path / "sdg"
+    assert main(["sdg", str(out), "--split", "test", "--count", "1", "--shard-size", "1", "--world-preset", "micro",
+                 "--teacher-weights", str(few), "--device", "cpu", "--no-progress"]) == 0
+    assert read_manifest(out)["settings"]["steps"] == 2
+    capsys.readouterr()
+
+
 def test_cli_sdg_help_teaches():
     import argparse
 

@@ -62,7 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", metavar="HxW", default=None,
                    help="with --images: the working size HEIGHTxWIDTH, multiples of 16 (default: the teacher "
                    "preset's, 176x320 for tiny, the size lyra generate works at)")
-    p.add_argument("--steps", type=int, default=35, help="teacher sampling steps (default 35, as GEN3C)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="teacher sampling steps (default: the count a few-step teacher records, 4 for the shipped "
+                   "tiny one; else 35, as GEN3C)")
     p.add_argument("--shard-size", type=int, default=8, help="scenes per shard file (default 8)")
     p.add_argument("--composite", action="store_true",
                    help="student targets composited in pixel space: the warped input where the warp has data, the "
@@ -127,12 +129,13 @@ def run(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
     from lyra.distill.sdg import ImageSource, PipelineTeacher, WorldSource, generate_sdg
+    from lyra.pipeline_inputs import DEFAULT_STEPS
     from lyra.shards import ensure_output_dir
     from lyra.teacher.pipeline import TeacherPipeline
     from lyra.weights.hub import get_preset
 
     for name in ("steps", "shard_size"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.start < 0 or (args.count is not None and args.count < 1):
         raise ConfigError("--start must be >= 0 and --count >= 1")
@@ -166,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     device = state.device if state.num_processes > 1 and args.device == "auto" else pick_device(args.device)
     pipe = TeacherPipeline.from_preset(args.preset, weights=args.teacher_weights, depth=args.depth, device=device,
                                        dynamic=args.dynamic)
+    steps = args.steps if args.steps is not None else (pipe.denoiser.default_steps or DEFAULT_STEPS)
     teacher = PipelineTeacher(pipe, _tokenizer_weights(args.preset, args.dynamic), depth_weights,
                               composite=args.composite)
     if not args.images:
@@ -176,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     batch = args.batch or (args.shard_size if device.type == "cuda" else 1)
     report = generate_sdg(
         args.out_dir, source, teacher, pipe.depth_estimator, preset=args.preset, start=args.start, count=count,
-        shard_size=args.shard_size, steps=args.steps, seed=args.seed, batch_size=batch, depth_name=args.depth,
+        shard_size=args.shard_size, steps=steps, seed=args.seed, batch_size=batch, depth_name=args.depth,
         depth_hash=teacher.weight_hashes()["depth"], device=device, progress=not args.no_progress,
         rank=args.rank, world_size=args.world_size,
         max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
