@@ -15,11 +15,16 @@ def small_config(layers: int = 2):
     return cfg
 
 
-def inputs(seed: int = 0, B: int = 2, shape=(2, 4, 6)):
+def inputs(seed: int = 0, B: int = 2, shape=(2, 4, 6), seen: bool = False):
+    """Latents ``x``, times ``t`` and conditions; ``seen``: the first two latent rows fully seen by the warp (the
+    cells the warp anchor covers)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(B, 16, *shape, generator=g)
     c = Conditions(torch.randn(B, 16, *shape, generator=g), torch.rand(B, 1, *shape, generator=g))
-    return x, torch.rand(B, generator=g), c
+    t = torch.rand(B, generator=g)
+    if seen:
+        c.mask_latents[:, :, :, :2] = 1.0
+    return x, t, c
 
 
 # --------------------------------------------------------------------------- denoiser
@@ -143,12 +148,9 @@ def test_latent_channel_errors():
 def test_warp_anchor_is_a_shift_of_the_same_flow(tmp_path):
     anchored = TeacherDenoiser.from_config(small_config(), seed=5).set_anchor("warp")
     plain = TeacherDenoiser.from_config(small_config(), seed=5)
-    x, t, c = inputs(seed=2)
-    mask = c.mask_latents.clone()
-    mask[:, :, :, :2] = 1.0  # some cells fully seen
-    c = Conditions(c.latents, mask)
+    x, t, c = inputs(seed=2, seen=True)
     a = TeacherDenoiser.anchor(c)
-    full = (mask >= 1.0).expand_as(a)
+    full = (c.mask_latents >= 1.0).expand_as(a)
     assert torch.equal(a[full], c.latents[full]) and bool((a[~full] == 0).all())
     with torch.no_grad():
         # v_x(x_t) = v_y(x_t − (1 − t)·a) − a: the plain network on the shifted input, minus the anchor
@@ -172,10 +174,7 @@ def test_clean_prediction_with_the_anchor_samples_the_warp_from_a_silent_network
     model = TeacherDenoiser.from_config(small_config(), seed=6).set_anchor("warp").set_prediction("clean")
     with torch.no_grad():
         model.transformer.proj_out.weight.zero_()  # the network says nothing: x̂_0 = the anchor
-    x, t, c = inputs(seed=4)
-    mask = c.mask_latents.clone()
-    mask[:, :, :, :2] = 1.0
-    c = Conditions(c.latents, mask)
+    x, t, c = inputs(seed=4, seen=True)
     a = TeacherDenoiser.anchor(c)
     with torch.no_grad():
         v = model(x, t, c)
@@ -197,10 +196,7 @@ def test_edm_prediction_returns_the_true_velocity_for_the_ideal_output(tmp_path,
     model = TeacherDenoiser.from_config(small_config(), seed=7).set_prediction("edm")
     if anchored:
         model.set_anchor("warp")
-    x0, _, c = inputs(seed=5, B=5)
-    mask = c.mask_latents.clone()
-    mask[:, :, :, :2] = 1.0
-    c = Conditions(c.latents, mask)
+    x0, _, c = inputs(seed=5, B=5, seen=True)
     eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(9))
     t = torch.tensor([0.0, 0.03, 0.5, 0.9, 1.0])
     tt = t.view(-1, 1, 1, 1, 1)
@@ -235,10 +231,7 @@ def test_generated_channels_leave_the_trailing_ones_to_the_anchor(tmp_path):
     cfg["transformer"].update(num_layers=1, max_size=(4, 16, 16))
     model = TeacherDenoiser.from_config(cfg, seed=3).set_anchor("warp").set_prediction("clean")
     assert (model.latent_channels, model.generated_channels) == (16, 6)
-    x, t, c = inputs(seed=8)
-    mask = c.mask_latents.clone()
-    mask[:, :, :, :2] = 1.0
-    c = Conditions(c.latents, mask)
+    x, t, c = inputs(seed=8, seen=True)
     a = TeacherDenoiser.anchor(c)
     with torch.no_grad():
         v = model(x, t, c)
