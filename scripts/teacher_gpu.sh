@@ -51,8 +51,9 @@ else
   if [ -n "${PREDICTION:-}" ]; then OPT+=(--prediction "$PREDICTION"); fi
   if [ -n "${GENERATED:-}" ]; then OPT+=(--generated-channels "$GENERATED"); fi
 fi
-# the tokenizer: TOKENIZER if set; else a distillation reads its teacher's, and a training run tiny_block
-if [ -n "$TOKENIZER" ]; then OPT+=(--tokenizer "$TOKENIZER"); elif [ -z "${DISTILL:-}" ]; then
+# the tokenizer: TOKENIZER if set; else a distillation reads its teacher's, a chunk from INIT its start's, and a
+# fresh run tiny_block
+if [ -n "$TOKENIZER" ]; then OPT+=(--tokenizer "$TOKENIZER"); elif [ -z "${DISTILL:-}" ] && [ -z "${INIT:-}" ]; then
   OPT+=(--tokenizer tiny_block); fi
 if [ "${DYNAMIC:-0}" = 1 ]; then OPT+=(--dynamic); fi
 if [ "${CPU:-0}" = 1 ]; then OPT+=(--cpu); fi

@@ -159,6 +159,10 @@ def test_dynamic_fine_tune_starts_from_the_static_weights_and_records_it(tmp_pat
     assert rec["dynamic"] is True and rec["test"]["dynamic"] is True and rec["init_from"]["path"] == str(static)
     assert rec["init_from"]["weights_sha256"]["diffusion_pytorch_model.safetensors"]
     assert 0 < rec["test"]["psnr_teacher"] < 100
+    # the weights it started from, tested on the same dynamic worlds: here the same weights, so the same figures
+    assert rec["test_init"]["path"] == str(static) and rec["test_init"]["worlds"] == 1
+    for key in ("psnr_teacher", "psnr_teacher_disoccluded", "psnr_warp"):
+        assert rec["test_init"][key] == pytest.approx(rec["test"][key], abs=1e-6)
     # a real step: the weights move
     assert main([*common, "--out", str(tmp_path / "b"), "--steps", "1"]) == 0
     c = load_file(export / "diffusion_pytorch_model.safetensors")

@@ -46,3 +46,12 @@ def test_a_fresh_chunk_then_a_distillation(tmp_path):
     assert meta["steps"] == 2 and meta["tokenizer"] == "tiny_block" and meta["prediction"] == "clean"
     assert json.loads((dist / "export" / "config.json").read_text())["out_channels"] == 24
     assert "teacher_gpu.sh: exit 0" in (dist / "train.log").read_text()
+    # a next chunk from that export (INIT, no TOKENIZER): it trains on the latents its start was made for
+    res, chunk = _script(tmp_path, "chunk2", STEPS="1", INIT=str(export))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    meta = json.loads((chunk / "export" / "teacher.json").read_text())
+    assert meta["tokenizer"] == "tiny_block" and meta["prediction"] == "clean" and meta["anchor"] == "warp"
+    # and from the shipped 16-channel teacher (the dynamic fine-tune's start): the Cosmos-style tiny tokenizer
+    res, shipped = _script(tmp_path, "from_shipped", STEPS="1", INIT=str(REPO / "src/lyra/weights/teacher_tiny"))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert json.loads((shipped / "export" / "teacher.json").read_text())["tokenizer"] == "tiny"

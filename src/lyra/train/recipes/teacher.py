@@ -392,6 +392,11 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         frozen.eval().requires_grad_(False)
         if args.tokenizer is None and frozen.tokenizer_name:
             args.tokenizer = frozen.tokenizer_name
+    start: TeacherDenoiser | None = None
+    if args.init_from:
+        start = TeacherDenoiser.from_pretrained(Path(args.init_from), dtype=torch.float32)  # WeightsError if not one
+        if args.tokenizer is None and start.tokenizer_name:  # a chunk resumes on the latents its start was made for
+            args.tokenizer = start.tokenizer_name
     tok_name = args.tokenizer or _default_tokenizer(args.preset, args.dynamic)
     tokenizer = Tokenizer.from_preset(tok_name).to(device).eval().requires_grad_(False)
     channels = tokenizer.latent_channels
@@ -401,7 +406,7 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         from lyra.weights.hub import weights_sha256
 
         init_dir = Path(args.init_from)
-        start = TeacherDenoiser.from_pretrained(init_dir, dtype=torch.float32)  # WeightsError if not a teacher
+        assert start is not None
         start_steps = start.default_steps
         if start.latent_channels != channels:
             raise ConfigError(f"--init-from {args.init_from}: a teacher of {start.latent_channels}-channel latents, "
@@ -508,6 +513,10 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
         if frozen is not None:  # the distilled-from teacher at 35 steps, the reference the few-step one must keep
             ref = evaluate_teacher(frozen, tokenizer, test_seeds, args.world_preset, 35, args.seed, args.dynamic)
             out["test_distilled_from_35_steps"] = {**ref, "sample_steps": 35}
+        elif args.dynamic and init is not None:  # the weights it was fine-tuned from, on the same dynamic worlds
+            initial = TeacherDenoiser.from_pretrained(args.init_from, device=device, dtype=torch.float32)
+            ref = evaluate_teacher(initial, tokenizer, test_seeds, args.world_preset, eval_steps, args.seed, True)
+            out["test_init"] = {"path": str(args.init_from), **ref}
         return out
 
     export_and_test(record, save, lambda: TeacherDenoiser.from_pretrained(export_dir, device=device,
@@ -516,6 +525,10 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     print(f"exported {export_dir}: test PSNR teacher {test['psnr_teacher']:.2f} dB vs warp-only "
           f"{test['psnr_warp']:.2f} dB; disoccluded {test['psnr_teacher_disoccluded']:.2f} vs "
           f"{test['psnr_warp_disoccluded']:.2f} dB ({len(test_seeds)} worlds, {eval_steps} steps)", flush=True)
+    if "test_init" in record:
+        ref = record["test_init"]
+        print(f"  its initial weights on the same worlds: {ref['psnr_teacher']:.2f} dB; disoccluded "
+              f"{ref['psnr_teacher_disoccluded']:.2f} dB", flush=True)
     return 0
 
 
