@@ -16,7 +16,8 @@
 #
 # Knobs (environment): BUDGET (training minutes, 6.0), MAXMIN (limit from the trainer's start, export and test
 # included, 8.6), RESERVE (minutes of MAXMIN kept for export + test, 1.6), LR (3e-4; 1.5e-4 with INIT), WARMUP
-# (300; 100 with INIT), BATCH (24), TOKENIZER (tiny_block; a distillation: its teacher's), TEST_WORLDS (8),
+# (300; 100 with INIT), BATCH (24), TOKENIZER (tiny_block; a distillation: its teacher's; a chunk from INIT: its
+# start's), TEST_WORLDS (8),
 # EVAL_STEPS (8), POOL (64), REFRESH (steps between pool refreshes, 4), LOG_EVERY (200). A fresh denoiser (no
 # INIT): HEADS / LAYERS (the tiny preset's 4 heads x 32 and 8 layers unless set), ANCHOR (none | warp) and
 # PREDICTION (velocity | clean | edm), GENERATED (K: --generated-channels): TeacherDenoiser.anchor_mode,
@@ -25,7 +26,8 @@
 # LR 5e-5).
 # Run it alone on the machine: each refresh prepares a world on the CPU inline, and beside the tokenizer's world
 # workers that took 15 s instead of 0.4 s (2026-12-03).
-# DYNAMIC=1 (with INIT=<a static export>): the dynamic teacher's fine-tune on dynamic worlds (--dynamic).
+# DYNAMIC=1 (with INIT=<a static export>): the dynamic teacher's fine-tune on dynamic worlds (--dynamic); its record
+# also tests the static start on the same dynamic worlds ("test_init"), the gain it must show.
 # Sizes for a CPU check of the plumbing: WORLD_PRESET (tiny), CPU=1, STEPS (a fixed step count instead of BUDGET).
 # HARD: seconds after which the trainer is stopped whatever it is doing (default MAXMIN + 0.4 minutes).
 set -uo pipefail
