@@ -274,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(TeacherDenoiser.forward); none: the latents themselves (default for a fresh denoiser; with "
                    "--init-from the export's)")
     p.add_argument("--tokenizer", default=None,
-                   help="tokenizer preset (frozen; default: the --preset's tokenizer, its dynamic one with --dynamic; "
-                   "the denoiser is built for its latent channels)")
+                   help="tokenizer preset (frozen; default: the one the --init-from or --distill-from export records, "
+                   "else the --preset's tokenizer, its dynamic one with --dynamic; the denoiser is built for its "
+                   "latent channels)")
     p.add_argument("--world-preset", default="tiny", help="lyra.world preset (sets the working resolution)")
     p.add_argument("--batch-size", type=int, default=None, help="trajectories per step (default 24 on CUDA, 2 on CPU)")
     add_optimizer_arguments(p, lr=3e-4, warmup=500)
