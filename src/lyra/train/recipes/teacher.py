@@ -403,11 +403,10 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     channels = tokenizer.latent_channels
     init: dict[str, Any] | None = None
     start_steps: int | None = None
-    if args.init_from:
+    if start is not None:  # --init-from (or --distill-from, which sets it)
         from lyra.weights.hub import weights_sha256
 
         init_dir = Path(args.init_from)
-        assert start is not None
         start_steps = start.default_steps
         if start.latent_channels != channels:
             raise ConfigError(f"--init-from {args.init_from}: a teacher of {start.latent_channels}-channel latents, "
