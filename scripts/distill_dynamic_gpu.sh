@@ -14,6 +14,10 @@
 # processes are stopped then, every shard written is complete) in SDG_PROCS (3) processes plus the held-out SDG
 # (VAL_COUNT 6 val worlds, --store-gt); the two students side by side, TRAIN_BUDGET (2.0) of training inside a
 # hard TRAIN_MAX (3.0); evaluation (EVAL_MAX 1.0). Defaults total about 9 minutes on one H200.
+# TEACHER_FINETUNE=0 skips phase 1: the SDG then uses TEACHER_INIT as it is (the static teacher on the dynamic
+# 3D cache, which item 4 of issue 18 measured as good as a fine-tune). ABLATION=0 trains only the student with
+# motion reversal. COMPARE="DIR ..." also scores these student exports on the same held-out set (e.g. the shipped
+# src/lyra/weights/student_tiny_dynamic), so a retrain and what it replaces are measured side by side.
 # Other knobs: SDG_STEPS (16 teacher steps), SDG_SHARD (2 scenes per shard), SDG_BATCH (2 scenes per teacher
 # batch, both directions: 24 trajectories), TEACHER_LR (1e-4), BATCH (4) and LR (1e-4) of the students,
 # TEACHER_INIT / STUDENT_INIT (the shipped static weights), STAGES (configs/student_tiny_dynamic.json),
@@ -35,6 +39,7 @@ TRAIN_BUDGET=${TRAIN_BUDGET:-2.0}; TRAIN_MAX=${TRAIN_MAX:-3.0}; EVAL_MAX=${EVAL_
 BATCH=${BATCH:-4}; LR=${LR:-1e-4}; EVAL_STRIDE=${EVAL_STRIDE:-4}; WORLD=${WORLD:-tiny}
 TEACHER_INIT=${TEACHER_INIT:-src/lyra/weights/teacher_tiny}; STUDENT_INIT=${STUDENT_INIT:-src/lyra/weights/student_tiny}
 STAGES=${STAGES:-configs/student_tiny_dynamic.json}
+TEACHER_FINETUNE=${TEACHER_FINETUNE:-1}; ABLATION=${ABLATION:-1}; COMPARE=${COMPARE:-}
 PY=${PYTHON:-python3}
 CORES=$(nproc)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( CORES / (SDG_PROCS + 2) > 0 ? CORES / (SDG_PROCS + 2) : 1 ))}
@@ -53,6 +58,8 @@ print('gsplat built')" > "$W/gsplat_build.log" 2>&1 ) &
 fi
 
 # ---- 1. the dynamic teacher: the static one fine-tuned on dynamic worlds (input: the input camera's video)
+TEACHER=$TEACHER_INIT; tstatic=""
+if [ "$TEACHER_FINETUNE" = 1 ]; then  # (the body is not indented: it holds a here-document)
 stamp "teacher fine-tune: $TEACHER_BUDGET min of training (hard limit $TEACHER_MAX min)"
 ( $PY - "$TEACHER_INIT" "$WORLD" > "$W/teacher_static_on_dynamic.json" 2> "$W/teacher_static_on_dynamic.log" <<'EOF'
 # The static teacher on the same dynamic test worlds (dynamic 3D cache), for comparison with the fine-tune.
@@ -80,6 +87,7 @@ if [ ! -f "$TEACHER/config.json" ]; then
   TEACHER=$TEACHER_INIT
 else
   tar -czf "$R/teacher_tiny_dynamic.tar.gz" -C "$TEACHER" .
+fi
 fi
 stamp "teacher done"
 
@@ -114,8 +122,9 @@ train() {  # name, extra options...
     --log-every 20 --ckpt-every 500 --no-progress "${VAL_OPT[@]}" "$@" > "$W/train_$name.log" 2>&1
 }
 stamp "students: $TRAIN_BUDGET min of training each (hard limit $TRAIN_MAX min)"
+STUDENTS=(dynamic); [ "$ABLATION" = 1 ] && STUDENTS+=(dynamic_no_reversal)
 train dynamic & m=$!
-train dynamic_no_reversal --no-motion-reversal & a=$!
+a=""; [ "$ABLATION" = 1 ] && { train dynamic_no_reversal --no-motion-reversal & a=$!; }
 wait $m $a
 tail -n 4 "$W"/train_*.log
 stamp "training done"
@@ -132,16 +141,23 @@ pack  # early, in case the time limit cuts what follows
 # ---- 4. held-out evaluation: fidelity at target times (vs the teacher's frames) and ground truth
 if [ "$nval" != 0 ]; then
   evals=()
+  names=()
   for name in dynamic dynamic_no_reversal; do
     [ -f "$W/$name/export/model.safetensors" ] || continue
     timeout "$(secs "$EVAL_MAX")" $PY -m lyra.distill.evaluate --student "$W/$name/export" --data "$W/val" --scenes 0 \
       --gt --frame-stride "$EVAL_STRIDE" --json "$W/${name}_eval.json" --no-progress > "$W/${name}_eval.log" 2>&1 &
-    evals+=($!)
+    evals+=($!); names+=("$name")
+  done
+  k=0
+  for dir in $COMPARE; do  # other exports on the same held-out scenes: compare_<k>_eval.json
+    timeout "$(secs "$EVAL_MAX")" $PY -m lyra.distill.evaluate --student "$dir" --data "$W/val" --scenes 0 \
+      --gt --frame-stride "$EVAL_STRIDE" --json "$W/compare_${k}_eval.json" --no-progress > "$W/compare_${k}_eval.log" 2>&1 &
+    evals+=($!); names+=("compare_$k"); echo "compare_$k = $dir"; k=$((k + 1))
   done
   for p in "${evals[@]}"; do wait "$p"; done
-  for name in dynamic dynamic_no_reversal; do echo "== $name"; cat "$W/${name}_eval.log" 2>/dev/null; done
+  for name in "${names[@]}"; do echo "== $name"; cat "$W/${name}_eval.log" 2>/dev/null; done
 fi
-wait "$tstatic"; echo "static teacher on dynamic test worlds: $(cat "$W/teacher_static_on_dynamic.json")"
+[ -n "$tstatic" ] && { wait "$tstatic"; echo "static teacher on dynamic test worlds: $(cat "$W/teacher_static_on_dynamic.json")"; }
 stamp "all done"
 pack
 ls -la "$R"
