@@ -149,7 +149,7 @@ def test_warp_anchor_is_a_shift_of_the_same_flow(tmp_path):
     anchored = TeacherDenoiser.from_config(small_config(), seed=5).set_anchor("warp")
     plain = TeacherDenoiser.from_config(small_config(), seed=5)
     x, t, c = inputs(seed=2, seen=True)
-    a = TeacherDenoiser.anchor(c)
+    a = TeacherDenoiser.warp_anchor(c)
     full = (c.mask_latents >= 1.0).expand_as(a)
     assert torch.equal(a[full], c.latents[full]) and bool((a[~full] == 0).all())
     with torch.no_grad():
@@ -175,7 +175,7 @@ def test_clean_prediction_with_the_anchor_samples_the_warp_from_a_silent_network
     with torch.no_grad():
         model.transformer.proj_out.weight.zero_()  # the network says nothing: x̂_0 = the anchor
     x, t, c = inputs(seed=4, seen=True)
-    a = TeacherDenoiser.anchor(c)
+    a = TeacherDenoiser.warp_anchor(c)
     with torch.no_grad():
         v = model(x, t, c)
         torch.testing.assert_close(v, (x - a) / t.view(-1, 1, 1, 1, 1))  # the straight path through x̂_0
@@ -200,7 +200,7 @@ def test_edm_prediction_returns_the_true_velocity_for_the_ideal_output(tmp_path,
     eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(9))
     t = torch.tensor([0.0, 0.03, 0.5, 0.9, 1.0])
     tt = t.view(-1, 1, 1, 1, 1)
-    a = TeacherDenoiser.anchor(c) if anchored else torch.zeros_like(x0)
+    a = TeacherDenoiser.warp_anchor(c) if anchored else torch.zeros_like(x0)
     x_t = (1 - tt) * x0 + tt * eps
     y0, y_t = x0 - a, (1 - tt) * (x0 - a) + tt * eps
     d = (1 - tt) ** 2 + tt ** 2
@@ -232,7 +232,7 @@ def test_generated_channels_leave_the_trailing_ones_to_the_anchor(tmp_path):
     model = TeacherDenoiser.from_config(cfg, seed=3).set_anchor("warp").set_prediction("clean")
     assert (model.latent_channels, model.generated_channels) == (16, 6)
     x, t, c = inputs(seed=8, seen=True)
-    a = TeacherDenoiser.anchor(c)
+    a = TeacherDenoiser.warp_anchor(c)
     with torch.no_grad():
         v = model(x, t, c)
         assert v.shape == x.shape
@@ -354,3 +354,63 @@ def test_identity_trajectory_gives_the_input_latents():
     assert torch.allclose(c.latents, ref.expand(2, -1, -1, -1, -1), atol=1e-4)
     with pytest.raises(ConfigError):
         warp_conditions(img, depth, cam, traj[:, :4], tok)  # 4 frames
+
+
+# --------------------------------------------------------------------------- the filled-warp anchor
+def test_fill_warp_holes_keeps_the_warp_and_continues_its_rim():
+    from lyra.teacher.conditioning import fill_warp_holes
+
+    g = torch.Generator().manual_seed(0)
+    rgb = torch.rand(2, 3, 3, 24, 40, generator=g)
+    mask = torch.rand(2, 3, 24, 40, generator=g) > 0.4
+    mask[:, :, :, 10:30] = False  # a hole 20 px wide, as a far view opens
+    out = fill_warp_holes(rgb, mask)
+    assert out.shape == rgb.shape and out.dtype == rgb.dtype
+    seen = mask[:, :, None].expand_as(rgb)
+    assert torch.equal(out[seen], rgb[seen])  # the warp itself is untouched
+    assert bool((out[~seen] >= 0).all() and (out[~seen] <= 1).all())
+    # a flat colour seen in one corner fills the whole frame with that colour; a frame with nothing seen stays black
+    flat = torch.zeros(2, 3, 30, 50)
+    m = torch.zeros(2, 30, 50, dtype=torch.bool)
+    m[0, :4, :6] = True
+    flat[0, :, :4, :6] = torch.tensor([0.2, 0.5, 0.9]).view(3, 1, 1)
+    filled = fill_warp_holes(flat, m)
+    torch.testing.assert_close(filled[0], torch.tensor([0.2, 0.5, 0.9]).view(3, 1, 1).expand(3, 30, 50))
+    assert bool((filled[1] == 0).all())
+    # a left-right ramp with its middle missing: the hole rises from the left rim's value to the right one's (a
+    # continuation, not a blob), through the middle of the ramp at the hole's centre
+    ramp = torch.linspace(0, 1, 64).expand(1, 3, 16, 64).clone()
+    m = torch.ones(1, 16, 64, dtype=torch.bool)
+    m[:, :, 20:44] = False
+    hole = fill_warp_holes(ramp * m[:, None], m)[0, 0, 8, 20:44]
+    assert float(ramp[0, 0, 0, 19]) - 0.02 < float(hole[0]) < float(hole[-1]) < float(ramp[0, 0, 0, 44]) + 0.02
+    assert abs(float(hole[11:13].mean()) - 0.5) < 0.02 and bool((hole[2:-2].diff() > 0).all())
+
+
+def test_filled_anchor_samples_the_filled_warp_everywhere_from_a_silent_network(tmp_path):
+    """anchor "filled": the anchor is the condition latents in every cell, holes included (the warp anchor is zero
+    there); a silent clean-prediction network samples them, the trailing channels of a block code follow them, and
+    the mode round-trips through teacher.json with fills_holes."""
+    from lyra.teacher.sampler import sample
+
+    model = TeacherDenoiser.from_config(small_config(), seed=6).set_anchor("filled").set_prediction("clean")
+    assert model.fills_holes and not TeacherDenoiser.from_config(small_config()).set_anchor("warp").fills_holes
+    model.silence_output()
+    x, t, c = inputs(seed=4, seen=True)
+    assert bool((c.mask_latents < 1).any())  # some cells are not fully seen: the warp anchor is zero there
+    torch.testing.assert_close(model.anchor(c), c.latents)
+    with torch.no_grad():
+        out = sample(model, c, steps=4, noise=x, progress=False)
+    torch.testing.assert_close(out, c.latents, atol=1e-5, rtol=1e-5)
+    model.save_pretrained(tmp_path / "w")
+    assert '"anchor": "filled"' in (tmp_path / "w" / "teacher.json").read_text()
+    assert TeacherDenoiser.from_pretrained(tmp_path / "w").fills_holes
+    cfg = preset_config("tiny", generated_channels=6)
+    cfg["transformer"].update(num_layers=1, max_size=(4, 16, 16))
+    block = TeacherDenoiser.from_config(cfg, seed=3).set_anchor("filled").set_prediction("clean")
+    with torch.no_grad():
+        landed = sample(block, c, steps=4, noise=x, progress=False)
+        torch.testing.assert_close(landed[:, 6:], c.latents[:, 6:], atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(landed[:, :6], c.latents[:, :6], atol=1e-2)  # a network that speaks moves these
+        landed = sample(block.silence_output(), c, steps=4, noise=x, progress=False)
+    torch.testing.assert_close(landed, c.latents, atol=1e-5, rtol=1e-5)

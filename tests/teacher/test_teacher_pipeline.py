@@ -272,3 +272,24 @@ def test_a_tokenizer_of_other_latent_channels(tmp_path):
     pipe = TeacherPipeline.from_preset("tiny", weights=block, depth=None)
     assert pipe.tokenizer.latent_channels == 96
     assert type(pipe.tokenizer.vae).__name__ == "BlockCodeAutoencoder"
+
+
+def test_a_filled_anchor_teacher_reads_the_filled_warp(pipe, monkeypatch):
+    """A denoiser with fills_holes gets conditions encoded from the warp with its holes filled; the kept warped
+    videos (composites, metrics) stay the warp itself, black in its holes. Other teachers read the plain warp."""
+    from lyra.teacher.conditioning import fill_warp_holes
+
+    filled = TeacherPipeline(TeacherDenoiser.from_config("tiny", seed=0).set_anchor("filled"), pipe.tokenizer, None,
+                             num_frames=T)
+    oracle = lambda x, t, cond: (x - cond.latents) / t.reshape(-1, 1, 1, 1, 1)  # noqa: E731 - lands on cond.latents
+    monkeypatch.setattr(filled.denoiser, "forward", oracle)
+    monkeypatch.setattr(pipe.denoiser, "forward", oracle)
+    img, depth = scene(2)
+    out = filled(img, depth, seed=0, steps=2, progress=False)
+    plain = pipe(img, depth, seed=0, steps=2, progress=False)
+    rgb, mask = out.conditions.rgb, out.conditions.mask
+    assert bool((~mask).any()) and torch.equal(rgb, plain.conditions.rgb)
+    assert bool((rgb.movedim(2, -1)[~mask] == 0).all())  # the kept warp: black holes
+    want = pipe.tokenizer.normalize(pipe.tokenizer.encode(fill_warp_holes(rgb, mask)))
+    torch.testing.assert_close(out.latents, want, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(plain.latents, want, atol=1e-2)

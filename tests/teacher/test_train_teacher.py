@@ -78,6 +78,12 @@ def test_pool_batches_are_deterministic_and_conditioned():
     _, exact = prepare_example(load_example(a._pool[0][0], "micro", "cpu"), tok)
     assert float(a._pool[0][3].float().mean()) > 0.95 * float(exact.mask_latents.mean())
     assert 0.0 <= float(x["mask"].min()) and float(x["mask"].max()) <= 1.0
+    # fill: the same worlds, masks and targets, the conditions encoded from the filled warp (a "filled" teacher's)
+    f = TeacherPool(batch_size=2, tokenizer=tok, preset="micro", pool_worlds=1, fill=True)(3)
+    assert torch.equal(f["latents"], x["latents"]) and torch.equal(f["mask"], x["mask"])
+    assert not torch.allclose(f["cond"], x["cond"], atol=1e-2)
+    _, filled = prepare_example(load_example(a._pool[0][0], "micro", "cpu"), tok, fill=True)
+    assert torch.equal(filled.mask_latents, exact.mask_latents) and torch.equal(filled.rgb, exact.rgb)
 
 
 def test_user_errors_fail_before_training(tmp_path, capsys):

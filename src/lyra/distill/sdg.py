@@ -239,6 +239,7 @@ class PipelineTeacher:
             for i, part in zip(need, est.split([len(frames[i]) for i in need]), strict=True):
                 depths[i] = part
         conds, noises, times = [], [], []
+        fill = bool(getattr(pipe.denoiser, "fills_holes", False))
         for r, fr, depth in zip(requests, frames, depths, strict=True):
             camera = r.camera if r.camera is not None else r.trajectories[0, 0]
             if r.dynamic:
@@ -247,11 +248,11 @@ class PipelineTeacher:
                     raise ConfigError(f"the trajectories have {r.trajectories.shape[-1]} frames but the video {T}")
                 vc = r.video_cameras if r.video_cameras is not None else Cameras(
                     camera.K.expand(T, 3, 3), camera.c2w.expand(T, 4, 4), W, H)
-                c = warp_conditions_dynamic(fr, depth, vc.to(dev), r.trajectories.to(dev), tok)
+                c = warp_conditions_dynamic(fr, depth, vc.to(dev), r.trajectories.to(dev), tok, fill=fill)
                 t = TeacherPipeline._check_times(r.times, T)
                 times.append(t.reshape(1, T).expand(len(c), T).clone())
             else:
-                c = warp_conditions(fr[0], depth[0], camera.to(dev), r.trajectories.to(dev), tok)
+                c = warp_conditions(fr[0], depth[0], camera.to(dev), r.trajectories.to(dev), tok, fill=fill)
                 times.append(None)
             conds.append(c)
             g = torch.Generator().manual_seed(mix_seed(r.noise_seed, _NOISE_STREAM))

@@ -29,8 +29,8 @@ from lyra.geometry.cameras import Cameras
 from lyra.teacher.cache3d import PointCache, warp
 from lyra.tokenizer.tokenizer import SPATIAL_COMPRESSION, TEMPORAL_COMPRESSION, Tokenizer, latent_frames
 
-__all__ = ["Conditions", "composite_frames", "encode_warped", "mask_to_latent_grid", "warp_conditions",
-           "warp_conditions_dynamic"]
+__all__ = ["Conditions", "composite_frames", "encode_warped", "fill_warp_holes", "mask_to_latent_grid",
+           "warp_conditions", "warp_conditions_dynamic"]
 
 
 @dataclass
@@ -111,6 +111,7 @@ def warp_conditions(
     *,
     trajectory_batch: int | None = None,
     store_device: torch.device | str | None = None,
+    fill: bool = False,
     **warp_kwargs,
 ) -> Conditions:
     """Lift ``image`` to a point cache, warp it along every trajectory and encode the warped videos.
@@ -125,6 +126,8 @@ def warp_conditions(
             cache is built once; the results are the same (up to the float rounding of other batch sizes).
         store_device: where the warped ``rgb`` / ``mask`` videos are kept (e.g. the CPU, to free the GPU
             between trajectories; ``None``: where they were made). The latents stay on the tokenizer's device.
+        fill: encode the warped videos with their holes filled (:func:`encode_warped`): what a teacher whose
+            ``fills_holes`` is true reads.
         **warp_kwargs: passed to :func:`lyra.teacher.cache3d.warp`.
 
     Returns:
@@ -142,7 +145,7 @@ def warp_conditions(
     parts: list[Conditions] = []
     for a in range(0, V, step):
         out = warp(cache, trajectory_cameras[a:a + step].to(cache.device), **warp_kwargs)
-        cond = encode_warped(out.rgb, out.mask, tokenizer)
+        cond = encode_warped(out.rgb, out.mask, tokenizer, fill)
         del out
         if store_device is not None:
             cond = Conditions(cond.latents, cond.mask_latents, cond.rgb.to(store_device), cond.mask.to(store_device))
@@ -152,12 +155,43 @@ def warp_conditions(
     return Conditions(*(torch.cat([getattr(c, k) for c in parts]) for k in ("latents", "mask_latents", "rgb", "mask")))
 
 
+def fill_warp_holes(rgb: Tensor, mask: Tensor) -> Tensor:
+    """The warp's holes filled by push-pull: ``rgb [..., 3, H, W]``, ``mask [..., H, W]`` (bool) → ``[..., 3, H, W]``.
+
+    Push: halve the resolution until one pixel is left, each coarse pixel the mean of its valid children (valid when
+    any child is). Pull: from the coarsest level up, every invalid pixel takes the bilinear upsampling of the level
+    below it. Valid pixels are returned unchanged; a hole becomes a smooth continuation of its rim, and a crack of a
+    few pixels (a depth edge even at the input camera) the colour around it. Cost: a few full-size passes per frame,
+    unlike iterative diffusion (:func:`lyra.eval.baselines.fill_holes`), whose cost grows with the hole's width.
+    Frames with no valid pixel come back black.
+    """
+    shape = rgb.shape
+    x = rgb.reshape(-1, *shape[-3:]).float()
+    m = mask.reshape(-1, 1, *shape[-2:]).to(x.dtype)
+    levels = [(x, m)]
+    while max(levels[-1][0].shape[-2:]) > 1:
+        px, pm = levels[-1]
+        k = tuple(2 if n > 1 else 1 for n in px.shape[-2:])
+        wsum = F.avg_pool2d(px * pm, k, ceil_mode=True)
+        msum = F.avg_pool2d(pm, k, ceil_mode=True)
+        levels.append((wsum / msum.clamp_min(1e-8), (msum > 0).to(x.dtype)))
+    filled = levels[-1][0] * levels[-1][1]
+    for px, pm in reversed(levels[:-1]):
+        up = F.interpolate(filled, size=px.shape[-2:], mode="bilinear", align_corners=False)
+        filled = torch.where(pm > 0, px, up)
+    return filled.reshape(shape).to(rgb.dtype)
+
+
 @torch.no_grad()
-def encode_warped(rgb: Tensor, mask: Tensor, tokenizer: Tokenizer) -> Conditions:
+def encode_warped(rgb: Tensor, mask: Tensor, tokenizer: Tokenizer, fill: bool = False) -> Conditions:
     """Warped videos ``rgb [V, T, 3, H, W]`` (clamped to [0, 1] here) and validity ``mask [V, T, H, W]`` →
-    :class:`Conditions` (normalised tokenizer latents, mask pooled to the latent grid, the videos kept)."""
+    :class:`Conditions` (normalised tokenizer latents, mask pooled to the latent grid, the videos kept).
+
+    ``fill``: encode the videos with their holes filled (:func:`fill_warp_holes`) instead of black there, for a
+    teacher anchored on the filled warp (:attr:`lyra.teacher.denoiser.TeacherDenoiser.fills_holes`); the kept
+    ``rgb`` stays the warp itself (black holes), as composites and metrics need it."""
     rgb = rgb.clamp(0.0, 1.0)
-    latents = tokenizer.normalize(tokenizer.encode(rgb))
+    latents = tokenizer.normalize(tokenizer.encode(fill_warp_holes(rgb, mask) if fill else rgb))
     mask_latents = mask_to_latent_grid(mask).to(latents.device)
     return Conditions(latents, mask_latents, rgb, mask)
 
@@ -169,6 +203,7 @@ def warp_conditions_dynamic(
     input_cameras: Cameras,
     trajectory_cameras: Cameras,
     tokenizer: Tokenizer,
+    fill: bool = False,
     **warp_kwargs,
 ) -> Conditions:
     """Dynamic 3D cache: frame ``f`` of every trajectory is input frame ``f`` lifted with its own depth and camera
@@ -181,6 +216,7 @@ def warp_conditions_dynamic(
             one pose).
         trajectory_cameras: ``Cameras [V, T]`` (``T = 1 + 8k``, the video's frame count; any image size).
         tokenizer: encodes the warped videos.
+        fill: encode them with their holes filled, as in :func:`warp_conditions`.
         **warp_kwargs: passed to :func:`lyra.teacher.cache3d.warp`.
 
     Returns:
@@ -206,7 +242,7 @@ def warp_conditions_dynamic(
         out = warp(cache, trajectory_cameras[:, f].to(cache.device), **warp_kwargs)  # [V, 3, H', W'], [V, H', W']
         rgbs.append(out.rgb)
         masks.append(out.mask)
-    return encode_warped(torch.stack(rgbs, 1), torch.stack(masks, 1), tokenizer)
+    return encode_warped(torch.stack(rgbs, 1), torch.stack(masks, 1), tokenizer, fill)
 
 
 def composite_frames(videos: Tensor, warped: Tensor | None, mask: Tensor | None) -> Tensor:

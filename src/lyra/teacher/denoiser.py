@@ -41,12 +41,14 @@ from lyra.fileio import atomic_dir
 from lyra.teacher.conditioning import Conditions
 from lyra.tokenizer.presets import LATENT_CHANNELS
 
-__all__ = ["PREDICTIONS", "PRESETS", "TIME_SCALE", "TeacherDenoiser", "in_channels_for", "preset_config"]
+__all__ = ["ANCHORS", "PREDICTIONS", "PRESETS", "TIME_SCALE", "TeacherDenoiser", "in_channels_for", "preset_config"]
 
 #: ``prediction = "clean"`` divides by ``max(t, CLEAN_T_MIN)``: Euler grids of up to 64 steps never reach below it.
 CLEAN_T_MIN = 1.0 / 64
 #: What the transformer's output is (:attr:`TeacherDenoiser.prediction`).
 PREDICTIONS = ("velocity", "clean", "edm")
+#: What the denoiser's residual flow is anchored on (:attr:`TeacherDenoiser.anchor_mode`).
+ANCHORS = ("none", "warp", "filled")
 #: Flow time ``t ∈ [0, 1]`` is given to the transformer as ``TIME_SCALE · t``.
 TIME_SCALE = 1000.0
 _WRAPPER_FILE = "teacher.json"
@@ -196,6 +198,7 @@ class TeacherDenoiser(nn.Module):
         #: The tokenizer preset this denoiser reads, as ``teacher.json`` records it (``None``: not recorded).
         self.tokenizer_name: str | None = None
         #: ``"warp"``: the network works on the residual from the warp latents (:meth:`anchor`, see :meth:`forward`);
+        #: ``"filled"``: the same from the latents of the warp with its holes filled (:attr:`fills_holes`);
         #: ``"none"``: on the latents themselves (GEN3C, the official architecture and the tiny Cosmos-latent teacher).
         self.anchor_mode = "none"
         #: ``"velocity"``: the transformer predicts the flow's velocity (GEN3C's and the shipped teachers' choice);
@@ -208,14 +211,40 @@ class TeacherDenoiser(nn.Module):
         self.default_steps: int | None = None
 
     # ------------------------------------------------------------------ the warp anchor
-    @staticmethod
-    def anchor(conditions: Conditions) -> Tensor:
-        """The warp latents of the cells the warp fully covers, zero elsewhere: ``[B, C, t, h, w]``.
+    def anchor(self, conditions: Conditions) -> Tensor:
+        """The anchor latents ``[B, C, t, h, w]``: with :attr:`anchor_mode` ``"filled"`` the condition latents
+        themselves (the filled warp's, everywhere: :attr:`fills_holes`); otherwise the warp latents of the cells
+        the warp fully covers and zero elsewhere, since a cell the warp covers only in part mixes the warped pixels
+        with the black of its holes and anchors nothing (which leaves every depth edge, cracked even at the input
+        camera, to the generator)."""
+        if self.anchor_mode == "filled":
+            return conditions.latents
+        return self.warp_anchor(conditions)
 
-        A cell the warp covers only in part mixes the warped pixels with the hole's fill, so it anchors nothing.
-        """
+    @staticmethod
+    def warp_anchor(conditions: Conditions) -> Tensor:
+        """The warp latents of the cells the warp fully covers, zero elsewhere: ``[B, C, t, h, w]`` (the anchor of
+        :attr:`anchor_mode` ``"warp"``, and of the trailing channels of a block-code teacher anchored on nothing)."""
         full = (conditions.mask_latents >= 1.0 - 1e-4).to(conditions.latents.dtype)
         return conditions.latents * full
+
+    def silence_output(self) -> TeacherDenoiser:
+        """Zero the transformer's output projection (weights and bias): the network then outputs zero, so that a
+        clean-prediction denoiser with an anchor samples the anchor itself (a fresh ``"filled"`` teacher starts as
+        the filled warp and learns only what improves on it, as ControlNet's zero convolutions start from the
+        frozen model). Gradients still reach every layer after the first step. Returns ``self``."""
+        with torch.no_grad():
+            self.transformer.proj_out.weight.zero_()
+            if self.transformer.proj_out.bias is not None:
+                self.transformer.proj_out.bias.zero_()
+        return self
+
+    @property
+    def fills_holes(self) -> bool:
+        """Whether this denoiser reads conditions encoded from the warp with its holes filled
+        (:func:`lyra.teacher.conditioning.encode_warped` with ``fill``; :attr:`anchor_mode` ``"filled"``). Every
+        caller that builds its conditions passes this on (the pipeline, SDG, the trainer's pool and test)."""
+        return self.anchor_mode == "filled"
 
     def set_prediction(self, kind: str) -> TeacherDenoiser:
         """``"velocity"``, ``"clean"`` or ``"edm"`` (see :attr:`prediction`); recorded in ``teacher.json``. Returns
@@ -226,9 +255,10 @@ class TeacherDenoiser(nn.Module):
         return self
 
     def set_anchor(self, mode: str) -> TeacherDenoiser:
-        """``"warp"`` or ``"none"`` (see :attr:`anchor_mode`); recorded in ``teacher.json``. Returns ``self``."""
-        if mode not in ("none", "warp"):
-            raise ConfigError(f"unknown teacher anchor {mode!r}; choose 'none' or 'warp'")
+        """``"none"``, ``"warp"`` or ``"filled"`` (see :attr:`anchor_mode`); recorded in ``teacher.json``. Returns
+        ``self``."""
+        if mode not in ANCHORS:
+            raise ConfigError(f"unknown teacher anchor {mode!r}; choose one of {', '.join(ANCHORS)}")
         self.anchor_mode = mode
         return self
 
@@ -395,9 +425,12 @@ class TeacherDenoiser(nn.Module):
         docs/benchmarks.md): at middle ``t``, ``F`` must cancel the noise in ``c_skip·y_t``, a target as wide as the
         noise.
 
+        With :attr:`anchor_mode` ``"filled"`` the anchor is the filled warp's latents everywhere (:meth:`anchor`),
+        the same residual flow otherwise.
+
         With :attr:`generated_channels` ``K < C`` the transformer reads and predicts only the leading ``K``
         channels as above; the trailing ``C − K`` get the velocity of the straight path to the anchor,
-        ``(x_t − a)/max(t, 1/64)`` (zero where the warp does not fully see a cell).
+        ``(x_t − a)/max(t, 1/64)`` (zero where the warp does not fully see a cell, unless the anchor is filled).
 
         Args:
             noisy: ``x_t`` ``[B, C, t, h, w]`` normalised latents (``h``, ``w`` even: patch 2 × 2).
@@ -419,8 +452,8 @@ class TeacherDenoiser(nn.Module):
         dtype = self.dtype
         t = torch.as_tensor(t, dtype=torch.float32, device=noisy.device).reshape(-1).expand(B)
         full_x_t = noisy.float()
-        a_all = self.anchor(conditions).float() if self.anchor_mode == "warp" or k < c else None
-        a = a_all[:, :k] if a_all is not None and self.anchor_mode == "warp" else None
+        a_all = self.anchor(conditions).float() if self.anchor_mode != "none" or k < c else None
+        a = a_all[:, :k] if a_all is not None and self.anchor_mode != "none" else None
         noisy = noisy[:, :k]
         x_t = noisy.float()
         if a is not None and self.prediction in ("velocity", "edm"):

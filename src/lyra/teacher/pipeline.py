@@ -579,14 +579,15 @@ class TeacherPipeline:
                 camera = video_cameras[0]
 
         cpu = torch.device("cpu")
+        fill = bool(getattr(self.denoiser, "fills_holes", False))
         with meter.stage("warp_encode"), resident(self.tokenizer, self._on()) as moved:
             if video is None:
                 cond = warp_conditions(frames[0], depths[0], camera.to(dev), trajectories.to(dev), self.tokenizer,
                                        trajectory_batch=self.trajectory_batch if self.low_memory else None,
-                                       store_device=cpu if self.low_memory else None)
+                                       store_device=cpu if self.low_memory else None, fill=fill)
             else:
                 cond = warp_conditions_dynamic(frames, depths, video_cameras.to(dev), trajectories.to(dev),
-                                               self.tokenizer)
+                                               self.tokenizer, fill=fill)
         transfer["warp_encode"] = moved.seconds
 
         groups_s: list[float] = []

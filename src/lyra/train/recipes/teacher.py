@@ -58,7 +58,7 @@ from lyra.errors import ConfigError, OutputPathError
 from lyra.fileio import atomic_path, make_temp_dir, replace_dir
 from lyra.seeds import mix_seed
 from lyra.teacher.conditioning import Conditions, warp_conditions, warp_conditions_dynamic
-from lyra.teacher.denoiser import TeacherDenoiser, preset_config
+from lyra.teacher.denoiser import ANCHORS, TeacherDenoiser, preset_config
 from lyra.teacher.sampler import flow_matching_loss, sample, secant_distillation_loss
 from lyra.train import IndexedBatches, Trainer
 from lyra.train.checkpoint import list_checkpoints
@@ -104,9 +104,11 @@ def static_video_cameras(camera: Any, num_frames: int) -> Any:
 
 
 @torch.no_grad()
-def prepare_example(ex: Any, tokenizer: Any, depth: Tensor | None = None) -> tuple[Tensor, Conditions]:
+def prepare_example(ex: Any, tokenizer: Any, depth: Tensor | None = None,
+                    fill: bool = False) -> tuple[Tensor, Conditions]:
     """Target latents ``[6, C, t, h, w]`` (normalised; ``C`` the tokenizer's channels) and the warp
-    :class:`Conditions` of example ``ex``.
+    :class:`Conditions` of example ``ex`` (``fill``: encoded with the warp's holes filled, for a denoiser whose
+    ``fills_holes`` is true).
 
     Static: the input image lifted with ``depth`` ``[H, W]`` (default: the exact input depth). Dynamic
     (``ex.input_video`` present): the dynamic cache of the input video, lifted with ``depth`` ``[T, H, W]``
@@ -117,10 +119,10 @@ def prepare_example(ex: Any, tokenizer: Any, depth: Tensor | None = None) -> tup
         T = ex.input_video.shape[0]
         cams = static_video_cameras(ex.cameras[0, 0], T)
         cond = warp_conditions_dynamic(ex.input_video, ex.input_depths if depth is None else depth, cams, ex.cameras,
-                                       tokenizer)
+                                       tokenizer, fill=fill)
     else:
         cond = warp_conditions(ex.image, ex.depth if depth is None else depth, ex.cameras[0, 0], ex.cameras,
-                               tokenizer)
+                               tokenizer, fill=fill)
     return target, cond
 
 
@@ -134,7 +136,8 @@ class TeacherPool:
     Pool slot ``s`` holds generation ``g(s, index)``; refresh ``r`` re-prepares
     slots ``(r − 1)·c … r·c − 1`` (mod pool size). World seeds:
     ``TEACHER_SEED_BASE + seed·10_000_019 + generation·pool_worlds + slot``. ``dynamic``: dynamic worlds,
-    conditioned on their input video (:func:`prepare_example`).
+    conditioned on their input video (:func:`prepare_example`). ``fill``: the conditions are encoded from the warp
+    with its holes filled (the trained denoiser's ``fills_holes``).
     """
 
     batch_size: int
@@ -149,6 +152,7 @@ class TeacherPool:
     depth_noise: float = 0.05
     depth_pixel_noise: float = 0.0
     dynamic: bool = False
+    fill: bool = False
 
     def __post_init__(self) -> None:
         if self.pool_worlds < 1 or self.refresh_every < 1 or self.refresh_count < 0 or self.batch_size < 1:
@@ -175,7 +179,7 @@ class TeacherPool:
             g = torch.Generator().manual_seed(mix_seed(self.seed, seed, 11))
             exact = ex.input_depths if self.dynamic else ex.depth
             depth = augment_depth(exact, g, self.depth_scale, self.depth_noise, self.depth_pixel_noise)
-            target, cond = prepare_example(ex, self.tokenizer, depth)
+            target, cond = prepare_example(ex, self.tokenizer, depth, self.fill)
             held = (seed, target.to(self.device, torch.float16), cond.latents.to(self.device, torch.float16),
                     cond.mask_latents.to(self.device, torch.float16))
             self._pool[slot] = held
@@ -230,7 +234,7 @@ def evaluate_teacher(model: TeacherDenoiser, tokenizer: Any, seeds: list[int], p
     dev = str(model.device)
     for s in seeds:
         ex = load_example(s, preset, dev, dynamic)
-        _, cond = prepare_example(ex, tokenizer)
+        _, cond = prepare_example(ex, tokenizer, fill=model.fills_holes)
         g = torch.Generator(device=model.device).manual_seed(mix_seed(seed, s, 19))
         lat = sample(model, cond.to(model.device), steps=steps, generator=g, progress=False)
         video = tokenizer.decode(tokenizer.denormalize(lat))
@@ -269,10 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-steps", type=int, default=4, help="the student's sampler steps (default 4)")
     p.add_argument("--distill-teacher-steps", type=int, default=32,
                    help="the teacher's Euler steps the student imitates (a multiple of --distill-steps; default 32)")
-    p.add_argument("--anchor", choices=("none", "warp"), default=None,
+    p.add_argument("--anchor", choices=ANCHORS, default=None,
                    help="warp: a fresh denoiser models the residual from the warp latents of the fully seen cells "
-                   "(TeacherDenoiser.forward); none: the latents themselves (default for a fresh denoiser; with "
-                   "--init-from the export's)")
+                   "(TeacherDenoiser.forward); filled: from the latents of the warp with its holes filled, "
+                   "everywhere (the conditions are then encoded from the filled warp); none: the latents themselves "
+                   "(default for a fresh denoiser; with --init-from the export's)")
     p.add_argument("--tokenizer", default=None,
                    help="tokenizer preset (frozen; default: the one the --init-from or --distill-from export records, "
                    "else the --preset's tokenizer, its dynamic one with --dynamic; the denoiser is built for its "
@@ -420,6 +425,9 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     prediction = _trained_or_given("prediction", args.prediction, start.prediction if init is not None else None,
                                    "velocity", args.init_from)
     model.set_anchor(anchor).set_prediction(prediction)
+    silent_start = init is None and anchor == "filled" and prediction == "clean"
+    if silent_start:  # a fresh filled-anchor teacher starts as the filled warp itself (x̂_0 = the anchor)
+        model.silence_output()
     if init is not None:
         model.load_state_dict(start.state_dict())
         del start
@@ -428,10 +436,12 @@ def run(args: argparse.Namespace, t_process: float | None = None, command: str |
     data = TeacherPool(batch_size=batch_size, tokenizer=tokenizer, seed=args.seed, device=device,
                        preset=args.world_preset, pool_worlds=pool_worlds, refresh_every=args.refresh_every,
                        refresh_count=args.refresh_count, depth_scale=tuple(args.depth_scale),
-                       depth_noise=args.depth_noise, depth_pixel_noise=args.depth_pixel_noise, dynamic=args.dynamic)
+                       depth_noise=args.depth_noise, depth_pixel_noise=args.depth_pixel_noise, dynamic=args.dynamic,
+                       fill=model.fills_holes)
     cfg = rr.config(
         print_every=args.log_every if args.no_progress else None,
         extra={"preset": args.preset, "tokenizer": tok_name, "batch_size": batch_size, "anchor": anchor,
+               "silent_start": silent_start,
                "prediction": prediction,
                "architecture": {k: arch["transformer"][k] for k in ("num_attention_heads", "attention_head_dim",
                                                                     "num_layers", "in_channels", "out_channels")},
