@@ -19,7 +19,7 @@
 # (300; 100 with INIT), BATCH (24), TOKENIZER (tiny_block; a distillation: its teacher's; a chunk from INIT: its
 # start's), TEST_WORLDS (8),
 # EVAL_STEPS (8), POOL (64), REFRESH (steps between pool refreshes, 4), LOG_EVERY (200). A fresh denoiser (no
-# INIT): HEADS / LAYERS (the tiny preset's 4 heads x 32 and 8 layers unless set), ANCHOR (none | warp) and
+# INIT): HEADS / LAYERS (the tiny preset's 4 heads x 32 and 8 layers unless set), ANCHOR (none | warp | filled) and
 # PREDICTION (velocity | clean | edm), GENERATED (K: --generated-channels): TeacherDenoiser.anchor_mode,
 # .prediction and .generated_channels. DISTILL=<teacher export> (instead
 # of INIT): few-step distillation (lyra train teacher --distill-from; DISTILL_STEPS 4, DISTILL_TEACHER_STEPS 32,
