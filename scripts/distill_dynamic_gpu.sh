@@ -122,7 +122,6 @@ train() {  # name, extra options...
     --log-every 20 --ckpt-every 500 --no-progress "${VAL_OPT[@]}" "$@" > "$W/train_$name.log" 2>&1
 }
 stamp "students: $TRAIN_BUDGET min of training each (hard limit $TRAIN_MAX min)"
-STUDENTS=(dynamic); [ "$ABLATION" = 1 ] && STUDENTS+=(dynamic_no_reversal)
 train dynamic & m=$!
 a=""; [ "$ABLATION" = 1 ] && { train dynamic_no_reversal --no-motion-reversal & a=$!; }
 wait $m $a
